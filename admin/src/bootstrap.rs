@@ -1,0 +1,37 @@
+//! Creates an organization and its first key, which holds every scope (`keys:manage` among
+//! them) so that its owner can mint narrower keys through the API.
+
+use shared::api_keys::CreateApiKeyRequest;
+use shared::auth::Scope;
+use shared::clock::rfc3339;
+use shared::runtime::Services;
+use shared::store::organizations::Organization;
+
+pub struct Bootstrapped {
+    pub organization: Organization,
+    pub key_id: String,
+    /// The full key: print it once, it is stored only as a hash.
+    pub token: String,
+}
+
+pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapped, String> {
+    let org_name = org_name.trim();
+    if org_name.is_empty() {
+        return Err("the organization needs a name".into());
+    }
+    let organization = Organization {
+        org_id: shared::ids::new_org_id(),
+        name: org_name.to_string(),
+        plan: "free".to_string(),
+        created_at: rfc3339(services.clock.now()),
+    };
+    let request = CreateApiKeyRequest { name: "Admin (bootstrap)".into(), scopes: Scope::ALL.to_vec(), rate_limit_per_minute: None };
+    let spec = request.validate().map_err(|e| e.message)?;
+    let (key, record) = spec.issue(services, &organization.org_id);
+    services
+        .store
+        .create_organization(&organization, &record, &key.secret_hash)
+        .await
+        .map_err(|e| format!("creating the organization: {e:?}"))?;
+    Ok(Bootstrapped { organization, key_id: key.key_id, token: key.token })
+}

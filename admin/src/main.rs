@@ -1,0 +1,61 @@
+//! `hookgate-admin`: operator commands.
+//!
+//! ```text
+//! hookgate-admin provision [--template template.yaml]   create the stack's resources (local emulator)
+//! hookgate-admin bootstrap --org-name NAME              create an organization and its admin key
+//! ```
+//! Both use the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials);
+//! `bootstrap` also `TABLE_NAME` and `PEPPER_SECRET_ID`, as the functions do.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use admin::template::StackDefinition;
+use shared::runtime::{Services, aws_config};
+
+const USAGE: &str = "usage:\n  hookgate-admin provision [--template template.yaml]\n  hookgate-admin bootstrap --org-name NAME";
+
+fn option(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+async fn run(args: Vec<String>) -> Result<(), String> {
+    let config = aws_config().await;
+    match args.first().map(String::as_str) {
+        Some("provision") => {
+            let template = PathBuf::from(option(&args, "--template").unwrap_or_else(|| "template.yaml".into()));
+            let stack = StackDefinition::load(&template)?;
+            let done = admin::provision::provision(&config, &stack).await?;
+            println!("tables:  {}", done.tables.join(", "));
+            for (name, url) in &done.queue_urls {
+                println!("queue:   {name} {url}");
+            }
+            for (name, arn) in &done.topic_arns {
+                println!("topic:   {name} {arn}");
+            }
+            println!("secrets: {}", done.secrets.join(", "));
+            Ok(())
+        }
+        Some("bootstrap") => {
+            let name = option(&args, "--org-name").ok_or(USAGE)?;
+            let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
+            let done = admin::bootstrap::bootstrap(&services, &name).await?;
+            println!("organization: {} ({})", done.organization.name, done.organization.org_id);
+            println!("admin key id: {}", done.key_id);
+            println!("admin API key (shown once, keep it): {}", done.token);
+            Ok(())
+        }
+        _ => Err(USAGE.into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! `GET /api/openapi`: no AWS clients, nothing but the document.
+use shared::runtime::{init_tracing, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_tracing();
+    serve(shared::openapi::document).await
+}

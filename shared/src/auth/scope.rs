@@ -1,0 +1,49 @@
+//! What an API key may do. A key carries a set of scopes; each route requires one.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Scope {
+    /// Push orders, customers, products and events through `POST /api/webhook`.
+    #[serde(rename = "webhook:write")]
+    WebhookWrite,
+    /// Read the agent context (`GET /api/context/...`).
+    #[serde(rename = "context:read")]
+    ContextRead,
+    /// Create, list and revoke API keys.
+    #[serde(rename = "keys:manage")]
+    KeysManage,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::WebhookWrite, Scope::ContextRead, Scope::KeysManage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::WebhookWrite => "webhook:write",
+            Scope::ContextRead => "context:read",
+            Scope::KeysManage => "keys:manage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_round_trips_through_its_name_and_serde() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            let json = serde_json::to_string(&scope).unwrap();
+            assert_eq!(json, format!("\"{}\"", scope.as_str()));
+        }
+        assert_eq!(Scope::parse("webhook:read"), None);
+        assert_eq!(Scope::parse(""), None);
+    }
+}

@@ -1,0 +1,31 @@
+//! Hookgate's shared crate: what every function binary uses.
+//!
+//! One module per capability; a route's handler lives in the module named after its path:
+//! - `/api/api-keys[/{id}]`          → [`api_keys`]
+//! - `/api/webhook`                  → [`ingest`]
+//! - `/api/context/...`              → [`context`]
+//! - `/api/health`                   → [`health`]
+//! - `/api/openapi`                  → [`openapi`]
+//!
+//! Below them: [`auth`] (key format, hashing, scopes, per-key rate limit), [`store`] (the single
+//! DynamoDB table, one module per entity), [`http`] (request checks and JSON responses),
+//! [`error`] (the JSON error shape), [`clock`], [`secrets`] and [`runtime`] (per-container wiring).
+
+pub mod api_keys;
+pub mod auth;
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod ids;
+pub mod ingest;
+pub mod openapi;
+pub mod runtime;
+pub mod secrets;
+pub mod store;
+
+pub use error::ApiError;
+
+/// The version reported by `/api/health` and the OpenAPI document.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

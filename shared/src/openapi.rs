@@ -1,0 +1,66 @@
+//! `GET /api/openapi`: the OpenAPI document, generated from the handlers' Rust types.
+
+use std::sync::OnceLock;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{api_keys, context, health, ingest};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Hookgate API", description = "Integration API of an AI customer-support platform for online merchants."),
+    paths(
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        ingest::handle,
+        context::order_context,
+        context::customer_context,
+        health::handle,
+        document,
+    ),
+    modifiers(&SecuritySchemes),
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "API keys"), (name = "Operations"))
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        // HEAD /api/health answers like GET, without a body.
+        if let Some(health) = openapi.paths.paths.get_mut("/api/health") {
+            if let Some(get) = health.get.clone() {
+                let mut head = get;
+                head.operation_id = Some("health_head".into());
+                head.summary = Some("Uptime check: the status code of GET, no body".into());
+                health.head = Some(head);
+            }
+        }
+    }
+}
+
+/// The document as JSON, rendered once per container.
+pub fn json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = crate::VERSION.to_string();
+        doc.to_json().unwrap_or_else(|_| "{}".to_string())
+    })
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi", tag = "Operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn document(_request: Request) -> Response<Body> {
+    let mut response = Response::new(Body::Text(json().to_string()));
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,60 @@
+//! Per-container wiring: configuration from the environment, AWS clients built once, and the
+//! loop that hands each invocation to a handler.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use lambda_http::{Body, Request, Response, service_fn};
+
+use crate::clock::{Clock, SystemClock};
+use crate::secrets::Pepper;
+use crate::store::Store;
+
+pub type Error = lambda_http::Error;
+
+/// What the authenticated routes need: the table, the key pepper and a clock.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub pepper: Pepper,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Services {
+    /// Builds the clients and reads the pepper once, for the container's lifetime.
+    pub async fn from_env(config: &SdkConfig) -> Result<Self, Error> {
+        let store = Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?);
+        let secrets = aws_sdk_secretsmanager::Client::new(config);
+        let pepper = Pepper::load(&secrets, &required_env("PEPPER_SECRET_ID")?).await?;
+        Ok(Self { store, pepper, clock: Arc::new(SystemClock) })
+    }
+}
+
+/// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn aws_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+pub fn required_env(name: &str) -> Result<String, Error> {
+    std::env::var(name).map_err(|_| format!("environment variable {name} is not set").into())
+}
+
+/// Structured logs: JSON when Lambda's log format asks for it, with the request id on each line.
+pub fn init_tracing() {
+    lambda_http::tracing::init_default_subscriber();
+}
+
+/// Runs the Lambda loop, answering every invocation with `handler`'s response.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Request) -> Fut,
+    Fut: Future<Output = Response<Body>> + Send,
+{
+    lambda_http::run(service_fn(|request: Request| {
+        let response = handler(request);
+        async move { Ok::<_, Infallible>(response.await) }
+    }))
+    .await
+}

@@ -1,0 +1,249 @@
+//! API key items: `PK = ORG#<org>#KEY#<keyId>`, `SK = KEY`, listed through GSI1.
+//!
+//! Besides what the owner sees (name, scopes, limit, dates), a key item carries the HMAC of its
+//! secret and its rate-limit window (`rl_window`, minutes since the epoch) and count (`rl_count`),
+//! so that authenticating and counting a request is one conditional `UpdateItem`.
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub org_id: String,
+    pub key_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub rate_limit_per_minute: u32,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A key item as read during authentication.
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    pub record: ApiKeyRecord,
+    pub secret_hash: String,
+    pub window: i64,
+    pub count: u32,
+}
+
+/// What `count_use` did.
+#[derive(Debug)]
+pub enum CountOutcome {
+    /// The secret matched, the key is live and under its limit in `window`: the use is counted.
+    Counted(KeyState),
+    /// Nothing was written; the key as it stands (`None` when there is no such key) says why.
+    Refused(Option<KeyState>),
+}
+
+/// Outcome of a revocation.
+#[derive(Debug, PartialEq)]
+pub enum Revocation {
+    Revoked(ApiKeyRecord),
+    AlreadyRevoked(ApiKeyRecord),
+    NotFound,
+}
+
+fn key_pk(org_id: &str, key_id: &str) -> String {
+    format!("{}#KEY#{key_id}", org_prefix(org_id))
+}
+
+fn key_key(org_id: &str, key_id: &str) -> Item {
+    super::key(key_pk(org_id, key_id), "KEY")
+}
+
+pub(crate) fn key_item(record: &ApiKeyRecord, secret_hash: &str) -> Item {
+    Item::from([
+        (PK.to_string(), s(key_pk(&record.org_id, &record.key_id))),
+        (SK.to_string(), s("KEY")),
+        (GSI1PK.to_string(), s(format!("{}#KEYS", org_prefix(&record.org_id)))),
+        (GSI1SK.to_string(), s(format!("KEY#{}", record.key_id))),
+        ("name".to_string(), s(&record.name)),
+        ("scopes".to_string(), AttributeValue::Ss(record.scopes.clone())),
+        ("rate_limit".to_string(), n(record.rate_limit_per_minute)),
+        ("secret_hash".to_string(), s(secret_hash)),
+        ("created_at".to_string(), s(&record.created_at)),
+        ("rl_window".to_string(), n(0)),
+        ("rl_count".to_string(), n(0)),
+    ])
+}
+
+fn record_from(item: &Item) -> Option<ApiKeyRecord> {
+    let pk = get_s(item, PK)?;
+    let (org_part, key_id) = pk.split_once("#KEY#")?;
+    Some(ApiKeyRecord {
+        org_id: org_part.strip_prefix("ORG#")?.to_string(),
+        key_id: key_id.to_string(),
+        name: get_s(item, "name").unwrap_or_default().to_string(),
+        scopes: item.get("scopes").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+        rate_limit_per_minute: get_n(item, "rate_limit").unwrap_or(0),
+        created_at: get_s(item, "created_at").unwrap_or_default().to_string(),
+        last_used_at: get_s(item, "last_used_at").map(str::to_string),
+        revoked_at: get_s(item, "revoked_at").map(str::to_string),
+    })
+}
+
+fn state_from(item: &Item) -> Option<KeyState> {
+    Some(KeyState {
+        record: record_from(item)?,
+        secret_hash: get_s(item, "secret_hash")?.to_string(),
+        window: get_n(item, "rl_window").unwrap_or(0),
+        count: get_n(item, "rl_count").unwrap_or(0),
+    })
+}
+
+impl Store {
+    pub async fn create_api_key(&self, record: &ApiKeyRecord, secret_hash: &str) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(key_item(record, secret_hash)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Every key of an organization, revoked ones included, oldest first.
+    pub async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(format!("{}#KEYS", org_prefix(org_id))))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            records.extend(output.items().iter().filter_map(record_from));
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.key_id.cmp(&b.key_id)));
+        Ok(records)
+    }
+
+    /// Marks a key revoked; from then on every request with it is refused.
+    pub async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: &str) -> Result<Revocation, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_key(org_id, key_id)))
+            .update_expression("SET revoked_at = :now")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(revoked_at)")
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.attributes().and_then(record_from).map_or(Revocation::NotFound, Revocation::Revoked)),
+            Err(error) => match refused_item(error)? {
+                Some(item) => Ok(record_from(&item).map_or(Revocation::NotFound, Revocation::AlreadyRevoked)),
+                None => Ok(Revocation::NotFound),
+            },
+        }
+    }
+
+    /// Counts one use of a key in the minute `window`, if the secret hash matches, the key is
+    /// not revoked, the stored window is `window` and the count is under the key's limit: one
+    /// round trip that both authenticates and rate-limits.
+    pub async fn count_api_key_use(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        secret_hash: &str,
+        window: i64,
+        now: &str,
+    ) -> Result<CountOutcome, StoreError> {
+        self.update_key_use(
+            org_id,
+            key_id,
+            "SET rl_count = rl_count + :one, last_used_at = :now",
+            "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window = :window AND rl_count < rate_limit",
+            secret_hash,
+            window,
+            now,
+        )
+        .await
+    }
+
+    /// Opens a new window with this request as its first use; refused when another request
+    /// opened it first (the caller then counts in it with `count_api_key_use`).
+    pub async fn start_api_key_window(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        secret_hash: &str,
+        window: i64,
+        now: &str,
+    ) -> Result<CountOutcome, StoreError> {
+        self.update_key_use(
+            org_id,
+            key_id,
+            "SET rl_window = :window, rl_count = :one, last_used_at = :now",
+            "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window < :window AND rate_limit >= :one",
+            secret_hash,
+            window,
+            now,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update_key_use(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        update: &str,
+        condition: &str,
+        secret_hash: &str,
+        window: i64,
+        now: &str,
+    ) -> Result<CountOutcome, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_key(org_id, key_id)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":hash", s(secret_hash))
+            .expression_attribute_values(":window", n(window))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output
+                .attributes()
+                .and_then(state_from)
+                .map_or(CountOutcome::Refused(None), CountOutcome::Counted)),
+            Err(error) => Ok(CountOutcome::Refused(refused_item(error)?.as_ref().and_then(state_from))),
+        }
+    }
+}
+
+/// The item a failed condition left in place (`None` when there is none), or the real error.
+fn refused_item<R: std::fmt::Debug>(
+    error: aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>,
+) -> Result<Option<Item>, StoreError> {
+    if let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = error.as_service_error() {
+        return Ok(failed.item.clone());
+    }
+    Err(store_error(error))
+}

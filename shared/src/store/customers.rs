@@ -1,0 +1,101 @@
+//! Customers, upserted by email. A customer's profile and orders share GSI1's partition
+//! `ORG#<org>#CUSTOMER#<email>`: one query answers "who is this and what did they order".
+
+use serde_json::{Map, Value};
+
+use super::{Document, GSI1, GSI1PK, GSI1SK, Item, Meta, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error};
+
+/// Sorts after every `ORDER#...`, so a descending query returns the profile first.
+const PROFILE_SORT_KEY: &str = "~PROFILE";
+
+/// The key attributes that locate an item in GSI1, as a query's `ExclusiveStartKey`.
+fn index_key(item: &Item) -> Item {
+    [PK, SK, GSI1PK, GSI1SK].iter().filter_map(|name| Some((name.to_string(), item.get(*name)?.clone()))).collect()
+}
+
+pub(crate) fn customer_pk(org_id: &str, email: &str) -> String {
+    format!("{}#CUSTOMER#{}", org_prefix(org_id), email.to_lowercase())
+}
+
+/// One page of a customer's context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerPage {
+    /// Present on the first page when the customer was sent.
+    pub customer: Option<Document>,
+    /// Newest first.
+    pub orders: Vec<Document>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Item>,
+}
+
+impl Store {
+    pub async fn upsert_customer(&self, org_id: &str, email: &str, fields: &Map<String, Value>, now: &str) -> Result<(), StoreError> {
+        let pk = customer_pk(org_id, email);
+        let meta = vec![Meta::Set(GSI1PK, s(pk.clone())), Meta::Set(GSI1SK, s(PROFILE_SORT_KEY))];
+        self.merge_document(pk, "CUSTOMER", "customer", fields, now, meta).await
+    }
+
+    pub async fn get_customer(&self, org_id: &str, email: &str) -> Result<Option<Document>, StoreError> {
+        self.get_document(customer_pk(org_id, email), "CUSTOMER").await
+    }
+
+    /// The customer's profile and up to `limit` of their orders, newest first. `start` is a
+    /// `next` from an earlier page of the same customer.
+    pub async fn customer_page(
+        &self,
+        org_id: &str,
+        email: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<CustomerPage, StoreError> {
+        let first_page = start.is_none();
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(customer_pk(org_id, email)))
+            .scan_index_forward(false)
+            // The profile takes one slot of the first page.
+            .limit(if first_page { limit + 1 } else { limit })
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let mut items = output.items.unwrap_or_default();
+        let mut next = output.last_evaluated_key;
+        let customer = match items.iter().position(|item| get_s(item, GSI1SK) == Some(PROFILE_SORT_KEY)) {
+            Some(at) => Some(Document::from_item(items.remove(at))?),
+            None => None,
+        };
+        // Without a profile the first page read one order too many: give it back to the next page.
+        if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            next = items.last().map(index_key);
+        }
+        let orders = items.into_iter().map(Document::from_item).collect::<Result<_, _>>()?;
+        let page = CustomerPage { customer, orders, next };
+        Ok(page)
+    }
+}
+
+/// A page's `next` as an opaque cursor for clients.
+pub fn encode_cursor(next: &Item) -> String {
+    use base64::Engine;
+    let keys: std::collections::BTreeMap<&str, &str> =
+        next.iter().filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str()))).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&keys).unwrap_or_default())
+}
+
+/// A cursor from `encode_cursor`, accepted only for the same organization and customer.
+pub fn decode_cursor(org_id: &str, email: &str, cursor: &str) -> Option<Item> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let keys: std::collections::HashMap<String, String> = serde_json::from_slice(&bytes).ok()?;
+    let expected = customer_pk(org_id, email);
+    let well_formed = keys.len() == 4
+        && keys.get(GSI1PK) == Some(&expected)
+        && [PK, SK, GSI1SK].iter().all(|name| keys.contains_key(*name));
+    well_formed.then(|| keys.into_iter().map(|(name, value)| (name, s(value))).collect())
+}

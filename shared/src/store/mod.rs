@@ -1,0 +1,246 @@
+//! The single DynamoDB table and one module per entity over it.
+//!
+//! # Key schema
+//! Every key starts with the organization (`ORG#<org>`), and every merchant record has a
+//! partition of its own, so no partition ever holds a whole tenant (DynamoDB caps one partition
+//! at ~1,000 writes/s).
+//!
+//! | entity          | PK                               | SK            | GSI1PK                     | GSI1SK                         |
+//! |-----------------|----------------------------------|---------------|----------------------------|--------------------------------|
+//! | organization    | `ORG#<org>`                      | `ORG`         | –                          | –                              |
+//! | API key         | `ORG#<org>#KEY#<keyId>`          | `KEY`         | `ORG#<org>#KEYS`           | `KEY#<keyId>`                  |
+//! | order           | `ORG#<org>#ORDER#<orderNumber>`  | `ORDER`       | `ORG#<org>#CUSTOMER#<email>` | `ORDER#<orderedAt>#<orderNumber>` |
+//! | event on order  | `ORG#<org>#ORDER#<orderNumber>`  | `EVENT#<ulid>`| –                          | –                              |
+//! | merchant event  | `ORG#<org>#EVENT#<ulid>`         | `EVENT`       | –                          | –                              |
+//! | customer        | `ORG#<org>#CUSTOMER#<email>`     | `CUSTOMER`    | `ORG#<org>#CUSTOMER#<email>` | `~PROFILE`                   |
+//! | product         | `ORG#<org>#PRODUCT#<sku>`        | `PRODUCT`     | –                          | –                              |
+//! | other record    | `ORG#<org>#RECORD#<type>#<ulid>` | `RECORD`      | –                          | –                              |
+//!
+//! Emails in keys are lowercased. `TTL` (epoch seconds) is the table's time-to-live attribute for
+//! short-lived items.
+//!
+//! # Access patterns
+//! - Authenticate a key and count its use in the current minute: one conditional `UpdateItem` on
+//!   the key item (`api_keys::count_use`); a new minute costs one more (`api_keys::start_window`).
+//! - List an organization's keys: `Query GSI1 GSI1PK = ORG#<org>#KEYS`.
+//! - Revoke a key: conditional `UpdateItem` setting `revoked_at`.
+//! - Upsert an order / customer / product by its natural id: one `UpdateItem` merging top-level
+//!   fields (`merge_document`).
+//! - Record a merchant event: `PutItem`, or one `TransactWriteItems` with a copy in each affected
+//!   order's partition so that the order context is one read.
+//! - Order context: `Query PK = ORG#<org>#ORDER#<n>` (the order and its events, newest first),
+//!   then `GetItem` of its customer.
+//! - Customer context: `Query GSI1 GSI1PK = ORG#<org>#CUSTOMER#<email>`, descending: the profile
+//!   (`~PROFILE` sorts last, so first descending) and then the orders, newest first.
+//!
+//! Merchant fields are stored as top-level attributes, so the attribute names in
+//! [`RESERVED_ATTRIBUTES`] are ours and refused as merchant field names.
+
+pub mod api_keys;
+pub mod customers;
+pub mod events;
+pub mod orders;
+pub mod organizations;
+pub mod products;
+pub mod records;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const TTL: &str = "TTL";
+const ENTITY: &str = "ENTITY";
+const CREATED_AT: &str = "CREATED_AT";
+const UPDATED_AT: &str = "UPDATED_AT";
+
+/// Attribute names Hookgate uses on items that also hold merchant fields.
+pub const RESERVED_ATTRIBUTES: [&str; 8] = [PK, SK, GSI1PK, GSI1SK, TTL, ENTITY, CREATED_AT, UPDATED_AT];
+
+/// Most top-level fields one merchant document may have: each becomes a term of one update
+/// expression, which DynamoDB caps at 4 KB.
+pub const MAX_DOCUMENT_FIELDS: usize = 100;
+
+/// Handle on the table, built once per container.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: DynamoClient,
+    table: String,
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    /// DynamoDB refused the data itself (e.g. an item over 400 KB): the caller's input is at fault.
+    Rejected(String),
+    /// Anything else: throttling, network, permissions.
+    Unavailable(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Rejected(message) => ApiError::invalid_input("body", format!("the data was refused by storage: {message}")),
+            StoreError::Unavailable(message) => {
+                tracing::error!(error = %message, "store unavailable");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// Classifies an SDK error: DynamoDB's validation errors are the input's fault, the rest ours.
+pub(crate) fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> StoreError {
+    let message = aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string();
+    match error.code() {
+        Some("ValidationException") => StoreError::Rejected(error.message().unwrap_or("invalid item").to_string()),
+        _ => StoreError::Unavailable(message),
+    }
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
+}
+
+/// A JSON value as a DynamoDB attribute value.
+pub(crate) fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Rejected(e.to_string()))
+}
+
+/// A stored merchant document: its fields as sent, and when Hookgate first and last wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub fields: Map<String, Value>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+impl Document {
+    pub(crate) fn from_item(mut item: Item) -> Result<Self, StoreError> {
+        let created_at = get_s(&item, CREATED_AT).map(str::to_string);
+        let updated_at = get_s(&item, UPDATED_AT).map(str::to_string);
+        for reserved in RESERVED_ATTRIBUTES {
+            item.remove(reserved);
+        }
+        let fields = serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable item: {e}")))?;
+        Ok(Self { fields, created_at, updated_at })
+    }
+}
+
+/// How `merge_document` sets one of Hookgate's own attributes.
+pub(crate) enum Meta {
+    /// Always overwrite.
+    Set(&'static str, AttributeValue),
+    /// Set only when the item does not have it yet.
+    SetIfAbsent(&'static str, AttributeValue),
+}
+
+impl Store {
+    pub fn new(client: DynamoClient, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &DynamoClient {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Upserts a merchant document in one `UpdateItem`: the given top-level fields overwrite
+    /// what was stored, fields not sent are kept, so partial updates (`{order_number, status}`)
+    /// do not erase a tracking number sent earlier.
+    pub(crate) async fn merge_document(
+        &self,
+        pk: String,
+        sk: &str,
+        entity: &str,
+        fields: &Map<String, Value>,
+        now: &str,
+        meta: Vec<Meta>,
+    ) -> Result<(), StoreError> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut sets = Vec::with_capacity(fields.len() + meta.len() + 3);
+        for (i, (name, value)) in fields.iter().enumerate() {
+            names.insert(format!("#f{i}"), name.clone());
+            values.insert(format!(":f{i}"), to_attribute(value)?);
+            sets.push(format!("#f{i} = :f{i}"));
+        }
+        values.insert(":entity".into(), s(entity));
+        values.insert(":now".into(), s(now));
+        sets.push(format!("{ENTITY} = :entity"));
+        sets.push(format!("{UPDATED_AT} = :now"));
+        sets.push(format!("{CREATED_AT} = if_not_exists({CREATED_AT}, :now)"));
+        for (i, m) in meta.into_iter().enumerate() {
+            match m {
+                Meta::Set(attr, value) => {
+                    values.insert(format!(":m{i}"), value);
+                    sets.push(format!("{attr} = :m{i}"));
+                }
+                Meta::SetIfAbsent(attr, value) => {
+                    values.insert(format!(":m{i}"), value);
+                    sets.push(format!("{attr} = if_not_exists({attr}, :m{i})"));
+                }
+            }
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Reads one merchant document.
+    pub(crate) async fn get_document(&self, pk: String, sk: &str) -> Result<Option<Document>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        output.item.map(Document::from_item).transpose()
+    }
+}
+
+/// The partition of everything one organization owns starts with this.
+pub(crate) fn org_prefix(org_id: &str) -> String {
+    format!("ORG#{org_id}")
+}

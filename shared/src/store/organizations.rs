@@ -1,0 +1,70 @@
+//! Organizations (tenants). Created by the admin bootstrap together with their first key.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+
+use super::api_keys::{ApiKeyRecord, key_item};
+use super::{Item, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    pub org_id: String,
+    pub name: String,
+    pub plan: String,
+    pub created_at: String,
+}
+
+fn org_item(org: &Organization) -> Item {
+    Item::from([
+        (PK.to_string(), s(org_prefix(&org.org_id))),
+        (SK.to_string(), s("ORG")),
+        ("name".to_string(), s(&org.name)),
+        ("plan".to_string(), s(&org.plan)),
+        ("created_at".to_string(), s(&org.created_at)),
+    ])
+}
+
+impl Store {
+    /// Creates an organization and its first key atomically: neither exists without the other.
+    pub async fn create_organization(
+        &self,
+        org: &Organization,
+        first_key: &ApiKeyRecord,
+        secret_hash: &str,
+    ) -> Result<(), StoreError> {
+        let put = |item: Item| {
+            Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map(|put| TransactWriteItem::builder().put(put).build())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        self.client()
+            .transact_write_items()
+            .transact_items(put(org_item(org))?)
+            .transact_items(put(key_item(first_key, secret_hash))?)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    pub async fn get_organization(&self, org_id: &str) -> Result<Option<Organization>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, s(org_prefix(org_id)))
+            .key(SK, s("ORG"))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.map(|item| Organization {
+            org_id: org_id.to_string(),
+            name: get_s(&item, "name").unwrap_or_default().to_string(),
+            plan: get_s(&item, "plan").unwrap_or("free").to_string(),
+            created_at: get_s(&item, "created_at").unwrap_or_default().to_string(),
+        }))
+    }
+}

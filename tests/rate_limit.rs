@@ -1,0 +1,57 @@
+//! The per-key rate limit holds across containers: two independent sets of clients (as two
+//! Lambda containers would have) share one key's budget through DynamoDB.
+
+use std::sync::Arc;
+
+use harness::{fixture, header, new_key, new_org, read, services, services_with_clock};
+use shared::clock::FixedClock;
+use time::macros::datetime;
+
+#[tokio::test]
+async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
+    let minute = datetime!(2026-03-12 10:30:05 UTC);
+    let first_container = services_with_clock(Arc::new(FixedClock(minute))).await;
+    let second_container = services_with_clock(Arc::new(FixedClock(minute + time::Duration::seconds(20)))).await;
+    let org = new_org(&first_container).await;
+    let key = new_key(&first_container, &org, &["webhook:write"], 3).await;
+    let ingest = || fixture("ingest-order.json").key(&key).build();
+
+    let reset = (minute.unix_timestamp() / 60 + 1) * 60;
+    for (i, container) in [&first_container, &second_container, &first_container].into_iter().enumerate() {
+        let response = shared::ingest::handle(container, ingest()).await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(header(&response, "x-ratelimit-limit"), Some("3"));
+        assert_eq!(header(&response, "x-ratelimit-remaining"), Some((2 - i).to_string().as_str()));
+        assert_eq!(header(&response, "x-ratelimit-reset"), Some(reset.to_string().as_str()));
+    }
+    let response = shared::ingest::handle(&second_container, ingest()).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(header(&response, "retry-after"), Some("35"));
+    assert_eq!(header(&response, "x-ratelimit-remaining"), Some("0"));
+    let (_, body) = read(response);
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    assert_eq!(body["success"], false);
+
+    let next_minute = services_with_clock(Arc::new(FixedClock(minute + time::Duration::seconds(60)))).await;
+    let response = shared::ingest::handle(&next_minute, ingest()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(header(&response, "x-ratelimit-remaining"), Some("2"));
+    // A container whose clock lags behind counts in the newer window instead of reopening the old one.
+    let response = shared::ingest::handle(&first_container, ingest()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(header(&response, "x-ratelimit-remaining"), Some("1"));
+}
+
+#[tokio::test]
+async fn concurrent_requests_never_exceed_the_limit() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let key = new_key(&services, &org, &["webhook:write"], 5).await;
+    let calls = (0..12).map(|_| shared::ingest::handle(&services, fixture("ingest-order.json").key(&key).build()));
+    let statuses: Vec<u16> = futures::future::join_all(calls).await.iter().map(|r| r.status().as_u16()).collect();
+    let allowed = statuses.iter().filter(|s| **s == 200).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    // A minute boundary during the run could open a second window; otherwise exactly five pass.
+    assert!((5..=10).contains(&allowed), "{statuses:?}");
+    assert_eq!(allowed + limited, 12, "{statuses:?}");
+}

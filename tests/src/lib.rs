@@ -1,0 +1,246 @@
+//! Test harness: the emulated AWS services (moto) on a free port with the stack's resources
+//! created from template.yaml, organizations and keys, requests built from `events/` fixtures,
+//! and the local HTTP stack (`cargo lambda watch`) for end-to-end tests.
+//!
+//! One emulator serves a whole test binary; every test works in an organization of its own, so
+//! tests never see each other's data.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use lambda_http::http::HeaderValue;
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shared::clock::{Clock, SystemClock};
+use shared::runtime::Services;
+use shared::secrets::Pepper;
+use shared::store::Store;
+
+pub const TABLE: &str = "HookgateTable";
+pub const PEPPER_SECRET: &str = "ApiKeyPepperSecret";
+pub const DELIVERY_QUEUE: &str = "DeliveryQueue";
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn venv_bin(tool: &str) -> PathBuf {
+    let path = repo_root().join(".venv/bin").join(tool);
+    assert!(path.exists(), "{} is missing: run `make test` (it installs the pinned tools into .venv)", path.display());
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for_port(port: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listened on port {port} within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts `command` under a watchdog that ends it (and what it started) once this test process
+/// is gone, whichever way the process ends.
+pub fn spawn_tied_to_this_process(command: &str, envs: &[(&str, String)], log: &Path) -> Child {
+    let script = format!(
+        "{command} & child=$!; while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; \
+         kill -TERM $child 2>/dev/null; wait $child",
+        parent = std::process::id()
+    );
+    let log = std::fs::File::create(log).expect("log file");
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .envs(envs.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("spawning a background process")
+}
+
+/// The emulator of this test binary, started and provisioned on first use.
+pub struct Emulator {
+    pub endpoint: String,
+    pub queue_urls: std::collections::BTreeMap<String, String>,
+    _process: Child,
+}
+
+pub fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(|| {
+        let port = free_port();
+        let logs = repo_root().join("target/test-logs");
+        std::fs::create_dir_all(&logs).expect("log directory");
+        let moto = venv_bin("moto_server");
+        let process = spawn_tied_to_this_process(
+            &format!("exec {} -H 127.0.0.1 -p {port}", moto.display()),
+            &[],
+            &logs.join(format!("moto-{port}.log")),
+        );
+        wait_for_port(port, Duration::from_secs(60));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        // Provisioning runs on a runtime of its own: SDK clients must not outlive their runtime.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let provisioned = runtime.block_on(async {
+            let stack = admin::template::StackDefinition::load(&repo_root().join("template.yaml")).expect("template");
+            admin::provision::provision(&sdk_config(&endpoint).await, &stack).await.expect("provisioning the emulator")
+        });
+        Emulator { endpoint, queue_urls: provisioned.queue_urls, _process: process }
+    })
+}
+
+/// SDK configuration for the emulator, with dummy credentials.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// Environment the functions and the CLI read, pointing at the emulator.
+pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", emulator.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("TABLE_NAME", TABLE.into()),
+        ("PEPPER_SECRET_ID", PEPPER_SECRET.into()),
+        ("DELIVERY_QUEUE_URL", emulator.queue_urls[DELIVERY_QUEUE].clone()),
+    ]
+}
+
+/// Services over the emulator, built as a function's container builds them.
+pub async fn services() -> Services {
+    services_with_clock(Arc::new(SystemClock)).await
+}
+
+pub async fn services_with_clock(clock: Arc<dyn Clock>) -> Services {
+    let config = sdk_config(&emulator().endpoint).await;
+    let pepper = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), PEPPER_SECRET).await.expect("pepper");
+    Services { store: Store::new(aws_sdk_dynamodb::Client::new(&config), TABLE), pepper, clock }
+}
+
+/// A fresh organization with its admin key (every scope).
+pub struct Org {
+    pub org_id: String,
+    pub admin_key: String,
+}
+
+pub async fn new_org(services: &Services) -> Org {
+    let done = admin::bootstrap::bootstrap(services, "Test shop").await.expect("bootstrap");
+    Org { org_id: done.organization.org_id, admin_key: done.token }
+}
+
+/// Creates a key in `org` with `scopes` through the API-keys handler; returns the full key.
+pub async fn new_key(services: &Services, org: &Org, scopes: &[&str], rate_limit_per_minute: u32) -> String {
+    let body = serde_json::json!({"name": "test key", "scopes": scopes, "rateLimitPerMinute": rate_limit_per_minute});
+    let request = fixture("api-keys-create.json").key(&org.admin_key).body(body.to_string()).build();
+    let (status, json) = read(shared::api_keys::handle(services, request).await);
+    assert_eq!(status, 201, "{json}");
+    json["key"].as_str().expect("key in response").to_string()
+}
+
+/// An `events/` fixture as a `lambda_http::Request`, adjustable before use.
+pub struct FixtureRequest {
+    event: Value,
+}
+
+pub fn fixture(name: &str) -> FixtureRequest {
+    let path = repo_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    FixtureRequest { event: serde_json::from_str(&text).expect("fixture is JSON") }
+}
+
+impl FixtureRequest {
+    /// The API key header, replacing the fixture's placeholder.
+    pub fn key(mut self, key: &str) -> Self {
+        self.event["headers"]["x-api-key"] = Value::String(key.to_string());
+        self
+    }
+
+    pub fn without_key(mut self) -> Self {
+        if let Some(headers) = self.event["headers"].as_object_mut() {
+            headers.remove("x-api-key");
+        }
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.event["headers"][name] = Value::String(value.to_string());
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<String>) -> Self {
+        self.event["body"] = Value::String(body.into());
+        self
+    }
+
+    pub fn path_parameter(mut self, name: &str, value: &str) -> Self {
+        self.event["pathParameters"][name] = Value::String(value.to_string());
+        self
+    }
+
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        self.event["queryStringParameters"][name] = Value::String(value.to_string());
+        let raw: Vec<String> = self.event["queryStringParameters"]
+            .as_object()
+            .map(|q| q.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+            .unwrap_or_default();
+        self.event["rawQueryString"] = Value::String(raw.join("&"));
+        self
+    }
+
+    pub fn build(self) -> Request {
+        lambda_http::request::from_str(&self.event.to_string()).expect("fixture is an API Gateway v2 event")
+    }
+}
+
+/// Status and JSON body of a handler's response (`Value::Null` for an empty body).
+pub fn read(response: Response<Body>) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: &[u8] = response.body().as_ref();
+    let json = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).expect("response is JSON") };
+    (status, json)
+}
+
+pub fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(HeaderValue::to_str).and_then(Result::ok)
+}
+
+/// Every item stored under an organization (a scan: test use only).
+pub async fn items_of(services: &Services, org_id: &str) -> usize {
+    let mut count = 0;
+    let mut start = None;
+    loop {
+        let page = services
+            .store
+            .client()
+            .scan()
+            .table_name(TABLE)
+            .filter_expression("begins_with(PK, :org)")
+            .expression_attribute_values(":org", aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org_id}")))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        count += page.items().len();
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return count;
+        }
+    }
+}
