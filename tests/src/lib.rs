@@ -90,11 +90,19 @@ pub fn emulator() -> &'static Emulator {
         );
         wait_for_port(port, Duration::from_secs(60));
         let endpoint = format!("http://127.0.0.1:{port}");
-        // Provisioning runs on a runtime of its own: SDK clients must not outlive their runtime.
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let provisioned = runtime.block_on(async {
-            let stack = admin::template::StackDefinition::load(&repo_root().join("template.yaml")).expect("template");
-            admin::provision::provision(&sdk_config(&endpoint).await, &stack).await.expect("provisioning the emulator")
+        // Provisioning runs on a thread and runtime of its own: this may be called from inside a
+        // test's runtime, and SDK clients must not outlive the runtime they were built on.
+        let provisioned = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    runtime.block_on(async {
+                        let stack = admin::template::StackDefinition::load(&repo_root().join("template.yaml")).expect("template");
+                        admin::provision::provision(&sdk_config(&endpoint).await, &stack).await.expect("provisioning the emulator")
+                    })
+                })
+                .join()
+                .expect("provisioning thread")
         });
         Emulator { endpoint, queue_urls: provisioned.queue_urls, _process: process }
     })

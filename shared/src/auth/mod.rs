@@ -82,8 +82,8 @@ pub async fn authenticate(store: &Store, pepper: &Pepper, now: OffsetDateTime, h
     let mut window = now.unix_timestamp().div_euclid(WINDOW_SECONDS);
     let store_error = |e| Refusal::from(ApiError::from(e));
     let mut outcome = store.count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at).await.map_err(store_error)?;
-    // A new minute, or a window opened by a container whose clock runs slightly ahead, costs a
-    // second round trip; bounded so that contention can never loop.
+    // A new minute, or losing a race to open it, costs another round trip; bounded so that
+    // contention can never loop.
     for _ in 0..3 {
         let state = match outcome {
             CountOutcome::Counted(state) => return accept(pepper, &key, state, window),
@@ -98,7 +98,8 @@ pub async fn authenticate(store: &Store, pepper: &Pepper, now: OffsetDateTime, h
         }
         outcome = if state.window < window {
             store.start_api_key_window(key.org_id(), &key.key_id, &hash, window, &at).await.map_err(store_error)?
-        } else if state.window > window {
+        } else if state.window > window || state.count < state.record.rate_limit_per_minute {
+            // Another request opened the window first (or a container ahead of ours did): count in it.
             window = state.window;
             store.count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at).await.map_err(store_error)?
         } else {
