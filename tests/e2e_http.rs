@@ -23,22 +23,46 @@ async fn local_api() -> &'static LocalApi {
         let env = function_env(emulator);
         // The admin CLI, as `make dev` runs it.
         let output = Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "-p", "hookgate-admin", "--", "bootstrap", "--org-name", "E2E shop"])
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "hookgate-admin",
+                "--",
+                "bootstrap",
+                "--org-name",
+                "E2E shop",
+            ])
             .current_dir(&root)
             .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
             .output()
             .expect("running hookgate-admin");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "bootstrap failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-        let admin_key = stdout.split_whitespace().find(|w| w.starts_with("hg_live_")).expect("the key is printed").to_string();
+        assert!(
+            output.status.success(),
+            "bootstrap failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let admin_key = stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("hg_live_"))
+            .expect("the key is printed")
+            .to_string();
 
         let port = free_port();
         let venv = root.join(".venv/bin");
         let mut watch_env = env.clone();
-        watch_env.push(("PATH", format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default())));
+        watch_env.push((
+            "PATH",
+            format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default()),
+        ));
         let log = root.join(format!("target/test-logs/watch-{port}.log"));
         let watch = spawn_tied_to_this_process(
-            &format!("cd {} && exec {}/cargo-lambda lambda watch -A 127.0.0.1 -P {port}", root.display(), venv.display()),
+            &format!(
+                "cd {} && exec {}/cargo-lambda lambda watch -A 127.0.0.1 -P {port}",
+                root.display(),
+                venv.display()
+            ),
             &watch_env,
             &log,
         );
@@ -46,22 +70,34 @@ async fn local_api() -> &'static LocalApi {
         // Ready once a function answers through the router (the first request compiles it).
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            if let Ok(response) = reqwest::get(format!("{base}/api/openapi")).await {
-                if response.status() == StatusCode::OK {
-                    break;
-                }
+            let served = reqwest::get(format!("{base}/api/openapi"))
+                .await
+                .map(|r| r.status() == StatusCode::OK);
+            if served.unwrap_or(false) {
+                break;
             }
-            assert!(Instant::now() < deadline, "cargo lambda watch did not serve /api/openapi; see {}", log.display());
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not serve /api/openapi; see {}",
+                log.display()
+            );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        LocalApi { base, admin_key, _watch: watch }
+        LocalApi {
+            base,
+            admin_key,
+            _watch: watch,
+        }
     })
     .await
 }
 
 fn client() -> reqwest::Client {
     // Generous: the first request to each function compiles it.
-    reqwest::Client::builder().timeout(Duration::from_secs(240)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(240))
+        .build()
+        .unwrap()
 }
 
 async fn post_webhook(api: &LocalApi, key: &str, body: &str) -> (StatusCode, Value) {
@@ -138,11 +174,32 @@ async fn the_seed_examples_run_unchanged_and_the_agent_context_answers() {
 "affected_orders": ["4521", "4522", "4530"]
 }
 }"#;
-    assert_eq!(post_webhook(api, key, order).await, (StatusCode::OK, json!({"success": true, "message": "Order data received"})));
-    assert_eq!(post_webhook(api, key, customer).await, (StatusCode::OK, json!({"success": true, "message": "Customer data received"})));
-    assert_eq!(post_webhook(api, key, product).await, (StatusCode::OK, json!({"success": true, "message": "Product data received"})));
+    assert_eq!(
+        post_webhook(api, key, order).await,
+        (
+            StatusCode::OK,
+            json!({"success": true, "message": "Order data received"})
+        )
+    );
+    assert_eq!(
+        post_webhook(api, key, customer).await,
+        (
+            StatusCode::OK,
+            json!({"success": true, "message": "Customer data received"})
+        )
+    );
+    assert_eq!(
+        post_webhook(api, key, product).await,
+        (
+            StatusCode::OK,
+            json!({"success": true, "message": "Product data received"})
+        )
+    );
     let (status, body) = post_webhook(api, key, event).await;
-    assert_eq!((status, body["message"].as_str()), (StatusCode::OK, Some("Event received")));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (StatusCode::OK, Some("Event received"))
+    );
 
     // The SDK example's partial update, sent with Bearer auth.
     let response = client()
@@ -155,7 +212,12 @@ async fn the_seed_examples_run_unchanged_and_the_agent_context_answers() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().contains_key("x-ratelimit-remaining"));
 
-    let response = client().get(format!("{}/api/context/orders/4521", api.base)).header("x-api-key", key).send().await.unwrap();
+    let response = client()
+        .get(format!("{}/api/context/orders/4521", api.base))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let context: Value = response.json().await.unwrap();
     assert_eq!(context["order"]["data"]["tracking_number"], "DE-2026-4521-89");
@@ -190,7 +252,12 @@ async fn a_key_created_over_http_works_until_it_is_revoked() {
     let body = r#"{"type": "order", "order": {"order_number": "77", "status": "paid"}}"#;
     assert_eq!(post_webhook(api, key, body).await.0, StatusCode::OK);
 
-    let response = client().get(format!("{}/api/api-keys", api.base)).bearer_auth(&api.admin_key).send().await.unwrap();
+    let response = client()
+        .get(format!("{}/api/api-keys", api.base))
+        .bearer_auth(&api.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let listed = response.text().await.unwrap();
     assert!(!listed.contains(key), "a listing must never hold a key");
@@ -212,7 +279,10 @@ async fn bad_requests_over_http_get_the_json_error() {
     let api = local_api().await;
     let big = format!(r#"{{"type":"note","text":"{}"}}"#, "x".repeat(101 * 1024));
     let (status, body) = post_webhook(api, &api.admin_key, &big).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("PAYLOAD_TOO_LARGE")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("PAYLOAD_TOO_LARGE"))
+    );
     let response = client()
         .post(format!("{}/api/webhook", api.base))
         .header("x-api-key", &api.admin_key)
@@ -222,7 +292,12 @@ async fn bad_requests_over_http_get_the_json_error() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let response = client().post(format!("{}/api/webhook", api.base)).json(&json!({"type": "order"})).send().await.unwrap();
+    let response = client()
+        .post(format!("{}/api/webhook", api.base))
+        .json(&json!({"type": "order"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["success"], false);
@@ -240,8 +315,19 @@ async fn health_and_openapi_are_served_at_their_paths() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.bytes().await.unwrap().is_empty());
 
-    let document: Value = client().get(format!("{}/api/openapi", api.base)).send().await.unwrap().json().await.unwrap();
+    let document: Value = client()
+        .get(format!("{}/api/openapi", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(document["paths"]["/api/webhook"]["post"].is_object());
-    let response = client().get(format!("{}/api/not-a-route", api.base)).send().await.unwrap();
+    let response = client()
+        .get(format!("{}/api/not-a-route", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

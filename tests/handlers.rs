@@ -20,27 +20,51 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
     assert!(header(&response, "x-ratelimit-limit").is_some());
     assert!(header(&response, "x-ratelimit-remaining").is_some());
     assert!(header(&response, "x-ratelimit-reset").is_some());
-    assert_eq!(read(response), (200, json!({"success": true, "message": "Order data received"})));
+    assert_eq!(
+        read(response),
+        (200, json!({"success": true, "message": "Order data received"}))
+    );
 
     let customer = json!({"type": "customer", "customer": {"email": "max@example.com", "name": "Max Müller", "tier": "premium", "tags": ["vip"]}});
-    let request = fixture("ingest-order.json").key(&org.admin_key).body(ingest_body(customer)).build();
-    assert_eq!(read(shared::ingest::handle(&services, request).await), (200, json!({"success": true, "message": "Customer data received"})));
+    let request = fixture("ingest-order.json")
+        .key(&org.admin_key)
+        .body(ingest_body(customer))
+        .build();
+    assert_eq!(
+        read(shared::ingest::handle(&services, request).await),
+        (200, json!({"success": true, "message": "Customer data received"}))
+    );
 
     let delay = json!({"type": "event", "event": "shipping_delay", "data": {"region": "EU", "delay_days": 2, "reason": "Wetterbedingungen", "affected_orders": ["4521", "4522", "4530"]}});
-    let request = fixture("ingest-order.json").key(&org.admin_key).body(ingest_body(delay)).build();
+    let request = fixture("ingest-order.json")
+        .key(&org.admin_key)
+        .body(ingest_body(delay))
+        .build();
     let (status, body) = read(shared::ingest::handle(&services, request).await);
     assert_eq!((status, body["message"].as_str()), (200, Some("Event received")));
     let event_id = body["id"].as_str().expect("event id").to_string();
 
-    let (status, context) = read(shared::context::handle(&services, fixture("agent-context-order.json").key(&org.admin_key).build()).await);
+    let (status, context) = read(
+        shared::context::handle(
+            &services,
+            fixture("agent-context-order.json").key(&org.admin_key).build(),
+        )
+        .await,
+    );
     assert_eq!(status, 200, "{context}");
     assert_eq!(context["orderNumber"], "4521");
     let order = &context["order"]["data"];
     assert_eq!(order["tracking_number"], "DE-2026-4521-89");
     assert_eq!(order["carrier"], "DHL");
     assert_eq!(order["total"], 149.89);
-    assert_eq!(order["items"][0], json!({"name": "Wireless Headphones Pro", "qty": 2, "price": 59.95}));
-    assert!(order.get("PK").is_none() && order.get("GSI1PK").is_none(), "internal attributes leak: {order}");
+    assert_eq!(
+        order["items"][0],
+        json!({"name": "Wireless Headphones Pro", "qty": 2, "price": 59.95})
+    );
+    assert!(
+        order.get("PK").is_none() && order.get("GSI1PK").is_none(),
+        "internal attributes leak: {order}"
+    );
     assert!(context["order"]["createdAt"].is_string());
     assert_eq!(context["customer"]["data"]["tier"], "premium");
     assert_eq!(context["events"].as_array().unwrap().len(), 1);
@@ -49,7 +73,10 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
     assert_eq!(context["events"][0]["data"]["delay_days"], 2);
 
     // 4522 was never sent, but the delay names it: the agent still knows about the delay.
-    let request = fixture("agent-context-order.json").key(&org.admin_key).path_parameter("order_number", "4522").build();
+    let request = fixture("agent-context-order.json")
+        .key(&org.admin_key)
+        .path_parameter("order_number", "4522")
+        .build();
     let (status, context) = read(shared::context::handle(&services, request).await);
     assert_eq!(status, 200);
     assert_eq!(context["order"], Value::Null);
@@ -63,15 +90,29 @@ async fn a_partial_order_update_keeps_what_was_sent_before() {
     let request = fixture("ingest-order.json").key(&org.admin_key).build();
     assert_eq!(read(shared::ingest::handle(&services, request).await).0, 200);
     let update = json!({"type": "order", "order": {"order_number": 4521, "status": "delivered"}});
-    let request = fixture("ingest-order.json").key(&org.admin_key).body(ingest_body(update)).build();
+    let request = fixture("ingest-order.json")
+        .key(&org.admin_key)
+        .body(ingest_body(update))
+        .build();
     assert_eq!(read(shared::ingest::handle(&services, request).await).0, 200);
 
-    let (_, context) = read(shared::context::handle(&services, fixture("agent-context-order.json").key(&org.admin_key).build()).await);
+    let (_, context) = read(
+        shared::context::handle(
+            &services,
+            fixture("agent-context-order.json").key(&org.admin_key).build(),
+        )
+        .await,
+    );
     assert_eq!(context["order"]["data"]["status"], "delivered");
     assert_eq!(context["order"]["data"]["tracking_number"], "DE-2026-4521-89");
     // Still in the customer's history.
-    let (status, customer) =
-        read(shared::context::handle(&services, fixture("agent-context-customer.json").key(&org.admin_key).build()).await);
+    let (status, customer) = read(
+        shared::context::handle(
+            &services,
+            fixture("agent-context-customer.json").key(&org.admin_key).build(),
+        )
+        .await,
+    );
     assert_eq!(status, 200, "{customer}");
     assert_eq!(customer["orders"].as_array().unwrap().len(), 1);
     assert_eq!(customer["orders"][0]["data"]["status"], "delivered");
@@ -81,8 +122,17 @@ async fn a_partial_order_update_keeps_what_was_sent_before() {
 async fn customer_context_lists_orders_newest_first_one_page_at_a_time() {
     let services = services().await;
     let org = new_org(&services).await;
-    let send = |body: Value| fixture("ingest-order.json").key(&org.admin_key).body(body.to_string()).build();
-    for (number, at) in [("A-1", "2026-01-05T09:00:00Z"), ("A-3", "2026-03-01T09:00:00+01:00"), ("A-2", "2026-02-10T09:00:00Z")] {
+    let send = |body: Value| {
+        fixture("ingest-order.json")
+            .key(&org.admin_key)
+            .body(body.to_string())
+            .build()
+    };
+    for (number, at) in [
+        ("A-1", "2026-01-05T09:00:00Z"),
+        ("A-3", "2026-03-01T09:00:00+01:00"),
+        ("A-2", "2026-02-10T09:00:00Z"),
+    ] {
         let order = json!({"type": "order", "order": {"order_number": number, "customer_email": "Eva@Example.com", "ordered_at": at}});
         assert_eq!(read(shared::ingest::handle(&services, send(order)).await).0, 200);
     }
@@ -102,7 +152,14 @@ async fn customer_context_lists_orders_newest_first_one_page_at_a_time() {
     let (status, first) = read(shared::context::handle(&services, page(None)).await);
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["customer"]["data"]["name"], "Eva");
-    let numbers = |page: &Value| page["orders"].as_array().unwrap().iter().map(|o| o["data"]["order_number"].clone()).collect::<Vec<_>>();
+    let numbers = |page: &Value| {
+        page["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["data"]["order_number"].clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(numbers(&first), vec![json!("A-3"), json!("A-2")]);
     let cursor = first["nextCursor"].as_str().expect("a second page").to_string();
     let (status, second) = read(shared::context::handle(&services, page(Some(&cursor))).await);
@@ -117,16 +174,35 @@ async fn products_and_other_types_are_stored_as_sent() {
     let services = services().await;
     let org = new_org(&services).await;
     let product = json!({"type": "product", "product": {"sku": "WHP-001", "name": "Wireless Headphones Pro", "price": 59.95, "in_stock": true, "return_policy": "14 Tage Rückgabe"}});
-    let request = fixture("ingest-order.json").key(&org.admin_key).body(product.to_string()).build();
-    assert_eq!(read(shared::ingest::handle(&services, request).await), (200, json!({"success": true, "message": "Product data received"})));
-    let stored = services.store.get_product(&org.org_id, "WHP-001").await.unwrap().expect("product stored");
+    let request = fixture("ingest-order.json")
+        .key(&org.admin_key)
+        .body(product.to_string())
+        .build();
+    assert_eq!(
+        read(shared::ingest::handle(&services, request).await),
+        (200, json!({"success": true, "message": "Product data received"}))
+    );
+    let stored = services
+        .store
+        .get_product(&org.org_id, "WHP-001")
+        .await
+        .unwrap()
+        .expect("product stored");
     assert_eq!(Value::Object(stored.fields), product["product"]);
 
-    let review = json!({"type": "review", "rating": 4, "text": "Gut", "nested": {"list": [1, "two", null, {"x": false}]}});
-    let request = fixture("ingest-order.json").key(&org.admin_key).body(review.to_string()).build();
+    let review =
+        json!({"type": "review", "rating": 4, "text": "Gut", "nested": {"list": [1, "two", null, {"x": false}]}});
+    let request = fixture("ingest-order.json")
+        .key(&org.admin_key)
+        .body(review.to_string())
+        .build();
     let (status, body) = read(shared::ingest::handle(&services, request).await);
     assert_eq!((status, body["message"].as_str()), (200, Some("Data received")));
-    let stored = services.store.get_other(&org.org_id, "review", body["id"].as_str().unwrap()).await.unwrap();
+    let stored = services
+        .store
+        .get_other(&org.org_id, "review", body["id"].as_str().unwrap())
+        .await
+        .unwrap();
     assert_eq!(stored, Some(review));
 }
 
@@ -134,7 +210,8 @@ async fn products_and_other_types_are_stored_as_sent() {
 async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
     let services = services().await;
     let org = new_org(&services).await;
-    let (status, created) = read(shared::api_keys::handle(&services, fixture("api-keys-create.json").key(&org.admin_key).build()).await);
+    let (status, created) =
+        read(shared::api_keys::handle(&services, fixture("api-keys-create.json").key(&org.admin_key).build()).await);
     assert_eq!(status, 201, "{created}");
     let token = created["key"].as_str().unwrap().to_string();
     assert!(token.starts_with("hg_live_"));
@@ -144,16 +221,25 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
     assert_eq!(created["prefix"], format!("hg_live_{id}"));
     let secret = token.rsplit('_').next().unwrap().to_string();
 
-    let (status, listed) = read(shared::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
+    let (status, listed) =
+        read(shared::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
     assert_eq!(status, 200);
     assert_eq!(listed["keys"].as_array().unwrap().len(), 2, "{listed}");
-    assert!(!listed.to_string().contains(&secret), "a listing must never hold a secret");
+    assert!(
+        !listed.to_string().contains(&secret),
+        "a listing must never hold a secret"
+    );
     assert!(!listed.to_string().contains("secret_hash"));
 
     let ingest = || fixture("ingest-order.json").key(&token).build();
     assert_eq!(read(shared::ingest::handle(&services, ingest()).await).0, 200);
 
-    let revoke = || fixture("api-keys-revoke.json").key(&org.admin_key).path_parameter("id", &id).build();
+    let revoke = || {
+        fixture("api-keys-revoke.json")
+            .key(&org.admin_key)
+            .path_parameter("id", &id)
+            .build()
+    };
     let (status, revoked) = read(shared::api_keys::handle(&services, revoke()).await);
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(revoked["id"], id.as_str());
@@ -162,12 +248,22 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
     // Revoking twice answers the first revocation.
     let (status, again) = read(shared::api_keys::handle(&services, revoke()).await);
     assert_eq!((status, &again["revokedAt"]), (200, &revoked["revokedAt"]));
-    let (_, listed) = read(shared::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
-    let entry = listed["keys"].as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).cloned().unwrap();
+    let (_, listed) =
+        read(shared::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
+    let entry = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .cloned()
+        .unwrap();
     assert_eq!(entry["status"], "revoked");
     assert!(entry["lastUsedAt"].is_string());
 
-    let unknown = fixture("api-keys-revoke.json").key(&org.admin_key).path_parameter("id", "00000000000000000000").build();
+    let unknown = fixture("api-keys-revoke.json")
+        .key(&org.admin_key)
+        .path_parameter("id", "00000000000000000000")
+        .build();
     let (status, body) = read(shared::api_keys::handle(&services, unknown).await);
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
 }
@@ -178,10 +274,21 @@ async fn a_key_of_one_organization_cannot_revoke_another_organizations_key() {
     let a = new_org(&services).await;
     let b = new_org(&services).await;
     let token_a = new_key(&services, &a, &["webhook:write"], 60).await;
-    let id_a = token_a.trim_start_matches("hg_live_").split('_').next().unwrap().to_string();
-    let request = fixture("api-keys-revoke.json").key(&b.admin_key).path_parameter("id", &id_a).build();
+    let id_a = token_a
+        .trim_start_matches("hg_live_")
+        .split('_')
+        .next()
+        .unwrap()
+        .to_string();
+    let request = fixture("api-keys-revoke.json")
+        .key(&b.admin_key)
+        .path_parameter("id", &id_a)
+        .build();
     assert_eq!(read(shared::api_keys::handle(&services, request).await).0, 404);
-    assert_eq!(read(shared::ingest::handle(&services, fixture("ingest-order.json").key(&token_a).build()).await).0, 200);
+    assert_eq!(
+        read(shared::ingest::handle(&services, fixture("ingest-order.json").key(&token_a).build()).await).0,
+        200
+    );
 }
 
 async fn probes(queue_url: &str) -> HealthProbes {
@@ -201,7 +308,8 @@ async fn probes(queue_url: &str) -> HealthProbes {
 async fn health_reports_every_dependency_and_503_when_one_fails() {
     let clock = Arc::new(shared::clock::SystemClock);
     let healthy = probes(&harness::emulator().queue_urls[harness::DELIVERY_QUEUE]).await;
-    let (status, report) = read(shared::health::handle(&healthy, clock.as_ref(), fixture("health-get.json").build()).await);
+    let (status, report) =
+        read(shared::health::handle(&healthy, clock.as_ref(), fixture("health-get.json").build()).await);
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["status"], "healthy");
     assert_eq!(report["version"], shared::VERSION);
@@ -211,12 +319,14 @@ async fn health_reports_every_dependency_and_503_when_one_fails() {
     }
     assert!(report["uptime"].is_number() && report["totalMs"].is_u64() && report["timestamp"].is_string());
 
-    let (status, body) = read(shared::health::handle(&healthy, clock.as_ref(), fixture("health-head.json").build()).await);
+    let (status, body) =
+        read(shared::health::handle(&healthy, clock.as_ref(), fixture("health-head.json").build()).await);
     assert_eq!((status, body), (200, Value::Null));
 
     let missing_queue = format!("{}/123456789012/NoSuchQueue", harness::emulator().endpoint);
     let broken = probes(&missing_queue).await;
-    let (status, report) = read(shared::health::handle(&broken, clock.as_ref(), fixture("health-get.json").build()).await);
+    let (status, report) =
+        read(shared::health::handle(&broken, clock.as_ref(), fixture("health-get.json").build()).await);
     assert_eq!(status, 503);
     assert_eq!(report["status"], "unhealthy");
     assert_eq!(report["checks"]["sqs"]["status"], "unhealthy");
@@ -232,4 +342,33 @@ async fn openapi_fixture_returns_the_document() {
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     assert_eq!(document["info"]["version"], shared::VERSION);
     assert!(document["components"]["securitySchemes"]["apiKey"].is_object());
+}
+
+#[tokio::test]
+async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
+    let (services, calls) = harness::services_counting_calls().await;
+    // One minute throughout, so that no new rate-limit window opens between the counted calls.
+    let clock = Arc::new(shared::clock::FixedClock(time::OffsetDateTime::now_utc()));
+    let services = shared::runtime::Services { clock, ..services };
+    let org = new_org(&services).await;
+    let ingest = || shared::ingest::handle(&services, fixture("ingest-order.json").key(&org.admin_key).build());
+    assert_eq!(read(ingest().await).0, 200);
+    calls.take();
+    // Within the key's current minute: one UpdateItem authenticates and counts, one writes.
+    assert_eq!(read(ingest().await).0, 200);
+    assert_eq!(calls.take(), 2);
+    let customer = json!({"type": "customer", "customer": {"email": "max@example.com"}});
+    let request = fixture("ingest-order.json")
+        .key(&org.admin_key)
+        .body(customer.to_string())
+        .build();
+    assert_eq!(read(shared::ingest::handle(&services, request).await).0, 200);
+    calls.take();
+
+    let request = fixture("agent-context-customer.json").key(&org.admin_key).build();
+    assert_eq!(read(shared::context::handle(&services, request).await).0, 200);
+    assert_eq!(calls.take(), 2, "key check + one query");
+    let request = fixture("agent-context-order.json").key(&org.admin_key).build();
+    assert_eq!(read(shared::context::handle(&services, request).await).0, 200);
+    assert_eq!(calls.take(), 3, "key check + the order's partition + its customer");
 }

@@ -17,11 +17,17 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
     let ingest = || fixture("ingest-order.json").key(&key).build();
 
     let reset = (minute.unix_timestamp() / 60 + 1) * 60;
-    for (i, container) in [&first_container, &second_container, &first_container].into_iter().enumerate() {
+    for (i, container) in [&first_container, &second_container, &first_container]
+        .into_iter()
+        .enumerate()
+    {
         let response = shared::ingest::handle(container, ingest()).await;
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(header(&response, "x-ratelimit-limit"), Some("3"));
-        assert_eq!(header(&response, "x-ratelimit-remaining"), Some((2 - i).to_string().as_str()));
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining"),
+            Some((2 - i).to_string().as_str())
+        );
         assert_eq!(header(&response, "x-ratelimit-reset"), Some(reset.to_string().as_str()));
     }
     let response = shared::ingest::handle(&second_container, ingest()).await;
@@ -48,7 +54,11 @@ async fn concurrent_requests_never_exceed_the_limit() {
     let org = new_org(&services).await;
     let key = new_key(&services, &org, &["webhook:write"], 5).await;
     let calls = (0..12).map(|_| shared::ingest::handle(&services, fixture("ingest-order.json").key(&key).build()));
-    let statuses: Vec<u16> = futures::future::join_all(calls).await.iter().map(|r| r.status().as_u16()).collect();
+    let statuses: Vec<u16> = futures::future::join_all(calls)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
     let allowed = statuses.iter().filter(|s| **s == 200).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
     // A minute boundary during the run could open a second window; otherwise exactly five pass.

@@ -22,26 +22,53 @@ async fn the_emulated_table_matches_the_template() {
     let client = aws_sdk_dynamodb::Client::new(&config);
     let stack = stack();
     let expected = stack.table(harness::TABLE).expect("the template defines the table");
-    let table = client.describe_table().table_name(harness::TABLE).send().await.unwrap().table.unwrap();
+    let table = client
+        .describe_table()
+        .table_name(harness::TABLE)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
 
     let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
-        schema.iter().map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string())).collect::<Vec<_>>()
+        schema
+            .iter()
+            .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+            .collect::<Vec<_>>()
     };
     let template_keys = |schema: &[admin::template::KeyElement]| {
-        schema.iter().map(|k| (k.attribute.clone(), k.key_type.clone())).collect::<Vec<_>>()
+        schema
+            .iter()
+            .map(|k| (k.attribute.clone(), k.key_type.clone()))
+            .collect::<Vec<_>>()
     };
     assert_eq!(keys(table.key_schema()), template_keys(&expected.key_schema));
-    let attributes: BTreeSet<_> =
-        table.attribute_definitions().iter().map(|a| (a.attribute_name().to_string(), a.attribute_type().as_str().to_string())).collect();
+    let attributes: BTreeSet<_> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| (a.attribute_name().to_string(), a.attribute_type().as_str().to_string()))
+        .collect();
     assert_eq!(attributes, expected.attributes.iter().cloned().collect());
     let indexes = table.global_secondary_indexes();
     assert_eq!(indexes.len(), expected.indexes.len());
     for index in &expected.indexes {
-        let live = indexes.iter().find(|i| i.index_name() == Some(index.name.as_str())).expect("index exists");
+        let live = indexes
+            .iter()
+            .find(|i| i.index_name() == Some(index.name.as_str()))
+            .expect("index exists");
         assert_eq!(keys(live.key_schema()), template_keys(&index.key_schema));
-        assert_eq!(live.projection().and_then(|p| p.projection_type()).map(|p| p.as_str()), Some(index.projection.as_str()));
+        assert_eq!(
+            live.projection().and_then(|p| p.projection_type()).map(|p| p.as_str()),
+            Some(index.projection.as_str())
+        );
     }
-    let ttl = client.describe_time_to_live().table_name(harness::TABLE).send().await.unwrap();
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(harness::TABLE)
+        .send()
+        .await
+        .unwrap();
     let ttl = ttl.time_to_live_description().unwrap();
     assert_eq!(ttl.attribute_name(), expected.ttl_attribute.as_deref());
     assert_eq!(ttl.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
@@ -58,28 +85,61 @@ async fn the_emulated_queues_and_redrive_match_the_template() {
     assert!(!stack.queues.is_empty());
     for queue in &stack.queues {
         let url = &emulator().queue_urls[&queue.name];
-        let attributes = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::All).send().await.unwrap();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap();
         let attributes = attributes.attributes().unwrap();
         if let Some(seconds) = queue.visibility_timeout {
-            assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], seconds.to_string(), "{}", queue.name);
+            assert_eq!(
+                attributes[&QueueAttributeName::VisibilityTimeout],
+                seconds.to_string(),
+                "{}",
+                queue.name
+            );
         }
         if let Some(seconds) = queue.message_retention_period {
-            assert_eq!(attributes[&QueueAttributeName::MessageRetentionPeriod], seconds.to_string(), "{}", queue.name);
+            assert_eq!(
+                attributes[&QueueAttributeName::MessageRetentionPeriod],
+                seconds.to_string(),
+                "{}",
+                queue.name
+            );
         }
         match &queue.redrive {
             Some(redrive) => {
-                let policy: serde_json::Value = serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
+                let policy: serde_json::Value =
+                    serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
                 let dlq_url = &emulator().queue_urls[&redrive.dead_letter_queue];
-                let dlq = sqs.get_queue_attributes().queue_url(dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await.unwrap();
+                let dlq = sqs
+                    .get_queue_attributes()
+                    .queue_url(dlq_url)
+                    .attribute_names(QueueAttributeName::QueueArn)
+                    .send()
+                    .await
+                    .unwrap();
                 let dlq_arn = &dlq.attributes().unwrap()[&QueueAttributeName::QueueArn];
                 assert_eq!(policy["deadLetterTargetArn"], dlq_arn.as_str());
-                assert_eq!(policy["maxReceiveCount"].as_u64(), Some(redrive.max_receive_count as u64));
+                assert_eq!(
+                    policy["maxReceiveCount"].as_u64(),
+                    Some(redrive.max_receive_count as u64)
+                );
             }
-            None => assert!(!attributes.contains_key(&QueueAttributeName::RedrivePolicy), "{}", queue.name),
+            None => assert!(
+                !attributes.contains_key(&QueueAttributeName::RedrivePolicy),
+                "{}",
+                queue.name
+            ),
         }
     }
     let delivery = stack.queue(harness::DELIVERY_QUEUE).expect("delivery queue");
-    assert!(delivery.redrive.is_some(), "the delivery queue needs a dead-letter queue");
+    assert!(
+        delivery.redrive.is_some(),
+        "the delivery queue needs a dead-letter queue"
+    );
 }
 
 /// (method, path, binary) of every HttpApi route in template.yaml.
@@ -90,9 +150,13 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().expect("every function names its binary");
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("every function names its binary");
         assert_eq!(resource["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
-        let Some(events) = resource["Properties"]["Events"].as_mapping() else { continue };
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
         for (_, event) in events {
             if event["Type"].as_str() == Some("HttpApi") {
                 let properties = &event["Properties"];
@@ -109,8 +173,13 @@ fn template_routes() -> BTreeSet<(String, String, String)> {
 
 /// (method, path, binary) of every route of the local router in Cargo.toml.
 fn router_routes() -> BTreeSet<(String, String, String)> {
-    let manifest: toml::Table = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap().parse().unwrap();
-    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().unwrap();
+    let manifest: toml::Table = std::fs::read_to_string(repo_root().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .unwrap();
     let mut routes = BTreeSet::new();
     for (path, targets) in router {
         for target in targets.as_array().expect("routes list their methods") {
@@ -134,8 +203,13 @@ fn the_openapi_document_describes_every_routed_path_and_method() {
     let document: serde_json::Value = serde_json::from_str(shared::openapi::json()).unwrap();
     let paths = document["paths"].as_object().unwrap();
     for (method, path, _) in router_routes() {
-        let operation = &paths.get(&path).unwrap_or_else(|| panic!("{path} is missing from the OpenAPI document"))[method.to_lowercase()];
-        assert!(operation.is_object(), "{method} {path} is missing from the OpenAPI document");
+        let operation = &paths
+            .get(&path)
+            .unwrap_or_else(|| panic!("{path} is missing from the OpenAPI document"))[method.to_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{method} {path} is missing from the OpenAPI document"
+        );
     }
     let documented: BTreeSet<_> = paths.keys().cloned().collect();
     let routed: BTreeSet<_> = router_routes().into_iter().map(|(_, path, _)| path).collect();
@@ -152,7 +226,10 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
     for entry in std::fs::read_dir(repo_root().join("functions")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(binaries.contains(&name), "functions/{name} has no template.yaml entry");
-        assert!(events.iter().any(|e| e.starts_with(&name)), "functions/{name} has no sample event under events/");
+        assert!(
+            events.iter().any(|e| e.starts_with(&name)),
+            "functions/{name} has no sample event under events/"
+        );
     }
     // Every sample event is an API Gateway v2 event lambda_http accepts.
     for event in events {

@@ -25,7 +25,11 @@ pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapp
         plan: "free".to_string(),
         created_at: rfc3339(services.clock.now()),
     };
-    let request = CreateApiKeyRequest { name: "Admin (bootstrap)".into(), scopes: Scope::ALL.to_vec(), rate_limit_per_minute: None };
+    let request = CreateApiKeyRequest {
+        name: "Admin (bootstrap)".into(),
+        scopes: Scope::ALL.to_vec(),
+        rate_limit_per_minute: None,
+    };
     let spec = request.validate().map_err(|e| e.message)?;
     let (key, record) = spec.issue(services, &organization.org_id);
     services
@@ -33,5 +37,9 @@ pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapp
         .create_organization(&organization, &record, &key.secret_hash)
         .await
         .map_err(|e| format!("creating the organization: {e:?}"))?;
-    Ok(Bootstrapped { organization, key_id: key.key_id, token: key.token })
+    Ok(Bootstrapped {
+        organization,
+        key_id: key.key_id,
+        token: key.token,
+    })
 }

@@ -13,10 +13,14 @@ use std::process::ExitCode;
 use admin::template::StackDefinition;
 use shared::runtime::{Services, aws_config};
 
-const USAGE: &str = "usage:\n  hookgate-admin provision [--template template.yaml]\n  hookgate-admin bootstrap --org-name NAME";
+const USAGE: &str =
+    "usage:\n  hookgate-admin provision [--template template.yaml]\n  hookgate-admin bootstrap --org-name NAME";
 
 fn option(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 async fn run(args: Vec<String>) -> Result<(), String> {
@@ -40,7 +44,10 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             let name = option(&args, "--org-name").ok_or(USAGE)?;
             let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
             let done = admin::bootstrap::bootstrap(&services, &name).await?;
-            println!("organization: {} ({})", done.organization.name, done.organization.org_id);
+            println!(
+                "organization: {} ({})",
+                done.organization.name, done.organization.org_id
+            );
             println!("admin key id: {}", done.key_id);
             println!("admin API key (shown once, keep it): {}", done.token);
             Ok(())

@@ -58,7 +58,11 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &TableDefinition
             GlobalSecondaryIndex::builder()
                 .index_name(&index.name)
                 .set_key_schema(Some(key_schema(&index.key_schema)?))
-                .projection(Projection::builder().projection_type(ProjectionType::from(index.projection.as_str())).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(index.projection.as_str()))
+                        .build(),
+                )
                 .build()
                 .map_err(|e| e.to_string())?,
         );
@@ -73,7 +77,11 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &TableDefinition
             .update_time_to_live()
             .table_name(&table.name)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder().attribute_name(attribute).enabled(true).build().map_err(|e| e.to_string())?,
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| e.to_string())?,
             )
             .send()
             .await
@@ -104,13 +112,22 @@ pub async fn provision(config: &SdkConfig, stack: &StackDefinition) -> Result<Pr
             request = request.attributes(QueueAttributeName::MessageRetentionPeriod, seconds.to_string());
         }
         if let Some(redrive) = &queue.redrive {
-            let target: &String = arns
-                .get(&redrive.dead_letter_queue)
-                .ok_or_else(|| format!("{}: dead-letter queue {} is not defined", queue.name, redrive.dead_letter_queue))?;
-            let policy = serde_json::json!({ "deadLetterTargetArn": target, "maxReceiveCount": redrive.max_receive_count });
+            let target: &String = arns.get(&redrive.dead_letter_queue).ok_or_else(|| {
+                format!(
+                    "{}: dead-letter queue {} is not defined",
+                    queue.name, redrive.dead_letter_queue
+                )
+            })?;
+            let policy =
+                serde_json::json!({ "deadLetterTargetArn": target, "maxReceiveCount": redrive.max_receive_count });
             request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
-        let url = request.send().await.map_err(|e| error(&format!("creating queue {}", queue.name), e))?.queue_url.unwrap_or_default();
+        let url = request
+            .send()
+            .await
+            .map_err(|e| error(&format!("creating queue {}", queue.name), e))?
+            .queue_url
+            .unwrap_or_default();
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -118,20 +135,35 @@ pub async fn provision(config: &SdkConfig, stack: &StackDefinition) -> Result<Pr
             .send()
             .await
             .map_err(|e| error(&format!("reading queue {}", queue.name), e))?;
-        let arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+        let arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
         arns.insert(queue.name.clone(), arn);
         done.queue_urls.insert(queue.name.clone(), url);
     }
 
     let sns = aws_sdk_sns::Client::new(config);
     for topic in &stack.topics {
-        let output = sns.create_topic().name(topic).send().await.map_err(|e| error(&format!("creating topic {topic}"), e))?;
-        done.topic_arns.insert(topic.clone(), output.topic_arn.unwrap_or_default());
+        let output = sns
+            .create_topic()
+            .name(topic)
+            .send()
+            .await
+            .map_err(|e| error(&format!("creating topic {topic}"), e))?;
+        done.topic_arns
+            .insert(topic.clone(), output.topic_arn.unwrap_or_default());
     }
 
     let secrets = aws_sdk_secretsmanager::Client::new(config);
     for secret in &stack.secrets {
-        let created = secrets.create_secret().name(secret).secret_string(shared::ids::random_base32(64)).send().await;
+        let created = secrets
+            .create_secret()
+            .name(secret)
+            .secret_string(shared::ids::random_base32(64))
+            .send()
+            .await;
         match created {
             Ok(_) => {}
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {}

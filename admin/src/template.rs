@@ -61,7 +61,10 @@ fn field<'a>(value: &'a Value, name: &str, context: &str) -> Result<&'a Value> {
 }
 
 fn string(value: &Value, name: &str, context: &str) -> Result<String> {
-    field(value, name, context)?.as_str().map(str::to_string).ok_or_else(|| format!("{context}: {name} is not a string"))
+    field(value, name, context)?
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{context}: {name} is not a string"))
 }
 
 fn number(value: &Value, name: &str, context: &str) -> Result<Option<u32>> {
@@ -76,7 +79,9 @@ fn number(value: &Value, name: &str, context: &str) -> Result<Option<u32>> {
 }
 
 fn sequence<'a>(value: &'a Value, name: &str, context: &str) -> Result<&'a Vec<Value>> {
-    field(value, name, context)?.as_sequence().ok_or_else(|| format!("{context}: {name} is not a list"))
+    field(value, name, context)?
+        .as_sequence()
+        .ok_or_else(|| format!("{context}: {name} is not a list"))
 }
 
 fn key_schema(value: &Value, context: &str) -> Result<Vec<KeyElement>> {
@@ -94,9 +99,11 @@ fn key_schema(value: &Value, context: &str) -> Result<Vec<KeyElement>> {
 /// The logical id in `!GetAtt Id.Arn` (short or long form).
 fn get_att_target(value: &Value) -> Option<String> {
     match value {
-        Value::Tagged(tagged) if tagged.tag == "GetAtt" => {
-            tagged.value.as_str().and_then(|s| s.split('.').next()).map(str::to_string)
-        }
+        Value::Tagged(tagged) if tagged.tag == "GetAtt" => tagged
+            .value
+            .as_str()
+            .and_then(|s| s.split('.').next())
+            .map(str::to_string),
         Value::Mapping(map) => map
             .get("Fn::GetAtt")
             .and_then(|v| v.as_sequence())
@@ -115,7 +122,10 @@ impl StackDefinition {
 
     pub fn parse(text: &str) -> Result<Self> {
         let document: Value = serde_norway::from_str(text).map_err(|e| format!("template is not YAML: {e}"))?;
-        let resources = document.get("Resources").and_then(Value::as_mapping).ok_or("template has no Resources")?;
+        let resources = document
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or("template has no Resources")?;
         let mut stack = StackDefinition::default();
         for (id, resource) in resources {
             let id = id.as_str().ok_or("a resource id is not a string")?.to_string();
@@ -161,10 +171,18 @@ fn table(id: &str, properties: &Value) -> Result<TableDefinition> {
             .collect::<Result<Vec<_>>>()?,
     };
     let ttl_attribute = match properties.get("TimeToLiveSpecification") {
-        Some(spec) if spec.get("Enabled").and_then(Value::as_bool) == Some(true) => Some(string(spec, "AttributeName", id)?),
+        Some(spec) if spec.get("Enabled").and_then(Value::as_bool) == Some(true) => {
+            Some(string(spec, "AttributeName", id)?)
+        }
         _ => None,
     };
-    Ok(TableDefinition { name: id.to_string(), attributes, key_schema: key_schema(properties, id)?, indexes, ttl_attribute })
+    Ok(TableDefinition {
+        name: id.to_string(),
+        attributes,
+        key_schema: key_schema(properties, id)?,
+        indexes,
+        ttl_attribute,
+    })
 }
 
 fn queue(id: &str, properties: &Value) -> Result<QueueDefinition> {
@@ -173,7 +191,8 @@ fn queue(id: &str, properties: &Value) -> Result<QueueDefinition> {
         Some(policy) => Some(Redrive {
             dead_letter_queue: get_att_target(field(policy, "deadLetterTargetArn", id)?)
                 .ok_or_else(|| format!("{id}: deadLetterTargetArn must be !GetAtt <Queue>.Arn"))?,
-            max_receive_count: number(policy, "maxReceiveCount", id)?.ok_or_else(|| format!("{id}: maxReceiveCount is missing"))?,
+            max_receive_count: number(policy, "maxReceiveCount", id)?
+                .ok_or_else(|| format!("{id}: maxReceiveCount is missing"))?,
         }),
     };
     Ok(QueueDefinition {

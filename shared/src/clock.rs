@@ -1,7 +1,7 @@
 //! Time as a dependency, so that handlers can be tested at a chosen instant.
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
@@ -25,7 +25,11 @@ impl Clock for FixedClock {
     }
 }
 
-/// RFC 3339 in UTC, the one timestamp format Hookgate writes.
+/// RFC 3339 in UTC with milliseconds (`2026-03-12T10:30:00.000Z`), the one timestamp format
+/// Hookgate writes: fixed width, so that stored timestamps sort as text.
 pub fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_else(|_| at.unix_timestamp().to_string())
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }

@@ -39,7 +39,13 @@ pub struct ErrorDetail {
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -60,8 +66,12 @@ impl ApiError {
     }
 
     pub fn missing_scope(scope: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "INSUFFICIENT_SCOPE", format!("this API key lacks the scope {scope}"))
-            .with_details(serde_json::json!({ "requiredScope": scope }))
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "INSUFFICIENT_SCOPE",
+            format!("this API key lacks the scope {scope}"),
+        )
+        .with_details(serde_json::json!({ "requiredScope": scope }))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -69,7 +79,11 @@ impl ApiError {
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this method is not allowed on this path")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "this method is not allowed on this path",
+        )
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
@@ -77,33 +91,54 @@ impl ApiError {
     }
 
     pub fn payload_too_large(limit_bytes: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("the body exceeds {} KB", limit_bytes / 1024))
-            .with_details(serde_json::json!({ "limitBytes": limit_bytes }))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body exceeds {} KB", limit_bytes / 1024),
+        )
+        .with_details(serde_json::json!({ "limitBytes": limit_bytes }))
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "send the body as JSON with Content-Type: application/json")
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the body as JSON with Content-Type: application/json",
+        )
     }
 
     /// Well-formed JSON that does not satisfy the route's rules; `field` names the culprit.
     pub fn invalid_input(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_INPUT", message).with_details(serde_json::json!({ "field": field }))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_INPUT", message)
+            .with_details(serde_json::json!({ "field": field }))
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "rate limit exceeded for this API key");
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "rate limit exceeded for this API key",
+        );
         error.retry_after = Some(retry_after);
         error
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "an internal error occurred; retry later")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "an internal error occurred; retry later",
+        )
     }
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
             success: false,
-            error: ErrorDetail { code: self.code.to_string(), message: self.message.clone(), details: self.details.clone() },
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
         }
     }
 }

@@ -18,14 +18,18 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| br#"{"success":false}"#.to_vec());
     let mut response = Response::new(Body::Binary(bytes));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 pub fn error_response(error: &ApiError) -> Response<Body> {
     let mut response = json_response(error.status, &error.body());
     if let Some(seconds) = error.retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -42,7 +46,12 @@ fn with_rate_limit(mut response: Response<Body>, rate_limit: Option<RateLimit>) 
 
 /// Authenticates and rate-limits the request, requires `scope`, runs `route`, and answers in
 /// JSON with the rate-limit headers, whatever the outcome.
-pub async fn serve_authenticated<F, Fut>(services: &Services, request: &Request, scope: Scope, route: F) -> Response<Body>
+pub async fn serve_authenticated<F, Fut>(
+    services: &Services,
+    request: &Request,
+    scope: Scope,
+    route: F,
+) -> Response<Body>
 where
     F: FnOnce(Caller) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
@@ -67,7 +76,11 @@ pub fn json_body(request: &Request) -> Result<Value, ApiError> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if media_type != "application/json" && !media_type.ends_with("+json") {
         return Err(ApiError::unsupported_media_type());
@@ -81,13 +94,20 @@ pub fn json_body(request: &Request) -> Result<Value, ApiError> {
 /// A path parameter, percent-decoded (API Gateway passes `@` in an email through either way).
 pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt;
-    let raw = request.path_parameters_ref().and_then(|params| params.first(name).map(str::to_string))?;
-    let decoded = percent_encoding::percent_decode_str(&raw).decode_utf8().ok()?.into_owned();
+    let raw = request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name).map(str::to_string))?;
+    let decoded = percent_encoding::percent_decode_str(&raw)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
     (!decoded.is_empty()).then_some(decoded)
 }
 
 /// A query-string parameter.
 pub fn query_parameter(request: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt;
-    request.query_string_parameters_ref().and_then(|params| params.first(name).map(str::to_string))
+    request
+        .query_string_parameters_ref()
+        .and_then(|params| params.first(name).map(str::to_string))
 }

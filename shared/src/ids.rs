@@ -11,7 +11,10 @@ const CROCKFORD_LOWER: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 pub fn random_base32(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
-    bytes.iter().map(|b| CROCKFORD_LOWER[(b & 31) as usize] as char).collect()
+    bytes
+        .iter()
+        .map(|b| CROCKFORD_LOWER[(b & 31) as usize] as char)
+        .collect()
 }
 
 /// True when `s` is made only of the alphabet [`random_base32`] draws from.

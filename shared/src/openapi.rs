@@ -32,16 +32,21 @@ struct SecuritySchemes;
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("apiKey", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
         // HEAD /api/health answers like GET, without a body.
-        if let Some(health) = openapi.paths.paths.get_mut("/api/health") {
-            if let Some(get) = health.get.clone() {
-                let mut head = get;
-                head.operation_id = Some("health_head".into());
-                head.summary = Some("Uptime check: the status code of GET, no body".into());
-                health.head = Some(head);
-            }
+        if let Some(health) = openapi.paths.paths.get_mut("/api/health")
+            && let Some(mut head) = health.get.clone()
+        {
+            head.operation_id = Some("health_head".into());
+            head.summary = Some("Uptime check: the status code of GET, no body".into());
+            health.head = Some(head);
         }
     }
 }
@@ -61,6 +66,8 @@ pub fn json() -> &'static str {
 pub async fn document(_request: Request) -> Response<Body> {
     let mut response = Response::new(Body::Text(json().to_string()));
     *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -28,7 +28,11 @@ impl Services {
         let store = Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?);
         let secrets = aws_sdk_secretsmanager::Client::new(config);
         let pepper = Pepper::load(&secrets, &required_env("PEPPER_SECRET_ID")?).await?;
-        Ok(Self { store, pepper, clock: Arc::new(SystemClock) })
+        Ok(Self {
+            store,
+            pepper,
+            clock: Arc::new(SystemClock),
+        })
     }
 }
 

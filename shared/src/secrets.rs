@@ -22,8 +22,15 @@ impl Pepper {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| format!("reading secret {secret_id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
-        let value = output.secret_string().ok_or_else(|| format!("secret {secret_id} has no string value"))?;
+            .map_err(|e| {
+                format!(
+                    "reading secret {secret_id}: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                )
+            })?;
+        let value = output
+            .secret_string()
+            .ok_or_else(|| format!("secret {secret_id} has no string value"))?;
         if value.len() < 32 {
             return Err(format!("secret {secret_id} is shorter than 32 characters"));
         }

@@ -27,24 +27,37 @@ pub const DELIVERY_QUEUE: &str = "DeliveryQueue";
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn venv_bin(tool: &str) -> PathBuf {
     let path = repo_root().join(".venv/bin").join(tool);
-    assert!(path.exists(), "{} is missing: run `make test` (it installs the pinned tools into .venv)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test` (it installs the pinned tools into .venv)",
+        path.display()
+    );
     path
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn wait_for_port(port: u16, within: Duration) {
     let deadline = Instant::now() + within;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listened on port {port} within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing listened on port {port} within {within:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -95,16 +108,26 @@ pub fn emulator() -> &'static Emulator {
         let provisioned = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
                     runtime.block_on(async {
-                        let stack = admin::template::StackDefinition::load(&repo_root().join("template.yaml")).expect("template");
-                        admin::provision::provision(&sdk_config(&endpoint).await, &stack).await.expect("provisioning the emulator")
+                        let stack = admin::template::StackDefinition::load(&repo_root().join("template.yaml"))
+                            .expect("template");
+                        admin::provision::provision(&sdk_config(&endpoint).await, &stack)
+                            .await
+                            .expect("provisioning the emulator")
                     })
                 })
                 .join()
                 .expect("provisioning thread")
         });
-        Emulator { endpoint, queue_urls: provisioned.queue_urls, _process: process }
+        Emulator {
+            endpoint,
+            queue_urls: provisioned.queue_urls,
+            _process: process,
+        }
     })
 }
 
@@ -138,8 +161,14 @@ pub async fn services() -> Services {
 
 pub async fn services_with_clock(clock: Arc<dyn Clock>) -> Services {
     let config = sdk_config(&emulator().endpoint).await;
-    let pepper = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), PEPPER_SECRET).await.expect("pepper");
-    Services { store: Store::new(aws_sdk_dynamodb::Client::new(&config), TABLE), pepper, clock }
+    let pepper = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), PEPPER_SECRET)
+        .await
+        .expect("pepper");
+    Services {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&config), TABLE),
+        pepper,
+        clock,
+    }
 }
 
 /// A fresh organization with its admin key (every scope).
@@ -149,14 +178,22 @@ pub struct Org {
 }
 
 pub async fn new_org(services: &Services) -> Org {
-    let done = admin::bootstrap::bootstrap(services, "Test shop").await.expect("bootstrap");
-    Org { org_id: done.organization.org_id, admin_key: done.token }
+    let done = admin::bootstrap::bootstrap(services, "Test shop")
+        .await
+        .expect("bootstrap");
+    Org {
+        org_id: done.organization.org_id,
+        admin_key: done.token,
+    }
 }
 
 /// Creates a key in `org` with `scopes` through the API-keys handler; returns the full key.
 pub async fn new_key(services: &Services, org: &Org, scopes: &[&str], rate_limit_per_minute: u32) -> String {
     let body = serde_json::json!({"name": "test key", "scopes": scopes, "rateLimitPerMinute": rate_limit_per_minute});
-    let request = fixture("api-keys-create.json").key(&org.admin_key).body(body.to_string()).build();
+    let request = fixture("api-keys-create.json")
+        .key(&org.admin_key)
+        .body(body.to_string())
+        .build();
     let (status, json) = read(shared::api_keys::handle(services, request).await);
     assert_eq!(status, 201, "{json}");
     json["key"].as_str().expect("key in response").to_string()
@@ -170,7 +207,9 @@ pub struct FixtureRequest {
 pub fn fixture(name: &str) -> FixtureRequest {
     let path = repo_root().join("events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    FixtureRequest { event: serde_json::from_str(&text).expect("fixture is JSON") }
+    FixtureRequest {
+        event: serde_json::from_str(&text).expect("fixture is JSON"),
+    }
 }
 
 impl FixtureRequest {
@@ -206,7 +245,11 @@ impl FixtureRequest {
         self.event["queryStringParameters"][name] = Value::String(value.to_string());
         let raw: Vec<String> = self.event["queryStringParameters"]
             .as_object()
-            .map(|q| q.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+            .map(|q| {
+                q.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect()
+            })
             .unwrap_or_default();
         self.event["rawQueryString"] = Value::String(raw.join("&"));
         self
@@ -221,12 +264,20 @@ impl FixtureRequest {
 pub fn read(response: Response<Body>) -> (u16, Value) {
     let status = response.status().as_u16();
     let body: &[u8] = response.body().as_ref();
-    let json = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).expect("response is JSON") };
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).expect("response is JSON")
+    };
     (status, json)
 }
 
 pub fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
-    response.headers().get(name).map(HeaderValue::to_str).and_then(Result::ok)
+    response
+        .headers()
+        .get(name)
+        .map(HeaderValue::to_str)
+        .and_then(Result::ok)
 }
 
 /// Every item stored under an organization (a scan: test use only).
@@ -240,7 +291,10 @@ pub async fn items_of(services: &Services, org_id: &str) -> usize {
             .scan()
             .table_name(TABLE)
             .filter_expression("begins_with(PK, :org)")
-            .expression_attribute_values(":org", aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org_id}")))
+            .expression_attribute_values(
+                ":org",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org_id}")),
+            )
             .set_exclusive_start_key(start)
             .send()
             .await
@@ -251,4 +305,46 @@ pub async fn items_of(services: &Services, org_id: &str) -> usize {
             return count;
         }
     }
+}
+
+/// Counts the DynamoDB requests a client sends (every attempt, retries included).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<std::sync::atomic::AtomicUsize>);
+
+impl CallCounter {
+    pub fn take(&self) -> usize {
+        self.0.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Services whose DynamoDB client counts its requests (the only AWS service on the request
+/// path: the pepper is read once per container).
+pub async fn services_counting_calls() -> (Services, CallCounter) {
+    let base = services().await;
+    let config = sdk_config(&emulator().endpoint).await;
+    let counter = CallCounter::default();
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
+        .interceptor(counter.clone())
+        .build();
+    let services = Services {
+        store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), TABLE),
+        ..base
+    };
+    (services, counter)
 }

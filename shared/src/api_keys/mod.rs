@@ -48,7 +48,12 @@ impl From<ApiKeyRecord> for ApiKeyView {
     fn from(record: ApiKeyRecord) -> Self {
         Self {
             prefix: NewKey::display_prefix(&record.key_id),
-            status: if record.revoked_at.is_some() { "revoked" } else { "active" }.to_string(),
+            status: if record.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            }
+            .to_string(),
             id: record.key_id,
             name: record.name,
             scopes: record.scopes,
@@ -108,7 +113,10 @@ impl CreateApiKeyRequest {
     pub fn validate(self) -> Result<KeySpec, ApiError> {
         let name = self.name.trim().to_string();
         if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-            return Err(ApiError::invalid_input("name", format!("name must be 1 to {MAX_NAME_CHARS} characters")));
+            return Err(ApiError::invalid_input(
+                "name",
+                format!("name must be 1 to {MAX_NAME_CHARS} characters"),
+            ));
         }
         let mut scopes: Vec<String> = self.scopes.iter().map(|s| s.as_str().to_string()).collect();
         scopes.sort();
@@ -123,7 +131,11 @@ impl CreateApiKeyRequest {
                 format!("rateLimitPerMinute must be between 1 and {MAX_RATE_LIMIT_PER_MINUTE}"),
             ));
         }
-        Ok(KeySpec { name, scopes, rate_limit_per_minute })
+        Ok(KeySpec {
+            name,
+            scopes,
+            rate_limit_per_minute,
+        })
     }
 }
 
@@ -155,7 +167,14 @@ async fn create(services: &Services, request: &Request, caller: Caller) -> Resul
     let (key, record) = body.validate()?.issue(services, &caller.org_id);
     services.store.create_api_key(&record, &key.secret_hash).await?;
     tracing::info!(org_id = %caller.org_id, created_key_id = %record.key_id, "api key created");
-    Ok(json_response(StatusCode::CREATED, &CreatedApiKey { success: true, key: key.token, api_key: record.into() }))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &CreatedApiKey {
+            success: true,
+            key: key.token,
+            api_key: record.into(),
+        },
+    ))
 }
 
 /// List the organization's API keys (never their secrets).
@@ -163,7 +182,13 @@ async fn create(services: &Services, request: &Request, caller: Caller) -> Resul
     responses((status = 200, body = ApiKeyList), (status = "4XX", body = ErrorBody)))]
 async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, ApiError> {
     let keys = services.store.list_api_keys(&caller.org_id).await?;
-    Ok(json_response(StatusCode::OK, &ApiKeyList { success: true, keys: keys.into_iter().map(Into::into).collect() }))
+    Ok(json_response(
+        StatusCode::OK,
+        &ApiKeyList {
+            success: true,
+            keys: keys.into_iter().map(Into::into).collect(),
+        },
+    ))
 }
 
 /// Revoke an API key: the next request with it is refused with 401. Revoking twice is harmless.
@@ -181,5 +206,12 @@ async fn revoke(services: &Services, caller: Caller, key_id: &str) -> Result<Res
         Revocation::NotFound => return Err(ApiError::not_found("no API key with this id")),
     };
     let revoked_at = record.revoked_at.unwrap_or(now);
-    Ok(json_response(StatusCode::OK, &RevokedApiKey { success: true, id: record.key_id, revoked_at }))
+    Ok(json_response(
+        StatusCode::OK,
+        &RevokedApiKey {
+            success: true,
+            id: record.key_id,
+            revoked_at,
+        },
+    ))
 }

@@ -37,7 +37,10 @@ impl PresentedKey {
             && secret.len() == SECRET_LEN
             && ids::is_base32(key_id)
             && ids::is_base32(secret);
-        well_formed.then(|| Self { key_id: key_id.to_string(), secret: secret.to_string() })
+        well_formed.then(|| Self {
+            key_id: key_id.to_string(),
+            secret: secret.to_string(),
+        })
     }
 
     /// The organization the key belongs to, encoded in its id.
@@ -62,7 +65,11 @@ impl NewKey {
         let key_id = format!("{org_id}{}", ids::random_base32(KEY_ID_LEN - ORG_ID_LEN));
         let secret = ids::random_base32(SECRET_LEN);
         let secret_hash = hash_secret(pepper, &secret);
-        Self { token: format!("{KEY_PREFIX}{key_id}_{secret}"), key_id, secret_hash }
+        Self {
+            token: format!("{KEY_PREFIX}{key_id}_{secret}"),
+            key_id,
+            secret_hash,
+        }
     }
 
     /// What listings show so a human can tell keys apart: `hg_live_<id>`.
@@ -84,7 +91,9 @@ fn hash_secret(pepper: &Pepper, secret: &str) -> String {
 
 /// Constant-time check that `presented` hashes to the stored hex digest.
 pub fn secret_matches(pepper: &Pepper, presented: &PresentedKey, stored_hash_hex: &str) -> bool {
-    let Ok(stored) = hex::decode(stored_hash_hex) else { return false };
+    let Ok(stored) = hex::decode(stored_hash_hex) else {
+        return false;
+    };
     let mut mac = keyed_mac(pepper);
     mac.update(presented.secret.as_bytes());
     mac.verify_slice(&stored).is_ok()

@@ -38,7 +38,11 @@ pub struct Caller {
 
 impl Caller {
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.iter().any(|s| s == scope.as_str()) { Ok(()) } else { Err(ApiError::missing_scope(scope.as_str())) }
+        if self.scopes.iter().any(|s| s == scope.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::missing_scope(scope.as_str()))
+        }
     }
 }
 
@@ -51,7 +55,10 @@ pub struct Refusal {
 
 impl From<ApiError> for Refusal {
     fn from(error: ApiError) -> Self {
-        Self { error, rate_limit: None }
+        Self {
+            error,
+            rate_limit: None,
+        }
     }
 }
 
@@ -73,7 +80,12 @@ fn invalid_key() -> ApiError {
 }
 
 /// Authenticates the request's key and counts it against the key's per-minute limit.
-pub async fn authenticate(store: &Store, pepper: &Pepper, now: OffsetDateTime, headers: &HeaderMap) -> Result<Caller, Refusal> {
+pub async fn authenticate(
+    store: &Store,
+    pepper: &Pepper,
+    now: OffsetDateTime,
+    headers: &HeaderMap,
+) -> Result<Caller, Refusal> {
     let raw = presented_key(headers)
         .ok_or_else(|| ApiError::unauthorized("missing API key: send it as x-api-key or Authorization: Bearer"))?;
     let key = PresentedKey::parse(raw).ok_or_else(invalid_key)?;
@@ -81,7 +93,10 @@ pub async fn authenticate(store: &Store, pepper: &Pepper, now: OffsetDateTime, h
     let at = rfc3339(now);
     let mut window = now.unix_timestamp().div_euclid(WINDOW_SECONDS);
     let store_error = |e| Refusal::from(ApiError::from(e));
-    let mut outcome = store.count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at).await.map_err(store_error)?;
+    let mut outcome = store
+        .count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at)
+        .await
+        .map_err(store_error)?;
     // A new minute, or losing a race to open it, costs another round trip; bounded so that
     // contention can never loop.
     for _ in 0..3 {
@@ -97,16 +112,29 @@ pub async fn authenticate(store: &Store, pepper: &Pepper, now: OffsetDateTime, h
             return Err(ApiError::unauthorized("this API key has been revoked").into());
         }
         outcome = if state.window < window {
-            store.start_api_key_window(key.org_id(), &key.key_id, &hash, window, &at).await.map_err(store_error)?
+            store
+                .start_api_key_window(key.org_id(), &key.key_id, &hash, window, &at)
+                .await
+                .map_err(store_error)?
         } else if state.window > window || state.count < state.record.rate_limit_per_minute {
             // Another request opened the window first (or a container ahead of ours did): count in it.
             window = state.window;
-            store.count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at).await.map_err(store_error)?
+            store
+                .count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at)
+                .await
+                .map_err(store_error)?
         } else {
             let reset = (window + 1) * WINDOW_SECONDS;
-            let rate_limit = RateLimit { limit: state.record.rate_limit_per_minute, remaining: 0, reset };
+            let rate_limit = RateLimit {
+                limit: state.record.rate_limit_per_minute,
+                remaining: 0,
+                reset,
+            };
             let retry_after = (reset - now.unix_timestamp()).max(1) as u64;
-            return Err(Refusal { error: ApiError::rate_limited(retry_after), rate_limit: Some(rate_limit) });
+            return Err(Refusal {
+                error: ApiError::rate_limited(retry_after),
+                rate_limit: Some(rate_limit),
+            });
         };
     }
     tracing::warn!(key_id = %key.key_id, "rate-limit window kept moving under contention");
@@ -120,9 +148,18 @@ fn accept(pepper: &Pepper, key: &PresentedKey, state: KeyState, window: i64) -> 
         return Err(invalid_key().into());
     }
     let limit = state.record.rate_limit_per_minute;
-    let rate_limit = RateLimit { limit, remaining: limit.saturating_sub(state.count), reset: (window + 1) * WINDOW_SECONDS };
+    let rate_limit = RateLimit {
+        limit,
+        remaining: limit.saturating_sub(state.count),
+        reset: (window + 1) * WINDOW_SECONDS,
+    };
     tracing::info!(org_id = %state.record.org_id, key_id = %state.record.key_id, "authenticated");
-    Ok(Caller { org_id: state.record.org_id, key_id: state.record.key_id, scopes: state.record.scopes, rate_limit })
+    Ok(Caller {
+        org_id: state.record.org_id,
+        key_id: state.record.key_id,
+        scopes: state.record.scopes,
+        rate_limit,
+    })
 }
 
 #[cfg(test)]
@@ -150,7 +187,11 @@ mod tests {
             org_id: "o".into(),
             key_id: "k".into(),
             scopes: vec!["webhook:write".into()],
-            rate_limit: RateLimit { limit: 1, remaining: 0, reset: 0 },
+            rate_limit: RateLimit {
+                limit: 1,
+                remaining: 0,
+                reset: 0,
+            },
         };
         assert!(caller.require(Scope::WebhookWrite).is_ok());
         let refused = caller.require(Scope::KeysManage).unwrap_err();

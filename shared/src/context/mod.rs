@@ -32,7 +32,11 @@ pub struct Record {
 
 impl From<Document> for Record {
     fn from(document: Document) -> Self {
-        Self { data: document.fields, created_at: document.created_at, updated_at: document.updated_at }
+        Self {
+            data: document.fields,
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+        }
     }
 }
 
@@ -49,7 +53,12 @@ pub struct ContextEvent {
 
 impl From<OrderEvent> for ContextEvent {
     fn from(event: OrderEvent) -> Self {
-        Self { id: event.event_id, event: event.event, data: event.data, received_at: event.received_at }
+        Self {
+            id: event.event_id,
+            event: event.event,
+            data: event.data,
+            received_at: event.received_at,
+        }
     }
 }
 
@@ -108,11 +117,18 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     params(("order_number" = String, Path, description = "The merchant's order number")),
     responses((status = 200, body = OrderContext), (status = "4XX", body = ErrorBody)))]
 async fn order_context(services: &Services, caller: Caller, order_number: String) -> Result<Response<Body>, ApiError> {
-    let found = services.store.order_with_events(&caller.org_id, &order_number, MAX_ORDER_EVENTS).await?;
+    let found = services
+        .store
+        .order_with_events(&caller.org_id, &order_number, MAX_ORDER_EVENTS)
+        .await?;
     if found.order.is_none() && found.events.is_empty() {
         return Err(ApiError::not_found(format!("no order {order_number}")));
     }
-    let email = found.order.as_ref().and_then(|order| order.fields.get("customer_email")).and_then(Value::as_str);
+    let email = found
+        .order
+        .as_ref()
+        .and_then(|order| order.fields.get("customer_email"))
+        .and_then(Value::as_str);
     let customer = match email {
         Some(email) => services.store.get_customer(&caller.org_id, email).await?,
         None => None,
@@ -155,7 +171,10 @@ async fn customer_context(
         ),
     };
     let first_page = start.is_none();
-    let page = services.store.customer_page(&caller.org_id, &email, limit, start).await?;
+    let page = services
+        .store
+        .customer_page(&caller.org_id, &email, limit, start)
+        .await?;
     if first_page && page.customer.is_none() && page.orders.is_empty() {
         return Err(ApiError::not_found(format!("no customer {email}")));
     }

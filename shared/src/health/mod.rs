@@ -87,15 +87,29 @@ where
     let latency = started.elapsed();
     let latency_ms = latency.as_millis() as u64;
     match outcome {
-        Ok(Ok(_)) if latency > SLOW_PROBE => {
-            Check { status: Status::Degraded, latency_ms, detail: Some("Slow response time".into()) }
-        }
-        Ok(Ok(_)) => Check { status: Status::Healthy, latency_ms, detail: None },
+        Ok(Ok(_)) if latency > SLOW_PROBE => Check {
+            status: Status::Degraded,
+            latency_ms,
+            detail: Some("Slow response time".into()),
+        },
+        Ok(Ok(_)) => Check {
+            status: Status::Healthy,
+            latency_ms,
+            detail: None,
+        },
         Ok(Err(error)) => {
             tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "health probe failed");
-            Check { status: Status::Unhealthy, latency_ms, detail: Some("unreachable or refused".into()) }
+            Check {
+                status: Status::Unhealthy,
+                latency_ms,
+                detail: Some("unreachable or refused".into()),
+            }
         }
-        Err(_) => Check { status: Status::Unhealthy, latency_ms, detail: Some("timed out".into()) },
+        Err(_) => Check {
+            status: Status::Unhealthy,
+            latency_ms,
+            detail: Some("timed out".into()),
+        },
     }
 }
 
@@ -129,7 +143,11 @@ pub async fn handle(probes: &HealthProbes, clock: &dyn Clock, request: Request) 
         ("sqs".to_string(), sqs),
         ("secretsmanager".to_string(), secrets),
     ]);
-    let status = checks.values().map(|check| check.status).max_by_key(|status| *status as u8).unwrap_or(Status::Healthy);
+    let status = checks
+        .values()
+        .map(|check| check.status)
+        .max_by_key(|status| *status as u8)
+        .unwrap_or(Status::Healthy);
     let report = HealthReport {
         status,
         version: crate::VERSION.to_string(),
@@ -138,7 +156,11 @@ pub async fn handle(probes: &HealthProbes, clock: &dyn Clock, request: Request) 
         checks,
         timestamp: rfc3339(clock.now()),
     };
-    let code = if status == Status::Unhealthy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let code = if status == Status::Unhealthy {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     let mut response = json_response(code, &report);
     if request.method() == Method::HEAD {
         *response.body_mut() = Body::Empty;

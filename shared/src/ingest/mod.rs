@@ -62,12 +62,17 @@ pub struct Received {
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = Received), (status = "4XX", body = ErrorBody)))]
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    serve_authenticated(services, &request, Scope::WebhookWrite, |caller| ingest(services, &request, caller)).await
+    serve_authenticated(services, &request, Scope::WebhookWrite, |caller| {
+        ingest(services, &request, caller)
+    })
+    .await
 }
 
 async fn ingest(services: &Services, request: &Request, caller: Caller) -> Result<Response<Body>, ApiError> {
     let body = json_body(request)?;
-    let object = body.as_object().ok_or_else(|| ApiError::invalid_input("body", "the body must be a JSON object"))?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid_input("body", "the body must be a JSON object"))?;
     let kind = match object.get("type") {
         Some(Value::String(kind)) => kind.as_str(),
         Some(_) => return Err(ApiError::invalid_input("type", "type must be a string")),
@@ -82,7 +87,10 @@ async fn ingest(services: &Services, request: &Request, caller: Caller) -> Resul
             let order_number = natural_id(order, "order.order_number")?;
             let customer_email = optional_email(order, "customer_email", "order.customer_email")?;
             let ordered_at = optional_timestamp(order, "ordered_at", "order.ordered_at")?;
-            let link = OrderCustomerLink { customer_email: customer_email.as_deref(), ordered_at: ordered_at.as_deref() };
+            let link = OrderCustomerLink {
+                customer_email: customer_email.as_deref(),
+                ordered_at: ordered_at.as_deref(),
+            };
             store.upsert_order(org, &order_number, order, link, &now).await?;
             ("Order data received", None)
         }
@@ -119,7 +127,14 @@ async fn ingest(services: &Services, request: &Request, caller: Caller) -> Resul
             ("Data received", Some(record_id))
         }
     };
-    Ok(json_response(StatusCode::OK, &Received { success: true, message, id }))
+    Ok(json_response(
+        StatusCode::OK,
+        &Received {
+            success: true,
+            message,
+            id,
+        },
+    ))
 }
 
 async fn record_event(
@@ -132,7 +147,12 @@ async fn record_event(
 ) -> Result<(), ApiError> {
     let event = match object.get("event") {
         Some(Value::String(name)) if !name.trim().is_empty() && name.len() <= MAX_TYPE_CHARS => name.as_str(),
-        _ => return Err(ApiError::invalid_input("event", format!("event must be a name of 1 to {MAX_TYPE_CHARS} characters"))),
+        _ => {
+            return Err(ApiError::invalid_input(
+                "event",
+                format!("event must be a name of 1 to {MAX_TYPE_CHARS} characters"),
+            ));
+        }
     };
     let data = object.get("data").unwrap_or(&Value::Null);
     if !(data.is_object() || data.is_null()) {
@@ -143,13 +163,22 @@ async fn record_event(
         Some(Value::Array(orders)) => {
             let mut numbers = orders
                 .iter()
-                .map(|order| id_value(order).ok_or_else(|| ApiError::invalid_input("data.affected_orders", "affected_orders must hold order numbers")))
+                .map(|order| {
+                    id_value(order).ok_or_else(|| {
+                        ApiError::invalid_input("data.affected_orders", "affected_orders must hold order numbers")
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             numbers.sort();
             numbers.dedup();
             numbers
         }
-        Some(_) => return Err(ApiError::invalid_input("data.affected_orders", "affected_orders must be an array")),
+        Some(_) => {
+            return Err(ApiError::invalid_input(
+                "data.affected_orders",
+                "affected_orders must be an array",
+            ));
+        }
     };
     if affected_orders.len() > MAX_AFFECTED_ORDERS {
         return Err(ApiError::invalid_input(
@@ -164,7 +193,13 @@ async fn record_event(
             "this event is too large to link to this many orders; send smaller data or fewer orders",
         ));
     }
-    let new = NewEvent { event_id, event, data, affected_orders: &affected_orders, received_at: now };
+    let new = NewEvent {
+        event_id,
+        event,
+        data,
+        affected_orders: &affected_orders,
+        received_at: now,
+    };
     services.store.record_event(org, &new).await?;
     Ok(())
 }
@@ -176,9 +211,15 @@ fn document<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a Map<St
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::invalid_input(name, format!("{name} must be an object")))?;
     if document.len() > MAX_DOCUMENT_FIELDS {
-        return Err(ApiError::invalid_input(name, format!("{name} may have at most {MAX_DOCUMENT_FIELDS} top-level fields")));
+        return Err(ApiError::invalid_input(
+            name,
+            format!("{name} may have at most {MAX_DOCUMENT_FIELDS} top-level fields"),
+        ));
     }
-    if let Some(field) = document.keys().find(|field| field.is_empty() || RESERVED_ATTRIBUTES.contains(&field.as_str())) {
+    if let Some(field) = document
+        .keys()
+        .find(|field| field.is_empty() || RESERVED_ATTRIBUTES.contains(&field.as_str()))
+    {
         return Err(ApiError::invalid_input(
             &format!("{name}.{field}"),
             format!("the field name {field:?} is reserved; rename it"),
@@ -201,7 +242,10 @@ fn natural_id(document: &Map<String, Value>, path: &str) -> Result<String, ApiEr
     match document.get(field) {
         None | Some(Value::Null) => Err(ApiError::invalid_input(path, format!("{path} is required"))),
         Some(value) => id_value(value).ok_or_else(|| {
-            ApiError::invalid_input(path, format!("{path} must be a non-empty string of at most {MAX_ID_CHARS} characters or an integer"))
+            ApiError::invalid_input(
+                path,
+                format!("{path} must be a non-empty string of at most {MAX_ID_CHARS} characters or an integer"),
+            )
         }),
     }
 }
@@ -210,12 +254,17 @@ fn optional_email(document: &Map<String, Value>, field: &str, path: &str) -> Res
     match document.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(email)) if is_plausible_email(email.trim()) => Ok(Some(email.trim().to_lowercase())),
-        Some(_) => Err(ApiError::invalid_input(path, format!("{path} must be an email address"))),
+        Some(_) => Err(ApiError::invalid_input(
+            path,
+            format!("{path} must be an email address"),
+        )),
     }
 }
 
 fn is_plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     !local.is_empty() && domain.contains('.') && email.len() <= 254 && !email.contains(char::is_whitespace)
 }
 
@@ -224,9 +273,17 @@ fn optional_timestamp(document: &Map<String, Value>, field: &str, path: &str) ->
     match document.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => OffsetDateTime::parse(text, &Rfc3339)
-            .map(|at| Some(rfc3339(at.to_offset(time::UtcOffset::UTC))))
-            .map_err(|_| ApiError::invalid_input(path, format!("{path} must be an RFC 3339 timestamp such as 2026-03-12T10:30:00Z"))),
-        Some(_) => Err(ApiError::invalid_input(path, format!("{path} must be an RFC 3339 timestamp"))),
+            .map(|at| Some(rfc3339(at)))
+            .map_err(|_| {
+                ApiError::invalid_input(
+                    path,
+                    format!("{path} must be an RFC 3339 timestamp such as 2026-03-12T10:30:00Z"),
+                )
+            }),
+        Some(_) => Err(ApiError::invalid_input(
+            path,
+            format!("{path} must be an RFC 3339 timestamp"),
+        )),
     }
 }
 
@@ -240,7 +297,15 @@ mod tests {
         assert_eq!(id_value(&json!("4521")), Some("4521".into()));
         assert_eq!(id_value(&json!(4521)), Some("4521".into()));
         assert_eq!(id_value(&json!(" 4521 ")), Some("4521".into()));
-        for bad in [json!(""), json!("  "), json!(1.5), json!(null), json!([1]), json!({"a": 1}), json!("x".repeat(257))] {
+        for bad in [
+            json!(""),
+            json!("  "),
+            json!(1.5),
+            json!(null),
+            json!([1]),
+            json!({"a": 1}),
+            json!("x".repeat(257)),
+        ] {
             assert_eq!(id_value(&bad), None, "{bad}");
         }
     }
@@ -248,8 +313,16 @@ mod tests {
     #[test]
     fn emails_are_lowercased_and_checked() {
         let doc = json!({"email": " Max@Example.com "});
-        assert_eq!(optional_email(doc.as_object().unwrap(), "email", "x").unwrap(), Some("max@example.com".into()));
-        for bad in [json!({"email": "max"}), json!({"email": "max@localhost"}), json!({"email": 5}), json!({"email": "a b@c.de"})] {
+        assert_eq!(
+            optional_email(doc.as_object().unwrap(), "email", "x").unwrap(),
+            Some("max@example.com".into())
+        );
+        for bad in [
+            json!({"email": "max"}),
+            json!({"email": "max@localhost"}),
+            json!({"email": 5}),
+            json!({"email": "a b@c.de"}),
+        ] {
             assert!(optional_email(bad.as_object().unwrap(), "email", "x").is_err(), "{bad}");
         }
     }
@@ -257,15 +330,27 @@ mod tests {
     #[test]
     fn timestamps_are_normalized_to_utc() {
         let doc = json!({"at": "2026-03-12T12:30:00+02:00"});
-        assert_eq!(optional_timestamp(doc.as_object().unwrap(), "at", "x").unwrap(), Some("2026-03-12T10:30:00Z".into()));
+        assert_eq!(
+            optional_timestamp(doc.as_object().unwrap(), "at", "x").unwrap(),
+            Some("2026-03-12T10:30:00.000Z".into())
+        );
         let bad = json!({"at": "12.03.2026"});
-        assert_eq!(optional_timestamp(bad.as_object().unwrap(), "at", "x").unwrap_err().status.as_u16(), 422);
+        assert_eq!(
+            optional_timestamp(bad.as_object().unwrap(), "at", "x")
+                .unwrap_err()
+                .status
+                .as_u16(),
+            422
+        );
     }
 
     #[test]
     fn reserved_and_empty_field_names_are_refused() {
         let body = json!({"order": {"order_number": "1", "PK": "x"}});
-        assert_eq!(document(body.as_object().unwrap(), "order").unwrap_err().code, "INVALID_INPUT");
+        assert_eq!(
+            document(body.as_object().unwrap(), "order").unwrap_err().code,
+            "INVALID_INPUT"
+        );
         let body = json!({"order": {"": 1}});
         assert!(document(body.as_object().unwrap(), "order").is_err());
         let body = json!({"order": "4521"});

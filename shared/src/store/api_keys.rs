@@ -78,7 +78,11 @@ fn record_from(item: &Item) -> Option<ApiKeyRecord> {
         org_id: org_part.strip_prefix("ORG#")?.to_string(),
         key_id: key_id.to_string(),
         name: get_s(item, "name").unwrap_or_default().to_string(),
-        scopes: item.get("scopes").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+        scopes: item
+            .get("scopes")
+            .and_then(|v| v.as_ss().ok())
+            .cloned()
+            .unwrap_or_default(),
         rate_limit_per_minute: get_n(item, "rate_limit").unwrap_or(0),
         created_at: get_s(item, "created_at").unwrap_or_default().to_string(),
         last_used_at: get_s(item, "last_used_at").map(str::to_string),
@@ -149,7 +153,10 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(output.attributes().and_then(record_from).map_or(Revocation::NotFound, Revocation::Revoked)),
+            Ok(output) => Ok(output
+                .attributes()
+                .and_then(record_from)
+                .map_or(Revocation::NotFound, Revocation::Revoked)),
             Err(error) => match refused_item(error)? {
                 Some(item) => Ok(record_from(&item).map_or(Revocation::NotFound, Revocation::AlreadyRevoked)),
                 None => Ok(Revocation::NotFound),
@@ -233,7 +240,9 @@ impl Store {
                 .attributes()
                 .and_then(state_from)
                 .map_or(CountOutcome::Refused(None), CountOutcome::Counted)),
-            Err(error) => Ok(CountOutcome::Refused(refused_item(error)?.as_ref().and_then(state_from))),
+            Err(error) => Ok(CountOutcome::Refused(
+                refused_item(error)?.as_ref().and_then(state_from),
+            )),
         }
     }
 }

@@ -10,7 +10,10 @@ const PROFILE_SORT_KEY: &str = "~PROFILE";
 
 /// The key attributes that locate an item in GSI1, as a query's `ExclusiveStartKey`.
 fn index_key(item: &Item) -> Item {
-    [PK, SK, GSI1PK, GSI1SK].iter().filter_map(|name| Some((name.to_string(), item.get(*name)?.clone()))).collect()
+    [PK, SK, GSI1PK, GSI1SK]
+        .iter()
+        .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
+        .collect()
 }
 
 pub(crate) fn customer_pk(org_id: &str, email: &str) -> String {
@@ -29,7 +32,13 @@ pub struct CustomerPage {
 }
 
 impl Store {
-    pub async fn upsert_customer(&self, org_id: &str, email: &str, fields: &Map<String, Value>, now: &str) -> Result<(), StoreError> {
+    pub async fn upsert_customer(
+        &self,
+        org_id: &str,
+        email: &str,
+        fields: &Map<String, Value>,
+        now: &str,
+    ) -> Result<(), StoreError> {
         let pk = customer_pk(org_id, email);
         let meta = vec![Meta::Set(GSI1PK, s(pk.clone())), Meta::Set(GSI1SK, s(PROFILE_SORT_KEY))];
         self.merge_document(pk, "CUSTOMER", "customer", fields, now, meta).await
@@ -65,7 +74,10 @@ impl Store {
             .map_err(store_error)?;
         let mut items = output.items.unwrap_or_default();
         let mut next = output.last_evaluated_key;
-        let customer = match items.iter().position(|item| get_s(item, GSI1SK) == Some(PROFILE_SORT_KEY)) {
+        let customer = match items
+            .iter()
+            .position(|item| get_s(item, GSI1SK) == Some(PROFILE_SORT_KEY))
+        {
             Some(at) => Some(Document::from_item(items.remove(at))?),
             None => None,
         };
@@ -83,8 +95,10 @@ impl Store {
 /// A page's `next` as an opaque cursor for clients.
 pub fn encode_cursor(next: &Item) -> String {
     use base64::Engine;
-    let keys: std::collections::BTreeMap<&str, &str> =
-        next.iter().filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str()))).collect();
+    let keys: std::collections::BTreeMap<&str, &str> = next
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str())))
+        .collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&keys).unwrap_or_default())
 }
 

@@ -25,9 +25,11 @@ pub struct OrderEvent {
 
 impl OrderEvent {
     pub(crate) fn from_item(item: Item) -> Result<Option<Self>, StoreError> {
-        let (Some(event_id), Some(event), Some(received_at)) =
-            (get_s(&item, "event_id"), get_s(&item, "event"), get_s(&item, "received_at"))
-        else {
+        let (Some(event_id), Some(event), Some(received_at)) = (
+            get_s(&item, "event_id"),
+            get_s(&item, "event"),
+            get_s(&item, "received_at"),
+        ) else {
             return Ok(None);
         };
         let data = match item.get("data") {
@@ -35,7 +37,12 @@ impl OrderEvent {
                 .map_err(|e| StoreError::Unavailable(format!("unreadable event data: {e}")))?,
             None => Value::Null,
         };
-        Ok(Some(Self { event_id: event_id.to_string(), event: event.to_string(), data, received_at: received_at.to_string() }))
+        Ok(Some(Self {
+            event_id: event_id.to_string(),
+            event: event.to_string(),
+            data,
+            received_at: received_at.to_string(),
+        }))
     }
 }
 
@@ -64,7 +71,10 @@ impl Store {
             item.insert(SK.to_string(), s(sk));
             item
         };
-        let event_item = with_key(format!("{}#EVENT#{}", org_prefix(org_id), new.event_id), "EVENT".to_string());
+        let event_item = with_key(
+            format!("{}#EVENT#{}", org_prefix(org_id), new.event_id),
+            "EVENT".to_string(),
+        );
         if new.affected_orders.is_empty() {
             self.client()
                 .put_item()
@@ -76,8 +86,11 @@ impl Store {
             return Ok(());
         }
         let link_sk = format!("EVENT#{}", new.event_id);
-        let items = std::iter::once(event_item)
-            .chain(new.affected_orders.iter().map(|order| with_key(order_pk(org_id, order), link_sk.clone())));
+        let items = std::iter::once(event_item).chain(
+            new.affected_orders
+                .iter()
+                .map(|order| with_key(order_pk(org_id, order), link_sk.clone())),
+        );
         let mut transaction = self.client().transact_write_items();
         for item in items {
             let put = Put::builder()

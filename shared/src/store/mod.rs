@@ -90,7 +90,9 @@ pub enum StoreError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Rejected(message) => ApiError::invalid_input("body", format!("the data was refused by storage: {message}")),
+            StoreError::Rejected(message) => {
+                ApiError::invalid_input("body", format!("the data was refused by storage: {message}"))
+            }
             StoreError::Unavailable(message) => {
                 tracing::error!(error = %message, "store unavailable");
                 ApiError::internal()
@@ -150,8 +152,13 @@ impl Document {
         for reserved in RESERVED_ATTRIBUTES {
             item.remove(reserved);
         }
-        let fields = serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable item: {e}")))?;
-        Ok(Self { fields, created_at, updated_at })
+        let fields =
+            serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable item: {e}")))?;
+        Ok(Self {
+            fields,
+            created_at,
+            updated_at,
+        })
     }
 }
 
@@ -165,7 +172,10 @@ pub(crate) enum Meta {
 
 impl Store {
     pub fn new(client: DynamoClient, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn client(&self) -> &DynamoClient {

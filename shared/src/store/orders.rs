@@ -44,7 +44,8 @@ impl Store {
             Some(at) => meta.push(Meta::Set(GSI1SK, s(format!("ORDER#{at}#{order_number}")))),
             None => meta.push(Meta::SetIfAbsent(GSI1SK, s(format!("ORDER#{now}#{order_number}")))),
         }
-        self.merge_document(order_pk(org_id, order_number), "ORDER", "order", fields, now, meta).await
+        self.merge_document(order_pk(org_id, order_number), "ORDER", "order", fields, now, meta)
+            .await
     }
 
     /// The order (if it was sent) and up to `max_events` events on it, newest first.
@@ -67,7 +68,10 @@ impl Store {
             .send()
             .await
             .map_err(store_error)?;
-        let mut result = OrderWithEvents { order: None, events: Vec::new() };
+        let mut result = OrderWithEvents {
+            order: None,
+            events: Vec::new(),
+        };
         for item in output.items.unwrap_or_default() {
             if get_s(&item, super::SK) == Some("ORDER") {
                 result.order = Some(Document::from_item(item)?);

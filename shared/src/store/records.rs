@@ -5,9 +5,19 @@ use serde_json::Value;
 use super::{Item, PK, SK, Store, StoreError, org_prefix, s, store_error, to_attribute};
 
 impl Store {
-    pub async fn record_other(&self, org_id: &str, kind: &str, record_id: &str, body: &Value, now: &str) -> Result<(), StoreError> {
+    pub async fn record_other(
+        &self,
+        org_id: &str,
+        kind: &str,
+        record_id: &str,
+        body: &Value,
+        now: &str,
+    ) -> Result<(), StoreError> {
         let item = Item::from([
-            (PK.to_string(), s(format!("{}#RECORD#{kind}#{record_id}", org_prefix(org_id)))),
+            (
+                PK.to_string(),
+                s(format!("{}#RECORD#{kind}#{record_id}", org_prefix(org_id))),
+            ),
             (SK.to_string(), s("RECORD")),
             ("ENTITY".to_string(), s("record")),
             ("type".to_string(), s(kind)),
@@ -35,7 +45,11 @@ impl Store {
             .send()
             .await
             .map_err(store_error)?;
-        let Some(body) = output.item.and_then(|mut item| item.remove("body")) else { return Ok(None) };
-        serde_dynamo::from_attribute_value(body).map(Some).map_err(|e| StoreError::Unavailable(e.to_string()))
+        let Some(body) = output.item.and_then(|mut item| item.remove("body")) else {
+            return Ok(None);
+        };
+        serde_dynamo::from_attribute_value(body)
+            .map(Some)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 }

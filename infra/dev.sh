@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The whole stack on one machine: emulated AWS (moto) on 127.0.0.1:$MOTO_PORT with the
+# resources of template.yaml, a demo organization and its admin key, and every function served
+# by `cargo lambda watch` at its real path on http://127.0.0.1:$API_PORT. Ctrl-C stops it all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MOTO_PORT="${MOTO_PORT:-5005}"
+API_PORT="${API_PORT:-9000}"
+export PATH="$PWD/.venv/bin:$PATH"
+mkdir -p .local
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+started=()
+stop() {
+  trap - EXIT INT TERM
+  for pid in "${started[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped."
+}
+trap stop EXIT INT TERM
+
+if port_busy "$API_PORT"; then
+  echo "port $API_PORT is in use: is \`make dev\` already running? (set API_PORT to use another)" >&2
+  exit 1
+fi
+
+if port_busy "$MOTO_PORT"; then
+  if curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null; then
+    echo "== reusing the emulator already on port $MOTO_PORT"
+  else
+    echo "port $MOTO_PORT is in use by something that is not moto (set MOTO_PORT to use another)" >&2
+    exit 1
+  fi
+else
+  echo "== starting the AWS emulator (moto) on 127.0.0.1:$MOTO_PORT (log: .local/moto.log)"
+  moto_server -H 127.0.0.1 -p "$MOTO_PORT" >.local/moto.log 2>&1 &
+  started+=($!)
+  for _ in $(seq 1 100); do port_busy "$MOTO_PORT" && break; sleep 0.2; done
+fi
+
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+export TABLE_NAME=HookgateTable PEPPER_SECRET_ID=ApiKeyPepperSecret
+export DELIVERY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/DeliveryQueue"
+
+echo "== building (first run: a few minutes)"
+cargo build --workspace --quiet
+echo "== creating the resources of template.yaml"
+./target/debug/hookgate-admin provision --template template.yaml
+echo "== creating the demo organization"
+bootstrap=$(./target/debug/hookgate-admin bootstrap --org-name "Demo shop")
+echo "$bootstrap"
+key=$(echo "$bootstrap" | grep -o 'hg_live_[a-z0-9_]*')
+
+echo "== serving the functions on http://127.0.0.1:$API_PORT (log: .local/watch.log)"
+cargo lambda watch -A 127.0.0.1 -P "$API_PORT" >.local/watch.log 2>&1 &
+started+=($!)
+for _ in $(seq 1 300); do port_busy "$API_PORT" && break; sleep 0.2; done
+
+cat <<MSG
+
+Hookgate is running. Try:
+
+  curl -s http://127.0.0.1:$API_PORT/api/health
+  curl -s -X POST http://127.0.0.1:$API_PORT/api/webhook \\
+    -H "Content-Type: application/json" -H "x-api-key: $key" \\
+    -d '{"type": "order", "order": {"order_number": "4521", "status": "shipped", "customer_email": "max@example.com"}}'
+  curl -s http://127.0.0.1:$API_PORT/api/context/orders/4521 -H "x-api-key: $key"
+
+The first request to each function compiles it (a few seconds). Ctrl-C stops everything.
+MSG
+wait

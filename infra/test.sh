@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every check and test, as CI runs them: formatting, lints, the SAM template, then the unit,
+# handler (emulated AWS) and end-to-end (HTTP through `cargo lambda watch`) tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SAM_CLI_TELEMETRY=0
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cfn-lint template.yaml"
+cfn-lint template.yaml
+echo "== sam validate --lint"
+sam validate --lint --template template.yaml
+echo "== cargo build (the binaries the end-to-end tests run)"
+cargo build --workspace --locked
+echo "== cargo test"
+cargo test --workspace --locked
