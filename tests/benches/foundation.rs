@@ -1,0 +1,119 @@
+//! `make bench`: figures for the foundation slice, printed, not judged.
+//!
+//! - cold start of each function binary: exec until it asks the Lambda runtime API for its
+//!   first invocation (configuration read, AWS clients built, pepper fetched);
+//! - handler CPU and wall time per ingest of a 2 KB order, in process against the emulator;
+//! - AWS calls per ingest, counted by an SDK interceptor.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{emulator, fixture, function_env, new_key, new_org, read, repo_root, services_counting_calls};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+
+const FUNCTIONS: [&str; 5] = ["api-keys", "ingest", "agent-context", "health", "openapi"];
+const COLD_STARTS: usize = 7;
+const INGESTS: u32 = 300;
+
+fn process_cpu() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Exec until the binary's first `GET /runtime/invocation/next` on a stand-in runtime API.
+async fn cold_start(binary: &std::path::Path, name: &str) -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let runtime_api = listener.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .envs(function_env(emulator()))
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let elapsed = loop {
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept()).await.expect("runtime API call").unwrap();
+        let mut request_line = String::new();
+        BufReader::new(stream).read_line(&mut request_line).await.unwrap();
+        if request_line.contains("/runtime/invocation/next") {
+            break started.elapsed();
+        }
+    };
+    child.kill().ok();
+    child.wait().ok();
+    elapsed
+}
+
+fn two_kb_order() -> String {
+    let items: Vec<_> = (0..14)
+        .map(|i| json!({"name": format!("Wireless Headphones Pro, colour {i}"), "sku": format!("WHP-{i:03}"), "qty": 1 + i % 3, "price": 59.95}))
+        .collect();
+    let order = json!({"type": "order", "order": {
+        "order_number": "4521", "status": "shipped", "tracking_number": "DE-2026-4521-89", "carrier": "DHL",
+        "customer_email": "max@example.com", "customer_name": "Max Müller", "items": items, "total": 149.89,
+        "currency": "EUR", "ordered_at": "2026-03-12T10:30:00Z", "shipped_at": "2026-03-14T06:42:00Z"}});
+    order.to_string()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let release = repo_root().join("target/release");
+    println!("Hookgate foundation benchmark (emulated AWS on 127.0.0.1; release build without LTO)\n");
+
+    println!("cold start, exec to ready ({COLD_STARTS} runs each):");
+    for name in FUNCTIONS {
+        let binary = release.join(name);
+        if !binary.exists() {
+            println!("  {name:<14} skipped: build it with `cargo build --release -p {name}`");
+            continue;
+        }
+        let mut runs = Vec::new();
+        for _ in 0..COLD_STARTS {
+            runs.push(cold_start(&binary, name).await);
+        }
+        let fastest = *runs.iter().min().unwrap();
+        println!("  {name:<14} median {:>9}   min {:>9}", ms(median(runs)), ms(fastest));
+    }
+
+    let (services, calls) = services_counting_calls().await;
+    let org = new_org(&services).await;
+    let key = new_key(&services, &org, &["webhook:write"], 10_000).await;
+    let body = two_kb_order();
+    let request = || fixture("ingest-order.json").key(&key).body(body.clone()).build();
+    for _ in 0..20 {
+        assert_eq!(read(shared::ingest::handle(&services, request()).await).0, 200);
+    }
+    calls.take();
+    let mut requests: Vec<_> = (0..INGESTS).map(|_| request()).collect();
+    let (cpu, wall) = (process_cpu(), Instant::now());
+    for request in requests.drain(..) {
+        let response = shared::ingest::handle(&services, request).await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
+    let aws_calls = calls.take() as f64 / INGESTS as f64;
+    println!("\ningest of a {} byte order ({INGESTS} sequential requests, one process):", body.len());
+    println!("  handler CPU per request   {:>9}  (handler, SDK serialization and signing, HTTP client)", ms(cpu / INGESTS));
+    println!("  wall time per request     {:>9}  (includes the emulator's own time)", ms(wall / INGESTS));
+    println!("  AWS calls per request     {aws_calls:>9.2}  (key check + write; +1 on a key's first request of a minute)");
+}
