@@ -65,7 +65,7 @@ async fn cold_start(binary: &std::path::Path, name: &str) -> Duration {
 }
 
 fn two_kb_order() -> String {
-    let items: Vec<_> = (0..14)
+    let items: Vec<_> = (0..22)
         .map(|i| json!({"name": format!("Wireless Headphones Pro, colour {i}"), "sku": format!("WHP-{i:03}"), "qty": 1 + i % 3, "price": 59.95}))
         .collect();
     let order = json!({"type": "order", "order": {
