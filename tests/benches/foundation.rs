@@ -52,7 +52,10 @@ async fn cold_start(binary: &std::path::Path, name: &str) -> Duration {
         .spawn()
         .unwrap();
     let elapsed = loop {
-        let (stream, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept()).await.expect("runtime API call").unwrap();
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+            .await
+            .expect("runtime API call")
+            .unwrap();
         let mut request_line = String::new();
         BufReader::new(stream).read_line(&mut request_line).await.unwrap();
         if request_line.contains("/runtime/invocation/next") {
@@ -112,8 +115,19 @@ async fn main() {
     }
     let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
     let aws_calls = calls.take() as f64 / INGESTS as f64;
-    println!("\ningest of a {} byte order ({INGESTS} sequential requests, one process):", body.len());
-    println!("  handler CPU per request   {:>9}  (handler, SDK serialization and signing, HTTP client)", ms(cpu / INGESTS));
-    println!("  wall time per request     {:>9}  (includes the emulator's own time)", ms(wall / INGESTS));
-    println!("  AWS calls per request     {aws_calls:>9.2}  (key check + write; +1 on a key's first request of a minute)");
+    println!(
+        "\ningest of a {} byte order ({INGESTS} sequential requests, one process):",
+        body.len()
+    );
+    println!(
+        "  handler CPU per request   {:>9}  (handler, SDK serialization and signing, HTTP client)",
+        ms(cpu / INGESTS)
+    );
+    println!(
+        "  wall time per request     {:>9}  (includes the emulator's own time)",
+        ms(wall / INGESTS)
+    );
+    println!(
+        "  AWS calls per request     {aws_calls:>9.2}  (key check + write; +1 on a key's first request of a minute)"
+    );
 }
