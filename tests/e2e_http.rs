@@ -4,7 +4,7 @@
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use harness::{emulator, free_port, function_env, repo_root, spawn_tied_to_this_process};
+use harness::{emulator, free_port, function_env, repo_root, spawn_tied_to_this_process, workspace_binary};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -22,17 +22,8 @@ async fn local_api() -> &'static LocalApi {
         let root = repo_root();
         let env = function_env(emulator);
         // The admin CLI, as `make dev` runs it.
-        let output = Command::new(env!("CARGO"))
-            .args([
-                "run",
-                "--quiet",
-                "-p",
-                "hookgate-admin",
-                "--",
-                "bootstrap",
-                "--org-name",
-                "E2E shop",
-            ])
+        let output = Command::new(workspace_binary("hookgate-admin"))
+            .args(["bootstrap", "--org-name", "E2E shop"])
             .current_dir(&root)
             .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
             .output()

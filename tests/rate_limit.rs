@@ -21,7 +21,7 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
         .into_iter()
         .enumerate()
     {
-        let response = shared::ingest::handle(container, ingest()).await;
+        let response = shared::ingest::handle(container, &harness::publisher().await, ingest()).await;
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(header(&response, "x-ratelimit-limit"), Some("3"));
         assert_eq!(
@@ -30,7 +30,7 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
         );
         assert_eq!(header(&response, "x-ratelimit-reset"), Some(reset.to_string().as_str()));
     }
-    let response = shared::ingest::handle(&second_container, ingest()).await;
+    let response = shared::ingest::handle(&second_container, &harness::publisher().await, ingest()).await;
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(header(&response, "retry-after"), Some("35"));
     assert_eq!(header(&response, "x-ratelimit-remaining"), Some("0"));
@@ -39,11 +39,11 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
     assert_eq!(body["success"], false);
 
     let next_minute = services_with_clock(Arc::new(FixedClock(minute + time::Duration::seconds(60)))).await;
-    let response = shared::ingest::handle(&next_minute, ingest()).await;
+    let response = shared::ingest::handle(&next_minute, &harness::publisher().await, ingest()).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(header(&response, "x-ratelimit-remaining"), Some("2"));
     // A container whose clock lags behind counts in the newer window instead of reopening the old one.
-    let response = shared::ingest::handle(&first_container, ingest()).await;
+    let response = shared::ingest::handle(&first_container, &harness::publisher().await, ingest()).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(header(&response, "x-ratelimit-remaining"), Some("1"));
 }
@@ -53,7 +53,8 @@ async fn concurrent_requests_never_exceed_the_limit() {
     let services = services().await;
     let org = new_org(&services).await;
     let key = new_key(&services, &org, &["webhook:write"], 5).await;
-    let calls = (0..12).map(|_| shared::ingest::handle(&services, fixture("ingest-order.json").key(&key).build()));
+    let publisher = harness::publisher().await;
+    let calls = (0..12).map(|_| shared::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&key).build()));
     let statuses: Vec<u16> = futures::future::join_all(calls)
         .await
         .iter()

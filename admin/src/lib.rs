@@ -4,7 +4,9 @@
 //! - [`provision`]: creates those resources against an AWS endpoint (the local emulator), so
 //!   the local stack cannot drift from what SAM deploys.
 //! - [`bootstrap`]: creates an organization and its first `keys:manage` key.
+//! - [`poller`]: the local stand-in for Lambda's SQS event source mapping.
 
 pub mod bootstrap;
+pub mod poller;
 pub mod provision;
 pub mod template;

@@ -3,6 +3,8 @@
 //! ```text
 //! hookgate-admin provision [--template template.yaml]   create the stack's resources (local emulator)
 //! hookgate-admin bootstrap --org-name NAME              create an organization and its admin key
+//! hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
+//!                                                       feed a queue to a local function (SQS event source)
 //! ```
 //! Both use the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials);
 //! `bootstrap` also `TABLE_NAME` and `PEPPER_SECRET_ID`, as the functions do.
@@ -13,8 +15,10 @@ use std::process::ExitCode;
 use admin::template::StackDefinition;
 use shared::runtime::{Services, aws_config};
 
-const USAGE: &str =
-    "usage:\n  hookgate-admin provision [--template template.yaml]\n  hookgate-admin bootstrap --org-name NAME";
+const USAGE: &str = "usage:
+  hookgate-admin provision [--template template.yaml]
+  hookgate-admin bootstrap --org-name NAME
+  hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]";
 
 fn option(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -51,6 +55,14 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             println!("admin key id: {}", done.key_id);
             println!("admin API key (shown once, keep it): {}", done.token);
             Ok(())
+        }
+        Some("poll-queue") => {
+            let poller = admin::poller::Poller {
+                queue_url: option(&args, "--queue-url").ok_or(USAGE)?,
+                function: option(&args, "--function").ok_or(USAGE)?,
+                invoke_url: option(&args, "--invoke-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
+            };
+            poller.run(&config).await
         }
         _ => Err(USAGE.into()),
     }

@@ -24,6 +24,9 @@ use shared::store::Store;
 pub const TABLE: &str = "HookgateTable";
 pub const PEPPER_SECRET: &str = "ApiKeyPepperSecret";
 pub const DELIVERY_QUEUE: &str = "DeliveryQueue";
+pub const DEAD_LETTER_QUEUE: &str = "DeliveryDeadLetterQueue";
+pub const SIGNING_KEY_SECRET: &str = "SigningKeySecret";
+pub const ALERTS_TOPIC: &str = "AlertsTopic";
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
@@ -40,6 +43,14 @@ fn venv_bin(tool: &str) -> PathBuf {
         "{} is missing: run `make test` (it installs the pinned tools into .venv)",
         path.display()
     );
+    path
+}
+
+/// A binary of the workspace, built by `cargo build --workspace` (which `make test` runs first).
+/// Never `cargo run -p`: building one package alone re-resolves features and rebuilds much.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let path = repo_root().join("target/debug").join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (`make test` does)", path.display());
     path
 }
 
@@ -86,6 +97,7 @@ pub fn spawn_tied_to_this_process(command: &str, envs: &[(&str, String)], log: &
 pub struct Emulator {
     pub endpoint: String,
     pub queue_urls: std::collections::BTreeMap<String, String>,
+    pub topic_arns: std::collections::BTreeMap<String, String>,
     _process: Child,
 }
 
@@ -126,6 +138,7 @@ pub fn emulator() -> &'static Emulator {
         Emulator {
             endpoint,
             queue_urls: provisioned.queue_urls,
+            topic_arns: provisioned.topic_arns,
             _process: process,
         }
     })
@@ -151,6 +164,11 @@ pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
         ("TABLE_NAME", TABLE.into()),
         ("PEPPER_SECRET_ID", PEPPER_SECRET.into()),
         ("DELIVERY_QUEUE_URL", emulator.queue_urls[DELIVERY_QUEUE].clone()),
+        ("DEAD_LETTER_QUEUE_URL", emulator.queue_urls[DEAD_LETTER_QUEUE].clone()),
+        ("SIGNING_KEY_SECRET_ID", SIGNING_KEY_SECRET.into()),
+        ("ALERTS_TOPIC_ARN", emulator.topic_arns[ALERTS_TOPIC].clone()),
+        ("ALLOW_HTTP_ENDPOINTS", "true".into()),
+        ("DELIVERY_ALLOWED_CIDRS", "127.0.0.0/8".into()),
     ]
 }
 
@@ -347,4 +365,16 @@ pub async fn services_counting_calls() -> (Services, CallCounter) {
         ..base
     };
     (services, counter)
+}
+
+/// The outbound publisher over the emulator's delivery queue, without caching endpoints.
+pub async fn publisher() -> shared::outbound::Publisher {
+    let config = sdk_config(&emulator().endpoint).await;
+    shared::outbound::Publisher {
+        queue: shared::outbound::DeliveryQueue {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            queue_url: emulator().queue_urls[DELIVERY_QUEUE].clone(),
+        },
+        cache: shared::outbound::EndpointCache::new(Duration::ZERO),
+    }
 }

@@ -14,16 +14,36 @@ pub enum Scope {
     /// Create, list and revoke API keys.
     #[serde(rename = "keys:manage")]
     KeysManage,
+    /// Manage outbound webhook endpoints, send tests, recover and redrive deliveries.
+    #[serde(rename = "endpoints:manage")]
+    EndpointsManage,
+    /// Read outbound webhook endpoints, their logs and statistics.
+    #[serde(rename = "endpoints:read")]
+    EndpointsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::WebhookWrite, Scope::ContextRead, Scope::KeysManage];
+    pub const ALL: [Scope; 5] =
+        [Scope::WebhookWrite, Scope::ContextRead, Scope::KeysManage, Scope::EndpointsManage, Scope::EndpointsRead];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::WebhookWrite => "webhook:write",
             Scope::ContextRead => "context:read",
             Scope::KeysManage => "keys:manage",
+            Scope::EndpointsManage => "endpoints:manage",
+            Scope::EndpointsRead => "endpoints:read",
+        }
+    }
+
+    /// Scopes that grant this one too: managing endpoints includes reading them.
+    pub fn granted_by(self) -> &'static [Scope] {
+        match self {
+            Scope::EndpointsRead => &[Scope::EndpointsRead, Scope::EndpointsManage],
+            Scope::WebhookWrite => &[Scope::WebhookWrite],
+            Scope::ContextRead => &[Scope::ContextRead],
+            Scope::KeysManage => &[Scope::KeysManage],
+            Scope::EndpointsManage => &[Scope::EndpointsManage],
         }
     }
 

@@ -12,7 +12,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{json_response, path_parameter, query_parameter, serve_authenticated};
 use crate::runtime::Services;
 use crate::store::Document;
-use crate::store::customers::{decode_cursor, encode_cursor};
+use crate::store::customers::decode_customer_cursor;
+use crate::store::encode_cursor;
 use crate::store::events::OrderEvent;
 
 /// Events returned with an order, newest first.
@@ -166,7 +167,7 @@ async fn customer_context(
     let start = match query_parameter(request, "cursor") {
         None => None,
         Some(cursor) => Some(
-            decode_cursor(&caller.org_id, &email, &cursor)
+            decode_customer_cursor(&caller.org_id, &email, &cursor)
                 .ok_or_else(|| ApiError::bad_request("cursor is not one this customer's context returned"))?,
         ),
     };

@@ -1,12 +1,14 @@
 //! `POST /api/webhook` (scope `webhook:write`): merchants push the data the support agent
 //! answers from. `order` is upserted by `order_number`, `customer` by `email`, `product` by
 //! `sku`; an `event` is appended and linked to its `affected_orders`; any other `type` is kept
-//! as sent. Two AWS calls per request: the key check and one write.
+//! as sent. Each is then fanned out to the merchant's subscribed endpoints (`order.upserted`,
+//! ...). AWS calls per request: the key check, one write, and one SendMessageBatch when an
+//! endpoint subscribes (the endpoint list is cached per container, see `EndpointCache`).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
@@ -16,6 +18,7 @@ use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{json_body, json_response, serve_authenticated};
 use crate::ids::new_ulid;
+use crate::outbound::{Publisher, publish};
 use crate::runtime::Services;
 use crate::store::events::{MAX_AFFECTED_ORDERS, MAX_TRANSACTION_BYTES, NewEvent};
 use crate::store::orders::OrderCustomerLink;
@@ -61,14 +64,19 @@ pub struct Received {
 #[utoipa::path(post, path = "/api/webhook", tag = "Data ingest", request_body = IngestRequest,
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = Received), (status = "4XX", body = ErrorBody)))]
-pub async fn handle(services: &Services, request: Request) -> Response<Body> {
+pub async fn handle(services: &Services, publisher: &Publisher, request: Request) -> Response<Body> {
     serve_authenticated(services, &request, Scope::WebhookWrite, |caller| {
-        ingest(services, &request, caller)
+        ingest(services, publisher, &request, caller)
     })
     .await
 }
 
-async fn ingest(services: &Services, request: &Request, caller: Caller) -> Result<Response<Body>, ApiError> {
+async fn ingest(
+    services: &Services,
+    publisher: &Publisher,
+    request: &Request,
+    caller: Caller,
+) -> Result<Response<Body>, ApiError> {
     let body = json_body(request)?;
     let object = body
         .as_object()
@@ -92,6 +100,7 @@ async fn ingest(services: &Services, request: &Request, caller: Caller) -> Resul
                 ordered_at: ordered_at.as_deref(),
             };
             store.upsert_order(org, &order_number, order, link, &now).await?;
+            publish(store, publisher, org, "order.upserted", &now, &Value::Object(order.clone())).await?;
             ("Order data received", None)
         }
         "customer" => {
@@ -99,17 +108,21 @@ async fn ingest(services: &Services, request: &Request, caller: Caller) -> Resul
             let email = optional_email(customer, "email", "customer.email")?
                 .ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
             store.upsert_customer(org, &email, customer, &now).await?;
+            publish(store, publisher, org, "customer.upserted", &now, &Value::Object(customer.clone())).await?;
             ("Customer data received", None)
         }
         "product" => {
             let product = document(object, "product")?;
             let sku = natural_id(product, "product.sku")?;
             store.upsert_product(org, &sku, product, &now).await?;
+            publish(store, publisher, org, "product.upserted", &now, &Value::Object(product.clone())).await?;
             ("Product data received", None)
         }
         "event" => {
             let event_id = new_ulid();
             record_event(services, org, object, &event_id, &now, request.body().len()).await?;
+            let data = json!({"id": event_id, "event": object.get("event"), "data": object.get("data")});
+            publish(store, publisher, org, "merchant_event.received", &now, &data).await?;
             ("Event received", Some(event_id))
         }
         other => {
@@ -124,6 +137,7 @@ async fn ingest(services: &Services, request: &Request, caller: Caller) -> Resul
             }
             let record_id = new_ulid();
             store.record_other(org, other, &record_id, &body, &now).await?;
+            publish(store, publisher, org, "record.received", &now, &json!({"id": record_id, "type": other, "body": body})).await?;
             ("Data received", Some(record_id))
         }
     };

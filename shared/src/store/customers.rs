@@ -92,24 +92,7 @@ impl Store {
     }
 }
 
-/// A page's `next` as an opaque cursor for clients.
-pub fn encode_cursor(next: &Item) -> String {
-    use base64::Engine;
-    let keys: std::collections::BTreeMap<&str, &str> = next
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str())))
-        .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&keys).unwrap_or_default())
-}
-
 /// A cursor from `encode_cursor`, accepted only for the same organization and customer.
-pub fn decode_cursor(org_id: &str, email: &str, cursor: &str) -> Option<Item> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let keys: std::collections::HashMap<String, String> = serde_json::from_slice(&bytes).ok()?;
-    let expected = customer_pk(org_id, email);
-    let well_formed = keys.len() == 4
-        && keys.get(GSI1PK) == Some(&expected)
-        && [PK, SK, GSI1SK].iter().all(|name| keys.contains_key(*name));
-    well_formed.then(|| keys.into_iter().map(|(name, value)| (name, s(value))).collect())
+pub fn decode_customer_cursor(org_id: &str, email: &str, cursor: &str) -> Option<Item> {
+    super::decode_cursor(&customer_pk(org_id, email), cursor)
 }

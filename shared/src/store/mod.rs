@@ -38,6 +38,8 @@
 
 pub mod api_keys;
 pub mod customers;
+pub mod deliveries;
+pub mod endpoints;
 pub mod events;
 pub mod orders;
 pub mod organizations;
@@ -253,4 +255,24 @@ impl Store {
 /// The partition of everything one organization owns starts with this.
 pub(crate) fn org_prefix(org_id: &str) -> String {
     format!("ORG#{org_id}")
+}
+
+/// A query page's `LastEvaluatedKey` as an opaque cursor for clients.
+pub fn encode_cursor(next: &Item) -> String {
+    use base64::Engine;
+    let keys: std::collections::BTreeMap<&str, &str> =
+        next.iter().filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str()))).collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&keys).unwrap_or_default())
+}
+
+/// A cursor from `encode_cursor` for a GSI1 query, accepted only for the same `GSI1PK`, so a
+/// client cannot page into another tenant's partition.
+pub(crate) fn decode_cursor(expected_index_pk: &str, cursor: &str) -> Option<Item> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let keys: HashMap<String, String> = serde_json::from_slice(&bytes).ok()?;
+    let well_formed = keys.len() == 4
+        && keys.get(GSI1PK).map(String::as_str) == Some(expected_index_pk)
+        && [PK, SK, GSI1SK].iter().all(|name| keys.contains_key(*name));
+    well_formed.then(|| keys.into_iter().map(|(name, value)| (name, s(value))).collect())
 }

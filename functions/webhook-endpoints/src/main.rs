@@ -1,0 +1,12 @@
+//! `/api/v1/webhooks`, `/api/v1/webhooks/{id}`, `.../rotate-secret`, `.../logs`, `.../stats`.
+use shared::runtime::{Services, aws_config, init_tracing, serve};
+use shared::webhooks::WebhookSettings;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let config = aws_config().await;
+    let services = Services::from_env(&config).await?;
+    let settings = WebhookSettings::from_env(&config).await?;
+    serve(|request| shared::webhooks::handle(&services, &settings, request)).await
+}

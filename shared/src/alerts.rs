@@ -1,0 +1,37 @@
+//! Operational alerts on the SNS alerts topic, for operators (and their pagers) to subscribe to.
+
+use serde_json::json;
+
+#[derive(Clone, Debug)]
+pub struct Alerts {
+    pub sns: aws_sdk_sns::Client,
+    pub topic_arn: String,
+}
+
+impl Alerts {
+    /// Publishes `{"type", "org_id", "webhook_id", "detail", "at"}`; a failure to alert is
+    /// logged, never allowed to fail the delivery that raised it.
+    pub async fn publish(&self, kind: &str, org_id: &str, endpoint_id: &str, detail: &str, at: &str) {
+        let message = json!({"type": kind, "org_id": org_id, "webhook_id": endpoint_id, "detail": detail, "at": at});
+        let result = self
+            .sns
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(format!("Hookgate {kind}"))
+            .message(message.to_string())
+            .message_attributes(
+                "type",
+                aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(kind)
+                    .build()
+                    .expect("data type is set"),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => tracing::warn!(kind, org_id, endpoint_id, detail, "alert published"),
+            Err(e) => tracing::error!(kind, org_id, endpoint_id, error = %aws_sdk_sns::error::DisplayErrorContext(e), "alert not published"),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Deliveries of outbound events: `PK = ORG#<org>#DELIVERY#<id>`, `SK = DELIVERY`, listed per
+//! endpoint, newest first, through `GSI1PK = ORG#<org>#ENDPOINT#<endpoint>#DELIVERIES`,
+//! `GSI1SK = <id>` (ids are ULIDs, so they sort by time). Written by the delivery worker after
+//! each attempt; expire through `TTL` after [`DELIVERY_RETENTION_SECONDS`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use serde::Serialize;
+
+use super::endpoints::endpoint_pk;
+use super::{GSI1, Item, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
+
+pub const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
+
+fn delivery_pk(org_id: &str, delivery_id: &str) -> String {
+    format!("{}#DELIVERY#{delivery_id}", org_prefix(org_id))
+}
+
+fn deliveries_index_pk(org_id: &str, endpoint_id: &str) -> String {
+    format!("{}#DELIVERIES", endpoint_pk(org_id, endpoint_id))
+}
+
+/// The outcome of one attempt, as logged.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Attempt {
+    pub at: String,
+    /// The receiver's status code; absent when no response came.
+    pub response_code: Option<u16>,
+    pub response_time_ms: u64,
+    pub error: Option<String>,
+}
+
+/// A delivery's state after an attempt.
+pub struct DeliveryUpdate<'a> {
+    pub org_id: &'a str,
+    pub endpoint_id: &'a str,
+    pub delivery_id: &'a str,
+    pub event: &'a str,
+    /// `succeeded`, `retrying` or `failed`.
+    pub status: &'a str,
+    pub attempts: u32,
+    /// Epoch milliseconds of the next attempt, when retrying.
+    pub next_attempt_at: Option<i64>,
+    pub payload_size: usize,
+    pub attempt: &'a Attempt,
+    /// Kept on a final failure so that the delivery can be recovered later.
+    pub message_body: Option<&'a str>,
+    pub now: &'a str,
+    pub now_epoch: i64,
+}
+
+/// A delivery as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub delivery_id: String,
+    pub endpoint_id: String,
+    pub event: String,
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub payload_size: u64,
+    pub last_attempt: Option<Attempt>,
+    pub message_body: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn attempt_value(attempt: &Attempt) -> AttributeValue {
+    let mut map = HashMap::from([("at".to_string(), s(&attempt.at)), ("ms".to_string(), n(attempt.response_time_ms))]);
+    if let Some(code) = attempt.response_code {
+        map.insert("code".to_string(), n(code));
+    }
+    if let Some(error) = &attempt.error {
+        map.insert("error".to_string(), s(error));
+    }
+    AttributeValue::M(map)
+}
+
+fn attempt_from(value: &AttributeValue) -> Option<Attempt> {
+    let map = value.as_m().ok()?;
+    Some(Attempt {
+        at: get_s(map, "at")?.to_string(),
+        response_code: get_n(map, "code"),
+        response_time_ms: get_n(map, "ms").unwrap_or(0),
+        error: get_s(map, "error").map(str::to_string),
+    })
+}
+
+fn delivery_from(item: &Item) -> Option<Delivery> {
+    let pk = get_s(item, super::PK)?;
+    Some(Delivery {
+        delivery_id: pk.rsplit_once("#DELIVERY#")?.1.to_string(),
+        endpoint_id: get_s(item, "endpoint_id")?.to_string(),
+        event: get_s(item, "event").unwrap_or_default().to_string(),
+        status: get_s(item, "status").unwrap_or_default().to_string(),
+        attempts: get_n(item, "attempts").unwrap_or(0),
+        next_attempt_at: get_n(item, "next_attempt_at"),
+        payload_size: get_n(item, "payload_size").unwrap_or(0),
+        last_attempt: item.get("last_attempt").and_then(attempt_from),
+        message_body: get_s(item, "message_body").map(str::to_string),
+        created_at: get_s(item, "created_at").unwrap_or_default().to_string(),
+        updated_at: get_s(item, "updated_at").unwrap_or_default().to_string(),
+    })
+}
+
+/// One write that records an attempt on the delivery item.
+fn delivery_update(table: &str, update: &DeliveryUpdate<'_>) -> Result<Update, StoreError> {
+    let mut sets = vec![
+        "endpoint_id = :endpoint",
+        "event = :event",
+        "#status = :status",
+        "attempts = :attempts",
+        "payload_size = :size",
+        "last_attempt = :attempt",
+        "updated_at = :now",
+        "created_at = if_not_exists(created_at, :now)",
+        "GSI1PK = :gsi1pk",
+        "GSI1SK = :gsi1sk",
+        "#ttl = :ttl",
+    ];
+    let mut values = HashMap::from([
+        (":endpoint".to_string(), s(update.endpoint_id)),
+        (":event".to_string(), s(update.event)),
+        (":status".to_string(), s(update.status)),
+        (":attempts".to_string(), n(update.attempts)),
+        (":size".to_string(), n(update.payload_size)),
+        (":attempt".to_string(), attempt_value(update.attempt)),
+        (":now".to_string(), s(update.now)),
+        (":gsi1pk".to_string(), s(deliveries_index_pk(update.org_id, update.endpoint_id))),
+        (":gsi1sk".to_string(), s(update.delivery_id)),
+        (":ttl".to_string(), n(update.now_epoch + DELIVERY_RETENTION_SECONDS)),
+    ]);
+    let mut removals = Vec::new();
+    match update.next_attempt_at {
+        Some(at) => {
+            sets.push("next_attempt_at = :next");
+            values.insert(":next".to_string(), n(at));
+        }
+        None => removals.push("next_attempt_at"),
+    }
+    match update.message_body {
+        Some(body) => {
+            sets.push("message_body = :body");
+            values.insert(":body".to_string(), s(body));
+        }
+        None => removals.push("message_body"),
+    }
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !removals.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removals.join(", ")));
+    }
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(super::key(delivery_pk(update.org_id, update.delivery_id), "DELIVERY")))
+        .update_expression(expression)
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#ttl", super::TTL)
+        .set_expression_attribute_values(Some(values))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// A cursor from `encode_cursor`, accepted only for the same organization and endpoint.
+pub fn decode_cursor(org_id: &str, endpoint_id: &str, cursor: &str) -> Option<Item> {
+    super::decode_cursor(&deliveries_index_pk(org_id, endpoint_id), cursor)
+}
+
+pub use super::encode_cursor;
+
+/// Page of an endpoint's delivery log.
+pub struct DeliveryPage {
+    pub deliveries: Vec<Delivery>,
+    pub next: Option<Item>,
+}
+
+impl Store {
+    /// Records an attempt on the delivery.
+    pub async fn record_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
+        let spec = delivery_update(self.table(), update)?;
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(spec.key))
+            .update_expression(spec.update_expression)
+            .set_expression_attribute_names(spec.expression_attribute_names)
+            .set_expression_attribute_values(spec.expression_attribute_values)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Records a successful delivery and the endpoint's counters in one round trip.
+    pub async fn record_successful_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
+        let delivery = delivery_update(self.table(), update)?;
+        let counters = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(super::key(endpoint_pk(update.org_id, update.endpoint_id), "ENDPOINT")))
+            .update_expression(
+                "ADD total_attempts :one, total_deliveries :one, successful_deliveries :one SET last_delivery = :now REMOVE failing_since",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(update.now))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(delivery).build())
+            .transact_items(TransactWriteItem::builder().update(counters).build())
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    pub async fn get_delivery(&self, org_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(super::key(delivery_pk(org_id, delivery_id), "DELIVERY")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.as_ref().and_then(delivery_from))
+    }
+
+    /// An endpoint's deliveries, newest first.
+    pub async fn list_deliveries(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<DeliveryPage, StoreError> {
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(deliveries_index_pk(org_id, endpoint_id)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(DeliveryPage { deliveries: output.items().iter().filter_map(delivery_from).collect(), next: output.last_evaluated_key })
+    }
+
+    /// Every failed delivery of an endpoint whose id (a ULID) is at or after `since_ulid`.
+    pub async fn failed_deliveries_since(&self, org_id: &str, endpoint_id: &str, since_ulid: &str) -> Result<Vec<Delivery>, StoreError> {
+        let mut failed = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :since")
+                .filter_expression("#status = :failed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":pk", s(deliveries_index_pk(org_id, endpoint_id)))
+                .expression_attribute_values(":since", s(since_ulid))
+                .expression_attribute_values(":failed", s("failed"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            failed.extend(output.items().iter().filter_map(delivery_from));
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(failed);
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! `POST /api/v1/webhooks/{id}/test` and `POST /api/v1/webhooks/{id}/recover` (scope
+//! `endpoints:manage`): deliveries started by the merchant, through the same pipeline.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use crate::auth::{Caller, Scope};
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{json_body, json_response, path_parameter, serve_authenticated};
+use crate::outbound::{DeliveryMessage, DeliveryQueue};
+use crate::runtime::Services;
+use crate::webhooks::events;
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// The event type to send (default `webhook.test`).
+    pub event: Option<String>,
+    /// The `data` of the test event.
+    #[schema(value_type = Option<Object>)]
+    pub test_data: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestQueued {
+    pub success: bool,
+    /// Follow it in `GET /api/v1/webhooks/{id}/logs`.
+    pub delivery_id: String,
+    pub event: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// Re-send every delivery to this endpoint that failed since then (RFC 3339).
+    pub since: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Recovered {
+    pub success: bool,
+    pub recovered: usize,
+    pub delivery_ids: Vec<String>,
+}
+
+pub async fn handle(services: &Services, queue: &DeliveryQueue, request: Request) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    serve_authenticated(services, &request, Scope::EndpointsManage, |caller| async {
+        let id = path_parameter(&request, "id").ok_or_else(|| ApiError::not_found("no such route"))?;
+        match *request.method() {
+            Method::POST if path.ends_with("/test") => send_test(services, queue, &request, caller, &id).await,
+            Method::POST if path.ends_with("/recover") => recover(services, queue, &request, caller, &id).await,
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    })
+    .await
+}
+
+/// Send a test event to this endpoint, signed and retried like any other.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "Outbound webhooks", request_body = TestRequest,
+    security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 202, body = TestQueued), (status = "4XX", body = ErrorBody)))]
+async fn send_test(services: &Services, queue: &DeliveryQueue, request: &Request, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
+    let body: TestRequest = if request.body().is_empty() {
+        TestRequest::default()
+    } else {
+        serde_json::from_value(json_body(request)?).map_err(|e| ApiError::invalid_input("body", e.to_string()))?
+    };
+    let event = body.event.unwrap_or_else(|| "webhook.test".to_string());
+    if event == events::ALL_EVENTS || !events::is_known(&event) {
+        return Err(ApiError::invalid_input("event", format!("unknown event {event:?}")));
+    }
+    let endpoint = services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
+    let data = body.test_data.unwrap_or_else(|| serde_json::json!({"test": true}));
+    let message = DeliveryMessage::new(&endpoint, &event, &rfc3339(services.clock.now()), data);
+    queue.enqueue(std::slice::from_ref(&message)).await?;
+    Ok(json_response(StatusCode::ACCEPTED, &TestQueued { success: true, delivery_id: message.delivery_id, event }))
+}
+
+/// Re-send what failed since a time (each delivery keeps its id, so receivers can deduplicate).
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/recover", tag = "Outbound webhooks", request_body = RecoverRequest,
+    security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 202, body = Recovered), (status = "4XX", body = ErrorBody)))]
+async fn recover(services: &Services, queue: &DeliveryQueue, request: &Request, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
+    let body: RecoverRequest = serde_json::from_value(json_body(request)?).map_err(|e| ApiError::invalid_input("body", e.to_string()))?;
+    let since = OffsetDateTime::parse(&body.since, &Rfc3339).map_err(|_| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))?;
+    services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
+    let since_ms = u64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let since_id = format!("msg_{}", ulid::Ulid::from_parts(since_ms, 0));
+    let failed = services.store.failed_deliveries_since(&caller.org_id, id, &since_id).await?;
+    let messages: Vec<DeliveryMessage> = failed.iter().filter_map(|d| serde_json::from_str(d.message_body.as_deref()?).ok()).collect();
+    queue.enqueue(&messages).await?;
+    let delivery_ids: Vec<String> = messages.into_iter().map(|m| m.delivery_id).collect();
+    Ok(json_response(StatusCode::ACCEPTED, &Recovered { success: true, recovered: delivery_ids.len(), delivery_ids }))
+}
