@@ -342,14 +342,21 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
 async fn refused_requests_after_authentication_still_carry_rate_limit_headers() {
     let services = services().await;
     let org = new_org(&services).await;
-    let response = shared::ingest::handle(&services, &harness::publisher().await,
+    let response = shared::ingest::handle(
+        &services,
+        &harness::publisher().await,
         fixture("ingest-order.json").key(&org.admin_key).body("{").build(),
     )
     .await;
     assert_eq!(response.status().as_u16(), 400);
     assert_eq!(harness::header(&response, "content-type"), Some("application/json"));
     assert_eq!(harness::header(&response, "x-ratelimit-limit"), Some("120"));
-    let response = shared::ingest::handle(&services, &harness::publisher().await, fixture("ingest-order.json").without_key().build()).await;
+    let response = shared::ingest::handle(
+        &services,
+        &harness::publisher().await,
+        fixture("ingest-order.json").without_key().build(),
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 401);
     assert_eq!(harness::header(&response, "x-ratelimit-limit"), None);
 }

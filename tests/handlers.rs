@@ -16,7 +16,12 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
     let services = services().await;
     let org = new_org(&services).await;
 
-    let response = shared::ingest::handle(&services, &harness::publisher().await, fixture("ingest-order.json").key(&org.admin_key).build()).await;
+    let response = shared::ingest::handle(
+        &services,
+        &harness::publisher().await,
+        fixture("ingest-order.json").key(&org.admin_key).build(),
+    )
+    .await;
     assert!(header(&response, "x-ratelimit-limit").is_some());
     assert!(header(&response, "x-ratelimit-remaining").is_some());
     assert!(header(&response, "x-ratelimit-reset").is_some());
@@ -88,13 +93,19 @@ async fn a_partial_order_update_keeps_what_was_sent_before() {
     let services = services().await;
     let org = new_org(&services).await;
     let request = fixture("ingest-order.json").key(&org.admin_key).build();
-    assert_eq!(read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0, 200);
+    assert_eq!(
+        read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0,
+        200
+    );
     let update = json!({"type": "order", "order": {"order_number": 4521, "status": "delivered"}});
     let request = fixture("ingest-order.json")
         .key(&org.admin_key)
         .body(ingest_body(update))
         .build();
-    assert_eq!(read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0, 200);
+    assert_eq!(
+        read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0,
+        200
+    );
 
     let (_, context) = read(
         shared::context::handle(
@@ -134,10 +145,16 @@ async fn customer_context_lists_orders_newest_first_one_page_at_a_time() {
         ("A-2", "2026-02-10T09:00:00Z"),
     ] {
         let order = json!({"type": "order", "order": {"order_number": number, "customer_email": "Eva@Example.com", "ordered_at": at}});
-        assert_eq!(read(shared::ingest::handle(&services, &harness::publisher().await, send(order)).await).0, 200);
+        assert_eq!(
+            read(shared::ingest::handle(&services, &harness::publisher().await, send(order)).await).0,
+            200
+        );
     }
     let profile = json!({"type": "customer", "customer": {"email": "eva@example.com", "name": "Eva"}});
-    assert_eq!(read(shared::ingest::handle(&services, &harness::publisher().await, send(profile)).await).0, 200);
+    assert_eq!(
+        read(shared::ingest::handle(&services, &harness::publisher().await, send(profile)).await).0,
+        200
+    );
 
     let page = |cursor: Option<&str>| {
         let mut request = fixture("agent-context-customer.json")
@@ -232,7 +249,10 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
     assert!(!listed.to_string().contains("secret_hash"));
 
     let ingest = || fixture("ingest-order.json").key(&token).build();
-    assert_eq!(read(shared::ingest::handle(&services, &harness::publisher().await, ingest()).await).0, 200);
+    assert_eq!(
+        read(shared::ingest::handle(&services, &harness::publisher().await, ingest()).await).0,
+        200
+    );
 
     let revoke = || {
         fixture("api-keys-revoke.json")
@@ -286,7 +306,15 @@ async fn a_key_of_one_organization_cannot_revoke_another_organizations_key() {
         .build();
     assert_eq!(read(shared::api_keys::handle(&services, request).await).0, 404);
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, fixture("ingest-order.json").key(&token_a).build()).await).0,
+        read(
+            shared::ingest::handle(
+                &services,
+                &harness::publisher().await,
+                fixture("ingest-order.json").key(&token_a).build()
+            )
+            .await
+        )
+        .0,
         200
     );
 }
@@ -356,7 +384,13 @@ async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
         cache: shared::outbound::EndpointCache::new(std::time::Duration::from_secs(60)),
         ..harness::publisher().await
     };
-    let ingest = || shared::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&org.admin_key).build());
+    let ingest = || {
+        shared::ingest::handle(
+            &services,
+            &publisher,
+            fixture("ingest-order.json").key(&org.admin_key).build(),
+        )
+    };
     assert_eq!(read(ingest().await).0, 200);
     calls.take();
     // Within the key's current minute, endpoints cached: one UpdateItem authenticates and counts, one writes.
@@ -367,7 +401,10 @@ async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
         .key(&org.admin_key)
         .body(customer.to_string())
         .build();
-    assert_eq!(read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0, 200);
+    assert_eq!(
+        read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0,
+        200
+    );
     calls.take();
 
     let request = fixture("agent-context-customer.json").key(&org.admin_key).build();

@@ -54,7 +54,8 @@ async fn concurrent_requests_never_exceed_the_limit() {
     let org = new_org(&services).await;
     let key = new_key(&services, &org, &["webhook:write"], 5).await;
     let publisher = harness::publisher().await;
-    let calls = (0..12).map(|_| shared::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&key).build()));
+    let calls =
+        (0..12).map(|_| shared::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&key).build()));
     let statuses: Vec<u16> = futures::future::join_all(calls)
         .await
         .iter()

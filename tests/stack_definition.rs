@@ -216,9 +216,48 @@ fn the_openapi_document_describes_every_routed_path_and_method() {
     assert_eq!(documented, routed, "the document describes a path nothing serves");
 }
 
+/// The binary of every function in template.yaml.
+fn template_binaries() -> BTreeSet<String> {
+    template()["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .filter_map(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn the_delivery_worker_consumes_the_delivery_queue_reporting_item_failures() {
+    let template = template();
+    let worker = &template["Resources"]["DeliveryWorkerFunction"];
+    let source = &worker["Properties"]["Events"]["Deliveries"];
+    assert_eq!(source["Type"].as_str(), Some("SQS"));
+    let queue = &source["Properties"]["Queue"];
+    assert!(format!("{queue:?}").contains("DeliveryQueue"), "{queue:?}");
+    assert_eq!(
+        source["Properties"]["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    let worker_timeout = worker["Properties"]["Timeout"].as_u64().unwrap();
+    let visibility = stack()
+        .queue(harness::DELIVERY_QUEUE)
+        .unwrap()
+        .visibility_timeout
+        .unwrap() as u64;
+    assert!(
+        worker_timeout < visibility,
+        "the worker must finish before its messages become visible again"
+    );
+    assert!(
+        template["Resources"]["DeadLetterQueueAlarm"].is_mapping(),
+        "an alarm watches the dead-letter queue"
+    );
+}
+
 #[test]
 fn every_function_has_a_sample_event_and_a_template_entry() {
-    let binaries: BTreeSet<_> = template_routes().into_iter().map(|(_, _, binary)| binary).collect();
+    let binaries = template_binaries();
     let events: Vec<String> = std::fs::read_dir(repo_root().join("events"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -231,9 +270,15 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
             "functions/{name} has no sample event under events/"
         );
     }
-    // Every sample event is an API Gateway v2 event lambda_http accepts.
+    // Every sample event is an event its function accepts: SQS for the worker, API Gateway v2
+    // for the others.
     for event in events {
         let text = std::fs::read_to_string(repo_root().join("events").join(&event)).unwrap();
-        lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/{event}: {e}"));
+        if event.starts_with("delivery-worker") {
+            let sqs: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+            assert!(!sqs.records.is_empty(), "events/{event}");
+        } else {
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/{event}: {e}"));
+        }
     }
 }

@@ -22,16 +22,33 @@ impl Poller {
     /// Runs until the process is stopped.
     pub async fn run(&self, config: &SdkConfig) -> Result<(), String> {
         let sqs = aws_sdk_sqs::Client::new(config);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().map_err(|e| e.to_string())?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(|e| e.to_string())?;
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(&self.queue_url)
             .attribute_names(QueueAttributeName::QueueArn)
             .send()
             .await
-            .map_err(|e| format!("reading {}: {}", self.queue_url, aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-        let arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
-        let invoke = format!("{}/2015-03-31/functions/{}/invocations", self.invoke_url.trim_end_matches('/'), self.function);
+            .map_err(|e| {
+                format!(
+                    "reading {}: {}",
+                    self.queue_url,
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
+        let arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .unwrap_or_default();
+        let invoke = format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            self.invoke_url.trim_end_matches('/'),
+            self.function
+        );
         loop {
             let received = match sqs
                 .receive_message()
@@ -103,10 +120,22 @@ impl Poller {
                 .iter()
                 .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
                 .enumerate()
-                .filter_map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(m.receipt_handle()?).build().ok())
+                .filter_map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle()?)
+                        .build()
+                        .ok()
+                })
                 .collect();
             if !entries.is_empty() {
-                if let Err(e) = sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await {
+                if let Err(e) = sqs
+                    .delete_message_batch()
+                    .queue_url(&self.queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                {
                     eprintln!("poller: deleting: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
                 }
             }

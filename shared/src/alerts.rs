@@ -31,7 +31,9 @@ impl Alerts {
             .await;
         match result {
             Ok(_) => tracing::warn!(kind, org_id, endpoint_id, detail, "alert published"),
-            Err(e) => tracing::error!(kind, org_id, endpoint_id, error = %aws_sdk_sns::error::DisplayErrorContext(e), "alert not published"),
+            Err(e) => {
+                tracing::error!(kind, org_id, endpoint_id, error = %aws_sdk_sns::error::DisplayErrorContext(e), "alert not published")
+            }
         }
     }
 }

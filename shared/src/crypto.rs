@@ -31,7 +31,10 @@ impl SecretBox {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).expect("the operating system's random source is unavailable");
         // Encryption with a fresh nonce and an in-memory buffer cannot fail.
-        let ciphertext = self.0.encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes()).expect("AES-GCM encryption");
+        let ciphertext = self
+            .0
+            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
+            .expect("AES-GCM encryption");
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ciphertext);
         format!("{PREFIX}{}", STANDARD.encode(sealed))

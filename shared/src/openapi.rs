@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api_keys, context, health, ingest};
+use crate::{api_keys, context, delivery, health, ingest, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,9 +21,20 @@ use crate::{api_keys, context, health, ingest};
         context::customer_context,
         health::handle,
         document,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate,
+        webhooks::logs,
+        webhooks::stats,
+        webhooks::sends::send_test,
+        webhooks::sends::recover,
+        delivery::redrive::redrive,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "Data ingest"), (name = "Agent context"), (name = "API keys"), (name = "Operations"))
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Operations"))
 )]
 pub struct ApiDoc;
 

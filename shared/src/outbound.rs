@@ -56,13 +56,24 @@ impl DeliveryQueue {
                 .enumerate()
                 .map(|(i, message)| {
                     let body = serde_json::to_string(message).map_err(|_| ApiError::internal())?;
-                    SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build().map_err(|_| ApiError::internal())
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|_| ApiError::internal())
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let output = self.sqs.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await.map_err(|e| {
-                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "enqueueing deliveries");
-                ApiError::internal()
-            })?;
+            let output = self
+                .sqs
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "enqueueing deliveries");
+                    ApiError::internal()
+                })?;
             if !output.failed().is_empty() {
                 tracing::error!(failed = ?output.failed(), "SQS refused deliveries");
                 return Err(ApiError::internal());
@@ -81,17 +92,27 @@ pub struct EndpointCache {
 
 impl EndpointCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `ENDPOINT_CACHE_SECONDS` (default 10).
     pub fn from_env() -> Self {
-        let seconds = std::env::var("ENDPOINT_CACHE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+        let seconds = std::env::var("ENDPOINT_CACHE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
         Self::new(Duration::from_secs(seconds))
     }
 
     async fn endpoints(&self, store: &Store, org_id: &str) -> Result<Arc<Vec<Endpoint>>, ApiError> {
-        let cached = self.entries.lock().ok().and_then(|entries| entries.get(org_id).cloned());
+        let cached = self
+            .entries
+            .lock()
+            .ok()
+            .and_then(|entries| entries.get(org_id).cloned());
         if let Some((_, endpoints)) = cached.filter(|(read_at, _)| read_at.elapsed() < self.ttl) {
             return Ok(endpoints);
         }
@@ -114,7 +135,10 @@ pub struct Publisher {
 impl Publisher {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            queue: DeliveryQueue { sqs: aws_sdk_sqs::Client::new(config), queue_url: crate::runtime::required_env("DELIVERY_QUEUE_URL")? },
+            queue: DeliveryQueue {
+                sqs: aws_sdk_sqs::Client::new(config),
+                queue_url: crate::runtime::required_env("DELIVERY_QUEUE_URL")?,
+            },
             cache: EndpointCache::from_env(),
         })
     }

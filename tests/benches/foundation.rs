@@ -109,7 +109,10 @@ async fn main() {
     };
     let request = || fixture("ingest-order.json").key(&key).body(body.clone()).build();
     for _ in 0..20 {
-        assert_eq!(read(shared::ingest::handle(&services, &publisher, request()).await).0, 200);
+        assert_eq!(
+            read(shared::ingest::handle(&services, &publisher, request()).await).0,
+            200
+        );
     }
     calls.take();
     let mut requests: Vec<_> = (0..INGESTS).map(|_| request()).collect();

@@ -50,7 +50,11 @@ fn venv_bin(tool: &str) -> PathBuf {
 /// Never `cargo run -p`: building one package alone re-resolves features and rebuilds much.
 pub fn workspace_binary(name: &str) -> PathBuf {
     let path = repo_root().join("target/debug").join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first (`make test` does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (`make test` does)",
+        path.display()
+    );
     path
 }
 

@@ -23,8 +23,13 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] =
-        [Scope::WebhookWrite, Scope::ContextRead, Scope::KeysManage, Scope::EndpointsManage, Scope::EndpointsRead];
+    pub const ALL: [Scope; 5] = [
+        Scope::WebhookWrite,
+        Scope::ContextRead,
+        Scope::KeysManage,
+        Scope::EndpointsManage,
+        Scope::EndpointsRead,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -62,7 +62,9 @@ pub fn delivery_http_client(policy: Arc<AddressPolicy>, timeout: Duration) -> re
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
     match std::env::var(name) {
-        Ok(value) => value.parse().map_err(|_| format!("{name} is not valid: {value}").into()),
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("{name} is not valid: {value}").into()),
         Err(_) => Ok(default),
     }
 }
@@ -71,12 +73,20 @@ impl DeliveryWorker {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         let secrets = aws_sdk_secretsmanager::Client::new(config);
         let key = crate::secrets::Pepper::load(&secrets, &required_env("SIGNING_KEY_SECRET_ID")?).await?;
-        let policy = Arc::new(AddressPolicy::parse(&std::env::var("DELIVERY_ALLOWED_CIDRS").unwrap_or_default())?);
+        let policy = Arc::new(AddressPolicy::parse(
+            &std::env::var("DELIVERY_ALLOWED_CIDRS").unwrap_or_default(),
+        )?);
         let timeout = Duration::from_secs(env_or("DELIVERY_TIMEOUT_SECONDS", 15)?);
         Ok(Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
-            queue: DeliveryQueue { sqs: aws_sdk_sqs::Client::new(config), queue_url: required_env("DELIVERY_QUEUE_URL")? },
-            alerts: Alerts { sns: aws_sdk_sns::Client::new(config), topic_arn: required_env("ALERTS_TOPIC_ARN")? },
+            queue: DeliveryQueue {
+                sqs: aws_sdk_sqs::Client::new(config),
+                queue_url: required_env("DELIVERY_QUEUE_URL")?,
+            },
+            alerts: Alerts {
+                sns: aws_sdk_sns::Client::new(config),
+                topic_arn: required_env("ALERTS_TOPIC_ARN")?,
+            },
             secrets: SecretBox::from_secret(key.as_bytes()),
             http: delivery_http_client(policy.clone(), timeout),
             policy,
@@ -137,11 +147,19 @@ struct SendResult {
 }
 
 async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
-    let Some(message) = record.body.as_deref().and_then(|body| serde_json::from_str::<DeliveryMessage>(body).ok()) else {
+    let Some(message) = record
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<DeliveryMessage>(body).ok())
+    else {
         tracing::error!(message_id = ?record.message_id, "unreadable delivery message");
         return Disposition::DeadLetter;
     };
-    let receives: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+    let receives: u32 = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
     let now = worker.clock.now();
     let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
     let attempts_made = if receives <= 1 {
@@ -177,7 +195,18 @@ async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
         send(worker, &endpoint, &message).await
     } else {
         let at = rfc3339(now);
-        (SendResult { attempt: Attempt { at, response_code: None, response_time_ms: 0, error: Some("endpoint is disabled".into()) }, retry_after: None }, 0)
+        (
+            SendResult {
+                attempt: Attempt {
+                    at,
+                    response_code: None,
+                    response_time_ms: 0,
+                    error: Some("endpoint is disabled".into()),
+                },
+                retry_after: None,
+            },
+            0,
+        )
     };
     let mut update = DeliveryUpdate {
         org_id: &message.org_id,
@@ -225,7 +254,13 @@ async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
     }
     let failing_since = worker
         .store
-        .record_endpoint_attempt(&message.org_id, &message.endpoint_id, AttemptOutcome::Failed { final_failure }, now.unix_timestamp(), update.now)
+        .record_endpoint_attempt(
+            &message.org_id,
+            &message.endpoint_id,
+            AttemptOutcome::Failed { final_failure },
+            now.unix_timestamp(),
+            update.now,
+        )
         .await
         .unwrap_or_else(|e| {
             tracing::error!(error = ?e, "counting a failed attempt");
@@ -235,11 +270,29 @@ async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
     if gone {
         disable(worker, &endpoint, "the endpoint answered 410 Gone", at).await;
     } else if failing_since.is_some_and(|since| now.unix_timestamp() - since >= worker.disable_after_seconds) {
-        disable(worker, &endpoint, &format!("failing for more than {} seconds", worker.disable_after_seconds), at).await;
+        disable(
+            worker,
+            &endpoint,
+            &format!("failing for more than {} seconds", worker.disable_after_seconds),
+            at,
+        )
+        .await;
     }
     if final_failure && endpoint.status == "active" {
-        let detail = format!("delivery {} of {} failed after {attempt_number} attempts", message.delivery_id, message.event);
-        worker.alerts.publish("message.attempt.exhausted", &message.org_id, &message.endpoint_id, &detail, at).await;
+        let detail = format!(
+            "delivery {} of {} failed after {attempt_number} attempts",
+            message.delivery_id, message.event
+        );
+        worker
+            .alerts
+            .publish(
+                "message.attempt.exhausted",
+                &message.org_id,
+                &message.endpoint_id,
+                &detail,
+                at,
+            )
+            .await;
     }
     match delay_ms {
         Some(ms) => Disposition::Wait((ms as u64).div_ceil(1000)),
@@ -248,8 +301,17 @@ async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
 }
 
 async fn disable(worker: &DeliveryWorker, endpoint: &Endpoint, reason: &str, at: &str) {
-    match worker.store.disable_endpoint(&endpoint.org_id, &endpoint.endpoint_id, reason, at).await {
-        Ok(true) => worker.alerts.publish("endpoint.disabled", &endpoint.org_id, &endpoint.endpoint_id, reason, at).await,
+    match worker
+        .store
+        .disable_endpoint(&endpoint.org_id, &endpoint.endpoint_id, reason, at)
+        .await
+    {
+        Ok(true) => {
+            worker
+                .alerts
+                .publish("endpoint.disabled", &endpoint.org_id, &endpoint.endpoint_id, reason, at)
+                .await
+        }
         Ok(false) => {}
         Err(e) => tracing::error!(error = ?e, "disabling an endpoint"),
     }
@@ -267,7 +329,15 @@ fn jitter() -> f64 {
 async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &DeliveryMessage) -> (SendResult, usize) {
     let now = worker.clock.now();
     let at = rfc3339(now);
-    let failed = |error: String| SendResult { attempt: Attempt { at: at.clone(), response_code: None, response_time_ms: 0, error: Some(error) }, retry_after: None };
+    let failed = |error: String| SendResult {
+        attempt: Attempt {
+            at: at.clone(),
+            response_code: None,
+            response_time_ms: 0,
+            error: Some(error),
+        },
+        retry_after: None,
+    };
     let envelope = json!({
         "event": message.event,
         "timestamp": message.timestamp,
@@ -282,7 +352,11 @@ async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &DeliveryMe
     let previous = endpoint
         .sealed_previous_secret
         .as_deref()
-        .filter(|_| endpoint.previous_secret_until.is_some_and(|until| until > now.unix_timestamp()))
+        .filter(|_| {
+            endpoint
+                .previous_secret_until
+                .is_some_and(|until| until > now.unix_timestamp())
+        })
         .and_then(|sealed| worker.secrets.open(sealed));
     let Ok(url) = reqwest::Url::parse(&endpoint.config.url) else {
         return (failed("the endpoint URL is invalid".into()), size);
@@ -294,17 +368,36 @@ async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &DeliveryMe
         _ => None,
     };
     if literal.is_some_and(|ip| !worker.policy.permits(ip)) {
-        return (failed(DestinationRefused(format!("{} is not a public address", url.host_str().unwrap_or_default())).to_string()), size);
+        return (
+            failed(
+                DestinationRefused(format!(
+                    "{} is not a public address",
+                    url.host_str().unwrap_or_default()
+                ))
+                .to_string(),
+            ),
+            size,
+        );
     }
     let mut request = worker
         .http
         .post(url)
         .header("content-type", "application/json")
         .header("x-hookgate-event", &message.event);
-    for (name, value) in signing::signature_headers(&secret, previous.as_deref(), &message.delivery_id, now.unix_timestamp(), &body) {
+    for (name, value) in signing::signature_headers(
+        &secret,
+        previous.as_deref(),
+        &message.delivery_id,
+        now.unix_timestamp(),
+        &body,
+    ) {
         request = request.header(name, value);
     }
-    if let Some(token) = endpoint.sealed_token.as_deref().and_then(|sealed| worker.secrets.open(sealed)) {
+    if let Some(token) = endpoint
+        .sealed_token
+        .as_deref()
+        .and_then(|sealed| worker.secrets.open(sealed))
+    {
         request = request.bearer_auth(token);
     }
     let started = Instant::now();
@@ -314,11 +407,36 @@ async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &DeliveryMe
         Ok(response) => {
             let code = response.status().as_u16();
             let retry_after = matches!(code, 429 | 503)
-                .then(|| response.headers().get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok())
+                .then(|| {
+                    response
+                        .headers()
+                        .get("retry-after")?
+                        .to_str()
+                        .ok()?
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
                 .flatten();
-            SendResult { attempt: Attempt { at, response_code: Some(code), response_time_ms, error: None }, retry_after }
+            SendResult {
+                attempt: Attempt {
+                    at,
+                    response_code: Some(code),
+                    response_time_ms,
+                    error: None,
+                },
+                retry_after,
+            }
         }
-        Err(error) => SendResult { attempt: Attempt { at, response_code: None, response_time_ms, error: Some(describe(&error)) }, retry_after: None },
+        Err(error) => SendResult {
+            attempt: Attempt {
+                at,
+                response_code: None,
+                response_time_ms,
+                error: Some(describe(&error)),
+            },
+            retry_after: None,
+        },
     };
     (result, size)
 }

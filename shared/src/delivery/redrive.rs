@@ -39,7 +39,10 @@ fn sqs_error(e: impl std::error::Error) -> ApiError {
 }
 
 pub async fn handle(services: &Services, queues: &RedriveQueues, request: Request) -> Response<Body> {
-    serve_authenticated(services, &request, Scope::EndpointsManage, |caller| redrive(queues, caller)).await
+    serve_authenticated(services, &request, Scope::EndpointsManage, |caller| {
+        redrive(queues, caller)
+    })
+    .await
 }
 
 /// Move failed deliveries from the dead-letter queue back to the delivery queue.
@@ -61,15 +64,23 @@ async fn redrive(queues: &RedriveQueues, caller: Caller) -> Result<Response<Body
             .send()
             .await
             .map_err(sqs_error)?;
-        let fresh: Vec<_> = received.messages().iter().filter(|m| seen.insert(m.message_id().unwrap_or_default().to_string())).collect();
+        let fresh: Vec<_> = received
+            .messages()
+            .iter()
+            .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_string()))
+            .collect();
         if fresh.is_empty() {
             break;
         }
         let mut ours = Vec::new();
         for message in fresh {
-            let parsed = message.body().and_then(|body| serde_json::from_str::<DeliveryMessage>(body).ok());
+            let parsed = message
+                .body()
+                .and_then(|body| serde_json::from_str::<DeliveryMessage>(body).ok());
             match parsed {
-                Some(delivery) if delivery.org_id == caller.org_id => ours.push((delivery, message.receipt_handle().unwrap_or_default())),
+                Some(delivery) if delivery.org_id == caller.org_id => {
+                    ours.push((delivery, message.receipt_handle().unwrap_or_default()))
+                }
                 _ => others.push(message.receipt_handle().unwrap_or_default().to_string()),
             }
         }
@@ -81,19 +92,42 @@ async fn redrive(queues: &RedriveQueues, caller: Caller) -> Result<Response<Body
         let entries = ours
             .iter()
             .enumerate()
-            .map(|(i, (_, receipt))| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(*receipt).build())
+            .map(|(i, (_, receipt))| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(*receipt)
+                    .build()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| ApiError::internal())?;
-        sqs.delete_message_batch().queue_url(&queues.dead_letter_url).set_entries(Some(entries)).send().await.map_err(sqs_error)?;
+        sqs.delete_message_batch()
+            .queue_url(&queues.dead_letter_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(sqs_error)?;
         delivery_ids.extend(messages.into_iter().map(|m| m.delivery_id));
     }
     // Put back at once what belongs to other organizations.
     for receipt in others {
-        let released = sqs.change_message_visibility().queue_url(&queues.dead_letter_url).receipt_handle(receipt).visibility_timeout(0).send().await;
+        let released = sqs
+            .change_message_visibility()
+            .queue_url(&queues.dead_letter_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(0)
+            .send()
+            .await;
         if let Err(e) = released {
             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "releasing another organization's message");
         }
     }
     tracing::info!(org_id = %caller.org_id, redriven = delivery_ids.len(), "dead-letter queue redriven");
-    Ok(json_response(StatusCode::OK, &Redriven { success: true, redriven: delivery_ids.len(), delivery_ids }))
+    Ok(json_response(
+        StatusCode::OK,
+        &Redriven {
+            success: true,
+            redriven: delivery_ids.len(),
+            delivery_ids,
+        },
+    ))
 }

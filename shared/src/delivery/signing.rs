@@ -31,7 +31,10 @@ pub fn generate_secret() -> String {
 }
 
 fn standard_key(secret: &str) -> Vec<u8> {
-    secret.strip_prefix(SECRET_PREFIX).and_then(|b64| STANDARD.decode(b64).ok()).unwrap_or_else(|| secret.as_bytes().to_vec())
+    secret
+        .strip_prefix(SECRET_PREFIX)
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
 }
 
 /// `sha256=<hex>`.
@@ -42,7 +45,10 @@ pub fn seed_signature(secret: &str, body: &[u8]) -> String {
 /// `v1,<base64>` of Standard Webhooks.
 pub fn standard_signature(secret: &str, message_id: &str, timestamp: i64, body: &[u8]) -> String {
     let timestamp = timestamp.to_string();
-    let signature = hmac(&standard_key(secret), &[message_id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+    let signature = hmac(
+        &standard_key(secret),
+        &[message_id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+    );
     format!("v1,{}", STANDARD.encode(signature))
 }
 
@@ -86,7 +92,10 @@ mod tests {
     #[test]
     fn seed_style_is_hex_hmac_of_the_body_under_the_secret_text() {
         // printf '%s' '{"a":1}' | openssl dgst -sha256 -hmac 'secret'
-        assert_eq!(seed_signature("secret", br#"{"a":1}"#), format!("sha256={}", hex::encode(hmac(b"secret", &[br#"{"a":1}"#]))));
+        assert_eq!(
+            seed_signature("secret", br#"{"a":1}"#),
+            format!("sha256={}", hex::encode(hmac(b"secret", &[br#"{"a":1}"#])))
+        );
         assert!(seed_signature("secret", b"x").starts_with("sha256="));
         assert_eq!(seed_signature("secret", b"x").len(), 7 + 64);
     }
@@ -94,9 +103,18 @@ mod tests {
     #[test]
     fn rotation_signs_with_both_secrets() {
         let headers = signature_headers("whsec_bmV3", Some("whsec_b2xk"), "msg_1", 1, b"{}");
-        let get = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
         assert_eq!(get("webhook-signature").split(' ').count(), 2);
-        assert_eq!(get("x-hookgate-signature-previous"), seed_signature("whsec_b2xk", b"{}"));
+        assert_eq!(
+            get("x-hookgate-signature-previous"),
+            seed_signature("whsec_b2xk", b"{}")
+        );
         let generated = generate_secret();
         assert!(generated.starts_with("whsec_") && STANDARD.decode(&generated[6..]).unwrap().len() == 32);
     }

@@ -22,7 +22,10 @@ impl AddressPolicy {
             .split(',')
             .map(str::trim)
             .filter(|r| !r.is_empty())
-            .map(|r| r.parse::<IpNet>().map_err(|e| format!("DELIVERY_ALLOWED_CIDRS: {r}: {e}")))
+            .map(|r| {
+                r.parse::<IpNet>()
+                    .map_err(|e| format!("DELIVERY_ALLOWED_CIDRS: {r}: {e}"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(Self { allowed })
     }
@@ -90,7 +93,9 @@ impl Resolve for GuardedResolver {
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let permitted: Vec<SocketAddr> = resolved.into_iter().filter(|a| policy.permits(a.ip())).collect();
             if permitted.is_empty() {
-                return Err(Box::new(DestinationRefused(format!("{host} resolves only to non-public addresses"))) as _);
+                return Err(Box::new(DestinationRefused(format!(
+                    "{host} resolves only to non-public addresses"
+                ))) as _);
             }
             Ok(Box::new(permitted.into_iter()) as Addrs)
         })
@@ -104,7 +109,19 @@ mod tests {
     #[test]
     fn private_and_metadata_addresses_are_refused_unless_allow_listed() {
         let strict = AddressPolicy::default();
-        for refused in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for refused in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(!strict.permits(refused.parse().unwrap()), "{refused}");
         }
         for public in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {

@@ -100,7 +100,15 @@ async fn ingest(
                 ordered_at: ordered_at.as_deref(),
             };
             store.upsert_order(org, &order_number, order, link, &now).await?;
-            publish(store, publisher, org, "order.upserted", &now, &Value::Object(order.clone())).await?;
+            publish(
+                store,
+                publisher,
+                org,
+                "order.upserted",
+                &now,
+                &Value::Object(order.clone()),
+            )
+            .await?;
             ("Order data received", None)
         }
         "customer" => {
@@ -108,14 +116,30 @@ async fn ingest(
             let email = optional_email(customer, "email", "customer.email")?
                 .ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
             store.upsert_customer(org, &email, customer, &now).await?;
-            publish(store, publisher, org, "customer.upserted", &now, &Value::Object(customer.clone())).await?;
+            publish(
+                store,
+                publisher,
+                org,
+                "customer.upserted",
+                &now,
+                &Value::Object(customer.clone()),
+            )
+            .await?;
             ("Customer data received", None)
         }
         "product" => {
             let product = document(object, "product")?;
             let sku = natural_id(product, "product.sku")?;
             store.upsert_product(org, &sku, product, &now).await?;
-            publish(store, publisher, org, "product.upserted", &now, &Value::Object(product.clone())).await?;
+            publish(
+                store,
+                publisher,
+                org,
+                "product.upserted",
+                &now,
+                &Value::Object(product.clone()),
+            )
+            .await?;
             ("Product data received", None)
         }
         "event" => {
@@ -137,7 +161,15 @@ async fn ingest(
             }
             let record_id = new_ulid();
             store.record_other(org, other, &record_id, &body, &now).await?;
-            publish(store, publisher, org, "record.received", &now, &json!({"id": record_id, "type": other, "body": body})).await?;
+            publish(
+                store,
+                publisher,
+                org,
+                "record.received",
+                &now,
+                &json!({"id": record_id, "type": other, "body": body}),
+            )
+            .await?;
             ("Data received", Some(record_id))
         }
     };

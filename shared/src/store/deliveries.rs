@@ -67,7 +67,10 @@ pub struct Delivery {
 }
 
 fn attempt_value(attempt: &Attempt) -> AttributeValue {
-    let mut map = HashMap::from([("at".to_string(), s(&attempt.at)), ("ms".to_string(), n(attempt.response_time_ms))]);
+    let mut map = HashMap::from([
+        ("at".to_string(), s(&attempt.at)),
+        ("ms".to_string(), n(attempt.response_time_ms)),
+    ]);
     if let Some(code) = attempt.response_code {
         map.insert("code".to_string(), n(code));
     }
@@ -127,7 +130,10 @@ fn delivery_update(table: &str, update: &DeliveryUpdate<'_>) -> Result<Update, S
         (":size".to_string(), n(update.payload_size)),
         (":attempt".to_string(), attempt_value(update.attempt)),
         (":now".to_string(), s(update.now)),
-        (":gsi1pk".to_string(), s(deliveries_index_pk(update.org_id, update.endpoint_id))),
+        (
+            ":gsi1pk".to_string(),
+            s(deliveries_index_pk(update.org_id, update.endpoint_id)),
+        ),
         (":gsi1sk".to_string(), s(update.delivery_id)),
         (":ttl".to_string(), n(update.now_epoch + DELIVERY_RETENTION_SECONDS)),
     ]);
@@ -152,7 +158,10 @@ fn delivery_update(table: &str, update: &DeliveryUpdate<'_>) -> Result<Update, S
     }
     Update::builder()
         .table_name(table)
-        .set_key(Some(super::key(delivery_pk(update.org_id, update.delivery_id), "DELIVERY")))
+        .set_key(Some(super::key(
+            delivery_pk(update.org_id, update.delivery_id),
+            "DELIVERY",
+        )))
         .update_expression(expression)
         .expression_attribute_names("#status", "status")
         .expression_attribute_names("#ttl", super::TTL)
@@ -248,11 +257,19 @@ impl Store {
             .send()
             .await
             .map_err(store_error)?;
-        Ok(DeliveryPage { deliveries: output.items().iter().filter_map(delivery_from).collect(), next: output.last_evaluated_key })
+        Ok(DeliveryPage {
+            deliveries: output.items().iter().filter_map(delivery_from).collect(),
+            next: output.last_evaluated_key,
+        })
     }
 
     /// Every failed delivery of an endpoint whose id (a ULID) is at or after `since_ulid`.
-    pub async fn failed_deliveries_since(&self, org_id: &str, endpoint_id: &str, since_ulid: &str) -> Result<Vec<Delivery>, StoreError> {
+    pub async fn failed_deliveries_since(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        since_ulid: &str,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let mut failed = Vec::new();
         let mut start = None;
         loop {

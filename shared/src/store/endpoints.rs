@@ -67,7 +67,10 @@ fn endpoint_item(endpoint: &Endpoint) -> Result<Item, StoreError> {
     let mut item = Item::from([
         (PK.to_string(), s(endpoint_pk(&endpoint.org_id, &endpoint.endpoint_id))),
         (SK.to_string(), s("ENDPOINT")),
-        (GSI1PK.to_string(), s(format!("{}#ENDPOINTS", org_prefix(&endpoint.org_id)))),
+        (
+            GSI1PK.to_string(),
+            s(format!("{}#ENDPOINTS", org_prefix(&endpoint.org_id))),
+        ),
         (GSI1SK.to_string(), s(format!("ENDPOINT#{}", endpoint.endpoint_id))),
         ("config".to_string(), s(config)),
         ("status".to_string(), s(&endpoint.status)),
@@ -173,7 +176,11 @@ impl Store {
                 break;
             }
         }
-        endpoints.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.endpoint_id.cmp(&b.endpoint_id)));
+        endpoints.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.endpoint_id.cmp(&b.endpoint_id))
+        });
         Ok(endpoints)
     }
 
@@ -205,7 +212,9 @@ impl Store {
             TokenChange::Keep => {}
             TokenChange::Set(token) => {
                 sets.push("#token = :token");
-                request = request.expression_attribute_names("#token", "token").expression_attribute_values(":token", s(token));
+                request = request
+                    .expression_attribute_names("#token", "token")
+                    .expression_attribute_values(":token", s(token));
             }
             TokenChange::Remove => {
                 removals.push("#token");
@@ -222,7 +231,12 @@ impl Store {
         }
         match request.update_expression(update).send().await {
             Ok(output) => Ok(output.attributes().and_then(endpoint_from)),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(store_error(e)),
         }
     }
@@ -239,7 +253,12 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(store_error(e)),
         }
     }
@@ -259,7 +278,9 @@ impl Store {
             .table_name(self.table())
             .set_key(Some(super::key(endpoint_pk(org_id, endpoint_id), "ENDPOINT")))
             .condition_expression("attribute_exists(PK)")
-            .update_expression("SET previous_secret = secret, previous_secret_until = :until, secret = :new, updated_at = :now")
+            .update_expression(
+                "SET previous_secret = secret, previous_secret_until = :until, secret = :new, updated_at = :now",
+            )
             .expression_attribute_values(":until", n(previous_until))
             .expression_attribute_values(":new", s(sealed_new))
             .expression_attribute_values(":now", s(now))
@@ -268,7 +289,12 @@ impl Store {
             .await;
         match result {
             Ok(output) => Ok(output.attributes().and_then(endpoint_from)),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(store_error(e)),
         }
     }
@@ -310,13 +336,24 @@ impl Store {
         match request.send().await {
             Ok(output) => Ok(output.attributes().and_then(|a| get_n(a, "failing_since"))),
             // The endpoint was deleted meanwhile: nothing to count.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(store_error(e)),
         }
     }
 
     /// Disables an endpoint; `false` when it was already disabled or is gone.
-    pub async fn disable_endpoint(&self, org_id: &str, endpoint_id: &str, reason: &str, now: &str) -> Result<bool, StoreError> {
+    pub async fn disable_endpoint(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        reason: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client()
             .update_item()
@@ -333,7 +370,12 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(store_error(e)),
         }
     }

@@ -260,8 +260,10 @@ pub(crate) fn org_prefix(org_id: &str) -> String {
 /// A query page's `LastEvaluatedKey` as an opaque cursor for clients.
 pub fn encode_cursor(next: &Item) -> String {
     use base64::Engine;
-    let keys: std::collections::BTreeMap<&str, &str> =
-        next.iter().filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str()))).collect();
+    let keys: std::collections::BTreeMap<&str, &str> = next
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.as_s().ok()?.as_str())))
+        .collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&keys).unwrap_or_default())
 }
 

@@ -5,7 +5,10 @@ pub const EVENT_TYPES: [(&str, &str); 11] = [
     ("order.upserted", "An order was sent to /api/webhook"),
     ("customer.upserted", "A customer was sent to /api/webhook"),
     ("product.upserted", "A product was sent to /api/webhook"),
-    ("merchant_event.received", "A merchant event (e.g. shipping_delay) was sent to /api/webhook"),
+    (
+        "merchant_event.received",
+        "A merchant event (e.g. shipping_delay) was sent to /api/webhook",
+    ),
     ("email.received", "New email received"),
     ("reply.sent", "Reply sent"),
     ("email.escalated", "Email escalated to team"),

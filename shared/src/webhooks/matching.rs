@@ -19,10 +19,16 @@ pub fn validate_conditions(conditions: &Map<String, Value>) -> Result<(), ApiErr
     for (path, test) in conditions {
         let field = format!("conditions.{path}");
         if path.is_empty() || path.split('.').any(str::is_empty) {
-            return Err(ApiError::invalid_input(&field, "condition paths are dotted field names"));
+            return Err(ApiError::invalid_input(
+                &field,
+                "condition paths are dotted field names",
+            ));
         }
         let operators = test.as_object().filter(|o| !o.is_empty()).ok_or_else(|| {
-            ApiError::invalid_input(&field, format!("a condition is an object of operators: {}", OPERATORS.join(", ")))
+            ApiError::invalid_input(
+                &field,
+                format!("a condition is an object of operators: {}", OPERATORS.join(", ")),
+            )
         })?;
         for (operator, operand) in operators {
             let valid = match operator.as_str() {
@@ -35,7 +41,10 @@ pub fn validate_conditions(conditions: &Map<String, Value>) -> Result<(), ApiErr
             if !valid {
                 return Err(ApiError::invalid_input(
                     &field,
-                    format!("unknown operator or operand {operator}: {operand}; operators: {}", OPERATORS.join(", ")),
+                    format!(
+                        "unknown operator or operand {operator}: {operand}; operators: {}",
+                        OPERATORS.join(", ")
+                    ),
                 ));
             }
         }
@@ -56,17 +65,20 @@ pub fn conditions_match(conditions: &Map<String, Value>, data: &Value) -> bool {
     use std::cmp::Ordering::*;
     conditions.iter().all(|(path, test)| {
         let value = lookup(data, path);
-        test.as_object().into_iter().flatten().all(|(operator, operand)| match (operator.as_str(), value) {
-            ("exists", value) => operand.as_bool() == Some(value.is_some()),
-            ("eq", Some(value)) => value == operand,
-            ("ne", value) => value != Some(operand),
-            ("in", Some(value)) => operand.as_array().is_some_and(|options| options.contains(value)),
-            ("lt", Some(value)) => compare(value, operand) == Some(Less),
-            ("lte", Some(value)) => matches!(compare(value, operand), Some(Less | Equal)),
-            ("gt", Some(value)) => compare(value, operand) == Some(Greater),
-            ("gte", Some(value)) => matches!(compare(value, operand), Some(Greater | Equal)),
-            _ => false,
-        })
+        test.as_object()
+            .into_iter()
+            .flatten()
+            .all(|(operator, operand)| match (operator.as_str(), value) {
+                ("exists", value) => operand.as_bool() == Some(value.is_some()),
+                ("eq", Some(value)) => value == operand,
+                ("ne", value) => value != Some(operand),
+                ("in", Some(value)) => operand.as_array().is_some_and(|options| options.contains(value)),
+                ("lt", Some(value)) => compare(value, operand) == Some(Less),
+                ("lte", Some(value)) => matches!(compare(value, operand), Some(Less | Equal)),
+                ("gt", Some(value)) => compare(value, operand) == Some(Greater),
+                ("gte", Some(value)) => matches!(compare(value, operand), Some(Greater | Equal)),
+                _ => false,
+            })
     })
 }
 
@@ -82,7 +94,9 @@ pub fn include_fields(data: &Value, fields: &[String]) -> Value {
         let segments: Vec<&str> = path.split('.').collect();
         for segment in &segments[..segments.len() - 1] {
             let Value::Object(map) = target else { break };
-            target = map.entry(segment.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            target = map
+                .entry(segment.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
         }
         if let Value::Object(map) = target {
             map.insert(segments[segments.len() - 1].to_string(), value.clone());
@@ -104,10 +118,22 @@ mod tests {
     fn the_seed_condition_matches_unhappy_long_conversations_only() {
         let c = conditions(json!({"satisfaction_score": {"lt": 3}, "message_count": {"gt": 10}}));
         assert!(validate_conditions(&c).is_ok());
-        assert!(conditions_match(&c, &json!({"satisfaction_score": 2, "message_count": 11})));
-        assert!(!conditions_match(&c, &json!({"satisfaction_score": 4.5, "message_count": 11})));
-        assert!(!conditions_match(&c, &json!({"satisfaction_score": 2, "message_count": 10})));
-        assert!(!conditions_match(&c, &json!({"message_count": 11})), "a missing field does not satisfy lt");
+        assert!(conditions_match(
+            &c,
+            &json!({"satisfaction_score": 2, "message_count": 11})
+        ));
+        assert!(!conditions_match(
+            &c,
+            &json!({"satisfaction_score": 4.5, "message_count": 11})
+        ));
+        assert!(!conditions_match(
+            &c,
+            &json!({"satisfaction_score": 2, "message_count": 10})
+        ));
+        assert!(
+            !conditions_match(&c, &json!({"message_count": 11})),
+            "a missing field does not satisfy lt"
+        );
     }
 
     #[test]
@@ -134,7 +160,14 @@ mod tests {
 
     #[test]
     fn invalid_conditions_are_refused() {
-        for bad in [json!({"a": 3}), json!({"a": {}}), json!({"a": {"like": "x"}}), json!({"a": {"in": 3}}), json!({"a..b": {"eq": 1}}), json!({"a": {"lt": [1]}})] {
+        for bad in [
+            json!({"a": 3}),
+            json!({"a": {}}),
+            json!({"a": {"like": "x"}}),
+            json!({"a": {"in": 3}}),
+            json!({"a..b": {"eq": 1}}),
+            json!({"a": {"lt": [1]}}),
+        ] {
             assert!(validate_conditions(&conditions(bad.clone())).is_err(), "{bad}");
         }
     }
@@ -142,7 +175,14 @@ mod tests {
     #[test]
     fn include_fields_keeps_only_the_named_paths() {
         let data = json!({"workflow_id": "wf", "status": "success", "output_data": {"order_id": "o1", "secret": "x"}, "credits_used": 4.5});
-        let fields = ["workflow_id", "status", "output_data.order_id", "credits_used", "absent.path"].map(String::from);
+        let fields = [
+            "workflow_id",
+            "status",
+            "output_data.order_id",
+            "credits_used",
+            "absent.path",
+        ]
+        .map(String::from);
         assert_eq!(
             include_fields(&data, &fields),
             json!({"workflow_id": "wf", "status": "success", "output_data": {"order_id": "o1"}, "credits_used": 4.5})

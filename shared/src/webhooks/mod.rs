@@ -43,7 +43,10 @@ impl WebhookSettings {
         Ok(Self {
             secrets: SecretBox::from_secret(key.as_bytes()),
             allow_http: std::env::var("ALLOW_HTTP_ENDPOINTS").is_ok_and(|v| v == "true"),
-            rotation_grace_seconds: std::env::var("SECRET_ROTATION_GRACE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(86_400),
+            rotation_grace_seconds: std::env::var("SECRET_ROTATION_GRACE_SECONDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(86_400),
         })
     }
 }
@@ -136,10 +139,17 @@ impl From<Endpoint> for EndpointView {
             events: endpoint.config.events,
             status: endpoint.status,
             disabled_reason: endpoint.disabled_reason,
-            authentication: endpoint.config.authentication.map(|kind| Authentication { r#type: kind, token: None }),
-            retry_policy: RetryPolicyView { delays_seconds: endpoint.config.retry_policy.delays_seconds },
+            authentication: endpoint.config.authentication.map(|kind| Authentication {
+                r#type: kind,
+                token: None,
+            }),
+            retry_policy: RetryPolicyView {
+                delays_seconds: endpoint.config.retry_policy.delays_seconds,
+            },
             conditions: endpoint.config.conditions,
-            filters: Filters { include_fields: endpoint.config.include_fields },
+            filters: Filters {
+                include_fields: endpoint.config.include_fields,
+            },
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
             last_delivery: endpoint.stats.last_delivery.clone(),
@@ -226,14 +236,20 @@ pub async fn handle(services: &Services, settings: &WebhookSettings, request: Re
     let path = request.uri().path().to_string();
     let id = path_parameter(&request, "id");
     let reading = request.method() == Method::GET;
-    let scope = if reading { Scope::EndpointsRead } else { Scope::EndpointsManage };
+    let scope = if reading {
+        Scope::EndpointsRead
+    } else {
+        Scope::EndpointsManage
+    };
     serve_authenticated(services, &request, scope, |caller| async {
         match (request.method().clone(), id) {
             (Method::POST, None) => create(services, settings, &request, caller).await,
             (Method::GET, None) => list(services, caller).await,
             (Method::GET, Some(id)) if path.ends_with("/logs") => logs(services, &request, caller, &id).await,
             (Method::GET, Some(id)) if path.ends_with("/stats") => stats(services, caller, &id).await,
-            (Method::POST, Some(id)) if path.ends_with("/rotate-secret") => rotate(services, settings, caller, &id).await,
+            (Method::POST, Some(id)) if path.ends_with("/rotate-secret") => {
+                rotate(services, settings, caller, &id).await
+            }
             (Method::GET, Some(id)) => get(services, caller, &id).await,
             (Method::PUT, Some(id)) => update(services, settings, &request, caller, &id).await,
             (Method::DELETE, Some(id)) => delete(services, caller, &id).await,
@@ -254,7 +270,8 @@ fn parse_request(request: &Request) -> Result<(EndpointRequest, Value), ApiError
 }
 
 fn validate_url(url: &str, allow_http: bool) -> Result<String, ApiError> {
-    let parsed = url::Url::parse(url.trim()).map_err(|e| ApiError::invalid_input("url", format!("url is not a URL: {e}")))?;
+    let parsed =
+        url::Url::parse(url.trim()).map_err(|e| ApiError::invalid_input("url", format!("url is not a URL: {e}")))?;
     let scheme_ok = parsed.scheme() == "https" || (allow_http && parsed.scheme() == "http");
     if !scheme_ok {
         return Err(ApiError::invalid_input("url", "url must use https"));
@@ -263,18 +280,27 @@ fn validate_url(url: &str, allow_http: bool) -> Result<String, ApiError> {
         return Err(ApiError::invalid_input("url", "url needs a host and no credentials"));
     }
     if url.len() > MAX_URL_CHARS {
-        return Err(ApiError::invalid_input("url", format!("url is longer than {MAX_URL_CHARS} characters")));
+        return Err(ApiError::invalid_input(
+            "url",
+            format!("url is longer than {MAX_URL_CHARS} characters"),
+        ));
     }
     Ok(parsed.to_string())
 }
 
 fn validate_events(events: &[String]) -> Result<Vec<String>, ApiError> {
     if events.is_empty() {
-        return Err(ApiError::invalid_input("events", "subscribe to at least one event (or \"*\")"));
+        return Err(ApiError::invalid_input(
+            "events",
+            "subscribe to at least one event (or \"*\")",
+        ));
     }
     if let Some(unknown) = events.iter().find(|e| !events::is_known(e)) {
         let known: Vec<&str> = events::EVENT_TYPES.iter().map(|(name, _)| *name).collect();
-        return Err(ApiError::invalid_input("events", format!("unknown event {unknown:?}; known: {}", known.join(", "))));
+        return Err(ApiError::invalid_input(
+            "events",
+            format!("unknown event {unknown:?}; known: {}", known.join(", ")),
+        ));
     }
     let mut events = events.to_vec();
     events.sort();
@@ -285,14 +311,22 @@ fn validate_events(events: &[String]) -> Result<Vec<String>, ApiError> {
 fn retry_delays(policy: &RetryPolicyRequest) -> Result<Vec<u64>, ApiError> {
     let retries = policy.max_retries.unwrap_or(DEFAULT_RETRY_DELAYS.len());
     if retries > MAX_RETRIES {
-        return Err(ApiError::invalid_input("retry_policy.max_retries", format!("at most {MAX_RETRIES} retries")));
+        return Err(ApiError::invalid_input(
+            "retry_policy.max_retries",
+            format!("at most {MAX_RETRIES} retries"),
+        ));
     }
     match policy.backoff_multiplier {
-        None => Ok((0..retries).map(|i| DEFAULT_RETRY_DELAYS[i.min(DEFAULT_RETRY_DELAYS.len() - 1)]).collect()),
-        Some(factor) if (1.0..=10.0).contains(&factor) => {
-            Ok((0..retries).map(|i| ((60.0 * factor.powi(i as i32)) as u64).min(MAX_DELAY_SECONDS)).collect())
-        }
-        Some(_) => Err(ApiError::invalid_input("retry_policy.backoff_multiplier", "backoff_multiplier must be from 1 to 10")),
+        None => Ok((0..retries)
+            .map(|i| DEFAULT_RETRY_DELAYS[i.min(DEFAULT_RETRY_DELAYS.len() - 1)])
+            .collect()),
+        Some(factor) if (1.0..=10.0).contains(&factor) => Ok((0..retries)
+            .map(|i| ((60.0 * factor.powi(i as i32)) as u64).min(MAX_DELAY_SECONDS))
+            .collect()),
+        Some(_) => Err(ApiError::invalid_input(
+            "retry_policy.backoff_multiplier",
+            "backoff_multiplier must be from 1 to 10",
+        )),
     }
 }
 
@@ -306,18 +340,27 @@ fn validate_name(name: &str) -> Result<String, ApiError> {
 
 fn validate_token(authentication: &Authentication) -> Result<&str, ApiError> {
     if authentication.r#type != "bearer" {
-        return Err(ApiError::invalid_input("authentication.type", "the only authentication type is \"bearer\""));
+        return Err(ApiError::invalid_input(
+            "authentication.type",
+            "the only authentication type is \"bearer\"",
+        ));
     }
     match authentication.token.as_deref().map(str::trim) {
         Some(token) if !token.is_empty() && token.len() <= 1024 && token.is_ascii() => Ok(token),
-        _ => Err(ApiError::invalid_input("authentication.token", "a bearer token of 1 to 1024 ASCII characters is required")),
+        _ => Err(ApiError::invalid_input(
+            "authentication.token",
+            "a bearer token of 1 to 1024 ASCII characters is required",
+        )),
     }
 }
 
 /// Applies a request onto `base` (a new endpoint's defaults, or the stored settings).
 fn apply(request: &EndpointRequest, mut config: EndpointConfig, allow_http: bool) -> Result<EndpointConfig, ApiError> {
     if request.batch_settings.is_some() {
-        return Err(ApiError::invalid_input("batch_settings", "batched delivery is not available yet; omit batch_settings"));
+        return Err(ApiError::invalid_input(
+            "batch_settings",
+            "batched delivery is not available yet; omit batch_settings",
+        ));
     }
     if let Some(name) = &request.name {
         config.name = validate_name(name)?;
@@ -329,15 +372,24 @@ fn apply(request: &EndpointRequest, mut config: EndpointConfig, allow_http: bool
         config.events = validate_events(events)?;
     }
     if let Some(policy) = &request.retry_policy {
-        config.retry_policy = RetryPolicy { delays_seconds: retry_delays(policy)? };
+        config.retry_policy = RetryPolicy {
+            delays_seconds: retry_delays(policy)?,
+        };
     }
     if let Some(conditions) = &request.conditions {
         matching::validate_conditions(conditions)?;
         config.conditions = conditions.clone();
     }
     if let Some(filters) = &request.filters {
-        if filters.include_fields.iter().any(|f| f.is_empty() || f.split('.').any(str::is_empty)) {
-            return Err(ApiError::invalid_input("filters.include_fields", "include_fields are dotted field names"));
+        if filters
+            .include_fields
+            .iter()
+            .any(|f| f.is_empty() || f.split('.').any(str::is_empty))
+        {
+            return Err(ApiError::invalid_input(
+                "filters.include_fields",
+                "include_fields are dotted field names",
+            ));
         }
         config.include_fields = filters.include_fields.clone();
     }
@@ -352,22 +404,36 @@ fn apply(request: &EndpointRequest, mut config: EndpointConfig, allow_http: bool
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "Outbound webhooks", request_body = EndpointRequest,
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 201, body = CreatedEndpoint), (status = "4XX", body = ErrorBody)))]
-async fn create(services: &Services, settings: &WebhookSettings, request: &Request, caller: Caller) -> Result<Response<Body>, ApiError> {
+async fn create(
+    services: &Services,
+    settings: &WebhookSettings,
+    request: &Request,
+    caller: Caller,
+) -> Result<Response<Body>, ApiError> {
     let (body, _) = parse_request(request)?;
-    for (field, present) in [("name", body.name.is_some()), ("url", body.url.is_some()), ("events", body.events.is_some())] {
+    for (field, present) in [
+        ("name", body.name.is_some()),
+        ("url", body.url.is_some()),
+        ("events", body.events.is_some()),
+    ] {
         if !present {
             return Err(ApiError::invalid_input(field, format!("{field} is required")));
         }
     }
     if body.status.is_some() {
-        return Err(ApiError::invalid_input("status", "a new endpoint is active; change status with PUT"));
+        return Err(ApiError::invalid_input(
+            "status",
+            "a new endpoint is active; change status with PUT",
+        ));
     }
     let defaults = EndpointConfig {
         name: String::new(),
         url: String::new(),
         events: Vec::new(),
         authentication: None,
-        retry_policy: RetryPolicy { delays_seconds: DEFAULT_RETRY_DELAYS.to_vec() },
+        retry_policy: RetryPolicy {
+            delays_seconds: DEFAULT_RETRY_DELAYS.to_vec(),
+        },
         conditions: Map::new(),
         include_fields: Vec::new(),
     };
@@ -375,7 +441,12 @@ async fn create(services: &Services, settings: &WebhookSettings, request: &Reque
     let secret = match body.secret.as_deref().map(str::trim) {
         None => generate_secret(),
         Some(secret) if (24..=128).contains(&secret.len()) && secret.is_ascii() => secret.to_string(),
-        Some(_) => return Err(ApiError::invalid_input("secret", "secret must be 24 to 128 ASCII characters")),
+        Some(_) => {
+            return Err(ApiError::invalid_input(
+                "secret",
+                "secret must be 24 to 128 ASCII characters",
+            ));
+        }
     };
     let token = body.authentication.as_ref().map(validate_token).transpose()?;
     let now = rfc3339(services.clock.now());
@@ -396,7 +467,14 @@ async fn create(services: &Services, settings: &WebhookSettings, request: &Reque
     };
     services.store.create_endpoint(&endpoint).await?;
     tracing::info!(org_id = %caller.org_id, endpoint_id = %endpoint.endpoint_id, "webhook endpoint created");
-    Ok(json_response(StatusCode::CREATED, &CreatedEndpoint { success: true, secret, webhook: endpoint.into() }))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &CreatedEndpoint {
+            success: true,
+            secret,
+            webhook: endpoint.into(),
+        },
+    ))
 }
 
 /// List endpoints with their delivery statistics.
@@ -404,15 +482,31 @@ async fn create(services: &Services, settings: &WebhookSettings, request: &Reque
     responses((status = 200, body = EndpointList), (status = "4XX", body = ErrorBody)))]
 async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, ApiError> {
     let endpoints = services.store.list_endpoints(&caller.org_id).await?;
-    Ok(json_response(StatusCode::OK, &EndpointList { success: true, webhooks: endpoints.into_iter().map(Into::into).collect() }))
+    Ok(json_response(
+        StatusCode::OK,
+        &EndpointList {
+            success: true,
+            webhooks: endpoints.into_iter().map(Into::into).collect(),
+        },
+    ))
 }
 
 /// One endpoint.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "Outbound webhooks", security(("apiKey" = []), ("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = EndpointResponse), (status = "4XX", body = ErrorBody)))]
 async fn get(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let endpoint = services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, &EndpointResponse { success: true, webhook: endpoint.into() }))
+    let endpoint = services
+        .store
+        .get_endpoint(&caller.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &EndpointResponse {
+            success: true,
+            webhook: endpoint.into(),
+        },
+    ))
 }
 
 /// Change an endpoint: only the fields sent change. `"authentication": null` removes the token;
@@ -429,9 +523,16 @@ async fn update(
 ) -> Result<Response<Body>, ApiError> {
     let (body, raw) = parse_request(request)?;
     if body.secret.is_some() {
-        return Err(ApiError::invalid_input("secret", "change the secret with POST /api/v1/webhooks/{id}/rotate-secret"));
+        return Err(ApiError::invalid_input(
+            "secret",
+            "change the secret with POST /api/v1/webhooks/{id}/rotate-secret",
+        ));
     }
-    let current = services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(not_found)?;
+    let current = services
+        .store
+        .get_endpoint(&caller.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
     let mut config = apply(&body, current.config, settings.allow_http)?;
     let token = match (&body.authentication, raw.get("authentication")) {
         (Some(authentication), _) => TokenChange::Set(validate_token(authentication)?),
@@ -452,11 +553,26 @@ async fn update(
     let status = match body.status.as_deref() {
         None => current.status,
         Some(status @ ("active" | "disabled")) => status.to_string(),
-        Some(_) => return Err(ApiError::invalid_input("status", "status is \"active\" or \"disabled\"")),
+        Some(_) => {
+            return Err(ApiError::invalid_input(
+                "status",
+                "status is \"active\" or \"disabled\"",
+            ));
+        }
     };
     let now = rfc3339(services.clock.now());
-    let updated = services.store.update_endpoint(&caller.org_id, id, &config, token, &status, &now).await?.ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, &EndpointResponse { success: true, webhook: updated.into() }))
+    let updated = services
+        .store
+        .update_endpoint(&caller.org_id, id, &config, token, &status, &now)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &EndpointResponse {
+            success: true,
+            webhook: updated.into(),
+        },
+    ))
 }
 
 /// Delete an endpoint: nothing more is delivered to it.
@@ -466,7 +582,10 @@ async fn delete(services: &Services, caller: Caller, id: &str) -> Result<Respons
     if !services.store.delete_endpoint(&caller.org_id, id).await? {
         return Err(not_found());
     }
-    Ok(json_response(StatusCode::OK, &serde_json::json!({"success": true, "id": id})))
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"success": true, "id": id}),
+    ))
 }
 
 /// Replace the signing secret. The previous one keeps signing beside it for the grace period
@@ -474,16 +593,34 @@ async fn delete(services: &Services, caller: Caller, id: &str) -> Result<Respons
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "Outbound webhooks",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = RotatedSecret), (status = "4XX", body = ErrorBody)))]
-async fn rotate(services: &Services, settings: &WebhookSettings, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
+async fn rotate(
+    services: &Services,
+    settings: &WebhookSettings,
+    caller: Caller,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
     let now = services.clock.now();
     let until = now + time::Duration::seconds(settings.rotation_grace_seconds);
     let secret = generate_secret();
     services
         .store
-        .rotate_endpoint_secret(&caller.org_id, id, &settings.secrets.seal(&secret), until.unix_timestamp(), &rfc3339(now))
+        .rotate_endpoint_secret(
+            &caller.org_id,
+            id,
+            &settings.secrets.seal(&secret),
+            until.unix_timestamp(),
+            &rfc3339(now),
+        )
         .await?
         .ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, &RotatedSecret { success: true, secret, previous_secret_valid_until: rfc3339(until) }))
+    Ok(json_response(
+        StatusCode::OK,
+        &RotatedSecret {
+            success: true,
+            secret,
+            previous_secret_valid_until: rfc3339(until),
+        },
+    ))
 }
 
 /// Delivery log: one entry per delivery with its latest attempt, newest first.
@@ -491,14 +628,25 @@ async fn rotate(services: &Services, settings: &WebhookSettings, caller: Caller,
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path), LogParams),
     responses((status = 200, body = LogPage), (status = "4XX", body = ErrorBody)))]
 async fn logs(services: &Services, request: &Request, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(not_found)?;
+    services
+        .store
+        .get_endpoint(&caller.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
     let limit = match query_parameter(request, "limit") {
         None => 20,
-        Some(text) => text.parse().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| ApiError::bad_request("limit must be 1 to 100"))?,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 100"))?,
     };
     let start = match query_parameter(request, "cursor") {
         None => None,
-        Some(cursor) => Some(crate::store::deliveries::decode_cursor(&caller.org_id, id, &cursor).ok_or_else(|| ApiError::bad_request("invalid cursor"))?),
+        Some(cursor) => Some(
+            crate::store::deliveries::decode_cursor(&caller.org_id, id, &cursor)
+                .ok_or_else(|| ApiError::bad_request("invalid cursor"))?,
+        ),
     };
     let page = services.store.list_deliveries(&caller.org_id, id, limit, start).await?;
     let logs = page
@@ -508,8 +656,15 @@ async fn logs(services: &Services, request: &Request, caller: Caller, id: &str) 
             timestamp: d.last_attempt.as_ref().map(|a| a.at.clone()).unwrap_or(d.updated_at),
             response_code: d.last_attempt.as_ref().and_then(|a| a.response_code),
             response_time_ms: d.last_attempt.as_ref().map(|a| a.response_time_ms),
-            status: if d.status == "succeeded" { "success".to_string() } else { d.status },
-            next_attempt_at: d.next_attempt_at.and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok()).map(rfc3339),
+            status: if d.status == "succeeded" {
+                "success".to_string()
+            } else {
+                d.status
+            },
+            next_attempt_at: d
+                .next_attempt_at
+                .and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms / 1000).ok())
+                .map(rfc3339),
             id: d.delivery_id,
             event: d.event,
             attempts: d.attempts,
@@ -518,7 +673,14 @@ async fn logs(services: &Services, request: &Request, caller: Caller, id: &str) 
         })
         .collect();
     let next_cursor = page.next.as_ref().map(crate::store::deliveries::encode_cursor);
-    Ok(json_response(StatusCode::OK, &LogPage { success: true, logs, next_cursor }))
+    Ok(json_response(
+        StatusCode::OK,
+        &LogPage {
+            success: true,
+            logs,
+            next_cursor,
+        },
+    ))
 }
 
 /// Delivery statistics of one endpoint.
@@ -526,12 +688,26 @@ async fn logs(services: &Services, request: &Request, caller: Caller, id: &str) 
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = EndpointStats), (status = "4XX", body = ErrorBody)))]
 async fn stats(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let endpoint = services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(not_found)?;
+    let endpoint = services
+        .store
+        .get_endpoint(&caller.org_id, id)
+        .await?
+        .ok_or_else(not_found)?;
     let finished = endpoint.stats.successful_deliveries + endpoint.stats.failed_deliveries;
     let success_rate = (finished > 0).then(|| endpoint.stats.successful_deliveries as f64 / finished as f64);
-    let failing_since = endpoint.failing_since.and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok()).map(rfc3339);
+    let failing_since = endpoint
+        .failing_since
+        .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok())
+        .map(rfc3339);
     Ok(json_response(
         StatusCode::OK,
-        &EndpointStats { success: true, webhook_id: endpoint.endpoint_id, status: endpoint.status, stats: endpoint.stats, success_rate, failing_since },
+        &EndpointStats {
+            success: true,
+            webhook_id: endpoint.endpoint_id,
+            status: endpoint.status,
+            stats: endpoint.stats,
+            success_rate,
+            failing_since,
+        },
     ))
 }

@@ -66,7 +66,13 @@ pub async fn handle(services: &Services, queue: &DeliveryQueue, request: Request
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "Outbound webhooks", request_body = TestRequest,
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = TestQueued), (status = "4XX", body = ErrorBody)))]
-async fn send_test(services: &Services, queue: &DeliveryQueue, request: &Request, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
+async fn send_test(
+    services: &Services,
+    queue: &DeliveryQueue,
+    request: &Request,
+    caller: Caller,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
     let body: TestRequest = if request.body().is_empty() {
         TestRequest::default()
     } else {
@@ -76,26 +82,62 @@ async fn send_test(services: &Services, queue: &DeliveryQueue, request: &Request
     if event == events::ALL_EVENTS || !events::is_known(&event) {
         return Err(ApiError::invalid_input("event", format!("unknown event {event:?}")));
     }
-    let endpoint = services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
+    let endpoint = services
+        .store
+        .get_endpoint(&caller.org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
     let data = body.test_data.unwrap_or_else(|| serde_json::json!({"test": true}));
     let message = DeliveryMessage::new(&endpoint, &event, &rfc3339(services.clock.now()), data);
     queue.enqueue(std::slice::from_ref(&message)).await?;
-    Ok(json_response(StatusCode::ACCEPTED, &TestQueued { success: true, delivery_id: message.delivery_id, event }))
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &TestQueued {
+            success: true,
+            delivery_id: message.delivery_id,
+            event,
+        },
+    ))
 }
 
 /// Re-send what failed since a time (each delivery keeps its id, so receivers can deduplicate).
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/recover", tag = "Outbound webhooks", request_body = RecoverRequest,
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = Recovered), (status = "4XX", body = ErrorBody)))]
-async fn recover(services: &Services, queue: &DeliveryQueue, request: &Request, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let body: RecoverRequest = serde_json::from_value(json_body(request)?).map_err(|e| ApiError::invalid_input("body", e.to_string()))?;
-    let since = OffsetDateTime::parse(&body.since, &Rfc3339).map_err(|_| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))?;
-    services.store.get_endpoint(&caller.org_id, id).await?.ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
+async fn recover(
+    services: &Services,
+    queue: &DeliveryQueue,
+    request: &Request,
+    caller: Caller,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let body: RecoverRequest =
+        serde_json::from_value(json_body(request)?).map_err(|e| ApiError::invalid_input("body", e.to_string()))?;
+    let since = OffsetDateTime::parse(&body.since, &Rfc3339)
+        .map_err(|_| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))?;
+    services
+        .store
+        .get_endpoint(&caller.org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
     let since_ms = u64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let since_id = format!("msg_{}", ulid::Ulid::from_parts(since_ms, 0));
-    let failed = services.store.failed_deliveries_since(&caller.org_id, id, &since_id).await?;
-    let messages: Vec<DeliveryMessage> = failed.iter().filter_map(|d| serde_json::from_str(d.message_body.as_deref()?).ok()).collect();
+    let failed = services
+        .store
+        .failed_deliveries_since(&caller.org_id, id, &since_id)
+        .await?;
+    let messages: Vec<DeliveryMessage> = failed
+        .iter()
+        .filter_map(|d| serde_json::from_str(d.message_body.as_deref()?).ok())
+        .collect();
     queue.enqueue(&messages).await?;
     let delivery_ids: Vec<String> = messages.into_iter().map(|m| m.delivery_id).collect();
-    Ok(json_response(StatusCode::ACCEPTED, &Recovered { success: true, recovered: delivery_ids.len(), delivery_ids }))
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &Recovered {
+            success: true,
+            recovered: delivery_ids.len(),
+            delivery_ids,
+        },
+    ))
 }
