@@ -128,16 +128,17 @@ impl Poller {
                         .ok()
                 })
                 .collect();
-            if !entries.is_empty() {
-                if let Err(e) = sqs
-                    .delete_message_batch()
-                    .queue_url(&self.queue_url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                {
-                    eprintln!("poller: deleting: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
-                }
+            if entries.is_empty() {
+                continue;
+            }
+            let deleted = sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            if let Err(e) = deleted {
+                eprintln!("poller: deleting: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
             }
         }
     }

@@ -83,11 +83,14 @@ impl DeliveryQueue {
     }
 }
 
+/// When an organization's endpoints were read, and what they were.
+type CachedEndpoints = (Instant, Arc<Vec<Endpoint>>);
+
 /// Each organization's endpoints as last read, so that ingest does not query them on every
 /// request: a change to an endpoint reaches the fan-out within `ttl` (0 disables the cache).
 pub struct EndpointCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Arc<Vec<Endpoint>>)>>,
+    entries: Mutex<HashMap<String, CachedEndpoints>>,
 }
 
 impl EndpointCache {
