@@ -1,86 +1,16 @@
 //! End to end over real HTTP: `cargo lambda watch` serves every function at its real path
 //! through the router in Cargo.toml, against the emulated AWS services, exactly as `make dev`.
 
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use harness::{emulator, free_port, function_env, repo_root, spawn_tied_to_this_process, workspace_binary};
+use harness::LocalStack;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-struct LocalApi {
-    base: String,
-    admin_key: String,
-    _watch: Child,
-}
-
-async fn local_api() -> &'static LocalApi {
-    static API: OnceCell<LocalApi> = OnceCell::const_new();
-    API.get_or_init(|| async {
-        let emulator = emulator();
-        let root = repo_root();
-        let env = function_env(emulator);
-        // The admin CLI, as `make dev` runs it.
-        let output = Command::new(workspace_binary("hookgate-admin"))
-            .args(["bootstrap", "--org-name", "E2E shop"])
-            .current_dir(&root)
-            .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
-            .output()
-            .expect("running hookgate-admin");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "bootstrap failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let admin_key = stdout
-            .split_whitespace()
-            .find(|w| w.starts_with("hg_live_"))
-            .expect("the key is printed")
-            .to_string();
-
-        let port = free_port();
-        let venv = root.join(".venv/bin");
-        let mut watch_env = env.clone();
-        watch_env.push((
-            "PATH",
-            format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default()),
-        ));
-        let log = root.join(format!("target/test-logs/watch-{port}.log"));
-        let watch = spawn_tied_to_this_process(
-            &format!(
-                "cd {} && exec {}/cargo-lambda lambda watch -A 127.0.0.1 -P {port}",
-                root.display(),
-                venv.display()
-            ),
-            &watch_env,
-            &log,
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        // Ready once a function answers through the router (the first request compiles it).
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let served = reqwest::get(format!("{base}/api/openapi"))
-                .await
-                .map(|r| r.status() == StatusCode::OK);
-            if served.unwrap_or(false) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "cargo lambda watch did not serve /api/openapi; see {}",
-                log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        LocalApi {
-            base,
-            admin_key,
-            _watch: watch,
-        }
-    })
-    .await
+async fn local_api() -> &'static LocalStack {
+    static API: OnceCell<LocalStack> = OnceCell::const_new();
+    API.get_or_init(|| LocalStack::start(&[], false)).await
 }
 
 fn client() -> reqwest::Client {
@@ -91,7 +21,7 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn post_webhook(api: &LocalApi, key: &str, body: &str) -> (StatusCode, Value) {
+async fn post_webhook(api: &LocalStack, key: &str, body: &str) -> (StatusCode, Value) {
     let response = client()
         .post(format!("{}/api/webhook", api.base))
         .header("Content-Type", "application/json")

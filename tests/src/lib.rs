@@ -382,3 +382,90 @@ pub async fn publisher() -> shared::outbound::Publisher {
         cache: shared::outbound::EndpointCache::new(Duration::ZERO),
     }
 }
+
+/// The local stack as `make dev` runs it: `cargo lambda watch` serving every function over the
+/// emulator, an organization bootstrapped with the admin CLI, and optionally the SQS poller
+/// feeding the delivery queue to the delivery worker.
+pub struct LocalStack {
+    pub base: String,
+    pub admin_key: String,
+    _processes: Vec<Child>,
+}
+
+impl LocalStack {
+    pub async fn start(extra_env: &[(&str, String)], with_poller: bool) -> LocalStack {
+        let emulator = emulator();
+        let root = repo_root();
+        let mut env = function_env(emulator);
+        env.extend(extra_env.iter().cloned());
+        let output = Command::new(workspace_binary("hookgate-admin"))
+            .args(["bootstrap", "--org-name", "E2E shop"])
+            .current_dir(&root)
+            .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .output()
+            .expect("running hookgate-admin");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "bootstrap failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let admin_key = stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("hg_live_"))
+            .expect("the key is printed")
+            .to_string();
+
+        let port = free_port();
+        let venv = root.join(".venv/bin");
+        let mut watch_env = env.clone();
+        watch_env.push((
+            "PATH",
+            format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default()),
+        ));
+        let log = root.join(format!("target/test-logs/watch-{port}.log"));
+        let mut processes = vec![spawn_tied_to_this_process(
+            &format!(
+                "cd {} && exec {}/cargo-lambda lambda watch -A 127.0.0.1 -P {port}",
+                root.display(),
+                venv.display()
+            ),
+            &watch_env,
+            &log,
+        )];
+        let base = format!("http://127.0.0.1:{port}");
+        // Ready once a function answers through the router (the first request starts it).
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let served = reqwest::get(format!("{base}/api/openapi"))
+                .await
+                .map(|r| r.status() == reqwest::StatusCode::OK);
+            if served.unwrap_or(false) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not serve /api/openapi; see {}",
+                log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if with_poller {
+            let admin = workspace_binary("hookgate-admin");
+            let queue = &emulator.queue_urls[DELIVERY_QUEUE];
+            processes.push(spawn_tied_to_this_process(
+                &format!(
+                    "exec {} poll-queue --queue-url {queue} --function delivery-worker --invoke-url {base}",
+                    admin.display()
+                ),
+                &env,
+                &root.join(format!("target/test-logs/poller-{port}.log")),
+            ));
+        }
+        LocalStack {
+            base,
+            admin_key,
+            _processes: processes,
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Outbound deliveries end to end: merchants' requests over HTTP through `cargo lambda watch`,
+//! the delivery queue fed to the delivery worker by the local poller, and a real receiving
+//! server (tests/receiver.py) that verifies signatures with independent implementations.
+//! Retry delays run at 1/60 scale: a scheduled minute lasts a second.
+
+use std::time::{Duration, Instant};
+
+use harness::{LocalStack, emulator, free_port, repo_root, spawn_tied_to_this_process};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+struct Setup {
+    api: LocalStack,
+    receiver: String,
+    _receiver: std::process::Child,
+}
+
+async fn setup() -> &'static Setup {
+    static SETUP: OnceCell<Setup> = OnceCell::const_new();
+    SETUP
+        .get_or_init(|| async {
+            let port = free_port();
+            let root = repo_root();
+            let receiver = spawn_tied_to_this_process(
+                &format!(
+                    "exec {} {} {port}",
+                    root.join(".venv/bin/python").display(),
+                    root.join("tests/receiver.py").display()
+                ),
+                &[],
+                &root.join(format!("target/test-logs/receiver-{port}.log")),
+            );
+            let env = [
+                ("RETRY_DELAY_SCALE", (1.0f64 / 60.0).to_string()),
+                ("ENDPOINT_CACHE_SECONDS", "0".to_string()),
+                ("DELIVERY_TIMEOUT_SECONDS", "5".to_string()),
+                ("SECRET_ROTATION_GRACE_SECONDS", "3600".to_string()),
+            ];
+            let api = LocalStack::start(&env, true).await;
+            Setup {
+                api,
+                receiver: format!("http://127.0.0.1:{port}"),
+                _receiver: receiver,
+            }
+        })
+        .await
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(240))
+        .build()
+        .unwrap()
+}
+
+async fn call(method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let setup = setup().await;
+    let mut request = client()
+        .request(method, format!("{}{path}", setup.api.base))
+        .header("x-api-key", &setup.api.admin_key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Scripts the receiver at `path` and returns the endpoint URL for it.
+async fn receiver(path: &str, statuses: &[u16], secrets: &[&str], retry_after: Option<u64>) -> String {
+    let setup = setup().await;
+    let config = json!({"path": path, "statuses": statuses, "secrets": secrets, "retry_after": retry_after});
+    let response = client()
+        .post(format!("{}/_configure", setup.receiver))
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    format!("{}{path}", setup.receiver)
+}
+
+async fn seen(path: &str) -> Vec<Value> {
+    let setup = setup().await;
+    client()
+        .get(format!("{}/_seen?path={path}", setup.receiver))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the receiver at `path` saw `count` requests.
+async fn wait_for(path: &str, count: usize, within: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let arrived = seen(path).await;
+        if arrived.len() >= count {
+            return arrived;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: {} of {count} deliveries arrived: {arrived:?}",
+            arrived.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn create_endpoint(body: Value) -> (String, String) {
+    let (status, created) = call(reqwest::Method::POST, "/api/v1/webhooks", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    (
+        created["webhook"]["id"].as_str().unwrap().to_string(),
+        created["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn wait_for_log(endpoint: &str, status: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (_, logs) = call(reqwest::Method::GET, &format!("/api/v1/webhooks/{endpoint}/logs"), None).await;
+        if logs["logs"][0]["status"] == status {
+            return logs["logs"][0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {status} delivery logged for {endpoint}: {logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn ingested_orders_reach_subscribers_signed_filtered_and_with_bearer_auth() {
+    // The secret is registered by the merchant, as in the seed's SDK example.
+    let secret = "whsec_dGhpcy1pcy1hLXRlc3Qtc2VjcmV0LTMyLWJ5dGVz";
+    let url = receiver("/orders", &[200], &[secret], None).await;
+    let (endpoint, returned) = create_endpoint(json!({
+        "name": "Orders", "url": url, "events": ["order.upserted"], "secret": secret,
+        "authentication": {"type": "bearer", "token": "receiver-token"},
+        "filters": {"include_fields": ["order_number", "status", "tracking_number"]}
+    }))
+    .await;
+    assert_eq!(returned, secret);
+    let unmatched = receiver("/cancelled-only", &[200], &[], None).await;
+    create_endpoint(json!({"name": "Cancellations", "url": unmatched, "events": ["order.upserted"], "conditions": {"status": {"eq": "cancelled"}}})).await;
+
+    let order = json!({"type": "order", "order": {"order_number": "E-1", "status": "shipped", "tracking_number": "DE-1", "customer_email": "eve@example.com", "total": 10}});
+    assert_eq!(
+        call(reqwest::Method::POST, "/api/webhook", Some(order)).await.0,
+        StatusCode::OK
+    );
+
+    let arrived = wait_for("/orders", 1, Duration::from_secs(60)).await;
+    let delivery = &arrived[0];
+    assert_eq!(
+        delivery["verified"]["standard"],
+        json!([secret]),
+        "Standard Webhooks signature: {delivery}"
+    );
+    assert_eq!(
+        delivery["verified"]["sha256"],
+        json!([secret]),
+        "sha256= signature: {delivery}"
+    );
+    assert_eq!(delivery["headers"]["authorization"], "Bearer receiver-token");
+    assert_eq!(delivery["headers"]["x-hookgate-event"], "order.upserted");
+    assert!(delivery["headers"]["webhook-id"].as_str().unwrap().starts_with("msg_"));
+    let body = &delivery["body"];
+    assert_eq!(body["event"], "order.upserted");
+    assert_eq!(body["webhook_id"], endpoint.as_str());
+    assert!(body["timestamp"].is_string());
+    assert_eq!(
+        body["data"],
+        json!({"order_number": "E-1", "status": "shipped", "tracking_number": "DE-1"})
+    );
+
+    let log = wait_for_log(&endpoint, "success", Duration::from_secs(20)).await;
+    assert_eq!(
+        (log["attempts"].as_u64(), log["response_code"].as_u64()),
+        (Some(1), Some(200))
+    );
+    let payload: Vec<u8> = serde_json::to_vec(body).unwrap();
+    assert!(log["payload_size"].as_u64().unwrap() as usize >= payload.len() - 5);
+    let (_, stats) = call(
+        reqwest::Method::GET,
+        &format!("/api/v1/webhooks/{endpoint}/stats"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            stats["successful_deliveries"].as_u64(),
+            stats["failed_deliveries"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert!(
+        seen("/cancelled-only").await.is_empty(),
+        "the condition did not hold: nothing may arrive"
+    );
+}
+
+#[tokio::test]
+async fn failures_are_retried_on_the_schedule_until_the_receiver_answers() {
+    let url = receiver("/flaky", &[500, 503, 200], &[], None).await;
+    let (endpoint, _) = create_endpoint(json!({"name": "Flaky", "url": url, "events": ["webhook.test"]})).await;
+    let (status, queued) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({"test_data": {"n": 1}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+
+    let arrived = wait_for("/flaky", 3, Duration::from_secs(60)).await;
+    let at: Vec<f64> = arrived.iter().map(|d| d["at"].as_f64().unwrap()).collect();
+    // Schedule 1 min then 5 min, at 1/60: about 1 s then 5 s (jitter ±10%, ceil to whole
+    // seconds, plus the poller's long-poll latency).
+    let (first_gap, second_gap) = (at[1] - at[0], at[2] - at[1]);
+    assert!((0.9..=3.5).contains(&first_gap), "first retry after {first_gap} s");
+    assert!((4.5..=7.5).contains(&second_gap), "second retry after {second_gap} s");
+    let ids: Vec<&str> = arrived
+        .iter()
+        .map(|d| d["headers"]["webhook-id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == queued["delivery_id"].as_str().unwrap()),
+        "one webhook-id across retries"
+    );
+
+    let log = wait_for_log(&endpoint, "success", Duration::from_secs(20)).await;
+    assert_eq!(log["attempts"], 3);
+    let (_, stats) = call(
+        reqwest::Method::GET,
+        &format!("/api/v1/webhooks/{endpoint}/stats"),
+        None,
+    )
+    .await;
+    assert_eq!(stats["total_attempts"], 3);
+    assert_eq!(stats["successful_deliveries"], 1);
+}
+
+async fn dead_letter_depth() -> u64 {
+    let config = harness::sdk_config(&emulator().endpoint).await;
+    let attributes = aws_sdk_sqs::Client::new(&config)
+        .get_queue_attributes()
+        .queue_url(&emulator().queue_urls[harness::DEAD_LETTER_QUEUE])
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_exhausted_delivery_lands_in_the_dead_letter_queue_and_redrive_delivers_it() {
+    let url = receiver("/down", &[500, 500, 500, 200], &[], None).await;
+    let (endpoint, _) = create_endpoint(json!({
+        "name": "Down", "url": url, "events": ["webhook.test"], "retry_policy": {"max_retries": 2, "backoff_multiplier": 1}
+    }))
+    .await;
+    let (_, queued) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({})),
+    )
+    .await;
+    wait_for("/down", 3, Duration::from_secs(60)).await;
+    let log = wait_for_log(&endpoint, "failed", Duration::from_secs(30)).await;
+    assert_eq!(log["attempts"], 3);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dead_letter_depth().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the exhausted delivery never reached the dead-letter queue"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(seen("/down").await.len(), 3, "no attempt beyond the policy");
+
+    // The receiver is back (its script answers 200 from now on): redrive.
+    let (status, redriven) = call(reqwest::Method::POST, "/api/v1/deliveries/redrive", None).await;
+    assert_eq!(status, StatusCode::OK, "{redriven}");
+    assert!(
+        redriven["delivery_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&queued["delivery_id"]),
+        "{redriven}"
+    );
+    let arrived = wait_for("/down", 4, Duration::from_secs(30)).await;
+    assert_eq!(arrived[3]["headers"]["webhook-id"], queued["delivery_id"]);
+    wait_for_log(&endpoint, "success", Duration::from_secs(20)).await;
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint() {
+    let url = receiver("/gone", &[410], &[], None).await;
+    let (endpoint, _) = create_endpoint(json!({"name": "Gone", "url": url, "events": ["webhook.test"]})).await;
+    call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({})),
+    )
+    .await;
+    wait_for("/gone", 1, Duration::from_secs(60)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, found) = call(reqwest::Method::GET, &format!("/api/v1/webhooks/{endpoint}"), None).await;
+        if found["webhook"]["status"] == "disabled" {
+            assert!(found["webhook"]["disabled_reason"].as_str().unwrap().contains("410"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the endpoint was not disabled: {found}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(seen("/gone").await.len(), 1, "a 410 is not retried");
+}
+
+#[tokio::test]
+async fn during_rotation_both_secrets_sign() {
+    let url = receiver("/rotating", &[200], &[], None).await;
+    let (endpoint, old) = create_endpoint(json!({"name": "Rotating", "url": url, "events": ["webhook.test"]})).await;
+    let (status, rotated) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/rotate-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    receiver("/rotating", &[200], &[&old, &new], None).await;
+    call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({})),
+    )
+    .await;
+    let arrived = wait_for("/rotating", 1, Duration::from_secs(60)).await;
+    let verified = &arrived[0]["verified"];
+    assert_eq!(
+        verified["standard"],
+        json!([old, new]),
+        "both secrets verify webhook-signature: {verified}"
+    );
+    assert_eq!(verified["sha256"], json!([new]));
+    assert_eq!(verified["sha256_previous"], json!([old]));
+}
+
+#[tokio::test]
+async fn deliveries_to_non_public_addresses_are_refused() {
+    // The local stack allow-lists 127.0.0.0/8 only: [::1] (loopback, but not allow-listed)
+    // stands in for a private or metadata address without sending traffic anywhere else.
+    let (endpoint, _) = create_endpoint(json!({"name": "Internal", "url": "http://[::1]:9/internal", "events": ["webhook.test"], "retry_policy": {"max_retries": 0}})).await;
+    call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({})),
+    )
+    .await;
+    let log = wait_for_log(&endpoint, "failed", Duration::from_secs(60)).await;
+    assert!(
+        log["last_attempt"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("destination refused"),
+        "{log}"
+    );
+    assert_eq!(log["response_code"], Value::Null);
+}
