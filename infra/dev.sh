@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole stack on one machine: emulated AWS (moto) on 127.0.0.1:$MOTO_PORT with the
 # resources of template.yaml, a demo organization and its admin key, and every function served
-# by `cargo lambda watch` at its real path on http://127.0.0.1:$API_PORT. Ctrl-C stops it all.
+# by `cargo lambda watch` at its real path on http://127.0.0.1:$API_PORT, and the poller that
+# feeds the delivery queue to the delivery worker as Lambda's SQS event source would.
+# Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOTO_PORT="${MOTO_PORT:-5005}"
@@ -58,6 +60,11 @@ cargo lambda watch -A 127.0.0.1 -P "$API_PORT" >.local/watch.log 2>&1 &
 started+=($!)
 for _ in $(seq 1 300); do port_busy "$API_PORT" && break; sleep 0.2; done
 
+echo "== feeding the delivery queue to the delivery worker (log: .local/poller.log)"
+./target/debug/hookgate-admin poll-queue --queue-url "$DELIVERY_QUEUE_URL" --function delivery-worker \
+  --invoke-url "http://127.0.0.1:$API_PORT" >.local/poller.log 2>&1 &
+started+=($!)
+
 cat <<MSG
 
 Hookgate is running. Try:
@@ -67,6 +74,12 @@ Hookgate is running. Try:
     -H "Content-Type: application/json" -H "x-api-key: $key" \\
     -d '{"type": "order", "order": {"order_number": "4521", "status": "shipped", "customer_email": "max@example.com"}}'
   curl -s http://127.0.0.1:$API_PORT/api/context/orders/4521 -H "x-api-key: $key"
+
+Subscribe a receiver to outbound events (http and 127.0.0.0/8 are allowed locally only):
+
+  curl -s -X POST http://127.0.0.1:$API_PORT/api/v1/webhooks \
+    -H "Content-Type: application/json" -H "x-api-key: $key" \
+    -d '{"name": "Local receiver", "url": "http://127.0.0.1:8080/hooks", "events": ["order.upserted"]}'
 
 The first request to each function compiles it (a few seconds). Ctrl-C stops everything.
 MSG

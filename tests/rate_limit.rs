@@ -56,7 +56,7 @@ async fn concurrent_requests_never_exceed_the_limit() {
     let publisher = harness::publisher().await;
     let calls =
         (0..12).map(|_| shared::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&key).build()));
-    let statuses: Vec<u16> = futures::future::join_all(calls)
+    let statuses: Vec<u16> = futures_util::future::join_all(calls)
         .await
         .iter()
         .map(|r| r.status().as_u16())
