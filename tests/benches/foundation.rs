@@ -3,7 +3,9 @@
 //! - cold start of each function binary: exec until it asks the Lambda runtime API for its
 //!   first invocation (configuration read, AWS clients built, pepper fetched);
 //! - handler CPU and wall time per ingest of a 2 KB order, in process against the emulator;
-//! - AWS calls per ingest, counted by an SDK interceptor.
+//! - AWS calls per ingest, counted by an SDK interceptor;
+//! - the delivery worker: deliveries per second to a local receiver, CPU and AWS calls per
+//!   successful delivery (SQS batches of ten built in process, as the event source passes them).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -138,4 +140,115 @@ async fn main() {
     println!(
         "  AWS calls per request     {aws_calls:>9.2}  (key check + write; +1 on a key's first request of a minute)"
     );
+
+    deliveries(&services, &calls).await;
+}
+
+const DELIVERIES: usize = 500;
+
+async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallCounter) {
+    use shared::delivery::{DeliveryWorker, delivery_http_client, ssrf::AddressPolicy};
+    use std::sync::Arc;
+
+    let port = harness::free_port();
+    let root = repo_root();
+    let mut receiver = harness::spawn_tied_to_this_process(
+        &format!(
+            "exec {} {} {port}",
+            root.join(".venv/bin/python").display(),
+            root.join("tests/receiver.py").display()
+        ),
+        &[],
+        &root.join("target/test-logs/bench-receiver.log"),
+    );
+    let config = harness::sdk_config(&emulator().endpoint).await;
+    let key = shared::secrets::Pepper::load(
+        &aws_sdk_secretsmanager::Client::new(&config),
+        harness::SIGNING_KEY_SECRET,
+    )
+    .await
+    .unwrap();
+    let secrets = shared::crypto::SecretBox::from_secret(key.as_bytes());
+    let policy = Arc::new(AddressPolicy::parse("127.0.0.0/8").unwrap());
+    let worker = DeliveryWorker {
+        store: services.store.clone(),
+        queue: harness::publisher().await.queue,
+        alerts: shared::alerts::Alerts {
+            sns: aws_sdk_sns::Client::new(&config),
+            topic_arn: emulator().topic_arns[harness::ALERTS_TOPIC].clone(),
+        },
+        secrets: secrets.clone(),
+        http: delivery_http_client(policy.clone(), Duration::from_secs(5)),
+        policy,
+        retry_delay_scale: 1.0,
+        disable_after_seconds: 86_400,
+        clock: Arc::new(shared::clock::SystemClock),
+    };
+    let org = new_org(services).await;
+    let now = shared::clock::rfc3339(time::OffsetDateTime::now_utc());
+    let endpoint = shared::store::endpoints::Endpoint {
+        org_id: org.org_id.clone(),
+        endpoint_id: "wh_bench".into(),
+        config: shared::store::endpoints::EndpointConfig {
+            name: "bench".into(),
+            url: format!("http://127.0.0.1:{port}/bench"),
+            events: vec!["order.upserted".into()],
+            authentication: None,
+            retry_policy: shared::store::endpoints::RetryPolicy {
+                delays_seconds: vec![60],
+            },
+            conditions: Default::default(),
+            include_fields: Vec::new(),
+        },
+        status: "active".into(),
+        disabled_reason: None,
+        sealed_secret: secrets.seal(&shared::delivery::signing::generate_secret()),
+        sealed_previous_secret: None,
+        previous_secret_until: None,
+        sealed_token: None,
+        failing_since: None,
+        created_at: now.clone(),
+        updated_at: now.clone(),
+        stats: Default::default(),
+    };
+    services.store.create_endpoint(&endpoint).await.unwrap();
+    harness::wait_for_port(port, Duration::from_secs(30));
+    let data: serde_json::Value = serde_json::from_str::<serde_json::Value>(&two_kb_order()).unwrap()["order"].clone();
+    let batch = |n: usize| {
+        let records: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let message = shared::outbound::DeliveryMessage::new(&endpoint, "order.upserted", &now, data.clone());
+                json!({"messageId": format!("m{i}"), "receiptHandle": "r", "body": serde_json::to_string(&message).unwrap(),
+                       "attributes": {"ApproximateReceiveCount": "1"}, "eventSource": "aws:sqs"})
+            })
+            .collect();
+        serde_json::from_value::<aws_lambda_events::event::sqs::SqsEvent>(json!({"Records": records})).unwrap()
+    };
+    // Warm up connections.
+    assert!(
+        shared::delivery::handle(&worker, batch(10))
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    calls.take();
+    let batches: Vec<_> = (0..DELIVERIES / 10).map(|_| batch(10)).collect();
+    let (cpu, wall) = (process_cpu(), Instant::now());
+    for event in batches {
+        let response = shared::delivery::handle(&worker, event).await;
+        assert!(response.batch_item_failures.is_empty(), "a delivery failed");
+    }
+    let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
+    println!("\ndelivery worker, {DELIVERIES} signed deliveries of a 2 KB order to a local receiver (batches of 10):");
+    println!(
+        "  deliveries per second     {:>9.0}  (one worker; includes the emulator and the receiver)",
+        DELIVERIES as f64 / wall.as_secs_f64()
+    );
+    println!("  worker CPU per delivery   {:>9}", ms(cpu / DELIVERIES as u32));
+    println!(
+        "  AWS calls per delivery    {:>9.2}  (endpoint read + one transaction for the log and counters)",
+        calls.take() as f64 / DELIVERIES as f64
+    );
+    receiver.kill().ok();
+    receiver.wait().ok();
 }

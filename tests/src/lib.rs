@@ -65,7 +65,7 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn wait_for_port(port: u16, within: Duration) {
+pub fn wait_for_port(port: u16, within: Duration) {
     let deadline = Instant::now() + within;
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
