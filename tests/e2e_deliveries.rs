@@ -300,8 +300,42 @@ async fn an_exhausted_delivery_lands_in_the_dead_letter_queue_and_redrive_delive
     wait_for_log(&endpoint, "success", Duration::from_secs(20)).await;
 }
 
+/// A queue subscribed to the alerts topic, as an operator's pager would be.
+async fn alerts_queue() -> (aws_sdk_sqs::Client, String) {
+    let config = harness::sdk_config(&emulator().endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name("test-alerts")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    aws_sdk_sns::Client::new(&config)
+        .subscribe()
+        .topic_arn(&emulator().topic_arns[harness::ALERTS_TOPIC])
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap();
+    (sqs, url)
+}
+
 #[tokio::test]
-async fn a_410_disables_the_endpoint() {
+async fn a_410_disables_the_endpoint_and_alerts_the_operators() {
+    let (sqs, alerts) = alerts_queue().await;
     let url = receiver("/gone", &[410], &[], None).await;
     let (endpoint, _) = create_endpoint(json!({"name": "Gone", "url": url, "events": ["webhook.test"]})).await;
     call(
@@ -323,6 +357,47 @@ async fn a_410_disables_the_endpoint() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(seen("/gone").await.len(), 1, "a 410 is not retried");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&alerts)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let alerted = received.messages().iter().any(|m| {
+            let text = m.body().unwrap_or_default();
+            text.contains("endpoint.disabled") && text.contains(endpoint.as_str())
+        });
+        if alerted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no endpoint.disabled alert on the alerts topic"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn retry_after_on_429_overrides_the_schedule() {
+    // Schedule: 1 min then 5 min; the receiver's 429 asks for 60 s instead of 5 min.
+    let url = receiver("/busy", &[500, 429, 200], &[], Some(60)).await;
+    let (endpoint, _) = create_endpoint(json!({"name": "Busy", "url": url, "events": ["webhook.test"]})).await;
+    call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({})),
+    )
+    .await;
+    let arrived = wait_for("/busy", 3, Duration::from_secs(60)).await;
+    let second_gap = arrived[2]["at"].as_f64().unwrap() - arrived[1]["at"].as_f64().unwrap();
+    assert!(
+        (0.9..=3.5).contains(&second_gap),
+        "retried after {second_gap} s, not after Retry-After"
+    );
 }
 
 #[tokio::test]

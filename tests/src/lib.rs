@@ -253,6 +253,14 @@ impl FixtureRequest {
         self
     }
 
+    /// Another method and path on the same function (path parameters set separately).
+    pub fn method(mut self, method: &str, path: &str) -> Self {
+        self.event["rawPath"] = Value::String(path.to_string());
+        self.event["requestContext"]["http"]["method"] = Value::String(method.to_string());
+        self.event["requestContext"]["http"]["path"] = Value::String(path.to_string());
+        self
+    }
+
     pub fn body(mut self, body: impl Into<String>) -> Self {
         self.event["body"] = Value::String(body.into());
         self
