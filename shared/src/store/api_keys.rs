@@ -7,7 +7,9 @@
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
+use super::{
+    GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRecord {
@@ -114,26 +116,14 @@ impl Store {
 
     /// Every key of an organization, revoked ones included, oldest first.
     pub async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(GSI1)
-                .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(format!("{}#KEYS", org_prefix(org_id))))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            records.extend(output.items().iter().filter_map(record_from));
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(format!("{}#KEYS", org_prefix(org_id))));
+        let mut records: Vec<ApiKeyRecord> = query_all(query).await?.iter().filter_map(record_from).collect();
         records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.key_id.cmp(&b.key_id)));
         Ok(records)
     }

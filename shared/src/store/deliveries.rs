@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::Serialize;
 
 use super::endpoints::endpoint_pk;
-use super::{GSI1, Item, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
+use super::{GSI1, Item, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error};
 
 pub const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 
@@ -270,29 +270,17 @@ impl Store {
         endpoint_id: &str,
         since_ulid: &str,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut failed = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(GSI1)
-                .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :since")
-                .filter_expression("#status = :failed")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":pk", s(deliveries_index_pk(org_id, endpoint_id)))
-                .expression_attribute_values(":since", s(since_ulid))
-                .expression_attribute_values(":failed", s("failed"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            failed.extend(output.items().iter().filter_map(delivery_from));
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(failed);
-            }
-        }
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :since")
+            .filter_expression("#status = :failed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pk", s(deliveries_index_pk(org_id, endpoint_id)))
+            .expression_attribute_values(":since", s(since_ulid))
+            .expression_attribute_values(":failed", s("failed"));
+        Ok(query_all(query).await?.iter().filter_map(delivery_from).collect())
     }
 }

@@ -9,7 +9,10 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
+use super::{
+    GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error,
+    unless_condition_failed,
+};
 
 /// What a merchant configures on an endpoint (secrets excluded).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,26 +159,14 @@ impl Store {
 
     /// Every endpoint of an organization, oldest first.
     pub async fn list_endpoints(&self, org_id: &str) -> Result<Vec<Endpoint>, StoreError> {
-        let mut endpoints = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(GSI1)
-                .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(format!("{}#ENDPOINTS", org_prefix(org_id))))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            endpoints.extend(output.items().iter().filter_map(endpoint_from));
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(format!("{}#ENDPOINTS", org_prefix(org_id))));
+        let mut endpoints: Vec<Endpoint> = query_all(query).await?.iter().filter_map(endpoint_from).collect();
         endpoints.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
@@ -229,16 +220,8 @@ impl Store {
         if !removals.is_empty() {
             update.push_str(&format!(" REMOVE {}", removals.join(", ")));
         }
-        match request.update_expression(update).send().await {
-            Ok(output) => Ok(output.attributes().and_then(endpoint_from)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        let output = unless_condition_failed(request.update_expression(update).send().await)?;
+        Ok(output.as_ref().and_then(|o| o.attributes()).and_then(endpoint_from))
     }
 
     /// Deletes an endpoint; `false` when there was none.
@@ -251,16 +234,7 @@ impl Store {
             .condition_expression("attribute_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        Ok(unless_condition_failed(result)?.is_some())
     }
 
     /// Installs a new signing secret; the current one keeps signing until `previous_until`.
@@ -287,16 +261,8 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(output.attributes().and_then(endpoint_from)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        let output = unless_condition_failed(result)?;
+        Ok(output.as_ref().and_then(|o| o.attributes()).and_then(endpoint_from))
     }
 
     /// Counts an attempt on the endpoint and tracks how long it has been failing. Returns the
@@ -333,17 +299,12 @@ impl Store {
                     .expression_attribute_values(":epoch", n(now_epoch))
             }
         };
-        match request.send().await {
-            Ok(output) => Ok(output.attributes().and_then(|a| get_n(a, "failing_since"))),
-            // The endpoint was deleted meanwhile: nothing to count.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        // A failed condition: the endpoint was deleted meanwhile, nothing to count.
+        let output = unless_condition_failed(request.send().await)?;
+        Ok(output
+            .as_ref()
+            .and_then(|o| o.attributes())
+            .and_then(|a| get_n(a, "failing_since")))
     }
 
     /// Disables an endpoint; `false` when it was already disabled or is gone.
@@ -368,15 +329,6 @@ impl Store {
             .expression_attribute_values(":now", s(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(store_error(e)),
-        }
+        Ok(unless_condition_failed(result)?.is_some())
     }
 }
