@@ -263,6 +263,15 @@ fn not_found() -> ApiError {
     ApiError::not_found("no webhook endpoint with this id")
 }
 
+/// The caller's endpoint `id`, or 404 (another organization's endpoint is not found either).
+pub(crate) async fn find_endpoint(services: &Services, caller: &Caller, id: &str) -> Result<Endpoint, ApiError> {
+    services
+        .store
+        .get_endpoint(&caller.org_id, id)
+        .await?
+        .ok_or_else(not_found)
+}
+
 fn parse_request(request: &Request) -> Result<(EndpointRequest, Value), ApiError> {
     let body = json_body(request)?;
     let parsed = serde_json::from_value(body.clone()).map_err(|e| ApiError::invalid_input("body", e.to_string()))?;
@@ -495,11 +504,7 @@ async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, Api
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "Outbound webhooks", security(("apiKey" = []), ("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = EndpointResponse), (status = "4XX", body = ErrorBody)))]
 async fn get(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let endpoint = services
-        .store
-        .get_endpoint(&caller.org_id, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let endpoint = find_endpoint(services, &caller, id).await?;
     Ok(json_response(
         StatusCode::OK,
         &EndpointResponse {
@@ -528,11 +533,7 @@ async fn update(
             "change the secret with POST /api/v1/webhooks/{id}/rotate-secret",
         ));
     }
-    let current = services
-        .store
-        .get_endpoint(&caller.org_id, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let current = find_endpoint(services, &caller, id).await?;
     let mut config = apply(&body, current.config, settings.allow_http)?;
     let token = match (&body.authentication, raw.get("authentication")) {
         (Some(authentication), _) => TokenChange::Set(validate_token(authentication)?),
@@ -628,11 +629,7 @@ async fn rotate(
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path), LogParams),
     responses((status = 200, body = LogPage), (status = "4XX", body = ErrorBody)))]
 async fn logs(services: &Services, request: &Request, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    services
-        .store
-        .get_endpoint(&caller.org_id, id)
-        .await?
-        .ok_or_else(not_found)?;
+    find_endpoint(services, &caller, id).await?;
     let limit = match query_parameter(request, "limit") {
         None => 20,
         Some(text) => text
@@ -688,11 +685,7 @@ async fn logs(services: &Services, request: &Request, caller: Caller, id: &str) 
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = EndpointStats), (status = "4XX", body = ErrorBody)))]
 async fn stats(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let endpoint = services
-        .store
-        .get_endpoint(&caller.org_id, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let endpoint = find_endpoint(services, &caller, id).await?;
     let finished = endpoint.stats.successful_deliveries + endpoint.stats.failed_deliveries;
     let success_rate = (finished > 0).then(|| endpoint.stats.successful_deliveries as f64 / finished as f64);
     let failing_since = endpoint

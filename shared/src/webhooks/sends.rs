@@ -15,7 +15,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{json_body, json_response, path_parameter, serve_authenticated};
 use crate::outbound::{DeliveryMessage, DeliveryQueue};
 use crate::runtime::Services;
-use crate::webhooks::events;
+use crate::webhooks::{events, find_endpoint};
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -82,11 +82,7 @@ async fn send_test(
     if event == events::ALL_EVENTS || !events::is_known(&event) {
         return Err(ApiError::invalid_input("event", format!("unknown event {event:?}")));
     }
-    let endpoint = services
-        .store
-        .get_endpoint(&caller.org_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
+    let endpoint = find_endpoint(services, &caller, id).await?;
     let data = body.test_data.unwrap_or_else(|| serde_json::json!({"test": true}));
     let message = DeliveryMessage::new(&endpoint, &event, &rfc3339(services.clock.now()), data);
     queue.enqueue(std::slice::from_ref(&message)).await?;
@@ -115,11 +111,7 @@ async fn recover(
         serde_json::from_value(json_body(request)?).map_err(|e| ApiError::invalid_input("body", e.to_string()))?;
     let since = OffsetDateTime::parse(&body.since, &Rfc3339)
         .map_err(|_| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))?;
-    services
-        .store
-        .get_endpoint(&caller.org_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no webhook endpoint with this id"))?;
+    find_endpoint(services, &caller, id).await?;
     let since_ms = u64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let since_id = format!("msg_{}", ulid::Ulid::from_parts(since_ms, 0));
     let failed = services
