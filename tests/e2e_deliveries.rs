@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use harness::{LocalStack, emulator, free_port, repo_root, spawn_tied_to_this_process};
+use harness::{LocalStack, alerts_queue, emulator, free_port, repo_root, spawn_tied_to_this_process, wait_for_alert};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -261,6 +261,7 @@ async fn dead_letter_depth() -> u64 {
 
 #[tokio::test]
 async fn an_exhausted_delivery_lands_in_the_dead_letter_queue_and_redrive_delivers_it() {
+    let (sqs, alerts) = alerts_queue("alerts-for-down").await;
     let url = receiver("/down", &[500, 500, 500, 200], &[], None).await;
     let (endpoint, _) = create_endpoint(json!({
         "name": "Down", "url": url, "events": ["webhook.test"], "retry_policy": {"max_retries": 2, "backoff_multiplier": 1}
@@ -284,6 +285,13 @@ async fn an_exhausted_delivery_lands_in_the_dead_letter_queue_and_redrive_delive
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(seen("/down").await.len(), 3, "no attempt beyond the policy");
+    wait_for_alert(
+        &sqs,
+        &alerts,
+        "message.attempt.exhausted",
+        queued["delivery_id"].as_str().unwrap(),
+    )
+    .await;
 
     // The receiver is back (its script answers 200 from now on): redrive.
     let (status, redriven) = call(reqwest::Method::POST, "/api/v1/deliveries/redrive", None).await;
@@ -300,42 +308,9 @@ async fn an_exhausted_delivery_lands_in_the_dead_letter_queue_and_redrive_delive
     wait_for_log(&endpoint, "success", Duration::from_secs(20)).await;
 }
 
-/// A queue subscribed to the alerts topic, as an operator's pager would be.
-async fn alerts_queue() -> (aws_sdk_sqs::Client, String) {
-    let config = harness::sdk_config(&emulator().endpoint).await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs
-        .create_queue()
-        .queue_name("test-alerts")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    aws_sdk_sns::Client::new(&config)
-        .subscribe()
-        .topic_arn(&emulator().topic_arns[harness::ALERTS_TOPIC])
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
-        .await
-        .unwrap();
-    (sqs, url)
-}
-
 #[tokio::test]
 async fn a_410_disables_the_endpoint_and_alerts_the_operators() {
-    let (sqs, alerts) = alerts_queue().await;
+    let (sqs, alerts) = alerts_queue("alerts-for-gone").await;
     let url = receiver("/gone", &[410], &[], None).await;
     let (endpoint, _) = create_endpoint(json!({"name": "Gone", "url": url, "events": ["webhook.test"]})).await;
     call(
@@ -357,28 +332,7 @@ async fn a_410_disables_the_endpoint_and_alerts_the_operators() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(seen("/gone").await.len(), 1, "a 410 is not retried");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&alerts)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let alerted = received.messages().iter().any(|m| {
-            let text = m.body().unwrap_or_default();
-            text.contains("endpoint.disabled") && text.contains(endpoint.as_str())
-        });
-        if alerted {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no endpoint.disabled alert on the alerts topic"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for_alert(&sqs, &alerts, "endpoint.disabled", &endpoint).await;
 }
 
 #[tokio::test]
@@ -451,4 +405,116 @@ async fn deliveries_to_non_public_addresses_are_refused() {
         "{log}"
     );
     assert_eq!(log["response_code"], Value::Null);
+}
+
+async fn ingest_product(sku: &str) {
+    let product = json!({"type": "product", "product": {"sku": sku, "name": format!("Product {sku}"), "price": 10}});
+    let (status, answer) = call(reqwest::Method::POST, "/api/webhook", Some(product)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test]
+async fn batches_go_out_as_one_signed_array_when_full_or_when_the_oldest_has_waited() {
+    let url = receiver("/batched", &[200], &[], None).await;
+    let (endpoint, secret) = create_endpoint(json!({
+        "name": "Catalogue", "url": url, "events": ["product.upserted"],
+        "batch_settings": {"max_events": 3, "max_wait_seconds": 4},
+        "filters": {"include_fields": ["sku"]}
+    }))
+    .await;
+    receiver("/batched", &[200], &[&secret], None).await;
+
+    // Full: three events go together without waiting for the window to end.
+    let started = Instant::now();
+    for sku in ["B-1", "B-2", "B-3"] {
+        ingest_product(sku).await;
+    }
+    let arrived = wait_for("/batched", 1, Duration::from_secs(60)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "a full batch waited {:?}",
+        started.elapsed()
+    );
+    let batch = &arrived[0];
+    assert_eq!(batch["verified"]["standard"], json!([secret]), "{batch}");
+    assert_eq!(batch["verified"]["sha256"], json!([secret]), "{batch}");
+    let events = batch["body"].as_array().expect("a batch is a JSON array");
+    let skus: Vec<&Value> = events.iter().map(|e| &e["data"]["sku"]).collect();
+    assert_eq!(skus, [&json!("B-1"), &json!("B-2"), &json!("B-3")]);
+    for event in events {
+        assert_eq!(event["event"], "product.upserted");
+        assert_eq!(event["webhook_id"], endpoint.as_str());
+        assert_eq!(event["data"].as_object().unwrap().len(), 1, "filters apply: {event}");
+    }
+
+    // Not full: one event goes when it has waited max_wait_seconds, alone.
+    let started = Instant::now();
+    ingest_product("B-4").await;
+    let arrived = wait_for("/batched", 2, Duration::from_secs(60)).await;
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_millis(3500)..Duration::from_secs(12)).contains(&waited),
+        "a lone event was delivered after {waited:?}, not after its 4 s window"
+    );
+    assert_eq!(arrived[1]["body"].as_array().unwrap().len(), 1);
+    assert_eq!(arrived[1]["body"][0]["data"], json!({"sku": "B-4"}));
+    assert_eq!(arrived[1]["verified"]["standard"], json!([secret]));
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(seen("/batched").await.len(), 2, "each event is delivered once");
+    let (_, logs) = call(reqwest::Method::GET, &format!("/api/v1/webhooks/{endpoint}/logs"), None).await;
+    let logged: Vec<(&Value, &Value)> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (&l["event"], &l["status"]))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            (&json!("batch"), &json!("success")),
+            (&json!("batch"), &json!("success"))
+        ],
+        "{logs}"
+    );
+}
+
+#[tokio::test]
+async fn recover_resends_what_failed_since_a_time_under_the_same_ids() {
+    let url = receiver("/recovering", &[500, 200], &[], None).await;
+    let (endpoint, _) = create_endpoint(json!({
+        "name": "Recovering", "url": url, "events": ["webhook.test"], "retry_policy": {"max_retries": 0}
+    }))
+    .await;
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let (_, queued) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({"test_data": {"n": 7}})),
+    )
+    .await;
+    wait_for_log(&endpoint, "failed", Duration::from_secs(60)).await;
+
+    let since = since.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (status, recovered) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/recover"),
+        Some(json!({"since": since})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{recovered}");
+    assert_eq!(recovered["delivery_ids"], json!([queued["delivery_id"]]));
+    let arrived = wait_for("/recovering", 2, Duration::from_secs(60)).await;
+    assert_eq!(arrived[1]["headers"]["webhook-id"], queued["delivery_id"]);
+    assert_eq!(arrived[1]["body"]["data"], json!({"n": 7}));
+    wait_for_log(&endpoint, "success", Duration::from_secs(20)).await;
+
+    // Nothing failed after this instant: nothing to recover.
+    let (status, none) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/recover"),
+        Some(json!({"since": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap()})),
+    )
+    .await;
+    assert_eq!((status, &none["recovered"]), (StatusCode::ACCEPTED, &json!(0)));
 }

@@ -93,6 +93,21 @@ async fn an_endpoint_is_created_read_updated_rotated_and_deleted_without_exposin
     );
     assert_eq!(updated["webhook"]["conditions"], created["webhook"]["conditions"]);
 
+    // Batching is turned on, kept by an update that does not mention it, and turned off by null.
+    let batching = json!({"max_events": 50, "max_wait_seconds": 120});
+    for (body, expected) in [
+        (json!({"batch_settings": batching}), batching.clone()),
+        (json!({"name": "Orders"}), batching.clone()),
+        (json!({"batch_settings": null}), Value::Null),
+    ] {
+        let request = endpoint_request("PUT", &format!("/api/v1/webhooks/{id}"), Some(&id))
+            .key(&org.admin_key)
+            .body(body.to_string());
+        let (status, updated) = call(&services, &settings, request.build()).await;
+        assert_eq!(status, 200, "{updated}");
+        assert_eq!(updated["webhook"]["batch_settings"], expected, "after {body}");
+    }
+
     let request = endpoint_request("POST", &format!("/api/v1/webhooks/{id}/rotate-secret"), Some(&id))
         .key(&org.admin_key)
         .body("");
@@ -186,8 +201,18 @@ async fn invalid_endpoints_are_refused_and_nothing_is_stored() {
             422,
         ),
         (
-            "batch settings",
-            with(json!({"batch_settings": {"max_events": 100, "max_wait_seconds": 300}})),
+            "empty batch",
+            with(json!({"batch_settings": {"max_events": 0, "max_wait_seconds": 300}})),
+            422,
+        ),
+        (
+            "batch waits too long",
+            with(json!({"batch_settings": {"max_events": 10, "max_wait_seconds": 86400}})),
+            422,
+        ),
+        (
+            "batch without a wait",
+            with(json!({"batch_settings": {"max_events": 10}})),
             422,
         ),
         ("unknown field", with(json!({"colour": "blue"})), 422),

@@ -1,5 +1,10 @@
 //! Outbound events: an event that happened is fanned out as one SQS message per endpoint that
 //! subscribes to it and whose conditions its data satisfies. The delivery worker does the rest.
+//!
+//! An endpoint with `batch_settings` gets no message per event: the event is buffered in the
+//! store and a [`FlushMessage`] is queued when the buffer opens (delayed by `max_wait_seconds`)
+//! and when it fills (at once). The worker's flush turns the buffer into batch deliveries, which
+//! are then signed, retried and dead-lettered like any other.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +30,16 @@ pub struct DeliveryMessage {
     /// When the event happened (RFC 3339).
     pub timestamp: String,
     pub data: Value,
+    /// A batch delivery's events (its `event` is then [`BATCH_EVENT`] and `data` null).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch: Vec<BatchedEvent>,
 }
+
+/// The `event` of a batch delivery, as logged.
+pub const BATCH_EVENT: &str = "batch";
+
+/// Largest batch delivery message: SQS takes 256 KB, and the envelope adds a little.
+const MAX_BATCH_MESSAGE_BYTES: usize = 200 * 1024;
 
 impl DeliveryMessage {
     pub fn new(endpoint: &Endpoint, event: &str, timestamp: &str, data: Value) -> Self {
@@ -36,8 +50,73 @@ impl DeliveryMessage {
             event: event.to_string(),
             timestamp: timestamp.to_string(),
             data,
+            batch: Vec::new(),
         }
     }
+
+    /// Batch deliveries of `events` (oldest first), each within what one SQS message holds. A
+    /// batch's id is its first event's, so a flush that is repeated sends the same ids again
+    /// and receivers can deduplicate.
+    pub fn batches(org_id: &str, endpoint_id: &str, timestamp: &str, events: Vec<BatchedEvent>) -> Vec<Self> {
+        let mut batches: Vec<Self> = Vec::new();
+        let mut bytes = 0;
+        for event in events {
+            let size = event.data.to_string().len() + 200;
+            let start_new = match batches.last() {
+                None => true,
+                Some(_) => bytes + size > MAX_BATCH_MESSAGE_BYTES,
+            };
+            if start_new {
+                bytes = 0;
+                batches.push(Self {
+                    org_id: org_id.to_string(),
+                    endpoint_id: endpoint_id.to_string(),
+                    delivery_id: format!("msg_{}", event.id),
+                    event: BATCH_EVENT.to_string(),
+                    timestamp: timestamp.to_string(),
+                    data: Value::Null,
+                    batch: Vec::new(),
+                });
+            }
+            bytes += size;
+            if let Some(batch) = batches.last_mut() {
+                batch.batch.push(event);
+            }
+        }
+        batches
+    }
+}
+
+/// One event waiting in a batching endpoint's buffer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchedEvent {
+    /// A ULID: buffered events sort by it.
+    pub id: String,
+    pub event: String,
+    pub timestamp: String,
+    pub data: Value,
+}
+
+/// Asks the worker to deliver what a batching endpoint has buffered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlushMessage {
+    pub flush_batch: FlushTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlushTarget {
+    pub org_id: String,
+    pub endpoint_id: String,
+    /// Epoch milliseconds before which the flush waits (SQS delays at most 15 minutes).
+    pub due_at_ms: i64,
+}
+
+/// What the delivery queue carries.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum QueueMessage {
+    Flush(FlushMessage),
+    Delivery(DeliveryMessage),
 }
 
 /// The delivery queue, built once per container.
@@ -81,7 +160,40 @@ impl DeliveryQueue {
         }
         Ok(())
     }
+
+    /// Queues a flush of an endpoint's batch, due `delay_seconds` from now.
+    pub async fn schedule_flush(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        now_ms: i64,
+        delay_seconds: u64,
+    ) -> Result<(), ApiError> {
+        let message = FlushMessage {
+            flush_batch: FlushTarget {
+                org_id: org_id.to_string(),
+                endpoint_id: endpoint_id.to_string(),
+                due_at_ms: now_ms + delay_seconds as i64 * 1000,
+            },
+        };
+        let body = serde_json::to_string(&message).map_err(|_| ApiError::internal())?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(MAX_SQS_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "scheduling a batch flush");
+                ApiError::internal()
+            })?;
+        Ok(())
+    }
 }
+
+/// The longest SQS delays a message it is sent.
+const MAX_SQS_DELAY_SECONDS: u64 = 900;
 
 /// When an organization's endpoints were read, and what they were.
 type CachedEndpoints = (Instant, Arc<Vec<Endpoint>>);
@@ -157,12 +269,101 @@ pub async fn publish(
     data: &Value,
 ) -> Result<Vec<String>, ApiError> {
     let endpoints = publisher.cache.endpoints(store, org_id).await?;
-    let messages: Vec<DeliveryMessage> = endpoints
+    let (batching, immediate): (Vec<&Endpoint>, Vec<&Endpoint>) = endpoints
         .iter()
         .filter(|e| e.status == "active" && events::subscribed(&e.config.events, event))
         .filter(|e| matching::conditions_match(&e.config.conditions, data))
+        .partition(|e| e.config.batch_settings.is_some());
+    let messages: Vec<DeliveryMessage> = immediate
+        .iter()
         .map(|e| DeliveryMessage::new(e, event, timestamp, data.clone()))
         .collect();
     publisher.queue.enqueue(&messages).await?;
+    for endpoint in batching {
+        buffer(store, &publisher.queue, endpoint, event, timestamp, data).await?;
+    }
     Ok(messages.into_iter().map(|m| m.delivery_id).collect())
+}
+
+/// Adds an event to a batching endpoint's buffer, and queues its flush when this event opens
+/// the buffer (due after `max_wait_seconds`) or fills it (due now).
+async fn buffer(
+    store: &Store,
+    queue: &DeliveryQueue,
+    endpoint: &Endpoint,
+    event: &str,
+    timestamp: &str,
+    data: &Value,
+) -> Result<(), ApiError> {
+    let Some(settings) = endpoint.config.batch_settings else {
+        return Ok(());
+    };
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let batched = BatchedEvent {
+        id: crate::ids::new_ulid(),
+        event: event.to_string(),
+        timestamp: timestamp.to_string(),
+        data: data.clone(),
+    };
+    let pending = store
+        .buffer_batched_event(&endpoint.org_id, &endpoint.endpoint_id, &batched, now_ms / 1000)
+        .await?;
+    let delay = if pending == i64::from(settings.max_events) {
+        Some(0)
+    } else if pending == 1 {
+        Some(settings.max_wait_seconds)
+    } else {
+        None
+    };
+    if let Some(delay) = delay {
+        queue
+            .schedule_flush(&endpoint.org_id, &endpoint.endpoint_id, now_ms, delay)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, data: Value) -> BatchedEvent {
+        BatchedEvent {
+            id: id.to_string(),
+            event: "order.upserted".to_string(),
+            timestamp: "2026-01-15T10:30:00Z".to_string(),
+            data,
+        }
+    }
+
+    #[test]
+    fn a_batch_takes_its_first_events_id_and_keeps_the_order() {
+        let events = vec![event("01A", Value::from(1)), event("01B", Value::from(2))];
+        let batches = DeliveryMessage::batches("org", "ep", "2026-01-15T10:35:00Z", events.clone());
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].delivery_id, "msg_01A");
+        assert_eq!(batches[0].event, BATCH_EVENT);
+        assert_eq!(batches[0].batch, events);
+    }
+
+    #[test]
+    fn batches_are_split_to_fit_a_queue_message() {
+        let big = Value::String("x".repeat(90 * 1024));
+        let events: Vec<BatchedEvent> = (0..5).map(|i| event(&format!("01{i}"), big.clone())).collect();
+        let batches = DeliveryMessage::batches("org", "ep", "2026-01-15T10:35:00Z", events);
+        let sizes: Vec<usize> = batches.iter().map(|b| b.batch.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        for batch in &batches {
+            assert!(serde_json::to_vec(batch).unwrap().len() < 256 * 1024);
+        }
+        assert_eq!(batches[1].delivery_id, "msg_012");
+    }
+
+    #[test]
+    fn the_queue_tells_flushes_from_deliveries() {
+        let flush = r#"{"flush_batch": {"org_id": "o", "endpoint_id": "e", "due_at_ms": 5}}"#;
+        assert!(matches!(serde_json::from_str(flush), Ok(QueueMessage::Flush(_))));
+        let delivery = r#"{"org_id": "o", "endpoint_id": "e", "delivery_id": "msg_1", "event": "webhook.test", "timestamp": "t", "data": {}}"#;
+        assert!(matches!(serde_json::from_str(delivery), Ok(QueueMessage::Delivery(m)) if m.batch.is_empty()));
+    }
 }

@@ -147,9 +147,6 @@ async fn main() {
 const DELIVERIES: usize = 500;
 
 async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallCounter) {
-    use shared::delivery::{DeliveryWorker, delivery_http_client, ssrf::AddressPolicy};
-    use std::sync::Arc;
-
     let port = harness::free_port();
     let root = repo_root();
     let mut receiver = harness::spawn_tied_to_this_process(
@@ -161,68 +158,27 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         &[],
         &root.join("target/test-logs/bench-receiver.log"),
     );
-    let config = harness::sdk_config(&emulator().endpoint).await;
-    let key = shared::secrets::Pepper::load(
-        &aws_sdk_secretsmanager::Client::new(&config),
-        harness::SIGNING_KEY_SECRET,
+    let worker = harness::delivery_worker(
+        services.store.clone(),
+        std::sync::Arc::new(shared::clock::SystemClock),
+        1.0,
+        86_400,
     )
-    .await
-    .unwrap();
-    let secrets = shared::crypto::SecretBox::from_secret(key.as_bytes());
-    let policy = Arc::new(AddressPolicy::parse("127.0.0.0/8").unwrap());
-    let worker = DeliveryWorker {
-        store: services.store.clone(),
-        queue: harness::publisher().await.queue,
-        alerts: shared::alerts::Alerts {
-            sns: aws_sdk_sns::Client::new(&config),
-            topic_arn: emulator().topic_arns[harness::ALERTS_TOPIC].clone(),
-        },
-        secrets: secrets.clone(),
-        http: delivery_http_client(policy.clone(), Duration::from_secs(5)),
-        policy,
-        retry_delay_scale: 1.0,
-        disable_after_seconds: 86_400,
-        clock: Arc::new(shared::clock::SystemClock),
-    };
+    .await;
     let org = new_org(services).await;
     let now = shared::clock::rfc3339(time::OffsetDateTime::now_utc());
-    let endpoint = shared::store::endpoints::Endpoint {
-        org_id: org.org_id.clone(),
-        endpoint_id: "wh_bench".into(),
-        config: shared::store::endpoints::EndpointConfig {
-            name: "bench".into(),
-            url: format!("http://127.0.0.1:{port}/bench"),
-            events: vec!["order.upserted".into()],
-            authentication: None,
-            retry_policy: shared::store::endpoints::RetryPolicy {
-                delays_seconds: vec![60],
-            },
-            conditions: Default::default(),
-            include_fields: Vec::new(),
-        },
-        status: "active".into(),
-        disabled_reason: None,
-        sealed_secret: secrets.seal(&shared::delivery::signing::generate_secret()),
-        sealed_previous_secret: None,
-        previous_secret_until: None,
-        sealed_token: None,
-        failing_since: None,
-        created_at: now.clone(),
-        updated_at: now.clone(),
-        stats: Default::default(),
-    };
-    services.store.create_endpoint(&endpoint).await.unwrap();
+    let url = format!("http://127.0.0.1:{port}/bench");
+    let endpoint = harness::stored_endpoint(&services.store, &worker.secrets, &org.org_id, &url, vec![60]).await;
     harness::wait_for_port(port, Duration::from_secs(30));
     let data: serde_json::Value = serde_json::from_str::<serde_json::Value>(&two_kb_order()).unwrap()["order"].clone();
     let batch = |n: usize| {
-        let records: Vec<serde_json::Value> = (0..n)
-            .map(|i| {
+        let bodies: Vec<String> = (0..n)
+            .map(|_| {
                 let message = shared::outbound::DeliveryMessage::new(&endpoint, "order.upserted", &now, data.clone());
-                json!({"messageId": format!("m{i}"), "receiptHandle": "r", "body": serde_json::to_string(&message).unwrap(),
-                       "attributes": {"ApproximateReceiveCount": "1"}, "eventSource": "aws:sqs"})
+                serde_json::to_string(&message).unwrap()
             })
             .collect();
-        serde_json::from_value::<aws_lambda_events::event::sqs::SqsEvent>(json!({"Records": records})).unwrap()
+        harness::sqs_event(&bodies, 1)
     };
     // Warm up connections.
     assert!(

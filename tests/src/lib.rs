@@ -477,3 +477,146 @@ impl LocalStack {
         }
     }
 }
+
+/// The delivery worker over the emulator, built as `DeliveryWorker::from_env` builds it but with
+/// the store, clock and settings a test chooses. Deliveries may go to 127.0.0.0/8.
+pub async fn delivery_worker(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    retry_delay_scale: f64,
+    disable_after_seconds: i64,
+) -> shared::delivery::DeliveryWorker {
+    use shared::delivery::{delivery_http_client, ssrf::AddressPolicy};
+    let config = sdk_config(&emulator().endpoint).await;
+    let key = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), SIGNING_KEY_SECRET)
+        .await
+        .unwrap();
+    let policy = Arc::new(AddressPolicy::parse("127.0.0.0/8").unwrap());
+    shared::delivery::DeliveryWorker {
+        store,
+        queue: publisher().await.queue,
+        alerts: shared::alerts::Alerts {
+            sns: aws_sdk_sns::Client::new(&config),
+            topic_arn: emulator().topic_arns[ALERTS_TOPIC].clone(),
+        },
+        secrets: shared::crypto::SecretBox::from_secret(key.as_bytes()),
+        http: delivery_http_client(policy.clone(), Duration::from_secs(5)),
+        policy,
+        retry_delay_scale,
+        disable_after_seconds,
+        clock,
+    }
+}
+
+/// An SQS event as the event source passes it: one record per message body, each received
+/// `receives` times.
+pub fn sqs_event(bodies: &[String], receives: u32) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            serde_json::json!({"messageId": format!("m{i}"), "receiptHandle": format!("r{i}"), "body": body,
+                   "attributes": {"ApproximateReceiveCount": receives.to_string()}, "eventSource": "aws:sqs"})
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({"Records": records})).unwrap()
+}
+
+/// A queue of its own subscribed to the alerts topic, as an operator's pager would be.
+pub async fn alerts_queue(name: &str) -> (aws_sdk_sqs::Client, String) {
+    let config = sdk_config(&emulator().endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    aws_sdk_sns::Client::new(&config)
+        .subscribe()
+        .topic_arn(&emulator().topic_arns[ALERTS_TOPIC])
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap();
+    (sqs, url)
+}
+
+/// Waits for an alert of `kind` naming `subject` on a queue made by [`alerts_queue`].
+pub async fn wait_for_alert(sqs: &aws_sdk_sqs::Client, queue_url: &str, kind: &str, subject: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        let alerted = received.messages().iter().any(|m| {
+            let text = m.body().unwrap_or_default();
+            text.contains(kind) && text.contains(subject)
+        });
+        if alerted {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} alert for {subject} on the alerts topic"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// An active endpoint of `org_id` for `order.upserted` at `url`, stored directly, with a fresh
+/// signing secret sealed by `secrets` and the given retry delays.
+pub async fn stored_endpoint(
+    store: &Store,
+    secrets: &shared::crypto::SecretBox,
+    org_id: &str,
+    url: &str,
+    delays_seconds: Vec<u64>,
+) -> shared::store::endpoints::Endpoint {
+    use shared::store::endpoints::{Endpoint, EndpointConfig, RetryPolicy};
+    let now = shared::clock::rfc3339(time::OffsetDateTime::now_utc());
+    let endpoint = Endpoint {
+        org_id: org_id.to_string(),
+        endpoint_id: format!("wh_{}", shared::ids::random_base32(20)),
+        config: EndpointConfig {
+            name: "test".into(),
+            url: url.to_string(),
+            events: vec!["order.upserted".into()],
+            authentication: None,
+            retry_policy: RetryPolicy { delays_seconds },
+            conditions: Default::default(),
+            include_fields: Vec::new(),
+            batch_settings: None,
+        },
+        status: "active".into(),
+        disabled_reason: None,
+        sealed_secret: secrets.seal(&shared::delivery::signing::generate_secret()),
+        sealed_previous_secret: None,
+        previous_secret_until: None,
+        sealed_token: None,
+        failing_since: None,
+        created_at: now.clone(),
+        updated_at: now,
+        stats: Default::default(),
+    };
+    store.create_endpoint(&endpoint).await.unwrap();
+    endpoint
+}

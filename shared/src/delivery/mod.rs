@@ -8,6 +8,7 @@
 //! next delay; after the last one it is released at once and the worker keeps refusing it until
 //! SQS moves it to the dead-letter queue (`maxReceiveCount`).
 
+pub mod batches;
 pub mod redrive;
 pub mod signing;
 pub mod ssrf;
@@ -21,7 +22,7 @@ use serde_json::json;
 use crate::alerts::Alerts;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::SecretBox;
-use crate::outbound::{DeliveryMessage, DeliveryQueue};
+use crate::outbound::{DeliveryMessage, DeliveryQueue, QueueMessage};
 use crate::runtime::{Error, required_env};
 use crate::store::Store;
 use crate::store::deliveries::{Attempt, DeliveryUpdate};
@@ -147,21 +148,38 @@ struct SendResult {
 }
 
 async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
-    let Some(message) = record
+    match record
         .body
         .as_deref()
-        .and_then(|body| serde_json::from_str::<DeliveryMessage>(body).ok())
-    else {
-        tracing::error!(message_id = ?record.message_id, "unreadable delivery message");
-        return Disposition::DeadLetter;
-    };
+        .and_then(|body| serde_json::from_str::<QueueMessage>(body).ok())
+    {
+        Some(QueueMessage::Delivery(message)) => deliver(worker, record, &message).await,
+        Some(QueueMessage::Flush(flush)) => batches::flush(worker, &flush.flush_batch).await,
+        None => {
+            tracing::error!(message_id = ?record.message_id, "unreadable delivery message");
+            Disposition::DeadLetter
+        }
+    }
+}
+
+/// Milliseconds since the epoch.
+fn epoch_ms(at: time::OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Keep a message invisible until `due_ms`.
+fn wait_until(due_ms: i64, now_ms: i64) -> Disposition {
+    Disposition::Wait(((due_ms - now_ms).max(1) as u64).div_ceil(1000))
+}
+
+async fn deliver(worker: &DeliveryWorker, record: &SqsMessage, message: &DeliveryMessage) -> Disposition {
     let receives: u32 = record
         .attributes
         .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
     let now = worker.clock.now();
-    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_ms = epoch_ms(now);
     let attempts_made = if receives <= 1 {
         0
     } else {
@@ -170,7 +188,7 @@ async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
             Ok(Some(delivery)) if delivery.status == "succeeded" => return Disposition::Done,
             Ok(Some(delivery)) if delivery.status == "failed" => return Disposition::DeadLetter,
             Ok(Some(delivery)) => match delivery.next_attempt_at {
-                Some(due) if due > now_ms + 500 => return Disposition::Wait(((due - now_ms) as u64).div_ceil(1000)),
+                Some(due) if due > now_ms + 500 => return wait_until(due, now_ms),
                 _ => delivery.attempts,
             },
             Err(e) => {
@@ -192,7 +210,7 @@ async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
     };
     let attempt_number = attempts_made + 1;
     let (result, payload_size) = if endpoint.status == "active" {
-        send(worker, &endpoint, &message).await
+        send(worker, &endpoint, message).await
     } else {
         let at = rfc3339(now);
         (
@@ -338,13 +356,24 @@ async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &DeliveryMe
         },
         retry_after: None,
     };
-    let envelope = json!({
-        "event": message.event,
-        "timestamp": message.timestamp,
-        "webhook_id": endpoint.endpoint_id,
-        "data": include_fields(&message.data, &endpoint.config.include_fields),
-    });
-    let body = serde_json::to_vec(&envelope).unwrap_or_default();
+    let envelope = |event: &str, timestamp: &str, data: &serde_json::Value| {
+        json!({
+            "event": event,
+            "timestamp": timestamp,
+            "webhook_id": endpoint.endpoint_id,
+            "data": include_fields(data, &endpoint.config.include_fields),
+        })
+    };
+    let payload = if message.batch.is_empty() {
+        envelope(&message.event, &message.timestamp, &message.data)
+    } else {
+        message
+            .batch
+            .iter()
+            .map(|e| envelope(&e.event, &e.timestamp, &e.data))
+            .collect()
+    };
+    let body = serde_json::to_vec(&payload).unwrap_or_default();
     let size = body.len();
     let Some(secret) = worker.secrets.open(&endpoint.sealed_secret) else {
         return (failed("the signing secret cannot be decrypted".into()), size);

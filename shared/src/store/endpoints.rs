@@ -25,6 +25,19 @@ pub struct EndpointConfig {
     pub retry_policy: RetryPolicy,
     pub conditions: Map<String, Value>,
     pub include_fields: Vec<String>,
+    /// When set, events are delivered together as one array.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_settings: Option<BatchSettings>,
+}
+
+/// Deliver a batch when `max_events` are waiting or the oldest has waited `max_wait_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    /// 1 to 100.
+    pub max_events: u32,
+    /// 1 to 3600.
+    pub max_wait_seconds: u64,
 }
 
 /// When to retry: delays in seconds before each retry, in order.
@@ -283,7 +296,9 @@ impl Store {
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now))
-            .return_values(ReturnValue::UpdatedNew);
+            // ALL_NEW, not UPDATED_NEW: an `if_not_exists` that keeps the value may not count
+            // as updated, and the caller needs `failing_since` either way.
+            .return_values(ReturnValue::AllNew);
         request = match outcome {
             AttemptOutcome::Delivered => request.update_expression(
                 "ADD total_attempts :one, total_deliveries :one, successful_deliveries :one SET last_delivery = :now REMOVE failing_since",

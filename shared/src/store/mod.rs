@@ -15,6 +15,10 @@
 //! | customer        | `ORG#<org>#CUSTOMER#<email>`     | `CUSTOMER`    | `ORG#<org>#CUSTOMER#<email>` | `~PROFILE`                   |
 //! | product         | `ORG#<org>#PRODUCT#<sku>`        | `PRODUCT`     | –                          | –                              |
 //! | other record    | `ORG#<org>#RECORD#<type>#<ulid>` | `RECORD`      | –                          | –                              |
+//! | endpoint        | `ORG#<org>#ENDPOINT#<id>`        | `ENDPOINT`    | `ORG#<org>#ENDPOINTS`      | `ENDPOINT#<id>`                |
+//! | delivery        | `ORG#<org>#DELIVERY#<id>`        | `DELIVERY`    | `ORG#<org>#ENDPOINT#<id>#DELIVERIES` | `<deliveryId>`       |
+//! | batched event   | `ORG#<org>#ENDPOINT#<id>#BATCH`  | `EVENT#<ulid>`| –                          | –                              |
+//! | batch window    | `ORG#<org>#ENDPOINT#<id>#BATCH`  | `WINDOW`      | –                          | –                              |
 //!
 //! Emails in keys are lowercased. `TTL` (epoch seconds) is the table's time-to-live attribute for
 //! short-lived items.
@@ -33,10 +37,13 @@
 //! - Customer context: `Query GSI1 GSI1PK = ORG#<org>#CUSTOMER#<email>`, descending: the profile
 //!   (`~PROFILE` sorts last, so first descending) and then the orders, newest first.
 //!
+//! - Endpoints, deliveries and batches: see their modules (`endpoints`, `deliveries`, `batches`).
+//!
 //! Merchant fields are stored as top-level attributes, so the attribute names in
 //! [`RESERVED_ATTRIBUTES`] are ours and refused as merchant field names.
 
 pub mod api_keys;
+pub mod batches;
 pub mod customers;
 pub mod deliveries;
 pub mod endpoints;

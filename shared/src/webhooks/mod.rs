@@ -19,12 +19,14 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{json_body, json_response, path_parameter, query_parameter, serve_authenticated};
 use crate::runtime::{Error, Services, required_env};
 use crate::store::deliveries::Attempt;
-use crate::store::endpoints::{DeliveryStats, Endpoint, EndpointConfig, RetryPolicy, TokenChange};
+use crate::store::endpoints::{BatchSettings, DeliveryStats, Endpoint, EndpointConfig, RetryPolicy, TokenChange};
 
 /// The seeds' schedule: 1 min, 5 min, 15 min, 1 h, 6 h, 24 h.
 pub const DEFAULT_RETRY_DELAYS: [u64; 6] = [60, 300, 900, 3600, 21_600, 86_400];
 const MAX_DELAY_SECONDS: u64 = 86_400;
 const MAX_RETRIES: usize = 8;
+const MAX_BATCH_EVENTS: u32 = 100;
+const MAX_BATCH_WAIT_SECONDS: u64 = 3600;
 const MAX_URL_CHARS: usize = 2048;
 
 /// Per-container settings of the endpoint routes.
@@ -96,9 +98,10 @@ pub struct EndpointRequest {
     #[schema(value_type = Option<Object>)]
     pub conditions: Option<Map<String, Value>>,
     pub filters: Option<Filters>,
-    /// Not available yet: refused with 422.
-    #[schema(value_type = Option<Object>)]
-    pub batch_settings: Option<Value>,
+    /// Deliver events together as one signed JSON array; `null` on PUT turns batching off.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<BatchSettings>)]
+    pub batch_settings: Option<Option<BatchSettings>>,
     /// `active` or `disabled` (PUT only).
     pub status: Option<String>,
 }
@@ -124,6 +127,7 @@ pub struct EndpointView {
     #[schema(value_type = Object)]
     pub conditions: Map<String, Value>,
     pub filters: Filters,
+    pub batch_settings: Option<BatchSettings>,
     pub created_at: String,
     pub updated_at: String,
     pub last_delivery: Option<String>,
@@ -150,6 +154,7 @@ impl From<Endpoint> for EndpointView {
             filters: Filters {
                 include_fields: endpoint.config.include_fields,
             },
+            batch_settings: endpoint.config.batch_settings,
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
             last_delivery: endpoint.stats.last_delivery.clone(),
@@ -339,6 +344,29 @@ fn retry_delays(policy: &RetryPolicyRequest) -> Result<Vec<u64>, ApiError> {
     }
 }
 
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`, through `default`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+fn validate_batch_settings(settings: BatchSettings) -> Result<BatchSettings, ApiError> {
+    if !(1..=MAX_BATCH_EVENTS).contains(&settings.max_events) {
+        return Err(ApiError::invalid_input(
+            "batch_settings.max_events",
+            format!("max_events must be from 1 to {MAX_BATCH_EVENTS}"),
+        ));
+    }
+    if !(1..=MAX_BATCH_WAIT_SECONDS).contains(&settings.max_wait_seconds) {
+        return Err(ApiError::invalid_input(
+            "batch_settings.max_wait_seconds",
+            format!("max_wait_seconds must be from 1 to {MAX_BATCH_WAIT_SECONDS}"),
+        ));
+    }
+    Ok(settings)
+}
+
 fn validate_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -365,11 +393,8 @@ fn validate_token(authentication: &Authentication) -> Result<&str, ApiError> {
 
 /// Applies a request onto `base` (a new endpoint's defaults, or the stored settings).
 fn apply(request: &EndpointRequest, mut config: EndpointConfig, allow_http: bool) -> Result<EndpointConfig, ApiError> {
-    if request.batch_settings.is_some() {
-        return Err(ApiError::invalid_input(
-            "batch_settings",
-            "batched delivery is not available yet; omit batch_settings",
-        ));
+    if let Some(batch_settings) = request.batch_settings {
+        config.batch_settings = batch_settings.map(validate_batch_settings).transpose()?;
     }
     if let Some(name) = &request.name {
         config.name = validate_name(name)?;
@@ -445,6 +470,7 @@ async fn create(
         },
         conditions: Map::new(),
         include_fields: Vec::new(),
+        batch_settings: None,
     };
     let config = apply(&body, defaults, settings.allow_http)?;
     let secret = match body.secret.as_deref().map(str::trim) {

@@ -1,0 +1,115 @@
+//! The delivery worker called directly with SQS events, at instants a test chooses: how long an
+//! endpoint has been failing decides when it is disabled, and a success clears the streak.
+
+use std::sync::{Arc, Mutex};
+
+use harness::{alerts_queue, new_org, services, wait_for_alert};
+use serde_json::json;
+use shared::clock::Clock;
+use shared::outbound::DeliveryMessage;
+use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A clock the test moves forward.
+struct TestClock(Mutex<OffsetDateTime>);
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn advance(&self, seconds: i64) {
+        *self.0.lock().unwrap() += time::Duration::seconds(seconds);
+    }
+}
+
+/// A receiver answering every request with the status currently in `status`.
+async fn receiver(status: Arc<Mutex<u16>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let status = *status.lock().unwrap();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let response = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_longer_than_the_window_is_disabled_and_a_success_clears_the_streak() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let status = Arc::new(Mutex::new(500u16));
+    let url = receiver(status.clone()).await;
+    let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
+    // Retries are due at once (scale 0) and an endpoint is disabled after failing for 60 s.
+    let worker = harness::delivery_worker(services.store.clone(), clock.clone(), 0.0, 60).await;
+    let endpoint = harness::stored_endpoint(&services.store, &worker.secrets, &org.org_id, &url, vec![60; 8]).await;
+    let (sqs, alerts) = alerts_queue("alerts-for-failing-endpoint").await;
+    let attempt = |message: &DeliveryMessage, receives: u32| {
+        harness::sqs_event(&[serde_json::to_string(message).unwrap()], receives)
+    };
+    let failing_since = || async {
+        services
+            .store
+            .get_endpoint(&org.org_id, &endpoint.endpoint_id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    let first = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:30:00Z", json!({}));
+    shared::delivery::handle(&worker, attempt(&first, 1)).await;
+    let start = failing_since()
+        .await
+        .failing_since
+        .expect("a failure starts the streak");
+
+    // 30 s later the retry succeeds: the streak is over.
+    clock.advance(30);
+    *status.lock().unwrap() = 200;
+    let response = shared::delivery::handle(&worker, attempt(&first, 2)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "delivered: the message is done"
+    );
+    assert_eq!(failing_since().await.failing_since, None, "a success clears the streak");
+
+    // A new streak: failing for 50 s is within the window, for 70 s is not.
+    *status.lock().unwrap() = 503;
+    let second = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:31:00Z", json!({}));
+    clock.advance(10);
+    shared::delivery::handle(&worker, attempt(&second, 1)).await;
+    let restarted = failing_since().await.failing_since.unwrap();
+    assert_eq!(restarted - start, 40, "the new streak starts at its first failure");
+    clock.advance(50);
+    shared::delivery::handle(&worker, attempt(&second, 2)).await;
+    assert_eq!(
+        failing_since().await.status,
+        "active",
+        "50 s of failures is within the window"
+    );
+    clock.advance(20);
+    shared::delivery::handle(&worker, attempt(&second, 3)).await;
+    let disabled = failing_since().await;
+    assert_eq!(disabled.status, "disabled");
+    assert!(
+        disabled
+            .disabled_reason
+            .as_deref()
+            .unwrap()
+            .contains("failing for more than 60 seconds"),
+        "{:?}",
+        disabled.disabled_reason
+    );
+    wait_for_alert(&sqs, &alerts, "endpoint.disabled", &endpoint.endpoint_id).await;
+}
