@@ -28,6 +28,7 @@ pub mod ids;
 pub mod ingest;
 pub mod openapi;
 pub mod outbound;
+pub mod providers;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
