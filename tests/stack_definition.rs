@@ -270,13 +270,16 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
             "functions/{name} has no sample event under events/"
         );
     }
-    // Every sample event is an event its function accepts: SQS for the worker, API Gateway v2
-    // for the others.
+    // Every sample event is an event its function accepts: SQS for the worker, SNS for the
+    // native Amazon door, API Gateway v2 for the others.
     for event in events {
         let text = std::fs::read_to_string(repo_root().join("events").join(&event)).unwrap();
         if event.starts_with("delivery-worker") {
             let sqs: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
             assert!(!sqs.records.is_empty(), "events/{event}");
+        } else if event.starts_with("amazon-notifications") {
+            let sns: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert!(sns["Records"][0]["Sns"]["TopicArn"].is_string(), "events/{event}");
         } else {
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/{event}: {e}"));
         }

@@ -24,6 +24,8 @@ pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapp
         name: org_name.to_string(),
         plan: "free".to_string(),
         created_at: rfc3339(services.clock.now()),
+        subscription_status: None,
+        trial_ends_at: None,
     };
     let request = CreateApiKeyRequest {
         name: "Admin (bootstrap)".into(),

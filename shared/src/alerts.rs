@@ -9,10 +9,25 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    /// Publishes `{"type", "org_id", "webhook_id", "detail", "at"}`; a failure to alert is
-    /// logged, never allowed to fail the delivery that raised it.
+    /// An alert about an outbound endpoint: `{"type", "org_id", "webhook_id", "detail", "at"}`.
     pub async fn publish(&self, kind: &str, org_id: &str, endpoint_id: &str, detail: &str, at: &str) {
-        let message = json!({"type": kind, "org_id": org_id, "webhook_id": endpoint_id, "detail": detail, "at": at});
+        self.publish_about(kind, org_id, "webhook_id", endpoint_id, detail, at)
+            .await
+    }
+
+    /// Publishes `{"type", "org_id", <subject_field>: subject, "detail", "at"}`; a failure to
+    /// alert is logged, never allowed to fail the work that raised it.
+    pub async fn publish_about(
+        &self,
+        kind: &str,
+        org_id: &str,
+        subject_field: &str,
+        subject: &str,
+        detail: &str,
+        at: &str,
+    ) {
+        let mut message = json!({"type": kind, "org_id": org_id, "detail": detail, "at": at});
+        message[subject_field] = json!(subject);
         let result = self
             .sns
             .publish()
@@ -30,9 +45,9 @@ impl Alerts {
             .send()
             .await;
         match result {
-            Ok(_) => tracing::warn!(kind, org_id, endpoint_id, detail, "alert published"),
+            Ok(_) => tracing::warn!(kind, org_id, subject, detail, "alert published"),
             Err(e) => {
-                tracing::error!(kind, org_id, endpoint_id, error = %aws_sdk_sns::error::DisplayErrorContext(e), "alert not published")
+                tracing::error!(kind, org_id, subject, error = %aws_sdk_sns::error::DisplayErrorContext(e), "alert not published")
             }
         }
     }

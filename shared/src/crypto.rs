@@ -27,6 +27,14 @@ impl SecretBox {
         Self(Aes256Gcm::new(&key))
     }
 
+    /// The box keyed by the secret `SIGNING_KEY_SECRET_ID` names, read once per container.
+    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+        let client = aws_sdk_secretsmanager::Client::new(config);
+        let id = crate::runtime::required_env("SIGNING_KEY_SECRET_ID")?;
+        let key = crate::secrets::Pepper::load(&client, &id).await?;
+        Ok(Self::from_secret(key.as_bytes()))
+    }
+
     pub fn seal(&self, plaintext: &str) -> String {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).expect("the operating system's random source is unavailable");

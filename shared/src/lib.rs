@@ -26,6 +26,7 @@ pub mod health;
 pub mod http;
 pub mod ids;
 pub mod ingest;
+pub mod integrations;
 pub mod openapi;
 pub mod outbound;
 pub mod providers;

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api_keys, context, delivery, health, ingest, webhooks};
+use crate::{api_keys, context, delivery, health, ingest, integrations, providers, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,9 +32,18 @@ use crate::{api_keys, context, delivery, health, ingest, webhooks};
         webhooks::sends::send_test,
         webhooks::sends::recover,
         delivery::redrive::redrive,
+        integrations::create,
+        integrations::list,
+        integrations::get,
+        integrations::delete,
+        integrations::data_request,
+        providers::shopify::handle,
+        providers::shopify::handle_gdpr,
+        providers::stripe::handle,
+        providers::amazon::handle_https,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Operations"))
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Provider webhooks"), (name = "Operations"))
 )]
 pub struct ApiDoc;
 

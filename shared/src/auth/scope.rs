@@ -20,15 +20,20 @@ pub enum Scope {
     /// Read outbound webhook endpoints, their logs and statistics.
     #[serde(rename = "endpoints:read")]
     EndpointsRead,
+    /// Connect and disconnect provider accounts (Shopify, Stripe, Amazon) and read their
+    /// data-request reports.
+    #[serde(rename = "integrations:manage")]
+    IntegrationsManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::WebhookWrite,
         Scope::ContextRead,
         Scope::KeysManage,
         Scope::EndpointsManage,
         Scope::EndpointsRead,
+        Scope::IntegrationsManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +43,7 @@ impl Scope {
             Scope::KeysManage => "keys:manage",
             Scope::EndpointsManage => "endpoints:manage",
             Scope::EndpointsRead => "endpoints:read",
+            Scope::IntegrationsManage => "integrations:manage",
         }
     }
 
@@ -49,6 +55,7 @@ impl Scope {
             Scope::ContextRead => &[Scope::ContextRead],
             Scope::KeysManage => &[Scope::KeysManage],
             Scope::EndpointsManage => &[Scope::EndpointsManage],
+            Scope::IntegrationsManage => &[Scope::IntegrationsManage],
         }
     }
 

@@ -72,8 +72,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
 
 impl DeliveryWorker {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let secrets = aws_sdk_secretsmanager::Client::new(config);
-        let key = crate::secrets::Pepper::load(&secrets, &required_env("SIGNING_KEY_SECRET_ID")?).await?;
         let policy = Arc::new(AddressPolicy::parse(
             &std::env::var("DELIVERY_ALLOWED_CIDRS").unwrap_or_default(),
         )?);
@@ -88,7 +86,7 @@ impl DeliveryWorker {
                 sns: aws_sdk_sns::Client::new(config),
                 topic_arn: required_env("ALERTS_TOPIC_ARN")?,
             },
-            secrets: SecretBox::from_secret(key.as_bytes()),
+            secrets: SecretBox::from_env(config).await?,
             http: delivery_http_client(policy.clone(), timeout),
             policy,
             retry_delay_scale: env_or("RETRY_DELAY_SCALE", 1.0)?,

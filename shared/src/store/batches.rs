@@ -11,7 +11,7 @@
 //! subtracting what was taken and releasing the lease.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::endpoints::endpoint_pk;
 use super::{Item, PK, SK, Store, StoreError, TTL, get_n, get_s, n, s, store_error, unless_condition_failed};
@@ -139,38 +139,8 @@ impl Store {
         sent: &[String],
     ) -> Result<i64, StoreError> {
         let pk = batch_pk(org_id, endpoint_id);
-        for chunk in sent.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|sort_key| {
-                    let delete = DeleteRequest::builder()
-                        .set_key(Some(super::key(pk.clone(), sort_key)))
-                        .build()
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            // Unprocessed items are retried: a batch write may take only part under throttling.
-            for _ in 0..5 {
-                let output = self
-                    .client()
-                    .batch_write_item()
-                    .request_items(self.table(), requests)
-                    .send()
-                    .await
-                    .map_err(store_error)?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut unprocessed| unprocessed.remove(self.table()))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable("buffered events could not be removed".into()));
-            }
-        }
+        self.delete_keys(sent.iter().map(|sort_key| super::key(pk.clone(), sort_key)).collect())
+            .await?;
         let window = self
             .client()
             .update_item()

@@ -92,6 +92,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The partitions that hold a customer: their profile and every order linked to them (each
+    /// with the event copies it holds).
+    pub async fn customer_partitions(&self, org_id: &str, email: &str) -> Result<Vec<String>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(customer_pk(org_id, email)))
+            .projection_expression("PK");
+        let mut partitions: Vec<String> = super::query_all(query)
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, PK).map(str::to_string))
+            .collect();
+        partitions.push(customer_pk(org_id, email));
+        partitions.sort();
+        partitions.dedup();
+        Ok(partitions)
+    }
+
+    /// Erases a customer: their profile, their orders and everything stored in those orders'
+    /// partitions. Returns how many items were deleted.
+    pub async fn erase_customer(&self, org_id: &str, email: &str) -> Result<usize, StoreError> {
+        let mut erased = 0;
+        for pk in self.customer_partitions(org_id, email).await? {
+            erased += self.delete_partition(&pk).await?;
+        }
+        Ok(erased)
+    }
+}
+
 /// A cursor from `encode_cursor`, accepted only for the same organization and customer.
 pub fn decode_customer_cursor(org_id: &str, email: &str, cursor: &str) -> Option<Item> {
     super::decode_cursor(&customer_pk(org_id, email), cursor)

@@ -48,6 +48,8 @@ pub mod customers;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
+pub mod inbound;
+pub mod integrations;
 pub mod orders;
 pub mod organizations;
 pub mod products;
@@ -151,6 +153,60 @@ pub(crate) async fn query_all(
         if start.is_none() {
             return Ok(items);
         }
+    }
+}
+
+impl Store {
+    /// Deletes items by key, 25 per `BatchWriteItem`, retrying what DynamoDB leaves unprocessed.
+    pub(crate) async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for _ in 0..5 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable("items could not be deleted".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes every item of a partition.
+    pub(crate) async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .projection_expression("PK, SK");
+        let keys = query_all(query).await?;
+        let count = keys.len();
+        self.delete_keys(keys).await?;
+        Ok(count)
     }
 }
 

@@ -9,8 +9,21 @@ use super::{Item, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error};
 pub struct Organization {
     pub org_id: String,
     pub name: String,
+    /// `free`, `starter`, `professional` or `growth`; set by the billing (Stripe) webhooks.
     pub plan: String,
     pub created_at: String,
+    /// The billing subscription's status (`trialing`, `active`, `past_due`, `canceled`, ...).
+    pub subscription_status: Option<String>,
+    pub trial_ends_at: Option<String>,
+}
+
+/// A change of plan from the billing provider.
+pub struct PlanChange<'a> {
+    pub plan: &'a str,
+    pub subscription_status: &'a str,
+    pub trial_ends_at: Option<&'a str>,
+    /// When the provider made the change (epoch seconds): an older change never overwrites a newer.
+    pub changed_at: i64,
 }
 
 fn org_item(org: &Organization) -> Item {
@@ -65,6 +78,36 @@ impl Store {
             name: get_s(&item, "name").unwrap_or_default().to_string(),
             plan: get_s(&item, "plan").unwrap_or("free").to_string(),
             created_at: get_s(&item, "created_at").unwrap_or_default().to_string(),
+            subscription_status: get_s(&item, "subscription_status").map(str::to_string),
+            trial_ends_at: get_s(&item, "trial_ends_at").map(str::to_string),
         }))
+    }
+
+    /// Applies a plan change unless a newer one was applied (providers deliver out of order);
+    /// `false` when the organization does not exist or the change is older.
+    pub async fn set_plan(&self, org_id: &str, change: &PlanChange<'_>) -> Result<bool, StoreError> {
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PK, s(org_prefix(org_id)))
+            .key(SK, s("ORG"))
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(plan_changed_at) OR plan_changed_at <= :changed)",
+            )
+            .expression_attribute_values(":plan", s(change.plan))
+            .expression_attribute_values(":status", s(change.subscription_status))
+            .expression_attribute_values(":changed", super::n(change.changed_at));
+        request = match change.trial_ends_at {
+            Some(trial) => request
+                .update_expression(
+                    "SET plan = :plan, subscription_status = :status, plan_changed_at = :changed, trial_ends_at = :trial",
+                )
+                .expression_attribute_values(":trial", s(trial)),
+            None => request.update_expression(
+                "SET plan = :plan, subscription_status = :status, plan_changed_at = :changed REMOVE trial_ends_at",
+            ),
+        };
+        Ok(super::unless_condition_failed(request.send().await)?.is_some())
     }
 }

@@ -1,7 +1,7 @@
 //! The outbound event types an endpoint can subscribe to.
 
 /// (name, what it means). `*` subscribes to all of them.
-pub const EVENT_TYPES: [(&str, &str); 11] = [
+pub const EVENT_TYPES: [(&str, &str); 32] = [
     ("order.upserted", "An order was sent to /api/webhook"),
     ("customer.upserted", "A customer was sent to /api/webhook"),
     ("product.upserted", "A product was sent to /api/webhook"),
@@ -16,6 +16,51 @@ pub const EVENT_TYPES: [(&str, &str); 11] = [
     ("csat.received", "New CSAT rating"),
     ("webhook.test", "A test send from POST /api/v1/webhooks/{id}/test"),
     ("record.received", "Any other data type was sent to /api/webhook"),
+    ("shopify.order.created", "Shopify: an order was created (orders/create)"),
+    (
+        "shopify.order.updated",
+        "Shopify: an order was updated (orders/updated)",
+    ),
+    (
+        "shopify.order.fulfilled",
+        "Shopify: an order was fulfilled (orders/fulfilled)",
+    ),
+    (
+        "shopify.order.partially_fulfilled",
+        "Shopify: part of an order was fulfilled (orders/partially_fulfilled)",
+    ),
+    (
+        "shopify.customer.created",
+        "Shopify: a customer was created (customers/create)",
+    ),
+    (
+        "shopify.customer.updated",
+        "Shopify: a customer was updated (customers/update)",
+    ),
+    (
+        "shopify.customers.data_request",
+        "Shopify: a customer asked for their data; the report is ready",
+    ),
+    ("shopify.customers.redact", "Shopify: a customer's data was erased"),
+    ("shopify.shop.redact", "Shopify: a shop's data was erased"),
+    ("stripe.customer.subscription.created", "Stripe: a subscription started"),
+    ("stripe.customer.subscription.updated", "Stripe: a subscription changed"),
+    ("stripe.customer.subscription.deleted", "Stripe: a subscription ended"),
+    (
+        "stripe.customer.subscription.trial_will_end",
+        "Stripe: a trial ends in 3 days",
+    ),
+    ("stripe.invoice.paid", "Stripe: an invoice was paid"),
+    ("stripe.invoice.payment_failed", "Stripe: an invoice payment failed"),
+    ("stripe.payment_intent.payment_failed", "Stripe: a payment failed"),
+    ("amazon.order_change", "Amazon: an order changed (ORDER_CHANGE)"),
+    (
+        "amazon.mfn_order_status_change",
+        "Amazon: a merchant-fulfilled order's status changed",
+    ),
+    ("amazon.return_status_change", "Amazon: a return's status changed"),
+    ("amazon.feed_processing_finished", "Amazon: a feed finished processing"),
+    ("amazon.notification", "Amazon: any other notification, stored as sent"),
 ];
 
 pub const ALL_EVENTS: &str = "*";

@@ -17,7 +17,7 @@ use crate::crypto::SecretBox;
 use crate::delivery::signing::generate_secret;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{json_body, json_response, path_parameter, query_parameter, serve_authenticated};
-use crate::runtime::{Error, Services, required_env};
+use crate::runtime::{Error, Services};
 use crate::store::deliveries::Attempt;
 use crate::store::endpoints::{BatchSettings, DeliveryStats, Endpoint, EndpointConfig, RetryPolicy, TokenChange};
 
@@ -40,10 +40,8 @@ pub struct WebhookSettings {
 
 impl WebhookSettings {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let client = aws_sdk_secretsmanager::Client::new(config);
-        let key = crate::secrets::Pepper::load(&client, &required_env("SIGNING_KEY_SECRET_ID")?).await?;
         Ok(Self {
-            secrets: SecretBox::from_secret(key.as_bytes()),
+            secrets: SecretBox::from_env(config).await?,
             allow_http: std::env::var("ALLOW_HTTP_ENDPOINTS").is_ok_and(|v| v == "true"),
             rotation_grace_seconds: std::env::var("SECRET_ROTATION_GRACE_SECONDS")
                 .ok()

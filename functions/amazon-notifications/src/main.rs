@@ -1,0 +1,14 @@
+//! Amazon notifications delivered natively: the SNS topic's Lambda subscription.
+use lambda_http::lambda_runtime::{LambdaEvent, run, service_fn};
+use shared::providers::amazon::{self, AmazonServices};
+use shared::runtime::{aws_config, init_tracing};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let services = AmazonServices::from_env(&aws_config().await).await?;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| async {
+        amazon::handle_sns_event(&services, event.payload).await
+    }))
+    .await
+}

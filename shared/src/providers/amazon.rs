@@ -1,0 +1,279 @@
+//! Amazon notifications over SNS, through two doors into one handler ([`accept`]):
+//! - natively: the SNS topic subscribed to the `amazon-notifications` Lambda, which receives
+//!   `SnsEvent` records ([`handle_sns_event`]);
+//! - over HTTPS: `POST /api/amazon/webhook` with SNS's JSON ([`handle_https`]).
+//!
+//! Either way the topic must be one an integration connected (else refused, nothing stored),
+//! the SNS signature must verify against the certificate fetched from Amazon (see `sns`), and
+//! the message must be recent. `SubscriptionConfirmation` is confirmed by fetching its
+//! `SubscribeURL` only after that. Notifications are deduplicated by `MessageId`; ORDER_CHANGE,
+//! MFN_ORDER_STATUS_CHANGE and RETURN_STATUS_CHANGE update the order and add an event the agent
+//! context shows; FEED_PROCESSING_FINISHED and any other notification are stored as sent.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value, json};
+
+use super::sns::{SnsRefusal, SnsVerifier, trusted_sns_url};
+use super::{InboundServices, Processed, check_age, parse_object, parse_time, process_once, raw_body, respond, text};
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::json_response;
+use crate::ids::new_ulid;
+use crate::store::events::NewEvent;
+use crate::store::integrations::{Integration, Provider};
+use crate::store::orders::OrderCustomerLink;
+
+/// SNS retries an HTTPS delivery for up to an hour by default; a message older than this is a replay.
+const MAX_AGE_SECONDS: i64 = 6 * 3600;
+
+/// The Amazon handler's dependencies: the inbound services, the SNS verifier (its certificate
+/// cache lives as long as the container) and the client that confirms subscriptions.
+pub struct AmazonServices {
+    pub inbound: InboundServices,
+    pub verifier: SnsVerifier,
+    pub http: reqwest::Client,
+}
+
+impl AmazonServices {
+    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+        let http = SnsVerifier::https_client();
+        Ok(Self {
+            inbound: InboundServices::from_env(config).await?,
+            verifier: SnsVerifier::new(http.clone()),
+            http,
+        })
+    }
+}
+
+/// Receive an Amazon SNS message (subscription confirmation or notification).
+#[utoipa::path(post, path = "/api/amazon/webhook", tag = "Provider webhooks",
+    request_body(content = Object, description = "The JSON SNS posts (sent as text/plain)"),
+    responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
+pub async fn handle_https(services: &AmazonServices, request: Request) -> Response<Body> {
+    respond(async {
+        if request.method() != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        // SNS sends `text/plain`: the body is read as JSON whatever the content type says.
+        let message = parse_object(raw_body(&request)?)?;
+        accept(services, &message).await
+    })
+    .await
+}
+
+/// The native door: every record of an SNS event. A refused message is logged and dropped (a
+/// retry would be refused again); a failure on our side fails the invocation so that Lambda retries.
+pub async fn handle_sns_event(services: &AmazonServices, event: Value) -> Result<(), crate::runtime::Error> {
+    let records = event
+        .get("Records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for record in records {
+        let Some(message) = record.get("Sns").and_then(Value::as_object) else {
+            tracing::warn!("an SNS event record without an Sns message; dropped");
+            continue;
+        };
+        match accept(services, message).await {
+            Ok(_) => {}
+            Err(error) if error.status.is_server_error() => return Err(error.message.into()),
+            Err(error) => tracing::warn!(code = error.code, message = %error.message, "SNS message refused"),
+        }
+    }
+    Ok(())
+}
+
+/// One SNS message, from either door.
+pub async fn accept(services: &AmazonServices, message: &Map<String, Value>) -> Result<Response<Body>, ApiError> {
+    let inbound = &services.inbound;
+    let topic_arn = message
+        .get("TopicArn")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("not an SNS message: TopicArn is missing"))?;
+    let integration = inbound
+        .store
+        .find_integration(Provider::Amazon, topic_arn)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("no integration accepts notifications from this topic"))?;
+    services.verifier.verify(message).await.map_err(refused)?;
+    let sent = message
+        .get("Timestamp")
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+        .ok_or_else(|| ApiError::unauthorized("the SNS Timestamp is missing or invalid"))?;
+    check_age(sent, inbound.clock.now(), MAX_AGE_SECONDS)?;
+    let message_id = message
+        .get("MessageId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("not an SNS message: MessageId is missing"))?;
+    match message.get("Type").and_then(Value::as_str) {
+        Some("SubscriptionConfirmation") => confirm(services, message).await,
+        Some("UnsubscribeConfirmation") => {
+            tracing::warn!(topic_arn, org_id = %integration.org_id, "the topic unsubscribed Hookgate");
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"success": true, "unsubscribed": true}),
+            ))
+        }
+        Some("Notification") => {
+            let body = message.get("Message").and_then(Value::as_str).unwrap_or_default();
+            process_once(inbound, &integration, message_id, || {
+                notification(inbound, &integration, message_id, body)
+            })
+            .await
+        }
+        _ => Err(ApiError::bad_request("unknown SNS message Type")),
+    }
+}
+
+fn refused(refusal: SnsRefusal) -> ApiError {
+    match refusal {
+        SnsRefusal::CertificateUnavailable(reason) => {
+            tracing::error!(reason, "SNS signing certificate unavailable");
+            ApiError::unauthorized("the SNS signing certificate could not be fetched")
+        }
+        other => ApiError::unauthorized(other.to_string()),
+    }
+}
+
+/// Confirms a subscription by fetching its `SubscribeURL` (only an SNS URL; the signature was
+/// checked before).
+async fn confirm(services: &AmazonServices, message: &Map<String, Value>) -> Result<Response<Body>, ApiError> {
+    let url = message
+        .get("SubscribeURL")
+        .or_else(|| message.get("SubscribeUrl"))
+        .and_then(Value::as_str)
+        .filter(|url| trusted_sns_url(url))
+        .ok_or_else(|| ApiError::unauthorized("SubscribeURL is not an Amazon SNS URL"))?;
+    let response = services.http.get(url).send().await.map_err(|e| {
+        tracing::error!(error = %e, "confirming an SNS subscription");
+        ApiError::internal()
+    })?;
+    if !response.status().is_success() {
+        tracing::error!(status = %response.status(), "SNS refused the subscription confirmation");
+        return Err(ApiError::internal());
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"success": true, "confirmed": true}),
+    ))
+}
+
+/// A field in PascalCase (ORDER_CHANGE) or camelCase (FEED_PROCESSING_FINISHED): SP-API uses both.
+fn field<'a>(object: &'a Value, pascal: &str) -> Option<&'a Value> {
+    object.get(pascal).or_else(|| {
+        let mut camel = pascal.to_string();
+        camel[..1].make_ascii_lowercase();
+        object.get(camel.as_str())
+    })
+}
+
+/// The first object inside `Payload` (`OrderChangeNotification`, ...).
+fn payload_body(notification: &Value) -> Option<&Value> {
+    field(notification, "Payload")?
+        .as_object()?
+        .values()
+        .find(|v| v.is_object())
+}
+
+async fn notification(
+    services: &InboundServices,
+    integration: &Integration,
+    message_id: &str,
+    body: &str,
+) -> Result<Processed, ApiError> {
+    let org_id = &integration.org_id;
+    let now = rfc3339(services.clock.now());
+    let notification: Value = serde_json::from_str(body).unwrap_or_else(|_| json!({"message": body}));
+    let kind = field(&notification, "NotificationType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let payload = payload_body(&notification).cloned().unwrap_or(Value::Null);
+    let (event, order_fields) = match kind.as_str() {
+        "ORDER_CHANGE" => {
+            let summary = field(&payload, "Summary").cloned().unwrap_or(Value::Null);
+            let items: Vec<Value> = field(&summary, "OrderItems")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|i| json!({"sku": i.get("SellerSKU"), "qty": i.get("Quantity"), "status": i.get("OrderItemStatus")}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let fields = json!({
+                "status": field(&summary, "OrderStatus").and_then(Value::as_str).map(str::to_lowercase),
+                "fulfillment_type": field(&summary, "FulfillmentType"),
+                "marketplace_id": field(&summary, "MarketplaceId"),
+                "ordered_at": field(&summary, "PurchaseDate").and_then(Value::as_str).and_then(parse_time).map(rfc3339),
+                "items": (!items.is_empty()).then_some(items),
+            });
+            ("amazon.order_change", Some(fields))
+        }
+        "MFN_ORDER_STATUS_CHANGE" => (
+            "amazon.mfn_order_status_change",
+            Some(json!({"status": field(&payload, "OrderStatus").and_then(Value::as_str).map(str::to_lowercase)})),
+        ),
+        "RETURN_STATUS_CHANGE" => (
+            "amazon.return_status_change",
+            Some(json!({"return_status": field(&payload, "ReturnStatus").or_else(|| field(&payload, "Status"))})),
+        ),
+        "FEED_PROCESSING_FINISHED" => ("amazon.feed_processing_finished", None),
+        _ => ("amazon.notification", None),
+    };
+    let order_number = text(field(&payload, "AmazonOrderId"));
+    match (order_fields, order_number) {
+        (Some(fields), Some(order_number)) => {
+            let mut fields: Map<String, Value> = fields
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            fields.insert("order_number".into(), json!(order_number));
+            fields.insert("channel".into(), json!("amazon"));
+            if let Some(seller) = field(&payload, "SellerId") {
+                fields.insert("amazon_seller_id".into(), seller.clone());
+            }
+            let link = OrderCustomerLink {
+                customer_email: None,
+                ordered_at: fields.get("ordered_at").and_then(Value::as_str),
+            };
+            services
+                .store
+                .note_written(integration, &crate::store::orders::order_pk(org_id, &order_number))
+                .await?;
+            services
+                .store
+                .upsert_order(org_id, &order_number, &fields, link, &now)
+                .await?;
+            // The change itself, on the order: the agent tells what happened and when.
+            let event_id = new_ulid();
+            services
+                .store
+                .record_event(
+                    org_id,
+                    &NewEvent {
+                        event_id: &event_id,
+                        event,
+                        data: &payload,
+                        affected_orders: std::slice::from_ref(&order_number),
+                        received_at: &now,
+                    },
+                )
+                .await?;
+        }
+        _ => {
+            services
+                .store
+                .record_other(org_id, "amazon_notification", message_id, &notification, &now)
+                .await?;
+        }
+    }
+    Ok(Processed {
+        event: Some((event, json!({"notification_type": kind, "notification": notification}))),
+    })
+}

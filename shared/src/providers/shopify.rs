@@ -1,0 +1,484 @@
+//! `POST /api/webhooks/shopify` and `POST /api/webhooks/shopify/gdpr`: Shopify's webhooks for a
+//! connected shop. `X-Shopify-Hmac-Sha256` (base64 HMAC-SHA256 of the raw body under the app
+//! secret) is checked before the body is parsed; the shop is `X-Shopify-Shop-Domain`; a
+//! redelivery is recognised by `X-Shopify-Event-Id` (or `X-Shopify-Webhook-Id`).
+//!
+//! Orders and customers land where `/api/webhook` puts them, mapped from Shopify's payloads, so
+//! the agent context answers from either source. The compliance topics are real: a data request
+//! produces a report the merchant fetches, a redaction erases.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value, json};
+
+use super::{
+    InboundServices, Processed, check_age, decimal, header, hmac_sha256, integration_secret, normalized_time,
+    parse_object, parse_time, process_once, raw_body, respond, text, without_nulls,
+};
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorBody};
+use crate::store::customers::customer_pk;
+use crate::store::integrations::{Integration, Provider};
+use crate::store::orders::{OrderCustomerLink, order_pk};
+
+/// Shopify retries a failed webhook for 4 hours with its original `X-Shopify-Triggered-At`.
+const MAX_AGE_SECONDS: i64 = 6 * 3600;
+
+/// Receive a Shopify webhook (orders, customers).
+#[utoipa::path(post, path = "/api/webhooks/shopify", tag = "Provider webhooks",
+    params(("X-Shopify-Hmac-Sha256" = String, Header), ("X-Shopify-Shop-Domain" = String, Header),
+           ("X-Shopify-Topic" = String, Header), ("X-Shopify-Event-Id" = Option<String>, Header)),
+    request_body(content = Object, description = "Shopify's payload for the topic"),
+    responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
+pub async fn handle(services: &InboundServices, request: Request) -> Response<Body> {
+    respond(async {
+        if request.method() != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        let verified = verify(services, &request).await?;
+        let integration = &verified.integration;
+        let body = &verified.body;
+        process_once(services, integration, &verified.event_id, || async {
+            match verified.topic.as_str() {
+                "orders/create" | "orders/updated" | "orders/fulfilled" | "orders/partially_fulfilled" => {
+                    upsert_order(services, integration, body).await?;
+                    let event = match verified.topic.as_str() {
+                        "orders/create" => "shopify.order.created",
+                        "orders/updated" => "shopify.order.updated",
+                        "orders/fulfilled" => "shopify.order.fulfilled",
+                        _ => "shopify.order.partially_fulfilled",
+                    };
+                    Ok(Processed {
+                        event: Some((event, Value::Object(map_order(body)))),
+                    })
+                }
+                "customers/create" | "customers/update" => {
+                    let customer = map_customer(body)
+                        .ok_or_else(|| ApiError::invalid_input("email", "the customer has no email"))?;
+                    upsert_customer(services, integration, &customer).await?;
+                    let event = if verified.topic == "customers/create" {
+                        "shopify.customer.created"
+                    } else {
+                        "shopify.customer.updated"
+                    };
+                    Ok(Processed {
+                        event: Some((event, Value::Object(customer))),
+                    })
+                }
+                other => {
+                    tracing::info!(topic = other, "Shopify topic not handled; acknowledged");
+                    Ok(Processed { event: None })
+                }
+            }
+        })
+        .await
+    })
+    .await
+}
+
+/// Receive Shopify's mandatory compliance webhooks.
+#[utoipa::path(post, path = "/api/webhooks/shopify/gdpr", tag = "Provider webhooks",
+    params(("X-Shopify-Hmac-Sha256" = String, Header), ("X-Shopify-Shop-Domain" = String, Header),
+           ("X-Shopify-Topic" = String, Header, description = "customers/data_request, customers/redact or shop/redact")),
+    request_body(content = Object, description = "Shopify's compliance payload"),
+    responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
+pub async fn handle_gdpr(services: &InboundServices, request: Request) -> Response<Body> {
+    respond(async {
+        if request.method() != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        let verified = verify(services, &request).await?;
+        let integration = &verified.integration;
+        let body = &verified.body;
+        let email = body
+            .get("customer")
+            .and_then(|c| c.get("email"))
+            .and_then(Value::as_str)
+            .map(str::to_lowercase);
+        let now = services.clock.now();
+        process_once(services, integration, &verified.event_id, || async {
+            match verified.topic.as_str() {
+                "customers/data_request" => {
+                    let email = email.ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
+                    let request_id = text(body.get("data_request").and_then(|r| r.get("id")))
+                        .unwrap_or_else(|| verified.event_id.clone());
+                    let report = data_report(services, integration, &email, body, &rfc3339(now)).await?;
+                    services
+                        .store
+                        .put_data_request(integration, &request_id, &report, now.unix_timestamp())
+                        .await?;
+                    Ok(Processed {
+                        event: Some((
+                            "shopify.customers.data_request",
+                            json!({
+                                "data_request_id": request_id,
+                                "shop_domain": integration.account,
+                                "report": format!("/api/v1/integrations/{}/data-requests/{request_id}", integration.integration_id),
+                            }),
+                        )),
+                    })
+                }
+                "customers/redact" => {
+                    let email = email.ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
+                    let erased = services.store.erase_customer(&integration.org_id, &email).await?;
+                    Ok(Processed {
+                        event: Some((
+                            "shopify.customers.redact",
+                            json!({"shop_domain": integration.account, "customer_id": body.get("customer").and_then(|c| c.get("id")), "items_erased": erased}),
+                        )),
+                    })
+                }
+                "shop/redact" => {
+                    let mut erased = 0;
+                    for pk in services.store.written_by(integration).await? {
+                        erased += services.store.delete_partition(&pk).await?;
+                    }
+                    services.store.forget_integration_data(integration).await?;
+                    Ok(Processed {
+                        event: Some((
+                            "shopify.shop.redact",
+                            json!({"shop_domain": integration.account, "items_erased": erased}),
+                        )),
+                    })
+                }
+                other => Err(ApiError::invalid_input(
+                    "X-Shopify-Topic",
+                    format!("{other:?} is not a compliance topic"),
+                )),
+            }
+        })
+        .await
+    })
+    .await
+}
+
+/// A webhook whose signature checked out.
+struct Verified {
+    integration: Integration,
+    topic: String,
+    event_id: String,
+    body: Map<String, Value>,
+}
+
+async fn verify(services: &InboundServices, request: &Request) -> Result<Verified, ApiError> {
+    let body = raw_body(request)?;
+    let signature = header(request, "x-shopify-hmac-sha256")
+        .ok_or_else(|| ApiError::unauthorized("X-Shopify-Hmac-Sha256 is missing"))?;
+    let shop = header(request, "x-shopify-shop-domain")
+        .ok_or_else(|| ApiError::unauthorized("X-Shopify-Shop-Domain is missing"))?;
+    let integration = services
+        .store
+        .find_integration(Provider::Shopify, shop)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("no integration is connected for this shop"))?;
+    let secret = integration_secret(services, &integration)?;
+    if !signature_matches(secret.as_bytes(), body, signature) {
+        return Err(ApiError::unauthorized("the Shopify signature does not match the body"));
+    }
+    if let Some(triggered_at) = header(request, "x-shopify-triggered-at") {
+        let sent = parse_time(triggered_at)
+            .ok_or_else(|| ApiError::unauthorized("X-Shopify-Triggered-At is not a timestamp"))?;
+        check_age(sent, services.clock.now(), MAX_AGE_SECONDS)?;
+    }
+    let topic = header(request, "x-shopify-topic")
+        .ok_or_else(|| ApiError::bad_request("X-Shopify-Topic is missing"))?
+        .to_string();
+    let event_id = header(request, "x-shopify-event-id")
+        .or_else(|| header(request, "x-shopify-webhook-id"))
+        .ok_or_else(|| ApiError::bad_request("X-Shopify-Event-Id or X-Shopify-Webhook-Id is required"))?
+        .to_string();
+    Ok(Verified {
+        integration,
+        topic,
+        event_id,
+        body: parse_object(body)?,
+    })
+}
+
+/// `X-Shopify-Hmac-Sha256`: base64 of HMAC-SHA256 of the raw body under the app secret.
+pub fn signature_matches(secret: &[u8], body: &[u8], signature: &str) -> bool {
+    let expected = BASE64.encode(hmac_sha256(secret, &[body]));
+    super::constant_time_eq(expected.as_bytes(), signature.as_bytes())
+}
+
+/// Shopify's order as Hookgate's order: the fields `/api/webhook` documents, tracking from the
+/// latest fulfillment that has it.
+pub fn map_order(order: &Map<String, Value>) -> Map<String, Value> {
+    let order_number = text(order.get("name"))
+        .map(|name| name.trim_start_matches('#').to_string())
+        .or_else(|| text(order.get("order_number")));
+    let email = order
+        .get("email")
+        .or_else(|| order.get("customer").and_then(|c| c.get("email")))
+        .and_then(Value::as_str)
+        .map(str::to_lowercase);
+    let customer = order.get("customer");
+    let customer_name = customer.and_then(|c| full_name(c.get("first_name"), c.get("last_name")));
+    let fulfillment = order.get("fulfillments").and_then(Value::as_array).and_then(|all| {
+        all.iter()
+            .filter(|f| f.get("status").and_then(Value::as_str) != Some("cancelled"))
+            .filter(|f| f.get("tracking_number").is_some_and(|t| !t.is_null()))
+            .max_by_key(|f| {
+                f.get("created_at")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+    });
+    let status = if order.get("cancelled_at").is_some_and(|c| !c.is_null()) {
+        Some("cancelled".to_string())
+    } else {
+        match order.get("fulfillment_status").and_then(Value::as_str) {
+            Some("fulfilled") => Some("shipped".to_string()),
+            Some("partial") => Some("partially_shipped".to_string()),
+            _ => order
+                .get("financial_status")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    };
+    let items: Vec<Value> = order
+        .get("line_items")
+        .and_then(Value::as_array)
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|line| {
+                    Value::Object(without_nulls(Map::from_iter([
+                        ("name".to_string(), line.get("title").cloned().unwrap_or(Value::Null)),
+                        ("sku".to_string(), line.get("sku").cloned().unwrap_or(Value::Null)),
+                        ("qty".to_string(), line.get("quantity").cloned().unwrap_or(Value::Null)),
+                        ("price".to_string(), json!(decimal(line.get("price")))),
+                    ])))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    without_nulls(Map::from_iter([
+        ("order_number".to_string(), json!(order_number)),
+        ("status".to_string(), json!(status)),
+        (
+            "financial_status".to_string(),
+            order.get("financial_status").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "fulfillment_status".to_string(),
+            order.get("fulfillment_status").cloned().unwrap_or(Value::Null),
+        ),
+        ("customer_email".to_string(), json!(email)),
+        ("customer_name".to_string(), json!(customer_name)),
+        ("items".to_string(), json!(items)),
+        ("total".to_string(), json!(decimal(order.get("total_price")))),
+        (
+            "currency".to_string(),
+            order.get("currency").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "ordered_at".to_string(),
+            json!(normalized_time(order.get("created_at").and_then(Value::as_str))),
+        ),
+        (
+            "tracking_number".to_string(),
+            fulfillment
+                .and_then(|f| f.get("tracking_number"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "carrier".to_string(),
+            fulfillment
+                .and_then(|f| f.get("tracking_company"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "tracking_url".to_string(),
+            fulfillment
+                .and_then(|f| f.get("tracking_url"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "shipped_at".to_string(),
+            json!(normalized_time(
+                fulfillment.and_then(|f| f.get("created_at")).and_then(Value::as_str)
+            )),
+        ),
+        ("source".to_string(), json!("shopify")),
+        ("shopify_order_id".to_string(), json!(text(order.get("id")))),
+    ]))
+}
+
+/// Shopify's customer as Hookgate's customer; `None` without an email (the customer's key).
+pub fn map_customer(customer: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let email = customer.get("email").and_then(Value::as_str)?.to_lowercase();
+    Some(without_nulls(Map::from_iter([
+        ("email".to_string(), json!(email)),
+        (
+            "name".to_string(),
+            json!(full_name(customer.get("first_name"), customer.get("last_name"))),
+        ),
+        (
+            "phone".to_string(),
+            customer.get("phone").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "orders_count".to_string(),
+            customer.get("orders_count").cloned().unwrap_or(Value::Null),
+        ),
+        ("tags".to_string(), customer.get("tags").cloned().unwrap_or(Value::Null)),
+        ("source".to_string(), json!("shopify")),
+        ("shopify_customer_id".to_string(), json!(text(customer.get("id")))),
+    ])))
+}
+
+fn full_name(first: Option<&Value>, last: Option<&Value>) -> Option<String> {
+    let parts: Vec<&str> = [first, last]
+        .into_iter()
+        .filter_map(|p| p.and_then(Value::as_str))
+        .filter(|p| !p.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+async fn upsert_order(
+    services: &InboundServices,
+    integration: &Integration,
+    body: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let order = map_order(body);
+    let Some(order_number) = order.get("order_number").and_then(Value::as_str) else {
+        return Err(ApiError::invalid_input("name", "the order has no name or order_number"));
+    };
+    let org_id = &integration.org_id;
+    let now = rfc3339(services.clock.now());
+    let email = order.get("customer_email").and_then(Value::as_str);
+    let link = OrderCustomerLink {
+        customer_email: email,
+        ordered_at: order.get("ordered_at").and_then(Value::as_str),
+    };
+    services
+        .store
+        .note_written(integration, &order_pk(org_id, order_number))
+        .await?;
+    services
+        .store
+        .upsert_order(org_id, order_number, &order, link, &now)
+        .await?;
+    // The order's customer too, so that "what did jane@ order?" has a profile to answer with.
+    if let Some(customer) = body.get("customer").and_then(Value::as_object).and_then(map_customer) {
+        upsert_customer(services, integration, &customer).await?;
+    }
+    Ok(())
+}
+
+async fn upsert_customer(
+    services: &InboundServices,
+    integration: &Integration,
+    customer: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let Some(email) = customer.get("email").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let now = rfc3339(services.clock.now());
+    // Noted before writing: an erasure must never miss something written.
+    services
+        .store
+        .note_written(integration, &customer_pk(&integration.org_id, email))
+        .await?;
+    services
+        .store
+        .upsert_customer(&integration.org_id, email, customer, &now)
+        .await?;
+    Ok(())
+}
+
+/// Everything Hookgate holds on a customer: their profile, orders and the events on them.
+async fn data_report(
+    services: &InboundServices,
+    integration: &Integration,
+    email: &str,
+    request: &Map<String, Value>,
+    now: &str,
+) -> Result<Value, ApiError> {
+    let org_id = &integration.org_id;
+    let page = services.store.customer_page(org_id, email, 1000, None).await?;
+    let mut orders = Vec::with_capacity(page.orders.len());
+    for order in &page.orders {
+        let number = order
+            .fields
+            .get("order_number")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let with_events = services.store.order_with_events(org_id, number, 1000).await?;
+        let events: Vec<Value> = with_events
+            .events
+            .iter()
+            .map(|e| json!({"event": e.event, "data": e.data, "received_at": e.received_at}))
+            .collect();
+        orders.push(json!({"order": order.fields, "events": events}));
+    }
+    Ok(json!({
+        "shop_domain": integration.account,
+        "data_request": request.get("data_request"),
+        "customer_requested": request.get("customer"),
+        "orders_requested": request.get("orders_requested"),
+        "generated_at": now,
+        "customer": page.customer.map(|c| c.fields),
+        "orders": orders,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_takes_tracking_from_its_latest_fulfillment() {
+        let order = json!({
+            "id": 5678901234567u64, "name": "#1001", "email": "Jane@Example.com",
+            "created_at": "2025-01-15T09:12:33-05:00", "financial_status": "paid", "fulfillment_status": "fulfilled",
+            "total_price": "59.00", "currency": "USD",
+            "customer": {"id": 1, "email": "jane@example.com", "first_name": "Jane", "last_name": "Doe"},
+            "line_items": [{"sku": "SERUM-30ML", "title": "Vitamin C Serum", "quantity": 1, "price": "49.00"}],
+            "fulfillments": [
+                {"status": "success", "created_at": "2025-01-16T10:00:00-05:00", "tracking_company": "UPS", "tracking_number": "1Z1", "tracking_url": "https://ups.example/1Z1"},
+                {"status": "success", "created_at": "2025-01-17T10:00:00-05:00", "tracking_company": "DHL", "tracking_number": "DE2", "tracking_url": null}
+            ]
+        });
+        let mapped = map_order(order.as_object().unwrap());
+        assert_eq!(mapped["order_number"], "1001");
+        assert_eq!(mapped["status"], "shipped");
+        assert_eq!(mapped["customer_email"], "jane@example.com");
+        assert_eq!(mapped["customer_name"], "Jane Doe");
+        assert_eq!(mapped["ordered_at"], "2025-01-15T14:12:33.000Z");
+        assert_eq!(
+            (&mapped["tracking_number"], &mapped["carrier"]),
+            (&json!("DE2"), &json!("DHL"))
+        );
+        assert!(!mapped.contains_key("tracking_url"), "nulls are left out");
+        assert_eq!(
+            mapped["items"],
+            json!([{"name": "Vitamin C Serum", "sku": "SERUM-30ML", "qty": 1, "price": 49.0}])
+        );
+        assert_eq!(mapped["total"], 59.0);
+        assert_eq!(mapped["shopify_order_id"], "5678901234567");
+    }
+
+    #[test]
+    fn the_signature_is_base64_hmac_of_the_raw_body() {
+        // Computed independently: printf '{"a":1}' | openssl dgst -sha256 -hmac secret -binary | base64
+        assert!(signature_matches(
+            b"secret",
+            br#"{"a":1}"#,
+            "qp4uNXX11wmLbKzNeQiIw21f22M0KnO62i1qUXR6hJQ="
+        ));
+        assert!(!signature_matches(
+            b"secret",
+            br#"{"a":2}"#,
+            "qp4uNXX11wmLbKzNeQiIw21f22M0KnO62i1qUXR6hJQ="
+        ));
+    }
+}

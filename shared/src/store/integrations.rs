@@ -1,0 +1,300 @@
+//! Integrations: a provider account connected to an organization.
+//!
+//! - `PK = ORG#<org>#INTEGRATION#<id>`, `SK = INTEGRATION`, listed through
+//!   `GSI1PK = ORG#<org>#INTEGRATIONS`: the integration as its owner manages it.
+//! - `PK = PROVIDER#<provider>#<account>`, `SK = PROVIDER`: one route per provider account (shop
+//!   domain, Stripe account, SNS topic ARN), holding a copy of what verification needs. The only
+//!   keys not led by an organization: an inbound webhook names the provider's account, not ours,
+//!   and this makes finding its organization and secret one `GetItem`. An account routes to one
+//!   organization only (conditional create).
+//!
+//! Both are written and deleted together in one transaction.
+//!
+//! Also per integration: what its webhooks wrote (`SK = WROTE#<pk>`, for erasing a shop's data)
+//! and the reports of data requests (`SK = DATA_REQUEST#<id>`), in
+//! `PK = ORG#<org>#INTEGRATION#<id>#DATA`.
+
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, TTL, get_s, org_prefix, query_all, s, store_error};
+
+/// How long a data request's report stays retrievable.
+pub const DATA_REQUEST_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Shopify,
+    Stripe,
+    Amazon,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Shopify => "shopify",
+            Provider::Stripe => "stripe",
+            Provider::Amazon => "amazon",
+        }
+    }
+}
+
+/// A connected provider account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    pub org_id: String,
+    pub integration_id: String,
+    pub provider: Provider,
+    /// The shop domain, the Stripe account id or the Amazon seller id.
+    pub account: String,
+    /// Amazon: the SNS topics whose notifications are accepted.
+    #[serde(default)]
+    pub topic_arns: Vec<String>,
+    /// The Shopify app secret or Stripe endpoint secret, sealed (see `crypto`).
+    #[serde(default)]
+    pub sealed_secret: Option<String>,
+    pub created_at: String,
+}
+
+impl Integration {
+    /// The provider-side names this integration answers to.
+    fn routes(&self) -> Vec<String> {
+        match self.provider {
+            Provider::Amazon => self.topic_arns.iter().map(|arn| route_pk(self.provider, arn)).collect(),
+            provider => vec![route_pk(provider, &self.account)],
+        }
+    }
+}
+
+/// The route key of a provider account; shop domains and accounts compare case-insensitively.
+fn route_pk(provider: Provider, account: &str) -> String {
+    let account = match provider {
+        Provider::Amazon => account.to_string(),
+        _ => account.to_lowercase(),
+    };
+    format!("PROVIDER#{}#{account}", provider.as_str())
+}
+
+pub(crate) fn integration_pk(org_id: &str, integration_id: &str) -> String {
+    format!("{}#INTEGRATION#{integration_id}", org_prefix(org_id))
+}
+
+fn data_pk(org_id: &str, integration_id: &str) -> String {
+    format!("{}#DATA", integration_pk(org_id, integration_id))
+}
+
+fn integration_json(integration: &Integration) -> Result<String, StoreError> {
+    serde_json::to_string(integration).map_err(|e| StoreError::Rejected(e.to_string()))
+}
+
+fn integration_from(item: &Item) -> Option<Integration> {
+    serde_json::from_str(get_s(item, "integration")?).ok()
+}
+
+/// What happened to a create.
+pub enum Connected {
+    Created,
+    /// One of the provider accounts already routes to an organization.
+    AccountTaken,
+}
+
+impl Store {
+    pub async fn create_integration(&self, integration: &Integration) -> Result<Connected, StoreError> {
+        let json = integration_json(integration)?;
+        let mut items = vec![Item::from([
+            (
+                PK.to_string(),
+                s(integration_pk(&integration.org_id, &integration.integration_id)),
+            ),
+            (SK.to_string(), s("INTEGRATION")),
+            (
+                GSI1PK.to_string(),
+                s(format!("{}#INTEGRATIONS", org_prefix(&integration.org_id))),
+            ),
+            (
+                GSI1SK.to_string(),
+                s(format!("INTEGRATION#{}", integration.integration_id)),
+            ),
+            ("integration".to_string(), s(&json)),
+        ])];
+        for route in integration.routes() {
+            items.push(Item::from([
+                (PK.to_string(), s(route)),
+                (SK.to_string(), s("PROVIDER")),
+                ("integration".to_string(), s(&json)),
+            ]));
+        }
+        let writes = items
+            .into_iter()
+            .map(|item| {
+                Put::builder()
+                    .table_name(self.table())
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .map(|put| TransactWriteItem::builder().put(put).build())
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Connected::Created),
+            Err(error) if format!("{error:?}").contains("ConditionalCheckFailed") => Ok(Connected::AccountTaken),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    pub async fn get_integration(&self, org_id: &str, integration_id: &str) -> Result<Option<Integration>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(super::key(integration_pk(org_id, integration_id), "INTEGRATION")))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.as_ref().and_then(integration_from))
+    }
+
+    /// The integration a provider account routes to.
+    pub async fn find_integration(&self, provider: Provider, account: &str) -> Result<Option<Integration>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(super::key(route_pk(provider, account), "PROVIDER")))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.as_ref().and_then(integration_from))
+    }
+
+    pub async fn list_integrations(&self, org_id: &str) -> Result<Vec<Integration>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(format!("{}#INTEGRATIONS", org_prefix(org_id))));
+        Ok(query_all(query).await?.iter().filter_map(integration_from).collect())
+    }
+
+    /// Disconnects an integration: its routes go with it, so its webhooks are refused from now.
+    pub async fn delete_integration(&self, integration: &Integration) -> Result<(), StoreError> {
+        let mut keys = vec![super::key(
+            integration_pk(&integration.org_id, &integration.integration_id),
+            "INTEGRATION",
+        )];
+        keys.extend(
+            integration
+                .routes()
+                .into_iter()
+                .map(|route| super::key(route, "PROVIDER")),
+        );
+        let deletes = keys
+            .into_iter()
+            .map(|key| {
+                Delete::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key))
+                    .build()
+                    .map(|delete| TransactWriteItem::builder().delete(delete).build())
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.client()
+            .transact_write_items()
+            .set_transact_items(Some(deletes))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Remembers that an integration's webhook wrote the partition `pk`.
+    pub async fn note_written(&self, integration: &Integration, pk: &str) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item(PK, s(data_pk(&integration.org_id, &integration.integration_id)))
+            .item(SK, s(format!("WROTE#{pk}")))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Every partition an integration's webhooks wrote.
+    pub async fn written_by(&self, integration: &Integration) -> Result<Vec<String>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :wrote)")
+            .expression_attribute_values(":pk", s(data_pk(&integration.org_id, &integration.integration_id)))
+            .expression_attribute_values(":wrote", s("WROTE#"));
+        Ok(query_all(query)
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, SK)?.strip_prefix("WROTE#").map(str::to_string))
+            .collect())
+    }
+
+    /// Forgets every note and report of an integration (after its shop's data was erased).
+    pub async fn forget_integration_data(&self, integration: &Integration) -> Result<(), StoreError> {
+        self.delete_partition(&data_pk(&integration.org_id, &integration.integration_id))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn put_data_request(
+        &self,
+        integration: &Integration,
+        request_id: &str,
+        report: &Value,
+        now_epoch: i64,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item(PK, s(data_pk(&integration.org_id, &integration.integration_id)))
+            .item(SK, s(format!("DATA_REQUEST#{request_id}")))
+            .item("report", s(report.to_string()))
+            .item(TTL, super::n(now_epoch + DATA_REQUEST_RETENTION_SECONDS))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    pub async fn get_data_request(
+        &self,
+        org_id: &str,
+        integration_id: &str,
+        request_id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(super::key(
+                data_pk(org_id, integration_id),
+                &format!("DATA_REQUEST#{request_id}"),
+            )))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output
+            .item
+            .as_ref()
+            .and_then(|item| serde_json::from_str(get_s(item, "report")?).ok()))
+    }
+}
