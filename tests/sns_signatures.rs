@@ -5,91 +5,12 @@
 //! TLS verification on, trusting only the test authority and resolving the SNS host to it.
 
 use std::net::SocketAddr;
-use std::process::Child;
-use std::sync::OnceLock;
-use std::time::Duration;
 
-use harness::{free_port, repo_root, spawn_tied_to_this_process, wait_for_port};
+use harness::sns::{FORGED_HOSTS, SNS_HOST, cert_url, client, sign, test_ca, verifier};
 use serde_json::{Map, Value, json};
 use shared::providers::sns::{SnsRefusal, SnsVerifier, trusted_sns_url};
 
-const SNS_HOST: &str = "sns.us-east-1.amazonaws.com";
-/// Hosts the stand-in's TLS certificate names too, so a forged URL would really be served.
-const FORGED_HOSTS: [&str; 2] = ["sns.us-east-1.amazonaws.com.evil.example", "evil.example"];
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:sp-api";
-
-struct TestCa {
-    port: u16,
-    ca_pem: Vec<u8>,
-    _process: Child,
-}
-
-/// The stand-in of this test binary, started on first use.
-fn test_ca() -> &'static TestCa {
-    static CA: OnceLock<TestCa> = OnceLock::new();
-    CA.get_or_init(|| {
-        let port = free_port();
-        let root = repo_root();
-        let logs = root.join("target/test-logs");
-        let dir = logs.join(format!("sns-ca-{port}"));
-        std::fs::create_dir_all(&dir).expect("test CA directory");
-        let process = spawn_tied_to_this_process(
-            &format!(
-                "exec {} {} {port} {}",
-                root.join(".venv/bin/python").display(),
-                root.join("tests/sns_test_ca.py").display(),
-                dir.display()
-            ),
-            &[],
-            &logs.join(format!("sns-ca-{port}.log")),
-        );
-        wait_for_port(port, Duration::from_secs(60));
-        let ca_pem = std::fs::read(dir.join("ca.pem")).expect("the test CA wrote ca.pem before listening");
-        TestCa {
-            port,
-            ca_pem,
-            _process: process,
-        }
-    })
-}
-
-/// The production client's settings, trusting only the test authority, with the SNS host (and
-/// the forged hosts) resolved to the stand-in. One per test: each test has its own runtime.
-fn client() -> reqwest::Client {
-    let ca = test_ca();
-    let server = SocketAddr::from(([127, 0, 0, 1], ca.port));
-    let mut builder = SnsVerifier::https_client_builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca.ca_pem).expect("ca.pem is a certificate"))
-        .resolve(SNS_HOST, server);
-    for host in FORGED_HOSTS {
-        builder = builder.resolve(host, server);
-    }
-    builder.build().expect("the client builds")
-}
-
-fn verifier() -> SnsVerifier {
-    SnsVerifier::new(client())
-}
-
-fn cert_url(path: &str) -> String {
-    format!("https://{SNS_HOST}/{path}")
-}
-
-/// `message` signed by the stand-in with `version`, naming `cert_url`.
-async fn sign(message: &Value, version: &str, cert_url: &str) -> Map<String, Value> {
-    let response = client()
-        .post(format!("https://{SNS_HOST}/_sign"))
-        .json(&json!({"message": message, "version": version, "cert_url": cert_url}))
-        .send()
-        .await
-        .expect("the stand-in signs");
-    assert!(response.status().is_success(), "{}", response.status());
-    match response.json().await.expect("a JSON answer") {
-        Value::Object(signed) => signed,
-        other => panic!("not an object: {other}"),
-    }
-}
 
 /// How often the stand-in served the certificate at `path`.
 async fn fetches(path: &str) -> u64 {

@@ -5,6 +5,8 @@
 //! One emulator serves a whole test binary; every test works in an organization of its own, so
 //! tests never see each other's data.
 
+pub mod sns;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -285,6 +287,16 @@ impl FixtureRequest {
         self
     }
 
+    /// The body as it stands.
+    pub fn body_text(&self) -> &str {
+        self.event["body"].as_str().unwrap_or_default()
+    }
+
+    /// A header as it stands.
+    pub fn header_value(&self, name: &str) -> &str {
+        self.event["headers"][name].as_str().unwrap_or_default()
+    }
+
     pub fn build(self) -> Request {
         lambda_http::request::from_str(&self.event.to_string()).expect("fixture is an API Gateway v2 event")
     }
@@ -488,9 +500,6 @@ pub async fn delivery_worker(
 ) -> shared::delivery::DeliveryWorker {
     use shared::delivery::{delivery_http_client, ssrf::AddressPolicy};
     let config = sdk_config(&emulator().endpoint).await;
-    let key = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), SIGNING_KEY_SECRET)
-        .await
-        .unwrap();
     let policy = Arc::new(AddressPolicy::parse("127.0.0.0/8").unwrap());
     shared::delivery::DeliveryWorker {
         store,
@@ -499,7 +508,7 @@ pub async fn delivery_worker(
             sns: aws_sdk_sns::Client::new(&config),
             topic_arn: emulator().topic_arns[ALERTS_TOPIC].clone(),
         },
-        secrets: shared::crypto::SecretBox::from_secret(key.as_bytes()),
+        secrets: secret_box().await,
         http: delivery_http_client(policy.clone(), Duration::from_secs(5)),
         policy,
         retry_delay_scale,
@@ -619,4 +628,28 @@ pub async fn stored_endpoint(
     };
     store.create_endpoint(&endpoint).await.unwrap();
     endpoint
+}
+
+/// The box that seals stored secrets, keyed as the functions key it.
+pub async fn secret_box() -> shared::crypto::SecretBox {
+    let config = sdk_config(&emulator().endpoint).await;
+    let key = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), SIGNING_KEY_SECRET)
+        .await
+        .unwrap();
+    shared::crypto::SecretBox::from_secret(key.as_bytes())
+}
+
+/// What the provider webhook functions use, over the emulator, at `clock`'s time.
+pub async fn inbound_services(clock: Arc<dyn Clock>) -> shared::providers::InboundServices {
+    let config = sdk_config(&emulator().endpoint).await;
+    shared::providers::InboundServices {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&config), TABLE),
+        secrets: secret_box().await,
+        publisher: publisher().await,
+        alerts: shared::alerts::Alerts {
+            sns: aws_sdk_sns::Client::new(&config),
+            topic_arn: emulator().topic_arns[ALERTS_TOPIC].clone(),
+        },
+        clock,
+    }
 }

@@ -95,17 +95,18 @@ impl Store {
             .condition_expression(
                 "attribute_exists(PK) AND (attribute_not_exists(plan_changed_at) OR plan_changed_at <= :changed)",
             )
+            .expression_attribute_names("#plan", "plan")
             .expression_attribute_values(":plan", s(change.plan))
             .expression_attribute_values(":status", s(change.subscription_status))
             .expression_attribute_values(":changed", super::n(change.changed_at));
         request = match change.trial_ends_at {
             Some(trial) => request
                 .update_expression(
-                    "SET plan = :plan, subscription_status = :status, plan_changed_at = :changed, trial_ends_at = :trial",
+                    "SET #plan = :plan, subscription_status = :status, plan_changed_at = :changed, trial_ends_at = :trial",
                 )
                 .expression_attribute_values(":trial", s(trial)),
             None => request.update_expression(
-                "SET plan = :plan, subscription_status = :status, plan_changed_at = :changed REMOVE trial_ends_at",
+                "SET #plan = :plan, subscription_status = :status, plan_changed_at = :changed REMOVE trial_ends_at",
             ),
         };
         Ok(super::unless_condition_failed(request.send().await)?.is_some())
