@@ -252,3 +252,62 @@ async fn health_and_openapi_are_served_at_their_paths() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_connected_shop_s_order_webhook_answers_the_agent_over_http() {
+    let api = local_api().await;
+    let secret = "e2e-shopify-app-secret";
+    let shop = format!("e2e-{}.myshopify.com", std::process::id());
+    let connected = client()
+        .post(format!("{}/api/v1/integrations", api.base))
+        .header("x-api-key", &api.admin_key)
+        .json(&json!({"provider": "shopify", "shop_domain": shop, "secret": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connected.status(), StatusCode::CREATED);
+
+    // The sample order, sent now and signed as Shopify signs (base64 HMAC-SHA256 of the body).
+    let sample = harness::fixture("shopify-webhooks-orders-fulfilled.json");
+    let body = sample.body_text().replace("#1001", "#E2E-1001");
+    let signature = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(shared::providers::hmac_sha256(secret.as_bytes(), &[body.as_bytes()]))
+    };
+    let send = |signature: String| {
+        client()
+            .post(format!("{}/api/webhooks/shopify", api.base))
+            .header("content-type", "application/json")
+            .header("x-shopify-topic", "orders/fulfilled")
+            .header("x-shopify-shop-domain", &shop)
+            .header("x-shopify-event-id", "e2e-order-event")
+            .header("x-shopify-hmac-sha256", signature)
+            .header(
+                "x-shopify-triggered-at",
+                shared::clock::rfc3339(time::OffsetDateTime::now_utc()),
+            )
+            .body(body.clone())
+            .send()
+    };
+    let forged = send("bm90IHRoZSBzaWduYXR1cmU=".into()).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let accepted = send(signature).await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK, "{:?}", accepted.text().await);
+
+    let context: Value = client()
+        .get(format!("{}/api/context/orders/E2E-1001", api.base))
+        .header("x-api-key", &api.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        context["order"]["data"]["tracking_number"], "1Z999AA10123456784",
+        "{context}"
+    );
+    assert_eq!(context["order"]["data"]["carrier"], "UPS");
+    assert_eq!(context["customer"]["data"]["name"], "Jane Doe");
+}
