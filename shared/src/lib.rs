@@ -9,6 +9,10 @@
 //! - `/api/v1/webhooks[/{id}[/...]]`  → [`webhooks`] (`test`, `recover`: [`webhooks::sends`])
 //! - `/api/v1/deliveries/redrive`    → [`delivery::redrive`]
 //! - the SQS delivery consumer       → [`delivery`]
+//! - `/api/v1/integrations[/...]`    → [`integrations`]
+//! - `/api/webhooks/shopify[/gdpr]`  → [`providers::shopify`]
+//! - `/api/webhooks/stripe`          → [`providers::stripe`]
+//! - `/api/amazon/webhook`, the Amazon SNS topic → [`providers::amazon`]
 //!
 //! Below them: [`auth`] (key format, hashing, scopes, per-key rate limit), [`store`] (the single
 //! DynamoDB table, one module per entity), [`http`] (request checks and JSON responses),

@@ -19,6 +19,9 @@
 //! | delivery        | `ORG#<org>#DELIVERY#<id>`        | `DELIVERY`    | `ORG#<org>#ENDPOINT#<id>#DELIVERIES` | `<deliveryId>`       |
 //! | batched event   | `ORG#<org>#ENDPOINT#<id>#BATCH`  | `EVENT#<ulid>`| –                          | –                              |
 //! | batch window    | `ORG#<org>#ENDPOINT#<id>#BATCH`  | `WINDOW`      | –                          | –                              |
+//! | integration     | `ORG#<org>#INTEGRATION#<id>`     | `INTEGRATION` | `ORG#<org>#INTEGRATIONS`   | `INTEGRATION#<id>`             |
+//! | provider route  | `PROVIDER#<provider>#<account>`  | `PROVIDER`    | –                          | –                              |
+//! | inbound seen    | `ORG#<org>#INBOUND#<provider>#<eventId>` | `INBOUND` | –                    | –                              |
 //!
 //! Emails in keys are lowercased. `TTL` (epoch seconds) is the table's time-to-live attribute for
 //! short-lived items.
@@ -37,7 +40,9 @@
 //! - Customer context: `Query GSI1 GSI1PK = ORG#<org>#CUSTOMER#<email>`, descending: the profile
 //!   (`~PROFILE` sorts last, so first descending) and then the orders, newest first.
 //!
-//! - Endpoints, deliveries and batches: see their modules (`endpoints`, `deliveries`, `batches`).
+//! - Endpoints, deliveries, batches, integrations and inbound deduplication: see their modules.
+//!   Provider routes are the one exception to organization-led keys: an inbound webhook names
+//!   the provider's account, and its route item finds the organization in one `GetItem`.
 //!
 //! Merchant fields are stored as top-level attributes, so the attribute names in
 //! [`RESERVED_ATTRIBUTES`] are ours and refused as merchant field names.
