@@ -70,6 +70,48 @@ fn flipped(request: FixtureRequest) -> FixtureRequest {
     request.body(body)
 }
 
+/// An outbound endpoint of `org` subscribed to `event`; returns its id.
+async fn subscribe(org: &Org, event: &str) -> String {
+    let settings = shared::webhooks::WebhookSettings {
+        secrets: harness::secret_box().await,
+        allow_http: false,
+        rotation_grace_seconds: 3600,
+    };
+    let body = json!({"name": "Provider events", "url": "https://receiver.example/hooks", "events": [event]});
+    let request = fixture("webhook-endpoints-create.json")
+        .key(&org.admin_key)
+        .body(body.to_string())
+        .build();
+    let (status, created) = read(shared::webhooks::handle(&services().await, &settings, request).await);
+    assert_eq!(status, 201, "{created}");
+    created["webhook"]["id"].as_str().unwrap().to_string()
+}
+
+/// The delivery message queued for `endpoint` (the fan-out of an accepted webhook).
+async fn published_to(endpoint: &str) -> Value {
+    let config = harness::sdk_config(&harness::emulator().endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    for _ in 0..20 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&harness::emulator().queue_urls[harness::DELIVERY_QUEUE])
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        let found = received
+            .messages()
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Value>(m.body()?).ok())
+            .find(|m| m["endpoint_id"] == endpoint);
+        if let Some(message) = found {
+            return message;
+        }
+    }
+    panic!("nothing was published to {endpoint}");
+}
+
 async fn shopify_call(services: &InboundServices, request: FixtureRequest) -> (u16, Value) {
     let request = request.build();
     let gdpr = request.uri().path().ends_with("/gdpr");
@@ -103,6 +145,7 @@ async fn shopify_orders_customers_and_compliance_webhooks() {
         json!({"provider": "shopify", "shop_domain": "hookgate-demo.myshopify.com", "secret": SHOPIFY_SECRET}),
     )
     .await;
+    let subscriber = subscribe(&org, "shopify.order.fulfilled").await;
     let services = at(SIGNED_AT).await;
     let sample = || fixture("shopify-webhooks-orders-fulfilled.json");
 
@@ -153,6 +196,10 @@ async fn shopify_orders_customers_and_compliance_webhooks() {
         .unwrap();
     assert_eq!(page.customer.unwrap().fields["name"], "Jane Doe");
     assert_eq!(page.orders.len(), 1, "the customer context lists the order");
+
+    let published = published_to(&subscriber).await;
+    assert_eq!(published["event"], "shopify.order.fulfilled");
+    assert_eq!(published["data"]["order_number"], "1001");
 
     // Shopify's redelivery is answered, not processed again.
     let items = items_of(&harness::services().await, &org.org_id).await;
