@@ -197,6 +197,13 @@ async fn shopify_orders_customers_and_compliance_webhooks() {
     assert_eq!(page.customer.unwrap().fields["name"], "Jane Doe");
     assert_eq!(page.orders.len(), 1, "the customer context lists the order");
 
+    // An order webhook replayed to the compliance endpoint as shop/redact erases nothing.
+    let replayed = sample()
+        .method("POST", "/api/webhooks/shopify/gdpr")
+        .header("x-shopify-topic", "shop/redact");
+    assert_eq!(shopify_call(&services, replayed).await.0, 401);
+    assert!(order(&org, "1001").await.is_some());
+
     let published = published_to(&subscriber).await;
     assert_eq!(published["event"], "shopify.order.fulfilled");
     assert_eq!(published["data"]["order_number"], "1001");
@@ -225,6 +232,9 @@ async fn shopify_orders_customers_and_compliance_webhooks() {
     assert_eq!(status, 200);
     assert_eq!(customer(&org, "jane@example.com").await, None);
     assert_eq!(order(&org, "1001").await, None);
+    let path = format!("/api/v1/integrations/{integration}/data-requests/9999");
+    let (status, _) = integrations_call(&org, "GET", &path, &integration, Some("9999")).await;
+    assert_eq!(status, 404, "the report held the customer's data too");
 
     // shop/redact erases everything the shop's webhooks wrote, e.g. a later order.
     let later = sample()
@@ -258,15 +268,57 @@ async fn stripe_call(services: &InboundServices, request: FixtureRequest) -> (u1
 }
 
 #[tokio::test]
-async fn stripe_events_set_the_plan_record_invoices_and_alert_on_failed_payments() {
-    let org = new_org(&services().await).await;
+async fn stripe_billing_events_set_the_plan_record_invoices_and_alert_on_failed_payments() {
+    // A merchant's own Stripe account: its subscription events are recorded, never its plan.
+    let merchant = new_org(&services().await).await;
     connect(
-        &org,
+        &merchant,
         json!({"provider": "stripe", "account_id": "acct_1HookgateDemo", "secret": STRIPE_SECRET}),
     )
     .await;
     let services = at(SIGNED_AT).await;
     let sample = || fixture("stripe-webhooks-subscription-created.json");
+    let (status, _) = stripe_call(&services, sample()).await;
+    assert_eq!(status, 200);
+    let unchanged = harness::services()
+        .await
+        .store
+        .get_organization(&merchant.org_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.plan, "free", "a merchant cannot choose its own plan");
+    let recorded = harness::services()
+        .await
+        .store
+        .get_other(&merchant.org_id, "stripe_event", "evt_1QxYz2AbCdEfGh")
+        .await
+        .unwrap();
+    assert!(recorded.is_some());
+    let integrations = harness::services()
+        .await
+        .store
+        .list_integrations(&merchant.org_id)
+        .await
+        .unwrap();
+    harness::services()
+        .await
+        .store
+        .delete_integration(&integrations[0])
+        .await
+        .unwrap();
+
+    // Hookgate's own billing account for the organization, connected by the operator.
+    let org = new_org(&harness::services().await).await;
+    admin::billing::connect_billing(
+        &harness::services().await.store,
+        &harness::secret_box().await,
+        &org.org_id,
+        "acct_1HookgateDemo",
+        STRIPE_SECRET,
+    )
+    .await
+    .unwrap();
     let header = sample().header_value("stripe-signature").to_string();
     let timestamp = header.split(',').next().unwrap().to_string();
     let wrong = hex::encode(shared::providers::hmac_sha256(

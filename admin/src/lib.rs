@@ -4,8 +4,10 @@
 //! - [`provision`]: creates those resources against an AWS endpoint (the local emulator), so
 //!   the local stack cannot drift from what SAM deploys.
 //! - [`bootstrap`]: creates an organization and its first `keys:manage` key.
+//! - [`billing`]: connects Hookgate's own Stripe account to an organization (plans).
 //! - [`poller`]: the local stand-in for Lambda's SQS event source mapping.
 
+pub mod billing;
 pub mod bootstrap;
 pub mod poller;
 pub mod provision;

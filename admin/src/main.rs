@@ -3,11 +3,14 @@
 //! ```text
 //! hookgate-admin provision [--template template.yaml]   create the stack's resources (local emulator)
 //! hookgate-admin bootstrap --org-name NAME              create an organization and its admin key
+//! hookgate-admin connect-billing --org-id ID --account-id acct_... --secret whsec_...
+//!                                                       Hookgate's Stripe account for an organization's plan
 //! hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
 //!                                                       feed a queue to a local function (SQS event source)
 //! ```
 //! Both use the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials);
-//! `bootstrap` also `TABLE_NAME` and `PEPPER_SECRET_ID`, as the functions do.
+//! `bootstrap` also `TABLE_NAME` and `PEPPER_SECRET_ID`, as the functions do, and
+//! `connect-billing` those and `SIGNING_KEY_SECRET_ID`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +21,7 @@ use shared::runtime::{Services, aws_config};
 const USAGE: &str = "usage:
   hookgate-admin provision [--template template.yaml]
   hookgate-admin bootstrap --org-name NAME
+  hookgate-admin connect-billing --org-id ID --account-id acct_... --secret whsec_...
   hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]";
 
 fn option(args: &[String], name: &str) -> Option<String> {
@@ -54,6 +58,24 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             );
             println!("admin key id: {}", done.key_id);
             println!("admin API key (shown once, keep it): {}", done.token);
+            Ok(())
+        }
+        Some("connect-billing") => {
+            let (org_id, account_id, secret) = (
+                option(&args, "--org-id").ok_or(USAGE)?,
+                option(&args, "--account-id").ok_or(USAGE)?,
+                option(&args, "--secret").ok_or(USAGE)?,
+            );
+            let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
+            let secrets = shared::crypto::SecretBox::from_env(&config)
+                .await
+                .map_err(|e| e.to_string())?;
+            let integration =
+                admin::billing::connect_billing(&services.store, &secrets, &org_id, &account_id, &secret).await?;
+            println!(
+                "billing integration {} for {org_id}: POST /api/webhooks/stripe?account={account_id}",
+                integration.integration_id
+            );
             Ok(())
         }
         Some("poll-queue") => {

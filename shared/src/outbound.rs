@@ -41,6 +41,9 @@ pub const BATCH_EVENT: &str = "batch";
 /// Largest batch delivery message: SQS takes 256 KB, and the envelope adds a little.
 const MAX_BATCH_MESSAGE_BYTES: usize = 200 * 1024;
 
+/// What one SQS send request may carry in total.
+const MAX_REQUEST_BYTES: usize = 256 * 1024 - 1024;
+
 impl DeliveryMessage {
     pub fn new(endpoint: &Endpoint, event: &str, timestamp: &str, data: Value) -> Self {
         Self {
@@ -71,7 +74,7 @@ impl DeliveryMessage {
                 batches.push(Self {
                     org_id: org_id.to_string(),
                     endpoint_id: endpoint_id.to_string(),
-                    delivery_id: format!("msg_{}", event.id),
+                    delivery_id: String::new(),
                     event: BATCH_EVENT.to_string(),
                     timestamp: timestamp.to_string(),
                     data: Value::Null,
@@ -83,8 +86,25 @@ impl DeliveryMessage {
                 batch.batch.push(event);
             }
         }
+        for batch in &mut batches {
+            batch.delivery_id = batch_id(&batch.batch);
+        }
         batches
     }
+}
+
+/// `msg_<first event's ULID>_<digest of every event id>`: sorts by time like other delivery
+/// ids, is the same when a flush is repeated with the same events, and differs when a repeated
+/// flush carries other events, so receivers deduplicating on `webhook-id` lose nothing.
+fn batch_id(events: &[BatchedEvent]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for event in events {
+        digest.update(event.id.as_bytes());
+        digest.update(b",");
+    }
+    let first = events.first().map_or("", |e| e.id.as_str());
+    format!("msg_{first}_{}", &hex::encode(digest.finalize())[..12])
 }
 
 /// One event waiting in a batching endpoint's buffer.
@@ -127,36 +147,56 @@ pub struct DeliveryQueue {
 }
 
 impl DeliveryQueue {
-    /// Sends the messages, ten per request (SQS's batch size).
+    /// Sends the messages, up to ten per request and within what one request may carry in
+    /// total (SQS caps a batch at the size of one message).
     pub async fn enqueue(&self, messages: &[DeliveryMessage]) -> Result<(), ApiError> {
-        for chunk in messages.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, message)| {
-                    let body = serde_json::to_string(message).map_err(|_| ApiError::internal())?;
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                        .map_err(|_| ApiError::internal())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let output = self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "enqueueing deliveries");
-                    ApiError::internal()
-                })?;
-            if !output.failed().is_empty() {
-                tracing::error!(failed = ?output.failed(), "SQS refused deliveries");
-                return Err(ApiError::internal());
+        let bodies = messages
+            .iter()
+            .map(|message| serde_json::to_string(message).map_err(|_| ApiError::internal()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut start = 0;
+        while start < bodies.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < bodies.len()
+                && end - start < 10
+                && (end == start || bytes + bodies[end].len() <= MAX_REQUEST_BYTES)
+            {
+                bytes += bodies[end].len();
+                end += 1;
             }
+            self.send_batch(&bodies[start..end]).await?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, bodies: &[String]) -> Result<(), ApiError> {
+        let entries = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|_| ApiError::internal())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .sqs
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "enqueueing deliveries");
+                ApiError::internal()
+            })?;
+        if !output.failed().is_empty() {
+            tracing::error!(failed = ?output.failed(), "SQS refused deliveries");
+            return Err(ApiError::internal());
         }
         Ok(())
     }
@@ -315,10 +355,20 @@ async fn buffer(
     } else {
         None
     };
-    if let Some(delay) = delay {
-        queue
+    if let Some(delay) = delay
+        && let Err(error) = queue
             .schedule_flush(&endpoint.org_id, &endpoint.endpoint_id, now_ms, delay)
-            .await?;
+            .await
+    {
+        // Unbuffered again, so that the caller's retry opens (or fills) the window anew
+        // instead of leaving it without a flush.
+        if let Err(e) = store
+            .unbuffer_batched_event(&endpoint.org_id, &endpoint.endpoint_id, &batched.id)
+            .await
+        {
+            tracing::error!(error = ?e, "taking back a buffered event");
+        }
+        return Err(error);
     }
     Ok(())
 }
@@ -337,11 +387,13 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_takes_its_first_events_id_and_keeps_the_order() {
+    fn a_batch_is_named_by_its_events_and_keeps_their_order() {
         let events = vec![event("01A", Value::from(1)), event("01B", Value::from(2))];
         let batches = DeliveryMessage::batches("org", "ep", "2026-01-15T10:35:00Z", events.clone());
         assert_eq!(batches.len(), 1);
-        assert_eq!(batches[0].delivery_id, "msg_01A");
+        assert!(batches[0].delivery_id.starts_with("msg_01A_"));
+        let fewer = DeliveryMessage::batches("org", "ep", "t", events[..1].to_vec());
+        assert_ne!(fewer[0].delivery_id, batches[0].delivery_id, "other content, other id");
         assert_eq!(batches[0].event, BATCH_EVENT);
         assert_eq!(batches[0].batch, events);
     }
@@ -356,7 +408,7 @@ mod tests {
         for batch in &batches {
             assert!(serde_json::to_vec(batch).unwrap().len() < 256 * 1024);
         }
-        assert_eq!(batches[1].delivery_id, "msg_012");
+        assert!(batches[1].delivery_id.starts_with("msg_012_"));
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct IntegrationView {
     /// Where the provider sends its webhooks.
     pub webhook_paths: Vec<String>,
     pub has_secret: bool,
+    /// Hookgate's billing account for this organization (connected by the operator).
+    pub billing: bool,
     pub created_at: String,
 }
 
@@ -64,6 +66,7 @@ impl From<Integration> for IntegrationView {
             topic_arns: integration.topic_arns,
             webhook_paths,
             has_secret: integration.sealed_secret.is_some(),
+            billing: integration.billing,
             created_at: integration.created_at,
         }
     }
@@ -192,6 +195,7 @@ async fn create(
         topic_arns,
         sealed_secret: secret.map(|s| secrets.seal(s)),
         created_at: rfc3339(services.clock.now()),
+        billing: false,
     };
     match services.store.create_integration(&integration).await? {
         Connected::Created => Ok(json_response(

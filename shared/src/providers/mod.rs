@@ -32,6 +32,7 @@ use crate::http::json_response;
 use crate::outbound::{Publisher, publish};
 use crate::runtime::{Error, required_env};
 use crate::store::Store;
+use crate::store::inbound::Claim;
 use crate::store::integrations::Integration;
 
 /// Largest provider webhook accepted (Shopify orders with many lines run to hundreds of KB).
@@ -160,7 +161,8 @@ pub fn integration_secret(services: &InboundServices, integration: &Integration)
 }
 
 /// Claims the provider's event id, runs `process` once, publishes what it produced and answers
-/// 200. A failure releases the claim, so that the provider's retry is processed.
+/// 200 (200 with `duplicate` when it was processed before, 409 while another invocation is
+/// processing it). A failure releases the claim, so that the provider's retry is processed.
 pub async fn process_once<F, Fut>(
     services: &InboundServices,
     integration: &Integration,
@@ -185,12 +187,18 @@ where
             },
         )
     };
-    if !services
+    match services
         .store
         .claim_inbound(org_id, provider, event_id, &at, now.unix_timestamp())
         .await?
     {
-        return Ok(accepted(true));
+        Claim::Claimed => {}
+        Claim::Done => return Ok(accepted(true)),
+        Claim::InProgress => {
+            return Err(ApiError::conflict(
+                "this event is being processed by another delivery; retry later",
+            ));
+        }
     }
     let outcome = async {
         let processed = process().await?;
@@ -205,6 +213,11 @@ where
             tracing::error!(error = ?e, event_id, "releasing an inbound claim");
         }
         return Err(error);
+    }
+    // Not marked done: the claim expires and a redelivery processes the event again, which
+    // the upserts make harmless.
+    if let Err(e) = services.store.complete_inbound(org_id, provider, event_id).await {
+        tracing::error!(error = ?e, event_id, "marking an inbound event processed");
     }
     Ok(accepted(false))
 }

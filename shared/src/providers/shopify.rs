@@ -55,8 +55,12 @@ pub async fn handle(services: &InboundServices, request: Request) -> Response<Bo
                     })
                 }
                 "customers/create" | "customers/update" => {
-                    let customer = map_customer(body)
-                        .ok_or_else(|| ApiError::invalid_input("email", "the customer has no email"))?;
+                    // Customers are kept by email: one without (a phone-only customer) is
+                    // acknowledged, or Shopify would retry it and finally drop the subscription.
+                    let Some(customer) = map_customer(body) else {
+                        tracing::info!("Shopify customer without an email; acknowledged");
+                        return Ok(Processed { event: None });
+                    };
                     upsert_customer(services, integration, &customer).await?;
                     let event = if verified.topic == "customers/create" {
                         "shopify.customer.created"
@@ -92,6 +96,14 @@ pub async fn handle_gdpr(services: &InboundServices, request: Request) -> Respon
         let verified = verify(services, &request).await?;
         let integration = &verified.integration;
         let body = &verified.body;
+        // The topic header is not signed: the body must be a compliance payload for this shop,
+        // so that a captured order webhook replayed as `shop/redact` erases nothing.
+        let body_shop = body.get("shop_domain").and_then(Value::as_str).map(str::to_lowercase);
+        if body_shop.as_deref() != Some(integration.account.as_str()) {
+            return Err(ApiError::unauthorized(
+                "the payload's shop_domain is not the shop the webhook comes from",
+            ));
+        }
         let email = body
             .get("customer")
             .and_then(|c| c.get("email"))
@@ -101,13 +113,14 @@ pub async fn handle_gdpr(services: &InboundServices, request: Request) -> Respon
         process_once(services, integration, &verified.event_id, || async {
             match verified.topic.as_str() {
                 "customers/data_request" => {
-                    let email = email.ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
+                    // Without an email Hookgate holds nothing on the customer: the report says so.
+                    let email = email.unwrap_or_default();
                     let request_id = text(body.get("data_request").and_then(|r| r.get("id")))
                         .unwrap_or_else(|| verified.event_id.clone());
                     let report = data_report(services, integration, &email, body, &rfc3339(now)).await?;
                     services
                         .store
-                        .put_data_request(integration, &request_id, &report, now.unix_timestamp())
+                        .put_data_request(integration, &request_id, &email, &report, now.unix_timestamp())
                         .await?;
                     Ok(Processed {
                         event: Some((
@@ -121,8 +134,12 @@ pub async fn handle_gdpr(services: &InboundServices, request: Request) -> Respon
                     })
                 }
                 "customers/redact" => {
-                    let email = email.ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
-                    let erased = services.store.erase_customer(&integration.org_id, &email).await?;
+                    // Without an email nothing was stored for the customer: nothing to erase.
+                    let mut erased = 0;
+                    if let Some(email) = &email {
+                        erased = services.store.erase_customer(&integration.org_id, email).await?;
+                        services.store.forget_data_requests_about(integration, email).await?;
+                    }
                     Ok(Processed {
                         event: Some((
                             "shopify.customers.redact",
@@ -177,11 +194,10 @@ async fn verify(services: &InboundServices, request: &Request) -> Result<Verifie
     if !signature_matches(secret.as_bytes(), body, signature) {
         return Err(ApiError::unauthorized("the Shopify signature does not match the body"));
     }
-    if let Some(triggered_at) = header(request, "x-shopify-triggered-at") {
-        let sent = parse_time(triggered_at)
-            .ok_or_else(|| ApiError::unauthorized("X-Shopify-Triggered-At is not a timestamp"))?;
-        check_age(sent, services.clock.now(), MAX_AGE_SECONDS)?;
-    }
+    let triggered_at = header(request, "x-shopify-triggered-at")
+        .and_then(parse_time)
+        .ok_or_else(|| ApiError::unauthorized("X-Shopify-Triggered-At is missing or not a timestamp"))?;
+    check_age(triggered_at, services.clock.now(), MAX_AGE_SECONDS)?;
     let topic = header(request, "x-shopify-topic")
         .ok_or_else(|| ApiError::bad_request("X-Shopify-Topic is missing"))?
         .to_string();

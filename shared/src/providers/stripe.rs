@@ -5,8 +5,9 @@
 //! timestamp more than 300 s from now is a replay. The account in the query names the
 //! integration whose secret verifies the request (Stripe lets the merchant register any URL).
 //!
-//! Subscription events set the organization's plan and trial; invoice and payment events are
-//! recorded; failed payments raise an alert on the operators' topic.
+//! On Hookgate's own billing account (an integration the operator marks `billing`),
+//! subscription events set the organization's plan and trial. Otherwise, and for invoice and
+//! payment events, events are recorded; failed payments raise an alert on the operators' topic.
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -76,7 +77,9 @@ pub async fn handle(services: &InboundServices, request: Request) -> Response<Bo
                 "customer.subscription.created"
                 | "customer.subscription.updated"
                 | "customer.subscription.deleted"
-                | "customer.subscription.trial_will_end" => {
+                | "customer.subscription.trial_will_end"
+                    if integration.billing =>
+                {
                     let change = plan_change(&kind, &object, &event);
                     let applied = services
                         .store
@@ -98,7 +101,8 @@ pub async fn handle(services: &InboundServices, request: Request) -> Response<Bo
                         "trial_ends_at": change.trial_ends_at, "subscription": object.get("id"),
                     }))
                 }
-                kind if kind.starts_with("invoice.")
+                kind if kind.starts_with("customer.subscription.")
+                    || kind.starts_with("invoice.")
                     || kind.starts_with("payment_intent.")
                     || kind.starts_with("charge.") =>
                 {

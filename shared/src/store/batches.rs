@@ -67,6 +67,33 @@ impl Store {
         Ok(output.attributes().and_then(|a| get_n(a, "pending")).unwrap_or(1))
     }
 
+    /// Takes back an event whose flush could not be scheduled.
+    pub async fn unbuffer_batched_event(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        let pk = batch_pk(org_id, endpoint_id);
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(super::key(pk.clone(), &format!("EVENT#{event_id}"))))
+            .send()
+            .await
+            .map_err(store_error)?;
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(super::key(pk, "WINDOW")))
+            .update_expression("ADD pending :minus")
+            .expression_attribute_values(":minus", n(-1))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     /// Takes the flush lease until `until_ms`; `Err(held_until)` when another flush holds it.
     pub async fn lease_batch_flush(
         &self,

@@ -56,6 +56,11 @@ pub struct Integration {
     #[serde(default)]
     pub sealed_secret: Option<String>,
     pub created_at: String,
+    /// Stripe: Hookgate's own billing account, whose subscription events set the organization's
+    /// plan. Only the operator connects one (`hookgate-admin connect-billing`): a merchant's
+    /// own Stripe account must not choose the merchant's plan.
+    #[serde(default)]
+    pub billing: bool,
 }
 
 impl Integration {
@@ -255,10 +260,12 @@ impl Store {
         Ok(())
     }
 
+    /// Stores the report of a data request about the customer `email`.
     pub async fn put_data_request(
         &self,
         integration: &Integration,
         request_id: &str,
+        email: &str,
         report: &Value,
         now_epoch: i64,
     ) -> Result<(), StoreError> {
@@ -267,12 +274,28 @@ impl Store {
             .table_name(self.table())
             .item(PK, s(data_pk(&integration.org_id, &integration.integration_id)))
             .item(SK, s(format!("DATA_REQUEST#{request_id}")))
+            .item("email", s(email))
             .item("report", s(report.to_string()))
             .item(TTL, super::n(now_epoch + DATA_REQUEST_RETENTION_SECONDS))
             .send()
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    /// Deletes the data-request reports about `email`: they hold the customer's data too.
+    pub async fn forget_data_requests_about(&self, integration: &Integration, email: &str) -> Result<(), StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND begins_with(SK, :request)")
+            .filter_expression("email = :email")
+            .expression_attribute_values(":pk", s(data_pk(&integration.org_id, &integration.integration_id)))
+            .expression_attribute_values(":request", s("DATA_REQUEST#"))
+            .expression_attribute_values(":email", s(email))
+            .projection_expression("PK, SK");
+        self.delete_keys(query_all(query).await?).await
     }
 
     pub async fn get_data_request(
