@@ -67,3 +67,48 @@ async fn concurrent_requests_never_exceed_the_limit() {
     assert!((5..=10).contains(&allowed), "{statuses:?}");
     assert_eq!(allowed + limited, 12, "{statuses:?}");
 }
+
+#[tokio::test]
+async fn a_billing_plan_limits_the_organization_across_all_its_keys() {
+    let minute = datetime!(2026-03-12 10:30:05 UTC);
+    let services = services_with_clock(Arc::new(FixedClock(minute))).await;
+    let org = new_org(&services).await;
+    let before_plan = new_key(&services, &org, &["context:read"], 1000).await;
+    // The billing provider puts the organization on the free plan: 60 requests a minute.
+    let change = shared::store::organizations::PlanChange {
+        plan: "free",
+        subscription_status: "active",
+        trial_ends_at: None,
+        changed_at: 1,
+    };
+    assert!(services.store.set_plan(&org.org_id, &change).await.unwrap());
+    let after_plan = new_key(&services, &org, &["context:read"], 1000).await;
+
+    let read_context = |key: &str| {
+        fixture("agent-context-order.json")
+            .key(key)
+            .path_parameter("order_number", "none")
+            .build()
+    };
+    // Creating the second key (with the admin key) was the minute's first request; 59 more
+    // across both API keys fit (the one created before the plan counts too), the 61st does not.
+    for i in 0..59 {
+        let key = if i % 2 == 0 { &before_plan } else { &after_plan };
+        let status = shared::context::handle(&services, read_context(key))
+            .await
+            .status()
+            .as_u16();
+        assert_eq!(status, 404, "request {i} is within the plan");
+    }
+    let response = shared::context::handle(&services, read_context(&before_plan)).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(header(&response, "retry-after"), Some("55"));
+    let (_, body) = read(response);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("60 requests per minute"),
+        "{body}"
+    );
+}

@@ -26,6 +26,7 @@ pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapp
         created_at: rfc3339(services.clock.now()),
         subscription_status: None,
         trial_ends_at: None,
+        plan_rate_limit: None,
     };
     let request = CreateApiKeyRequest {
         name: "Admin (bootstrap)".into(),

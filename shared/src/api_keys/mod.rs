@@ -165,7 +165,15 @@ async fn create(services: &Services, request: &Request, caller: Caller) -> Resul
     let body: CreateApiKeyRequest =
         serde_json::from_value(json_body(request)?).map_err(|e| ApiError::invalid_input("body", e.to_string()))?;
     let (key, record) = body.validate()?.issue(services, &caller.org_id);
-    services.store.create_api_key(&record, &key.secret_hash).await?;
+    let org_rate_limit = services
+        .store
+        .get_organization(&caller.org_id)
+        .await?
+        .and_then(|org| org.plan_rate_limit);
+    services
+        .store
+        .create_api_key(&record, &key.secret_hash, org_rate_limit)
+        .await?;
     tracing::info!(org_id = %caller.org_id, created_key_id = %record.key_id, "api key created");
     Ok(json_response(
         StatusCode::CREATED,

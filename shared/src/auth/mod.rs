@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::secrets::Pepper;
 use crate::store::Store;
 use crate::store::api_keys::{CountOutcome, KeyState};
+use crate::store::organizations::OrgCount;
 pub use api_key::{NewKey, PresentedKey};
 pub use scope::Scope;
 
@@ -101,7 +102,14 @@ pub async fn authenticate(
     // contention can never loop.
     for _ in 0..3 {
         let state = match outcome {
-            CountOutcome::Counted(state) => return accept(pepper, &key, state, window),
+            CountOutcome::Counted(state) => {
+                let limit = state.org_rate_limit;
+                let caller = accept(pepper, &key, state, window)?;
+                return match limit {
+                    Some(limit) => within_plan(store, caller, window, limit, now).await,
+                    None => Ok(caller),
+                };
+            }
             CountOutcome::Refused(None) => return Err(invalid_key().into()),
             CountOutcome::Refused(Some(state)) => state,
         };
@@ -139,6 +147,37 @@ pub async fn authenticate(
     }
     tracing::warn!(key_id = %key.key_id, "rate-limit window kept moving under contention");
     Err(ApiError::internal().into())
+}
+
+/// Counts the request against the organization's plan limit (across all its keys), when the
+/// organization has one.
+async fn within_plan(
+    store: &Store,
+    caller: Caller,
+    window: i64,
+    limit: u32,
+    now: OffsetDateTime,
+) -> Result<Caller, Refusal> {
+    match store.count_org_use(&caller.org_id, window, limit).await {
+        Ok(OrgCount::Counted) => Ok(caller),
+        Ok(OrgCount::Limited) => {
+            let reset = (window + 1) * WINDOW_SECONDS;
+            let retry_after = (reset - now.unix_timestamp()).max(1) as u64;
+            let mut error = ApiError::rate_limited(retry_after);
+            error.message = format!(
+                "the organization's plan allows {limit} requests per minute across all its keys; retry after {retry_after} s"
+            );
+            Err(Refusal {
+                error,
+                rate_limit: Some(RateLimit {
+                    limit,
+                    remaining: 0,
+                    reset,
+                }),
+            })
+        }
+        Err(e) => Err(ApiError::from(e).into()),
+    }
 }
 
 fn accept(pepper: &Pepper, key: &PresentedKey, state: KeyState, window: i64) -> Result<Caller, Refusal> {

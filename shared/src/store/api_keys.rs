@@ -30,6 +30,9 @@ pub struct KeyState {
     pub secret_hash: String,
     pub window: i64,
     pub count: u32,
+    /// The organization's plan limit across all its keys, copied onto each key so that an
+    /// organization without one costs no extra round trip (see `organizations::set_plan`).
+    pub org_rate_limit: Option<u32>,
 }
 
 /// What `count_use` did.
@@ -98,15 +101,29 @@ fn state_from(item: &Item) -> Option<KeyState> {
         secret_hash: get_s(item, "secret_hash")?.to_string(),
         window: get_n(item, "rl_window").unwrap_or(0),
         count: get_n(item, "rl_count").unwrap_or(0),
+        org_rate_limit: get_n(item, ORG_RATE_LIMIT),
     })
 }
 
+/// The attribute of a key item holding its organization's plan limit.
+pub(crate) const ORG_RATE_LIMIT: &str = "org_rate_limit";
+
 impl Store {
-    pub async fn create_api_key(&self, record: &ApiKeyRecord, secret_hash: &str) -> Result<(), StoreError> {
+    /// Stores a new key; `org_rate_limit` is its organization's plan limit, if it has one.
+    pub async fn create_api_key(
+        &self,
+        record: &ApiKeyRecord,
+        secret_hash: &str,
+        org_rate_limit: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let mut item = key_item(record, secret_hash);
+        if let Some(limit) = org_rate_limit {
+            item.insert(ORG_RATE_LIMIT.to_string(), n(limit));
+        }
         self.client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(key_item(record, secret_hash)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await
@@ -115,6 +132,24 @@ impl Store {
     }
 
     /// Every key of an organization, revoked ones included, oldest first.
+    /// Copies the organization's plan limit onto each of its keys.
+    pub(crate) async fn set_keys_org_rate_limit(&self, org_id: &str, limit: u32) -> Result<(), StoreError> {
+        for record in self.list_api_keys(org_id).await? {
+            let result = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key_key(org_id, &record.key_id)))
+                .condition_expression("attribute_exists(PK)")
+                .update_expression("SET org_rate_limit = :limit")
+                .expression_attribute_values(":limit", n(limit))
+                .send()
+                .await;
+            super::unless_condition_failed(result)?;
+        }
+        Ok(())
+    }
+
     pub async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let query = self
             .client()

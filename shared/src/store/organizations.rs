@@ -15,6 +15,26 @@ pub struct Organization {
     /// The billing subscription's status (`trialing`, `active`, `past_due`, `canceled`, ...).
     pub subscription_status: Option<String>,
     pub trial_ends_at: Option<String>,
+    /// Requests per minute across all keys, from the plan; none until billing sets a plan.
+    pub plan_rate_limit: Option<u32>,
+}
+
+/// Requests per minute across all of an organization's keys, by plan.
+pub fn plan_rate_limit(plan: &str) -> u32 {
+    match plan {
+        "growth" => 600,
+        "professional" => 300,
+        "starter" => 120,
+        _ => 60,
+    }
+}
+
+/// Whether a request fits the organization's plan limit this minute.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OrgCount {
+    Counted,
+    /// Over the limit until this window ends.
+    Limited,
 }
 
 /// A change of plan from the billing provider.
@@ -80,11 +100,78 @@ impl Store {
             created_at: get_s(&item, "created_at").unwrap_or_default().to_string(),
             subscription_status: get_s(&item, "subscription_status").map(str::to_string),
             trial_ends_at: get_s(&item, "trial_ends_at").map(str::to_string),
+            plan_rate_limit: super::get_n(&item, "plan_rate_limit"),
         }))
     }
 
-    /// Applies a plan change unless a newer one was applied (providers deliver out of order);
-    /// `false` when the organization does not exist or the change is older.
+    /// Counts one request against the organization's plan limit in the minute `window`: one
+    /// conditional `UpdateItem`, and one more when this request opens the minute.
+    pub async fn count_org_use(&self, org_id: &str, window: i64, limit: u32) -> Result<OrgCount, StoreError> {
+        for _ in 0..3 {
+            let counted = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .key(PK, s(org_prefix(org_id)))
+                .key(SK, s("ORG"))
+                .update_expression("SET org_rl_count = org_rl_count + :one")
+                .condition_expression("org_rl_window = :window AND org_rl_count < :limit")
+                .expression_attribute_values(":one", super::n(1))
+                .expression_attribute_values(":window", super::n(window))
+                .expression_attribute_values(":limit", super::n(limit))
+                .send()
+                .await;
+            if super::unless_condition_failed(counted)?.is_some() {
+                return Ok(OrgCount::Counted);
+            }
+            let opened = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .key(PK, s(org_prefix(org_id)))
+                .key(SK, s("ORG"))
+                .update_expression("SET org_rl_window = :window, org_rl_count = :one")
+                .condition_expression(
+                    "attribute_exists(PK) AND (attribute_not_exists(org_rl_window) OR org_rl_window < :window)",
+                )
+                .expression_attribute_values(":one", super::n(1))
+                .expression_attribute_values(":window", super::n(window))
+                .send()
+                .await;
+            if super::unless_condition_failed(opened)?.is_some() {
+                return Ok(OrgCount::Counted);
+            }
+            // Neither: this minute is full, or another request opened it meanwhile (count again).
+            let current = self.get_org_window(org_id).await?;
+            if current.is_some_and(|(w, count)| w >= window && count >= i64::from(limit)) {
+                return Ok(OrgCount::Limited);
+            }
+        }
+        Ok(OrgCount::Limited)
+    }
+
+    async fn get_org_window(&self, org_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, s(org_prefix(org_id)))
+            .key(SK, s("ORG"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.and_then(|item| {
+            Some((
+                super::get_n(&item, "org_rl_window")?,
+                super::get_n(&item, "org_rl_count")?,
+            ))
+        }))
+    }
+
+    /// Applies a plan change unless a newer one was applied (providers deliver out of order),
+    /// and copies the plan's limit onto the organization's keys; `false` when the organization
+    /// does not exist or the change is older.
     pub async fn set_plan(&self, org_id: &str, change: &PlanChange<'_>) -> Result<bool, StoreError> {
         let mut request = self
             .client()
@@ -99,16 +186,22 @@ impl Store {
             .expression_attribute_values(":plan", s(change.plan))
             .expression_attribute_values(":status", s(change.subscription_status))
             .expression_attribute_values(":changed", super::n(change.changed_at));
+        let limit = plan_rate_limit(change.plan);
+        request = request.expression_attribute_values(":limit", super::n(limit));
         request = match change.trial_ends_at {
             Some(trial) => request
                 .update_expression(
-                    "SET #plan = :plan, subscription_status = :status, plan_changed_at = :changed, trial_ends_at = :trial",
+                    "SET #plan = :plan, plan_rate_limit = :limit, subscription_status = :status, plan_changed_at = :changed, trial_ends_at = :trial",
                 )
                 .expression_attribute_values(":trial", s(trial)),
             None => request.update_expression(
-                "SET #plan = :plan, subscription_status = :status, plan_changed_at = :changed REMOVE trial_ends_at",
+                "SET #plan = :plan, plan_rate_limit = :limit, subscription_status = :status, plan_changed_at = :changed REMOVE trial_ends_at",
             ),
         };
-        Ok(super::unless_condition_failed(request.send().await)?.is_some())
+        let applied = super::unless_condition_failed(request.send().await)?.is_some();
+        if applied {
+            self.set_keys_org_rate_limit(org_id, limit).await?;
+        }
+        Ok(applied)
     }
 }
