@@ -52,7 +52,14 @@ async fn an_endpoint_failing_longer_than_the_window_is_disabled_and_a_success_cl
     let url = receiver(status.clone()).await;
     let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
     // Retries are due at once (scale 0) and an endpoint is disabled after failing for 60 s.
-    let worker = harness::delivery_worker(services.store.clone(), clock.clone(), 0.0, 60).await;
+    let worker = harness::delivery_worker(
+        services.store.clone(),
+        clock.clone(),
+        0.0,
+        60,
+        std::time::Duration::ZERO,
+    )
+    .await;
     let endpoint = harness::stored_endpoint(&services.store, &worker.secrets, &org.org_id, &url, vec![60; 8]).await;
     let (sqs, alerts) = alerts_queue("alerts-for-failing-endpoint").await;
     let attempt = |message: &DeliveryMessage, receives: u32| {

@@ -235,17 +235,14 @@ impl DeliveryQueue {
 /// The longest SQS delays a message it is sent.
 const MAX_SQS_DELAY_SECONDS: u64 = 900;
 
-/// When an organization's endpoints were read, and what they were.
-type CachedEndpoints = (Instant, Arc<Vec<Endpoint>>);
-
-/// Each organization's endpoints as last read, so that ingest does not query them on every
-/// request: a change to an endpoint reaches the fan-out within `ttl` (0 disables the cache).
-pub struct EndpointCache {
+/// Values read from the store, kept for `ttl` per container so that hot paths do not read
+/// them on every request: a change reaches them within `ttl` (0 disables the cache).
+pub struct TtlCache<V> {
     ttl: Duration,
-    entries: Mutex<HashMap<String, CachedEndpoints>>,
+    entries: Mutex<HashMap<String, (Instant, Arc<V>)>>,
 }
 
-impl EndpointCache {
+impl<V> TtlCache<V> {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -262,24 +259,28 @@ impl EndpointCache {
         Self::new(Duration::from_secs(seconds))
     }
 
-    async fn endpoints(&self, store: &Store, org_id: &str) -> Result<Arc<Vec<Endpoint>>, ApiError> {
-        let cached = self
-            .entries
-            .lock()
-            .ok()
-            .and_then(|entries| entries.get(org_id).cloned());
-        if let Some((_, endpoints)) = cached.filter(|(read_at, _)| read_at.elapsed() < self.ttl) {
-            return Ok(endpoints);
+    /// The cached value of `key`, or `load`'s, cached.
+    pub async fn get_or_load<F, Fut, E>(&self, key: &str, load: F) -> Result<Arc<V>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let cached = self.entries.lock().ok().and_then(|entries| entries.get(key).cloned());
+        if let Some((_, value)) = cached.filter(|(read_at, _)| read_at.elapsed() < self.ttl) {
+            return Ok(value);
         }
-        let endpoints = Arc::new(store.list_endpoints(org_id).await?);
+        let value = Arc::new(load().await?);
         if !self.ttl.is_zero()
             && let Ok(mut entries) = self.entries.lock()
         {
-            entries.insert(org_id.to_string(), (Instant::now(), endpoints.clone()));
+            entries.insert(key.to_string(), (Instant::now(), value.clone()));
         }
-        Ok(endpoints)
+        Ok(value)
     }
 }
+
+/// Each organization's endpoints as last read, for the fan-out.
+pub type EndpointCache = TtlCache<Vec<Endpoint>>;
 
 /// Where events go: the queue, and the endpoints to match them against.
 pub struct Publisher {
@@ -308,7 +309,10 @@ pub async fn publish(
     timestamp: &str,
     data: &Value,
 ) -> Result<Vec<String>, ApiError> {
-    let endpoints = publisher.cache.endpoints(store, org_id).await?;
+    let endpoints = publisher
+        .cache
+        .get_or_load(org_id, || store.list_endpoints(org_id))
+        .await?;
     let (batching, immediate): (Vec<&Endpoint>, Vec<&Endpoint>) = endpoints
         .iter()
         .filter(|e| e.status == "active" && events::subscribed(&e.config.events, event))

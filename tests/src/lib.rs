@@ -497,6 +497,7 @@ pub async fn delivery_worker(
     clock: Arc<dyn Clock>,
     retry_delay_scale: f64,
     disable_after_seconds: i64,
+    endpoint_cache: Duration,
 ) -> shared::delivery::DeliveryWorker {
     use shared::delivery::{delivery_http_client, ssrf::AddressPolicy};
     let config = sdk_config(&emulator().endpoint).await;
@@ -514,6 +515,7 @@ pub async fn delivery_worker(
         retry_delay_scale,
         disable_after_seconds,
         clock,
+        endpoints: shared::outbound::TtlCache::new(endpoint_cache),
     }
 }
 

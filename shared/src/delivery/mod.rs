@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::alerts::Alerts;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::SecretBox;
-use crate::outbound::{DeliveryMessage, DeliveryQueue, QueueMessage};
+use crate::outbound::{DeliveryMessage, DeliveryQueue, QueueMessage, TtlCache};
 use crate::runtime::{Error, required_env};
 use crate::store::Store;
 use crate::store::deliveries::{Attempt, DeliveryUpdate};
@@ -47,6 +47,8 @@ pub struct DeliveryWorker {
     /// An endpoint failing for longer than this is disabled.
     pub disable_after_seconds: i64,
     pub clock: Arc<dyn Clock>,
+    /// Endpoints as last read, so that a successful delivery costs two AWS calls, not three.
+    pub endpoints: TtlCache<Option<Endpoint>>,
 }
 
 /// The HTTP client for deliveries: no redirects (a redirect could point anywhere), a timeout,
@@ -92,7 +94,20 @@ impl DeliveryWorker {
             retry_delay_scale: env_or("RETRY_DELAY_SCALE", 1.0)?,
             disable_after_seconds: env_or("ENDPOINT_DISABLE_AFTER_SECONDS", 5 * 86_400)?,
             clock: Arc::new(SystemClock),
+            endpoints: TtlCache::from_env(),
         })
+    }
+}
+
+impl DeliveryWorker {
+    /// The endpoint, from the container's cache when it was read lately.
+    async fn endpoint(&self, org_id: &str, endpoint_id: &str) -> Result<Option<Endpoint>, crate::store::StoreError> {
+        let key = format!("{org_id}/{endpoint_id}");
+        let cached = self
+            .endpoints
+            .get_or_load(&key, || self.store.get_endpoint(org_id, endpoint_id))
+            .await?;
+        Ok(cached.as_ref().clone())
     }
 }
 
@@ -195,7 +210,7 @@ async fn deliver(worker: &DeliveryWorker, record: &SqsMessage, message: &Deliver
             }
         }
     };
-    let endpoint = match worker.store.get_endpoint(&message.org_id, &message.endpoint_id).await {
+    let endpoint = match worker.endpoint(&message.org_id, &message.endpoint_id).await {
         Ok(Some(endpoint)) => endpoint,
         Ok(None) => {
             tracing::info!(delivery_id = %message.delivery_id, "endpoint deleted; delivery dropped");

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::Serialize;
 
 use super::endpoints::endpoint_pk;
@@ -200,26 +200,26 @@ impl Store {
         Ok(())
     }
 
-    /// Records a successful delivery and the endpoint's counters in one round trip.
+    /// Records a successful delivery and counts it on the endpoint: two writes sent together
+    /// (one round trip), not a transaction, which concurrent deliveries to one endpoint would
+    /// make conflict and retry.
     pub async fn record_successful_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
-        let delivery = delivery_update(self.table(), update)?;
-        let counters = Update::builder()
+        let counters = self
+            .client()
+            .update_item()
             .table_name(self.table())
             .set_key(Some(super::key(endpoint_pk(update.org_id, update.endpoint_id), "ENDPOINT")))
+            .condition_expression("attribute_exists(PK)")
             .update_expression(
                 "ADD total_attempts :one, total_deliveries :one, successful_deliveries :one SET last_delivery = :now REMOVE failing_since",
             )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(update.now))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        self.client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(delivery).build())
-            .transact_items(TransactWriteItem::builder().update(counters).build())
-            .send()
-            .await
-            .map_err(store_error)?;
+            .send();
+        let (delivery, counters) = futures_util::future::join(self.record_delivery(update), counters).await;
+        delivery?;
+        // A failed condition: the endpoint was deleted meanwhile, nothing to count.
+        super::unless_condition_failed(counters)?;
         Ok(())
     }
 
