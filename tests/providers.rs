@@ -145,6 +145,16 @@ async fn shopify_orders_customers_and_compliance_webhooks() {
         json!({"provider": "shopify", "shop_domain": "hookgate-demo.myshopify.com", "secret": SHOPIFY_SECRET}),
     )
     .await;
+    // A shop routes to one organization only.
+    let other = new_org(&services().await).await;
+    let again = fixture("integrations-create.json").key(&other.admin_key).build();
+    let (status, conflict) =
+        read(shared::integrations::handle(&services().await, &harness::secret_box().await, again).await);
+    assert_eq!(
+        (status, &conflict["error"]["code"]),
+        (409, &json!("CONFLICT")),
+        "{conflict}"
+    );
     let subscriber = subscribe(&org, "shopify.order.fulfilled").await;
     let services = at(SIGNED_AT).await;
     let sample = || fixture("shopify-webhooks-orders-fulfilled.json");

@@ -10,12 +10,15 @@
 //! MFN_ORDER_STATUS_CHANGE and RETURN_STATUS_CHANGE update the order and add an event the agent
 //! context shows; FEED_PROCESSING_FINISHED and any other notification are stored as sent.
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
 use super::sns::{SnsRefusal, SnsVerifier, trusted_sns_url};
-use super::{InboundServices, Processed, check_age, parse_object, parse_time, process_once, raw_body, respond, text};
+use super::{
+    InboundServices, Processed, check_age, parse_object, parse_time, process_once, raw_body, respond, text,
+    without_nulls,
+};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::json_response;
@@ -51,10 +54,7 @@ impl AmazonServices {
     request_body(content = Object, description = "The JSON SNS posts (sent as text/plain)"),
     responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
 pub async fn handle_https(services: &AmazonServices, request: Request) -> Response<Body> {
-    respond(async {
-        if request.method() != Method::POST {
-            return Err(ApiError::method_not_allowed());
-        }
+    respond(&request, async {
         // SNS sends `text/plain`: the body is read as JSON whatever the content type says.
         let message = parse_object(raw_body(&request)?)?;
         accept(services, &message).await
@@ -226,13 +226,7 @@ async fn notification(
     let order_number = text(field(&payload, "AmazonOrderId"));
     match (order_fields, order_number) {
         (Some(fields), Some(order_number)) => {
-            let mut fields: Map<String, Value> = fields
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let mut fields = without_nulls(fields.as_object().cloned().unwrap_or_default());
             fields.insert("order_number".into(), json!(order_number));
             fields.insert("channel".into(), json!("amazon"));
             if let Some(seller) = field(&payload, "SellerId") {

@@ -78,11 +78,14 @@ pub struct Processed {
     pub event: Option<(&'static str, Value)>,
 }
 
-/// Answers a provider request with `route`'s result or its JSON error.
-pub async fn respond<Fut>(route: Fut) -> Response<Body>
+/// Answers a provider request (POST only) with `route`'s result or its JSON error.
+pub async fn respond<Fut>(request: &Request, route: Fut) -> Response<Body>
 where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
+    if request.method() != lambda_http::http::Method::POST {
+        return crate::http::error_response(&ApiError::method_not_allowed());
+    }
     route.await.unwrap_or_else(|error| crate::http::error_response(&error))
 }
 

@@ -9,7 +9,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
@@ -33,10 +32,7 @@ const MAX_AGE_SECONDS: i64 = 6 * 3600;
     request_body(content = Object, description = "Shopify's payload for the topic"),
     responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
 pub async fn handle(services: &InboundServices, request: Request) -> Response<Body> {
-    respond(async {
-        if request.method() != Method::POST {
-            return Err(ApiError::method_not_allowed());
-        }
+    respond(&request, async {
         let verified = verify(services, &request).await?;
         let integration = &verified.integration;
         let body = &verified.body;
@@ -89,10 +85,7 @@ pub async fn handle(services: &InboundServices, request: Request) -> Response<Bo
     request_body(content = Object, description = "Shopify's compliance payload"),
     responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
 pub async fn handle_gdpr(services: &InboundServices, request: Request) -> Response<Body> {
-    respond(async {
-        if request.method() != Method::POST {
-            return Err(ApiError::method_not_allowed());
-        }
+    respond(&request, async {
         let verified = verify(services, &request).await?;
         let integration = &verified.integration;
         let body = &verified.body;

@@ -9,7 +9,6 @@
 //! subscription events set the organization's plan and trial. Otherwise, and for invoice and
 //! payment events, events are recorded; failed payments raise an alert on the operators' topic.
 
-use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
@@ -36,10 +35,7 @@ pub const PLANS: [&str; 4] = ["free", "starter", "professional", "growth"];
     request_body(content = Object, description = "A Stripe event"),
     responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
 pub async fn handle(services: &InboundServices, request: Request) -> Response<Body> {
-    respond(async {
-        if request.method() != Method::POST {
-            return Err(ApiError::method_not_allowed());
-        }
+    respond(&request, async {
         let body = raw_body(&request)?;
         let account = query_parameter(&request, "account")
             .ok_or_else(|| ApiError::unauthorized("the account query parameter names the connected Stripe account"))?;
