@@ -16,9 +16,9 @@ enum Route {
 async fn call(services: &Services, route: Route, request: FixtureRequest) -> (u16, Value) {
     let request = request.build();
     read(match route {
-        Route::Ingest => shared::ingest::handle(services, &harness::publisher().await, request).await,
-        Route::OrderContext | Route::CustomerContext => shared::context::handle(services, request).await,
-        Route::ApiKeys => shared::api_keys::handle(services, request).await,
+        Route::Ingest => shared::api::ingest::handle(services, &harness::publisher().await, request).await,
+        Route::OrderContext | Route::CustomerContext => shared::api::agent_context::handle(services, request).await,
+        Route::ApiKeys => shared::api::api_keys::handle(services, request).await,
     })
 }
 
@@ -342,7 +342,7 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
 async fn refused_requests_after_authentication_still_carry_rate_limit_headers() {
     let services = services().await;
     let org = new_org(&services).await;
-    let response = shared::ingest::handle(
+    let response = shared::api::ingest::handle(
         &services,
         &harness::publisher().await,
         fixture("ingest-order.json").key(&org.admin_key).body("{").build(),
@@ -351,7 +351,7 @@ async fn refused_requests_after_authentication_still_carry_rate_limit_headers() 
     assert_eq!(response.status().as_u16(), 400);
     assert_eq!(harness::header(&response, "content-type"), Some("application/json"));
     assert_eq!(harness::header(&response, "x-ratelimit-limit"), Some("120"));
-    let response = shared::ingest::handle(
+    let response = shared::api::ingest::handle(
         &services,
         &harness::publisher().await,
         fixture("ingest-order.json").without_key().build(),

@@ -75,7 +75,7 @@ async fn an_endpoint_failing_longer_than_the_window_is_disabled_and_a_success_cl
     };
 
     let first = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:30:00Z", json!({}));
-    shared::delivery::handle(&worker, attempt(&first, 1)).await;
+    shared::worker::delivery::handle(&worker, attempt(&first, 1)).await;
     let start = failing_since()
         .await
         .failing_since
@@ -84,7 +84,7 @@ async fn an_endpoint_failing_longer_than_the_window_is_disabled_and_a_success_cl
     // 30 s later the retry succeeds: the streak is over.
     clock.advance(30);
     *status.lock().unwrap() = 200;
-    let response = shared::delivery::handle(&worker, attempt(&first, 2)).await;
+    let response = shared::worker::delivery::handle(&worker, attempt(&first, 2)).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "delivered: the message is done"
@@ -95,18 +95,18 @@ async fn an_endpoint_failing_longer_than_the_window_is_disabled_and_a_success_cl
     *status.lock().unwrap() = 503;
     let second = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:31:00Z", json!({}));
     clock.advance(10);
-    shared::delivery::handle(&worker, attempt(&second, 1)).await;
+    shared::worker::delivery::handle(&worker, attempt(&second, 1)).await;
     let restarted = failing_since().await.failing_since.unwrap();
     assert_eq!(restarted - start, 40, "the new streak starts at its first failure");
     clock.advance(50);
-    shared::delivery::handle(&worker, attempt(&second, 2)).await;
+    shared::worker::delivery::handle(&worker, attempt(&second, 2)).await;
     assert_eq!(
         failing_since().await.status,
         "active",
         "50 s of failures is within the window"
     );
     clock.advance(20);
-    shared::delivery::handle(&worker, attempt(&second, 3)).await;
+    shared::worker::delivery::handle(&worker, attempt(&second, 3)).await;
     let disabled = failing_since().await;
     assert_eq!(disabled.status, "disabled");
     assert!(

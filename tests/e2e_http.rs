@@ -273,7 +273,7 @@ async fn a_connected_shop_s_order_webhook_answers_the_agent_over_http() {
     let signature = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD
-            .encode(shared::providers::hmac_sha256(secret.as_bytes(), &[body.as_bytes()]))
+            .encode(shared::crypto::hmac_sha256(secret.as_bytes(), &[body.as_bytes()]))
     };
     let send = |signature: String| {
         client()

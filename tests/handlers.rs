@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use harness::{fixture, header, new_key, new_org, read, services};
 use serde_json::{Value, json};
-use shared::health::HealthProbes;
+use shared::api::health::HealthProbes;
 
 fn ingest_body(body: Value) -> String {
     body.to_string()
@@ -16,7 +16,7 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
     let services = services().await;
     let org = new_org(&services).await;
 
-    let response = shared::ingest::handle(
+    let response = shared::api::ingest::handle(
         &services,
         &harness::publisher().await,
         fixture("ingest-order.json").key(&org.admin_key).build(),
@@ -36,7 +36,7 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
         .body(ingest_body(customer))
         .build();
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, request).await),
+        read(shared::api::ingest::handle(&services, &harness::publisher().await, request).await),
         (200, json!({"success": true, "message": "Customer data received"}))
     );
 
@@ -45,12 +45,12 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
         .key(&org.admin_key)
         .body(ingest_body(delay))
         .build();
-    let (status, body) = read(shared::ingest::handle(&services, &harness::publisher().await, request).await);
+    let (status, body) = read(shared::api::ingest::handle(&services, &harness::publisher().await, request).await);
     assert_eq!((status, body["message"].as_str()), (200, Some("Event received")));
     let event_id = body["id"].as_str().expect("event id").to_string();
 
     let (status, context) = read(
-        shared::context::handle(
+        shared::api::agent_context::handle(
             &services,
             fixture("agent-context-order.json").key(&org.admin_key).build(),
         )
@@ -82,7 +82,7 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
         .key(&org.admin_key)
         .path_parameter("order_number", "4522")
         .build();
-    let (status, context) = read(shared::context::handle(&services, request).await);
+    let (status, context) = read(shared::api::agent_context::handle(&services, request).await);
     assert_eq!(status, 200);
     assert_eq!(context["order"], Value::Null);
     assert_eq!(context["events"][0]["event"], "shipping_delay");
@@ -94,7 +94,7 @@ async fn a_partial_order_update_keeps_what_was_sent_before() {
     let org = new_org(&services).await;
     let request = fixture("ingest-order.json").key(&org.admin_key).build();
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0,
+        read(shared::api::ingest::handle(&services, &harness::publisher().await, request).await).0,
         200
     );
     let update = json!({"type": "order", "order": {"order_number": 4521, "status": "delivered"}});
@@ -103,12 +103,12 @@ async fn a_partial_order_update_keeps_what_was_sent_before() {
         .body(ingest_body(update))
         .build();
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0,
+        read(shared::api::ingest::handle(&services, &harness::publisher().await, request).await).0,
         200
     );
 
     let (_, context) = read(
-        shared::context::handle(
+        shared::api::agent_context::handle(
             &services,
             fixture("agent-context-order.json").key(&org.admin_key).build(),
         )
@@ -118,7 +118,7 @@ async fn a_partial_order_update_keeps_what_was_sent_before() {
     assert_eq!(context["order"]["data"]["tracking_number"], "DE-2026-4521-89");
     // Still in the customer's history.
     let (status, customer) = read(
-        shared::context::handle(
+        shared::api::agent_context::handle(
             &services,
             fixture("agent-context-customer.json").key(&org.admin_key).build(),
         )
@@ -146,13 +146,13 @@ async fn customer_context_lists_orders_newest_first_one_page_at_a_time() {
     ] {
         let order = json!({"type": "order", "order": {"order_number": number, "customer_email": "Eva@Example.com", "ordered_at": at}});
         assert_eq!(
-            read(shared::ingest::handle(&services, &harness::publisher().await, send(order)).await).0,
+            read(shared::api::ingest::handle(&services, &harness::publisher().await, send(order)).await).0,
             200
         );
     }
     let profile = json!({"type": "customer", "customer": {"email": "eva@example.com", "name": "Eva"}});
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, send(profile)).await).0,
+        read(shared::api::ingest::handle(&services, &harness::publisher().await, send(profile)).await).0,
         200
     );
 
@@ -166,7 +166,7 @@ async fn customer_context_lists_orders_newest_first_one_page_at_a_time() {
         }
         request.build()
     };
-    let (status, first) = read(shared::context::handle(&services, page(None)).await);
+    let (status, first) = read(shared::api::agent_context::handle(&services, page(None)).await);
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["customer"]["data"]["name"], "Eva");
     let numbers = |page: &Value| {
@@ -179,7 +179,7 @@ async fn customer_context_lists_orders_newest_first_one_page_at_a_time() {
     };
     assert_eq!(numbers(&first), vec![json!("A-3"), json!("A-2")]);
     let cursor = first["nextCursor"].as_str().expect("a second page").to_string();
-    let (status, second) = read(shared::context::handle(&services, page(Some(&cursor))).await);
+    let (status, second) = read(shared::api::agent_context::handle(&services, page(Some(&cursor))).await);
     assert_eq!(status, 200, "{second}");
     assert_eq!(numbers(&second), vec![json!("A-1")]);
     assert_eq!(second["customer"], Value::Null);
@@ -196,7 +196,7 @@ async fn products_and_other_types_are_stored_as_sent() {
         .body(product.to_string())
         .build();
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, request).await),
+        read(shared::api::ingest::handle(&services, &harness::publisher().await, request).await),
         (200, json!({"success": true, "message": "Product data received"}))
     );
     let stored = services
@@ -213,7 +213,7 @@ async fn products_and_other_types_are_stored_as_sent() {
         .key(&org.admin_key)
         .body(review.to_string())
         .build();
-    let (status, body) = read(shared::ingest::handle(&services, &harness::publisher().await, request).await);
+    let (status, body) = read(shared::api::ingest::handle(&services, &harness::publisher().await, request).await);
     assert_eq!((status, body["message"].as_str()), (200, Some("Data received")));
     let stored = services
         .store
@@ -227,8 +227,9 @@ async fn products_and_other_types_are_stored_as_sent() {
 async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
     let services = services().await;
     let org = new_org(&services).await;
-    let (status, created) =
-        read(shared::api_keys::handle(&services, fixture("api-keys-create.json").key(&org.admin_key).build()).await);
+    let (status, created) = read(
+        shared::api::api_keys::handle(&services, fixture("api-keys-create.json").key(&org.admin_key).build()).await,
+    );
     assert_eq!(status, 201, "{created}");
     let token = created["key"].as_str().unwrap().to_string();
     assert!(token.starts_with("hg_live_"));
@@ -239,7 +240,7 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
     let secret = token.rsplit('_').next().unwrap().to_string();
 
     let (status, listed) =
-        read(shared::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
+        read(shared::api::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
     assert_eq!(status, 200);
     assert_eq!(listed["keys"].as_array().unwrap().len(), 2, "{listed}");
     assert!(
@@ -250,7 +251,7 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
 
     let ingest = || fixture("ingest-order.json").key(&token).build();
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, ingest()).await).0,
+        read(shared::api::ingest::handle(&services, &harness::publisher().await, ingest()).await).0,
         200
     );
 
@@ -260,16 +261,16 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
             .path_parameter("id", &id)
             .build()
     };
-    let (status, revoked) = read(shared::api_keys::handle(&services, revoke()).await);
+    let (status, revoked) = read(shared::api::api_keys::handle(&services, revoke()).await);
     assert_eq!(status, 200, "{revoked}");
     assert_eq!(revoked["id"], id.as_str());
-    let (status, body) = read(shared::ingest::handle(&services, &harness::publisher().await, ingest()).await);
+    let (status, body) = read(shared::api::ingest::handle(&services, &harness::publisher().await, ingest()).await);
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("UNAUTHORIZED")));
     // Revoking twice answers the first revocation.
-    let (status, again) = read(shared::api_keys::handle(&services, revoke()).await);
+    let (status, again) = read(shared::api::api_keys::handle(&services, revoke()).await);
     assert_eq!((status, &again["revokedAt"]), (200, &revoked["revokedAt"]));
     let (_, listed) =
-        read(shared::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
+        read(shared::api::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await);
     let entry = listed["keys"]
         .as_array()
         .unwrap()
@@ -284,7 +285,7 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revoked_at_once() {
         .key(&org.admin_key)
         .path_parameter("id", "00000000000000000000")
         .build();
-    let (status, body) = read(shared::api_keys::handle(&services, unknown).await);
+    let (status, body) = read(shared::api::api_keys::handle(&services, unknown).await);
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
 }
 
@@ -304,10 +305,10 @@ async fn a_key_of_one_organization_cannot_revoke_another_organizations_key() {
         .key(&b.admin_key)
         .path_parameter("id", &id_a)
         .build();
-    assert_eq!(read(shared::api_keys::handle(&services, request).await).0, 404);
+    assert_eq!(read(shared::api::api_keys::handle(&services, request).await).0, 404);
     assert_eq!(
         read(
-            shared::ingest::handle(
+            shared::api::ingest::handle(
                 &services,
                 &harness::publisher().await,
                 fixture("ingest-order.json").key(&token_a).build()
@@ -337,7 +338,7 @@ async fn health_reports_every_dependency_and_503_when_one_fails() {
     let clock = Arc::new(shared::clock::SystemClock);
     let healthy = probes(&harness::emulator().queue_urls[harness::DELIVERY_QUEUE]).await;
     let (status, report) =
-        read(shared::health::handle(&healthy, clock.as_ref(), fixture("health-get.json").build()).await);
+        read(shared::api::health::handle(&healthy, clock.as_ref(), fixture("health-get.json").build()).await);
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["status"], "healthy");
     assert_eq!(report["version"], shared::VERSION);
@@ -348,24 +349,25 @@ async fn health_reports_every_dependency_and_503_when_one_fails() {
     assert!(report["uptime"].is_number() && report["totalMs"].is_u64() && report["timestamp"].is_string());
 
     let (status, body) =
-        read(shared::health::handle(&healthy, clock.as_ref(), fixture("health-head.json").build()).await);
+        read(shared::api::health::handle(&healthy, clock.as_ref(), fixture("health-head.json").build()).await);
     assert_eq!((status, body), (200, Value::Null));
 
     let missing_queue = format!("{}/123456789012/NoSuchQueue", harness::emulator().endpoint);
     let broken = probes(&missing_queue).await;
     let (status, report) =
-        read(shared::health::handle(&broken, clock.as_ref(), fixture("health-get.json").build()).await);
+        read(shared::api::health::handle(&broken, clock.as_ref(), fixture("health-get.json").build()).await);
     assert_eq!(status, 503);
     assert_eq!(report["status"], "unhealthy");
     assert_eq!(report["checks"]["sqs"]["status"], "unhealthy");
     assert_eq!(report["checks"]["dynamodb"]["status"], "healthy");
-    let (status, _) = read(shared::health::handle(&broken, clock.as_ref(), fixture("health-head.json").build()).await);
+    let (status, _) =
+        read(shared::api::health::handle(&broken, clock.as_ref(), fixture("health-head.json").build()).await);
     assert_eq!(status, 503);
 }
 
 #[tokio::test]
 async fn openapi_fixture_returns_the_document() {
-    let (status, document) = read(shared::openapi::document(fixture("openapi-get.json").build()).await);
+    let (status, document) = read(shared::api::openapi::document(fixture("openapi-get.json").build()).await);
     assert_eq!(status, 200);
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     assert_eq!(document["info"]["version"], shared::VERSION);
@@ -385,7 +387,7 @@ async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
         ..harness::publisher().await
     };
     let ingest = || {
-        shared::ingest::handle(
+        shared::api::ingest::handle(
             &services,
             &publisher,
             fixture("ingest-order.json").key(&org.admin_key).build(),
@@ -402,15 +404,21 @@ async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
         .body(customer.to_string())
         .build();
     assert_eq!(
-        read(shared::ingest::handle(&services, &harness::publisher().await, request).await).0,
+        read(shared::api::ingest::handle(&services, &harness::publisher().await, request).await).0,
         200
     );
     calls.take();
 
     let request = fixture("agent-context-customer.json").key(&org.admin_key).build();
-    assert_eq!(read(shared::context::handle(&services, request).await).0, 200);
+    assert_eq!(
+        read(shared::api::agent_context::handle(&services, request).await).0,
+        200
+    );
     assert_eq!(calls.take(), 2, "key check + one query");
     let request = fixture("agent-context-order.json").key(&org.admin_key).build();
-    assert_eq!(read(shared::context::handle(&services, request).await).0, 200);
+    assert_eq!(
+        read(shared::api::agent_context::handle(&services, request).await).0,
+        200
+    );
     assert_eq!(calls.take(), 3, "key check + the order's partition + its customer");
 }

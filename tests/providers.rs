@@ -11,9 +11,9 @@ use harness::{
 };
 use serde_json::{Value, json};
 use shared::clock::FixedClock;
-use shared::providers::amazon::{self, AmazonServices};
-use shared::providers::sns::SnsVerifier;
-use shared::providers::{InboundServices, shopify, stripe};
+use shared::inbound::amazon::{self, AmazonServices};
+use shared::inbound::sns::SnsVerifier;
+use shared::inbound::{InboundServices, shopify, stripe};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -33,7 +33,8 @@ async fn connect(org: &Org, body: Value) -> String {
         .key(&org.admin_key)
         .body(body.to_string())
         .build();
-    let (status, created) = read(shared::integrations::handle(&services, &harness::secret_box().await, request).await);
+    let (status, created) =
+        read(shared::api::integrations::handle(&services, &harness::secret_box().await, request).await);
     assert_eq!(status, 201, "{created}");
     assert!(
         !created.to_string().contains("secret\":\""),
@@ -51,11 +52,11 @@ async fn integrations_call(org: &Org, method: &str, path: &str, id: &str, reques
     if let Some(request_id) = request_id {
         request = request.path_parameter("request_id", request_id);
     }
-    read(shared::integrations::handle(&services().await, &harness::secret_box().await, request.build()).await)
+    read(shared::api::integrations::handle(&services().await, &harness::secret_box().await, request.build()).await)
 }
 
 fn shopify_signed(request: FixtureRequest, secret: &str) -> FixtureRequest {
-    let mac = shared::providers::hmac_sha256(secret.as_bytes(), &[request.body_text().as_bytes()]);
+    let mac = shared::crypto::hmac_sha256(secret.as_bytes(), &[request.body_text().as_bytes()]);
     let signature = base64::engine::general_purpose::STANDARD.encode(mac);
     request.header("x-shopify-hmac-sha256", &signature)
 }
@@ -72,7 +73,7 @@ fn flipped(request: FixtureRequest) -> FixtureRequest {
 
 /// An outbound endpoint of `org` subscribed to `event`; returns its id.
 async fn subscribe(org: &Org, event: &str) -> String {
-    let settings = shared::webhooks::WebhookSettings {
+    let settings = shared::api::webhook_endpoints::WebhookSettings {
         secrets: harness::secret_box().await,
         allow_http: false,
         rotation_grace_seconds: 3600,
@@ -82,7 +83,7 @@ async fn subscribe(org: &Org, event: &str) -> String {
         .key(&org.admin_key)
         .body(body.to_string())
         .build();
-    let (status, created) = read(shared::webhooks::handle(&services().await, &settings, request).await);
+    let (status, created) = read(shared::api::webhook_endpoints::handle(&services().await, &settings, request).await);
     assert_eq!(status, 201, "{created}");
     created["webhook"]["id"].as_str().unwrap().to_string()
 }
@@ -113,13 +114,7 @@ async fn published_to(endpoint: &str) -> Value {
 }
 
 async fn shopify_call(services: &InboundServices, request: FixtureRequest) -> (u16, Value) {
-    let request = request.build();
-    let gdpr = request.uri().path().ends_with("/gdpr");
-    read(if gdpr {
-        shopify::handle_gdpr(services, request).await
-    } else {
-        shopify::handle(services, request).await
-    })
+    read(shopify::handle(services, request.build()).await)
 }
 
 async fn order(org: &Org, number: &str) -> Option<Value> {
@@ -149,7 +144,7 @@ async fn shopify_orders_customers_and_compliance_webhooks() {
     let other = new_org(&services().await).await;
     let again = fixture("integrations-create.json").key(&other.admin_key).build();
     let (status, conflict) =
-        read(shared::integrations::handle(&services().await, &harness::secret_box().await, again).await);
+        read(shared::api::integrations::handle(&services().await, &harness::secret_box().await, again).await);
     assert_eq!(
         (status, &conflict["error"]["code"]),
         (409, &json!("CONFLICT")),
@@ -331,7 +326,7 @@ async fn stripe_billing_events_set_the_plan_record_invoices_and_alert_on_failed_
     .unwrap();
     let header = sample().header_value("stripe-signature").to_string();
     let timestamp = header.split(',').next().unwrap().to_string();
-    let wrong = hex::encode(shared::providers::hmac_sha256(
+    let wrong = hex::encode(shared::crypto::hmac_sha256(
         b"whsec_another",
         &[
             format!("{}.", &timestamp[2..]).as_bytes(),
@@ -412,7 +407,7 @@ fn amazon_services(inbound: InboundServices) -> AmazonServices {
 
 /// The sample notification's SNS message for `topic`, signed now by the test authority.
 async fn signed_notification(topic: &str, message_id: &str, cert_url: &str) -> serde_json::Map<String, Value> {
-    let sample: Value = serde_json::from_str(fixture("amazon-webhook-notification.json").body_text()).unwrap();
+    let sample: Value = serde_json::from_str(fixture("amazon-webhooks-notification.json").body_text()).unwrap();
     let message = json!({
         "Type": "Notification", "MessageId": message_id, "TopicArn": topic, "Message": sample["Message"],
         "Timestamp": shared::clock::rfc3339(OffsetDateTime::now_utc()),
@@ -422,8 +417,8 @@ async fn signed_notification(topic: &str, message_id: &str, cert_url: &str) -> s
 }
 
 async fn https_door(services: &AmazonServices, message: &serde_json::Map<String, Value>) -> (u16, Value) {
-    let request = fixture("amazon-webhook-notification.json").body(Value::Object(message.clone()).to_string());
-    read(amazon::handle_https(services, request.build()).await)
+    let request = fixture("amazon-webhooks-notification.json").body(Value::Object(message.clone()).to_string());
+    read(amazon::handle(services, request.build()).await)
 }
 
 #[tokio::test]

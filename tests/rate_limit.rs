@@ -21,7 +21,7 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
         .into_iter()
         .enumerate()
     {
-        let response = shared::ingest::handle(container, &harness::publisher().await, ingest()).await;
+        let response = shared::api::ingest::handle(container, &harness::publisher().await, ingest()).await;
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(header(&response, "x-ratelimit-limit"), Some("3"));
         assert_eq!(
@@ -30,7 +30,7 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
         );
         assert_eq!(header(&response, "x-ratelimit-reset"), Some(reset.to_string().as_str()));
     }
-    let response = shared::ingest::handle(&second_container, &harness::publisher().await, ingest()).await;
+    let response = shared::api::ingest::handle(&second_container, &harness::publisher().await, ingest()).await;
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(header(&response, "retry-after"), Some("35"));
     assert_eq!(header(&response, "x-ratelimit-remaining"), Some("0"));
@@ -39,11 +39,11 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
     assert_eq!(body["success"], false);
 
     let next_minute = services_with_clock(Arc::new(FixedClock(minute + time::Duration::seconds(60)))).await;
-    let response = shared::ingest::handle(&next_minute, &harness::publisher().await, ingest()).await;
+    let response = shared::api::ingest::handle(&next_minute, &harness::publisher().await, ingest()).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(header(&response, "x-ratelimit-remaining"), Some("2"));
     // A container whose clock lags behind counts in the newer window instead of reopening the old one.
-    let response = shared::ingest::handle(&first_container, &harness::publisher().await, ingest()).await;
+    let response = shared::api::ingest::handle(&first_container, &harness::publisher().await, ingest()).await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(header(&response, "x-ratelimit-remaining"), Some("1"));
 }
@@ -54,8 +54,8 @@ async fn concurrent_requests_never_exceed_the_limit() {
     let org = new_org(&services).await;
     let key = new_key(&services, &org, &["webhook:write"], 5).await;
     let publisher = harness::publisher().await;
-    let calls =
-        (0..12).map(|_| shared::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&key).build()));
+    let calls = (0..12)
+        .map(|_| shared::api::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&key).build()));
     let statuses: Vec<u16> = futures_util::future::join_all(calls)
         .await
         .iter()
@@ -94,13 +94,13 @@ async fn a_billing_plan_limits_the_organization_across_all_its_keys() {
     // across both API keys fit (the one created before the plan counts too), the 61st does not.
     for i in 0..59 {
         let key = if i % 2 == 0 { &before_plan } else { &after_plan };
-        let status = shared::context::handle(&services, read_context(key))
+        let status = shared::api::agent_context::handle(&services, read_context(key))
             .await
             .status()
             .as_u16();
         assert_eq!(status, 404, "request {i} is within the plan");
     }
-    let response = shared::context::handle(&services, read_context(&before_plan)).await;
+    let response = shared::api::agent_context::handle(&services, read_context(&before_plan)).await;
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(header(&response, "retry-after"), Some("55"));
     let (_, body) = read(response);

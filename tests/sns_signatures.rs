@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use harness::sns::{FORGED_HOSTS, SNS_HOST, cert_url, client, sign, test_ca, verifier};
 use serde_json::{Map, Value, json};
-use shared::providers::sns::{SnsRefusal, SnsVerifier, trusted_sns_url};
+use shared::inbound::sns::{SnsRefusal, SnsVerifier, trusted_sns_url};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:sp-api";
 

@@ -200,7 +200,7 @@ fn the_local_router_serves_exactly_the_template_routes() {
 
 #[test]
 fn the_openapi_document_describes_every_routed_path_and_method() {
-    let document: serde_json::Value = serde_json::from_str(shared::openapi::json()).unwrap();
+    let document: serde_json::Value = serde_json::from_str(shared::api::openapi::json()).unwrap();
     let paths = document["paths"].as_object().unwrap();
     for (method, path, _) in router_routes() {
         let operation = &paths
@@ -214,6 +214,60 @@ fn the_openapi_document_describes_every_routed_path_and_method() {
     let documented: BTreeSet<_> = paths.keys().cloned().collect();
     let routed: BTreeSet<_> = router_routes().into_iter().map(|(_, path, _)| path).collect();
     assert_eq!(documented, routed, "the document describes a path nothing serves");
+}
+
+/// A module's route table as (method, path).
+fn table<R>(routes: &[shared::http::Route<R>]) -> BTreeSet<(String, String)> {
+    routes
+        .iter()
+        .map(|route| (route.method.to_string(), route.path.to_string()))
+        .collect()
+}
+
+#[test]
+fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
+    use shared::api::*;
+    use shared::inbound::{amazon, shopify, stripe};
+    let modules = [
+        ("agent-context", table(&agent_context::ROUTES)),
+        ("api-keys", table(&api_keys::ROUTES)),
+        ("deliveries-redrive", table(&deliveries_redrive::ROUTES)),
+        ("health", table(&health::ROUTES)),
+        ("ingest", table(&ingest::ROUTES)),
+        ("integrations", table(&integrations::ROUTES)),
+        ("openapi", table(&openapi::ROUTES)),
+        ("webhook-endpoints", table(&webhook_endpoints::ROUTES)),
+        ("webhook-sends", table(&webhook_sends::ROUTES)),
+        ("shopify-webhooks", table(&shopify::ROUTES)),
+        ("stripe-webhooks", table(&stripe::ROUTES)),
+        ("amazon-webhooks", table(&amazon::ROUTES)),
+    ];
+    let routed = router_routes();
+    for (function, routes) in &modules {
+        let expected: BTreeSet<_> = routed
+            .iter()
+            .filter(|(_, _, f)| f == function)
+            .map(|(method, path, _)| (method.clone(), path.clone()))
+            .collect();
+        assert_eq!(routes, &expected, "{function}'s route table and the router disagree");
+    }
+    let served: BTreeSet<_> = routed.iter().map(|(_, _, f)| f.clone()).collect();
+    let tabled: BTreeSet<_> = modules.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(served, tabled, "every routed function has a route table");
+}
+
+#[test]
+fn every_operation_id_is_unique() {
+    let document: serde_json::Value = serde_json::from_str(shared::api::openapi::json()).unwrap();
+    let mut seen = BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(seen.insert(id.to_string()), "operationId {id} is used twice");
+        }
+    }
 }
 
 /// The binary of every function in template.yaml.

@@ -3,9 +3,9 @@
 
 use harness::{fixture, items_of, new_key, new_org, read, services};
 use serde_json::{Value, json};
+use shared::api::webhook_endpoints::WebhookSettings;
 use shared::crypto::SecretBox;
 use shared::runtime::Services;
-use shared::webhooks::WebhookSettings;
 
 async fn settings() -> WebhookSettings {
     let config = harness::sdk_config(&harness::emulator().endpoint).await;
@@ -23,7 +23,7 @@ async fn settings() -> WebhookSettings {
 }
 
 async fn call(services: &Services, settings: &WebhookSettings, request: lambda_http::Request) -> (u16, Value) {
-    read(shared::webhooks::handle(services, settings, request).await)
+    read(shared::api::webhook_endpoints::handle(services, settings, request).await)
 }
 
 fn endpoint_request(method: &str, path: &str, id: Option<&str>) -> harness::FixtureRequest {

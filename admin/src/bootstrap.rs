@@ -1,7 +1,7 @@
 //! Creates an organization and its first key, which holds every scope (`keys:manage` among
 //! them) so that its owner can mint narrower keys through the API.
 
-use shared::api_keys::CreateApiKeyRequest;
+use shared::api::api_keys::CreateApiKeyRequest;
 use shared::auth::Scope;
 use shared::clock::rfc3339;
 use shared::runtime::Services;
@@ -33,7 +33,7 @@ pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapp
         scopes: Scope::ALL.to_vec(),
         rate_limit_per_minute: None,
     };
-    let spec = request.validate().map_err(|e| e.message)?;
+    let spec = request.spec().map_err(|e| e.message)?;
     let (key, record) = spec.issue(services, &organization.org_id);
     services
         .store

@@ -33,3 +33,8 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
         .format(&format)
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
+
+/// Milliseconds since the epoch.
+pub fn epoch_ms(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}

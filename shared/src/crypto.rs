@@ -60,6 +60,23 @@ impl SecretBox {
     }
 }
 
+/// HMAC-SHA256 of the concatenated `message` parts under `key`: the primitive of every
+/// signature scheme here (outbound deliveries, Shopify, Stripe, and the channels to come).
+pub fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in message {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Compares without revealing where two values differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

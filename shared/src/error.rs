@@ -74,6 +74,11 @@ impl ApiError {
         .with_details(serde_json::json!({ "requiredScope": scope }))
     }
 
+    /// The key may not do this, whatever its scopes (e.g. grant more than it holds).
+    pub fn forbidden(message: impl Into<String>, details: Value) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message).with_details(details)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }

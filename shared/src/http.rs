@@ -2,9 +2,10 @@
 
 use std::future::Future;
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::auth::{self, Caller, RateLimit, Scope};
@@ -40,6 +41,110 @@ fn with_rate_limit(mut response: Response<Body>, rate_limit: Option<RateLimit>) 
         headers.insert("x-ratelimit-limit", HeaderValue::from(limit.limit));
         headers.insert("x-ratelimit-remaining", HeaderValue::from(limit.remaining));
         headers.insert("x-ratelimit-reset", HeaderValue::from(limit.reset));
+    }
+    response
+}
+
+/// One line of a function's route table: method and path pattern (API Gateway's `{name}`
+/// segments, as in `template.yaml`) → the route, with the scope an API key needs for it
+/// (`None`: a public route, or one a provider's signature guards).
+pub struct Route<R> {
+    pub method: Method,
+    pub path: &'static str,
+    pub scope: Option<Scope>,
+    pub route: R,
+}
+
+impl<R> Route<R> {
+    pub const fn new(method: Method, path: &'static str, scope: Scope, route: R) -> Self {
+        Self {
+            method,
+            path,
+            scope: Some(scope),
+            route,
+        }
+    }
+
+    pub const fn public(method: Method, path: &'static str, route: R) -> Self {
+        Self {
+            method,
+            path,
+            scope: None,
+            route,
+        }
+    }
+}
+
+/// Whether `path` fits `pattern`, segment by segment; `{name}` fits any non-empty segment.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let mut segments = path.split('/');
+    let fits = pattern.split('/').all(|expected| match segments.next() {
+        Some(actual) if expected.starts_with('{') && expected.ends_with('}') => !actual.is_empty(),
+        Some(actual) => actual == expected,
+        None => false,
+    });
+    fits && segments.next().is_none()
+}
+
+/// The table's line for the request: 404 when no pattern fits the path, 405 (with `Allow`) when
+/// one does but not for this method.
+pub fn find_route<'a, R>(routes: &'a [Route<R>], request: &Request) -> Result<&'a Route<R>, ApiError> {
+    let path = request.uri().path();
+    let mut allowed: Vec<&str> = Vec::new();
+    for route in routes.iter().filter(|route| path_matches(route.path, path)) {
+        if route.method == request.method() {
+            return Ok(route);
+        }
+        allowed.push(route.method.as_str());
+    }
+    if allowed.is_empty() {
+        Err(ApiError::not_found("no such route"))
+    } else {
+        Err(ApiError::method_not_allowed().with_details(serde_json::json!({ "allow": allowed })))
+    }
+}
+
+/// Finds the request's route in `routes`, authenticates the key for the route's scope, runs
+/// `handler` and answers in JSON with the rate-limit headers, whatever the outcome.
+pub async fn serve_routes<R, F, Fut>(
+    services: &Services,
+    request: &Request,
+    routes: &[Route<R>],
+    handler: F,
+) -> Response<Body>
+where
+    R: Copy,
+    F: FnOnce(R, Caller) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    match find_route(routes, request) {
+        Ok(Route {
+            scope: Some(scope),
+            route,
+            ..
+        }) => serve_authenticated(services, request, *scope, |caller| handler(*route, caller)).await,
+        Ok(_) => {
+            tracing::error!("a public route was served as an authenticated one");
+            error_response(&ApiError::internal())
+        }
+        Err(error) => route_error_response(&error),
+    }
+}
+
+/// The answer to a request no route takes: 404, or 405 naming in `Allow` the methods the path
+/// takes, as HTTP asks.
+pub fn route_error_response(error: &ApiError) -> Response<Body> {
+    let mut response = error_response(error);
+    let allow = error
+        .details
+        .as_ref()
+        .and_then(|d| d.get("allow"))
+        .and_then(Value::as_array);
+    if let Some(methods) = allow {
+        let list: Vec<&str> = methods.iter().filter_map(Value::as_str).collect();
+        if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
     }
     response
 }
@@ -91,6 +196,55 @@ pub fn json_body(request: &Request) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))
 }
 
+/// Rules a request body must satisfy beyond its JSON shape; the error names the field.
+pub trait Validate {
+    fn validate(&self) -> Result<(), ApiError>;
+}
+
+/// The request body as `T`: the checks of [`json_body`], then `T`'s shape, refused with 422
+/// `INVALID_INPUT` naming the offending field by its dotted path.
+pub fn typed_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    from_json(json_body(request)?)
+}
+
+/// [`typed_body`], then `T`'s own [`Validate`] rules.
+pub fn validated_body<T: DeserializeOwned + Validate>(request: &Request) -> Result<T, ApiError> {
+    let parsed: T = typed_body(request)?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+/// [`validated_body`], where an empty body means `T::default()` (bodies of optional fields).
+pub fn validated_body_or_default<T: DeserializeOwned + Validate + Default>(request: &Request) -> Result<T, ApiError> {
+    if request.body().is_empty() {
+        let parsed = T::default();
+        parsed.validate()?;
+        return Ok(parsed);
+    }
+    validated_body(request)
+}
+
+/// A JSON value as `T`, naming the field serde choked on: `retry_policy.max_retries` for a wrong
+/// type, `name` for a missing or unknown one.
+pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.inner().to_string();
+        // serde names missing and unknown fields only in its message: `missing field `name``.
+        let named = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+        let field = match (path.as_str(), named) {
+            (".", Some(name)) => name.to_string(),
+            (".", None) => "body".to_string(),
+            (parent, Some(name)) => format!("{parent}.{name}"),
+            (path, None) => path.to_string(),
+        };
+        ApiError::invalid_input(&field, message)
+    })
+}
+
 /// A path parameter, percent-decoded (API Gateway passes `@` in an email through either way).
 pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt;
@@ -102,6 +256,12 @@ pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
         .ok()?
         .into_owned();
     (!decoded.is_empty()).then_some(decoded)
+}
+
+/// A path parameter the route pattern promises; absent (a request that bypassed the router),
+/// the resource is not found.
+pub fn required_path_parameter(request: &Request, name: &str) -> Result<String, ApiError> {
+    path_parameter(request, name).ok_or_else(|| ApiError::not_found(format!("no {name} in the path")))
 }
 
 /// A query-string parameter.

@@ -1,43 +1,36 @@
-//! Hookgate's shared crate: what every function binary uses.
+//! Hookgate's shared crate: what every function binary uses, laid out by role.
 //!
-//! One module per capability; a route's handler lives in the module named after its path:
-//! - `/api/api-keys[/{id}]`          → [`api_keys`]
-//! - `/api/webhook`                  → [`ingest`]
-//! - `/api/context/...`              → [`context`]
-//! - `/api/health`                   → [`health`]
-//! - `/api/openapi`                  → [`openapi`]
-//! - `/api/v1/webhooks[/{id}[/...]]`  → [`webhooks`] (`test`, `recover`: [`webhooks::sends`])
-//! - `/api/v1/deliveries/redrive`    → [`delivery::redrive`]
-//! - the SQS delivery consumer       → [`delivery`]
-//! - `/api/v1/integrations[/...]`    → [`integrations`]
-//! - `/api/webhooks/shopify[/gdpr]`  → [`providers::shopify`]
-//! - `/api/webhooks/stripe`          → [`providers::stripe`]
-//! - `/api/amazon/webhook`, the Amazon SNS topic → [`providers::amazon`]
+//! Entry points, one module per function, named exactly like `functions/<name>` (`-` → `_`):
+//! - [`api`]: the HTTP functions. `/api/v1/webhooks/{id}/test` is served by `webhook-sends`,
+//!   so its code is in [`api::webhook_sends`]; each module writes its route table next to its
+//!   handlers.
+//! - [`inbound`]: provider webhooks on one pipeline (find the connected account, verify the
+//!   raw bytes, claim the provider's event id, process, publish), one module per source.
+//! - [`worker`]: the queue consumers (`delivery-worker`).
 //!
-//! Below them: [`auth`] (key format, hashing, scopes, per-key rate limit), [`store`] (the single
-//! DynamoDB table, one module per entity), [`http`] (request checks and JSON responses),
-//! [`error`] (the JSON error shape), [`clock`], [`secrets`] and [`runtime`] (per-container wiring).
+//! Beneath them, used by all and importing none of them:
+//! - [`outbound`]: the event catalog, condition matching and field filters, queue messages,
+//!   signing, the SSRF guard, fan-out and batching, operational alerts.
+//! - [`store`] (the single DynamoDB table; imports nothing above it), [`auth`] (keys, scopes,
+//!   rate limits), [`http`] (route tables, body extraction, JSON responses), [`error`],
+//!   [`runtime`] (per-container wiring), [`cache`], [`clock`], [`crypto`], [`secrets`], [`ids`].
+//!
+//! Entry modules never import one another; a test (`tests/layering.rs`) holds that.
 
-pub mod alerts;
-pub mod api_keys;
+pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod clock;
-pub mod context;
 pub mod crypto;
-pub mod delivery;
 pub mod error;
-pub mod health;
 pub mod http;
 pub mod ids;
-pub mod ingest;
-pub mod integrations;
-pub mod openapi;
+pub mod inbound;
 pub mod outbound;
-pub mod providers;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
-pub mod webhooks;
+pub mod worker;
 
 pub use error::ApiError;
 

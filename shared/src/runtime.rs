@@ -45,9 +45,35 @@ pub fn required_env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("environment variable {name} is not set").into())
 }
 
+/// An optional setting: `default` when unset, an error when set but unreadable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("{name} is not valid: {value}").into()),
+        Err(_) => Ok(default),
+    }
+}
+
 /// Structured logs: JSON when Lambda's log format asks for it, with the request id on each line.
 pub fn init_tracing() {
     lambda_http::tracing::init_default_subscriber();
+}
+
+/// Runs the Lambda loop of a queue consumer: every invocation is an SQS batch, answered with
+/// the messages that failed (partial batch response).
+pub async fn serve_sqs<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(aws_lambda_events::event::sqs::SqsEvent) -> Fut,
+    Fut: Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse> + Send,
+{
+    lambda_http::lambda_runtime::run(service_fn(
+        |event: lambda_http::lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+            let response = handler(event.payload);
+            async move { Ok::<_, Infallible>(response.await) }
+        },
+    ))
+    .await
 }
 
 /// Runs the Lambda loop, answering every invocation with `handler`'s response.

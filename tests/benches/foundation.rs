@@ -112,7 +112,7 @@ async fn main() {
     let request = || fixture("ingest-order.json").key(&key).body(body.clone()).build();
     for _ in 0..20 {
         assert_eq!(
-            read(shared::ingest::handle(&services, &publisher, request()).await).0,
+            read(shared::api::ingest::handle(&services, &publisher, request()).await).0,
             200
         );
     }
@@ -120,7 +120,7 @@ async fn main() {
     let mut requests: Vec<_> = (0..INGESTS).map(|_| request()).collect();
     let (cpu, wall) = (process_cpu(), Instant::now());
     for request in requests.drain(..) {
-        let response = shared::ingest::handle(&services, &publisher, request).await;
+        let response = shared::api::ingest::handle(&services, &publisher, request).await;
         assert_eq!(response.status().as_u16(), 200);
     }
     let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
@@ -184,7 +184,7 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
     };
     // Warm up connections.
     assert!(
-        shared::delivery::handle(&worker, batch(10))
+        shared::worker::delivery::handle(&worker, batch(10))
             .await
             .batch_item_failures
             .is_empty()
@@ -193,7 +193,7 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
     let batches: Vec<_> = (0..DELIVERIES / 10).map(|_| batch(10)).collect();
     let (cpu, wall) = (process_cpu(), Instant::now());
     for event in batches {
-        let response = shared::delivery::handle(&worker, event).await;
+        let response = shared::worker::delivery::handle(&worker, event).await;
         assert!(response.batch_item_failures.is_empty(), "a delivery failed");
     }
     let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());

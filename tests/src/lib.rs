@@ -218,7 +218,7 @@ pub async fn new_key(services: &Services, org: &Org, scopes: &[&str], rate_limit
         .key(&org.admin_key)
         .body(body.to_string())
         .build();
-    let (status, json) = read(shared::api_keys::handle(services, request).await);
+    let (status, json) = read(shared::api::api_keys::handle(services, request).await);
     assert_eq!(status, 201, "{json}");
     json["key"].as_str().expect("key in response").to_string()
 }
@@ -498,14 +498,15 @@ pub async fn delivery_worker(
     retry_delay_scale: f64,
     disable_after_seconds: i64,
     endpoint_cache: Duration,
-) -> shared::delivery::DeliveryWorker {
-    use shared::delivery::{delivery_http_client, ssrf::AddressPolicy};
+) -> shared::worker::delivery::DeliveryWorker {
+    use shared::outbound::ssrf::AddressPolicy;
+    use shared::worker::delivery::send::delivery_http_client;
     let config = sdk_config(&emulator().endpoint).await;
     let policy = Arc::new(AddressPolicy::parse("127.0.0.0/8").unwrap());
-    shared::delivery::DeliveryWorker {
+    shared::worker::delivery::DeliveryWorker {
         store,
         queue: publisher().await.queue,
-        alerts: shared::alerts::Alerts {
+        alerts: shared::outbound::Alerts {
             sns: aws_sdk_sns::Client::new(&config),
             topic_arn: emulator().topic_arns[ALERTS_TOPIC].clone(),
         },
@@ -515,7 +516,7 @@ pub async fn delivery_worker(
         retry_delay_scale,
         disable_after_seconds,
         clock,
-        endpoints: shared::outbound::TtlCache::new(endpoint_cache),
+        endpoints: shared::cache::TtlCache::new(endpoint_cache),
     }
 }
 
@@ -619,7 +620,7 @@ pub async fn stored_endpoint(
         },
         status: "active".into(),
         disabled_reason: None,
-        sealed_secret: secrets.seal(&shared::delivery::signing::generate_secret()),
+        sealed_secret: secrets.seal(&shared::outbound::signing::generate_secret()),
         sealed_previous_secret: None,
         previous_secret_until: None,
         sealed_token: None,
@@ -642,13 +643,13 @@ pub async fn secret_box() -> shared::crypto::SecretBox {
 }
 
 /// What the provider webhook functions use, over the emulator, at `clock`'s time.
-pub async fn inbound_services(clock: Arc<dyn Clock>) -> shared::providers::InboundServices {
+pub async fn inbound_services(clock: Arc<dyn Clock>) -> shared::inbound::InboundServices {
     let config = sdk_config(&emulator().endpoint).await;
-    shared::providers::InboundServices {
+    shared::inbound::InboundServices {
         store: Store::new(aws_sdk_dynamodb::Client::new(&config), TABLE),
         secrets: secret_box().await,
         publisher: publisher().await,
-        alerts: shared::alerts::Alerts {
+        alerts: shared::outbound::Alerts {
             sns: aws_sdk_sns::Client::new(&config),
             topic_arn: emulator().topic_arns[ALERTS_TOPIC].clone(),
         },

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use shared::providers::sns::SnsVerifier;
+use shared::inbound::sns::SnsVerifier;
 
 use crate::{free_port, repo_root, spawn_tied_to_this_process, wait_for_port};
 

@@ -1,6 +1,6 @@
 //! Amazon notifications delivered natively: the SNS topic's Lambda subscription.
 use lambda_http::lambda_runtime::{LambdaEvent, run, service_fn};
-use shared::providers::amazon::{self, AmazonServices};
+use shared::inbound::amazon::{self, AmazonServices};
 use shared::runtime::{aws_config, init_tracing};
 
 #[tokio::main]

@@ -1,4 +1,5 @@
 //! `POST /api/webhook`: merchants push orders, customers, products and events.
+use shared::api::ingest;
 use shared::outbound::Publisher;
 use shared::runtime::{Services, aws_config, init_tracing, serve};
 
@@ -8,5 +9,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = aws_config().await;
     let services = Services::from_env(&config).await?;
     let publisher = Publisher::from_env(&config)?;
-    serve(|request| shared::ingest::handle(&services, &publisher, request)).await
+    serve(|request| ingest::handle(&services, &publisher, request)).await
 }

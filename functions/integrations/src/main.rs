@@ -1,4 +1,5 @@
 //! `/api/v1/integrations[/{id}[/data-requests/{request_id}]]`: connected provider accounts.
+use shared::api::integrations;
 use shared::crypto::SecretBox;
 use shared::runtime::{Services, aws_config, init_tracing, serve};
 
@@ -8,5 +9,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = aws_config().await;
     let services = Services::from_env(&config).await?;
     let secrets = SecretBox::from_env(&config).await?;
-    serve(|request| shared::integrations::handle(&services, &secrets, request)).await
+    serve(|request| integrations::handle(&services, &secrets, request)).await
 }

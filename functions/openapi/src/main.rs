@@ -4,5 +4,5 @@ use shared::runtime::{init_tracing, serve};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    serve(shared::openapi::document).await
+    serve(shared::api::openapi::document).await
 }

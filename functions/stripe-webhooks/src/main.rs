@@ -1,5 +1,5 @@
 //! `POST /api/webhooks/stripe?account=acct_...`: Stripe's events.
-use shared::providers::{InboundServices, stripe};
+use shared::inbound::{InboundServices, stripe};
 use shared::runtime::{aws_config, init_tracing, serve};
 
 #[tokio::main]

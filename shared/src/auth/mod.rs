@@ -38,8 +38,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whether the key holds `scope`, itself or through a scope that includes it.
+    pub fn holds(&self, scope: Scope) -> bool {
+        scope
+            .granted_by()
+            .iter()
+            .any(|granting| self.scopes.iter().any(|s| s == granting.as_str()))
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.iter().any(|s| s == scope.as_str()) {
+        if self.holds(scope) {
             Ok(())
         } else {
             Err(ApiError::missing_scope(scope.as_str()))

@@ -15,7 +15,16 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::endpoints::endpoint_pk;
 use super::{Item, PK, SK, Store, StoreError, TTL, get_n, get_s, n, s, store_error, unless_condition_failed};
-use crate::outbound::BatchedEvent;
+
+/// One event waiting in a batching endpoint's buffer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchedEvent {
+    /// A ULID: buffered events sort by it.
+    pub id: String,
+    pub event: String,
+    pub timestamp: String,
+    pub data: serde_json::Value,
+}
 
 /// How long a buffered event is kept when no flush takes it (its endpoint was deleted).
 const BUFFER_RETENTION_SECONDS: i64 = 7 * 24 * 3600;

@@ -1,0 +1,212 @@
+//! `GET /api/context/orders/{order_number}` and `GET /api/context/customers/{email}` (scope
+//! `context:read`): what the support agent reads to answer "where is order #4521?".
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{Route, json_response, path_parameter, query_parameter, serve_routes};
+use crate::runtime::Services;
+use crate::store::Document;
+use crate::store::customers::decode_customer_cursor;
+use crate::store::encode_cursor;
+use crate::store::events::OrderEvent;
+
+/// Events returned with an order, newest first.
+const MAX_ORDER_EVENTS: i32 = 100;
+const DEFAULT_PAGE_SIZE: i32 = 20;
+const MAX_PAGE_SIZE: i32 = 100;
+
+/// A stored record: the fields as the merchant sent them, and when Hookgate stored them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+impl From<Document> for Record {
+    fn from(document: Document) -> Self {
+        Self {
+            data: document.fields,
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextEvent {
+    pub id: String,
+    /// The event's name, e.g. `shipping_delay`.
+    pub event: String,
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub received_at: String,
+}
+
+impl From<OrderEvent> for ContextEvent {
+    fn from(event: OrderEvent) -> Self {
+        Self {
+            id: event.event_id,
+            event: event.event,
+            data: event.data,
+            received_at: event.received_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderContext {
+    pub success: bool,
+    pub order_number: String,
+    /// Null when only events name this order.
+    pub order: Option<Record>,
+    /// The customer of `order.customer_email`, when that customer was sent.
+    pub customer: Option<Record>,
+    /// Events that affect this order (e.g. a shipping delay), newest first.
+    pub events: Vec<ContextEvent>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerContext {
+    pub success: bool,
+    pub email: String,
+    /// Null when only orders name this customer.
+    pub customer: Option<Record>,
+    /// The customer's orders, newest first.
+    pub orders: Vec<Record>,
+    /// Pass as `cursor` to read the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for the OpenAPI document only
+pub struct CustomerPageParams {
+    /// Orders per page, 1 to 100 (default 20).
+    limit: Option<i32>,
+    /// `nextCursor` from the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Context {
+    Order,
+    Customer,
+}
+
+/// `agent-context`'s routes.
+pub const ROUTES: [Route<Context>; 2] = [
+    Route::new(
+        Method::GET,
+        "/api/context/orders/{order_number}",
+        Scope::ContextRead,
+        Context::Order,
+    ),
+    Route::new(
+        Method::GET,
+        "/api/context/customers/{email}",
+        Scope::ContextRead,
+        Context::Customer,
+    ),
+];
+
+pub async fn handle(services: &Services, request: Request) -> Response<Body> {
+    let request = &request;
+    serve_routes(services, request, &ROUTES, |route, caller| async move {
+        let parameter =
+            |name| path_parameter(request, name).ok_or_else(|| ApiError::not_found("no such context route"));
+        match route {
+            Context::Order => order_context(services, caller, parameter("order_number")?).await,
+            Context::Customer => customer_context(services, request, caller, parameter("email")?).await,
+        }
+    })
+    .await
+}
+
+/// The order, its customer and every event that affects it.
+#[utoipa::path(get, path = "/api/context/orders/{order_number}", operation_id = "agent_context_order", tag = "Agent context",
+    security(("apiKey" = []), ("bearer" = [])),
+    params(("order_number" = String, Path, description = "The merchant's order number")),
+    responses((status = 200, body = OrderContext), (status = "4XX", body = ErrorBody)))]
+async fn order_context(services: &Services, caller: Caller, order_number: String) -> Result<Response<Body>, ApiError> {
+    let found = services
+        .store
+        .order_with_events(&caller.org_id, &order_number, MAX_ORDER_EVENTS)
+        .await?;
+    if found.order.is_none() && found.events.is_empty() {
+        return Err(ApiError::not_found(format!("no order {order_number}")));
+    }
+    let email = found
+        .order
+        .as_ref()
+        .and_then(|order| order.fields.get("customer_email"))
+        .and_then(Value::as_str);
+    let customer = match email {
+        Some(email) => services.store.get_customer(&caller.org_id, email).await?,
+        None => None,
+    };
+    let context = OrderContext {
+        success: true,
+        order_number,
+        order: found.order.map(Into::into),
+        customer: customer.map(Into::into),
+        events: found.events.into_iter().map(Into::into).collect(),
+    };
+    Ok(json_response(StatusCode::OK, &context))
+}
+
+/// The customer and their orders, newest first, one page at a time.
+#[utoipa::path(get, path = "/api/context/customers/{email}", operation_id = "agent_context_customer", tag = "Agent context",
+    security(("apiKey" = []), ("bearer" = [])),
+    params(("email" = String, Path, description = "The customer's email"), CustomerPageParams),
+    responses((status = 200, body = CustomerContext), (status = "4XX", body = ErrorBody)))]
+async fn customer_context(
+    services: &Services,
+    request: &Request,
+    caller: Caller,
+    email: String,
+) -> Result<Response<Body>, ApiError> {
+    let email = email.trim().to_lowercase();
+    let limit = match query_parameter(request, "limit") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(text) => text
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_PAGE_SIZE}")))?,
+    };
+    let start = match query_parameter(request, "cursor") {
+        None => None,
+        Some(cursor) => Some(
+            decode_customer_cursor(&caller.org_id, &email, &cursor)
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this customer's context returned"))?,
+        ),
+    };
+    let first_page = start.is_none();
+    let page = services
+        .store
+        .customer_page(&caller.org_id, &email, limit, start)
+        .await?;
+    if first_page && page.customer.is_none() && page.orders.is_empty() {
+        return Err(ApiError::not_found(format!("no customer {email}")));
+    }
+    let context = CustomerContext {
+        success: true,
+        email,
+        customer: page.customer.map(Into::into),
+        orders: page.orders.into_iter().map(Into::into).collect(),
+        next_cursor: page.next.as_ref().map(encode_cursor),
+    };
+    Ok(json_response(StatusCode::OK, &context))
+}

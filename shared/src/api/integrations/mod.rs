@@ -1,0 +1,332 @@
+//! `POST /api/v1/integrations`, `GET /api/v1/integrations[/{id}]`, `DELETE /api/v1/integrations/{id}`
+//! and `GET /api/v1/integrations/{id}/data-requests/{request_id}` (scope `integrations:manage`):
+//! connecting a provider account (a Shopify shop, a Stripe account, Amazon SNS topics) to the
+//! organization, so that its webhooks are accepted. Secrets are stored sealed and never returned.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::{Caller, Scope};
+use crate::clock::rfc3339;
+use crate::crypto::SecretBox;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{Route, json_response, required_path_parameter, serve_routes, typed_body};
+use crate::runtime::Services;
+use crate::store::integrations::{Connected, Integration, Provider};
+
+const MAX_TOPICS: usize = 10;
+
+/// Body of `POST /api/v1/integrations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationRequest {
+    pub provider: Provider,
+    /// Shopify: the shop domain (`acme.myshopify.com`).
+    pub shop_domain: Option<String>,
+    /// Stripe: the account id (`acct_...`) that `?account=` names on the webhook URL.
+    pub account_id: Option<String>,
+    /// Amazon: the seller id.
+    pub seller_id: Option<String>,
+    /// Amazon: the SNS topics whose notifications are accepted (1 to 10).
+    pub topic_arns: Option<Vec<String>>,
+    /// Shopify: the app's client secret; Stripe: the endpoint's signing secret (`whsec_...`).
+    pub secret: Option<String>,
+}
+
+/// An integration as its owner sees it: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationView {
+    pub id: String,
+    pub provider: Provider,
+    /// The shop domain, Stripe account or Amazon seller id.
+    pub account: String,
+    pub topic_arns: Vec<String>,
+    /// Where the provider sends its webhooks.
+    pub webhook_paths: Vec<String>,
+    pub has_secret: bool,
+    /// Hookgate's billing account for this organization (connected by the operator).
+    pub billing: bool,
+    pub created_at: String,
+}
+
+impl From<Integration> for IntegrationView {
+    fn from(integration: Integration) -> Self {
+        let webhook_paths = match integration.provider {
+            Provider::Shopify => vec!["/api/webhooks/shopify".into(), "/api/webhooks/shopify/gdpr".into()],
+            Provider::Stripe => vec![format!("/api/webhooks/stripe?account={}", integration.account)],
+            Provider::Amazon => vec!["/api/amazon/webhook".into()],
+        };
+        Self {
+            id: integration.integration_id,
+            provider: integration.provider,
+            account: integration.account,
+            topic_arns: integration.topic_arns,
+            webhook_paths,
+            has_secret: integration.sealed_secret.is_some(),
+            billing: integration.billing,
+            created_at: integration.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationResponse {
+    pub success: bool,
+    pub integration: IntegrationView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationList {
+    pub success: bool,
+    pub integrations: Vec<IntegrationView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataRequestReport {
+    pub success: bool,
+    /// Everything Hookgate held on the customer when the request arrived.
+    #[schema(value_type = Object)]
+    pub report: Value,
+}
+
+#[derive(Clone, Copy)]
+pub enum IntegrationRoute {
+    Create,
+    List,
+    Get,
+    Delete,
+    DataRequest,
+}
+
+/// `integrations`' routes.
+pub const ROUTES: [Route<IntegrationRoute>; 5] = [
+    Route::new(
+        Method::POST,
+        "/api/v1/integrations",
+        Scope::IntegrationsManage,
+        IntegrationRoute::Create,
+    ),
+    Route::new(
+        Method::GET,
+        "/api/v1/integrations",
+        Scope::IntegrationsManage,
+        IntegrationRoute::List,
+    ),
+    Route::new(
+        Method::GET,
+        "/api/v1/integrations/{id}",
+        Scope::IntegrationsManage,
+        IntegrationRoute::Get,
+    ),
+    Route::new(
+        Method::DELETE,
+        "/api/v1/integrations/{id}",
+        Scope::IntegrationsManage,
+        IntegrationRoute::Delete,
+    ),
+    Route::new(
+        Method::GET,
+        "/api/v1/integrations/{id}/data-requests/{request_id}",
+        Scope::IntegrationsManage,
+        IntegrationRoute::DataRequest,
+    ),
+];
+
+pub async fn handle(services: &Services, secrets: &SecretBox, request: Request) -> Response<Body> {
+    let request = &request;
+    serve_routes(services, request, &ROUTES, |route, caller| async move {
+        let id = || required_path_parameter(request, "id");
+        match route {
+            IntegrationRoute::Create => create(services, secrets, request, caller).await,
+            IntegrationRoute::List => list(services, caller).await,
+            IntegrationRoute::Get => get(services, caller, &id()?).await,
+            IntegrationRoute::Delete => delete(services, caller, &id()?).await,
+            IntegrationRoute::DataRequest => {
+                let request_id = required_path_parameter(request, "request_id")?;
+                data_request(services, caller, &id()?, &request_id).await
+            }
+        }
+    })
+    .await
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str, what: &str) -> Result<&'a str, ApiError> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::invalid_input(field, format!("{field} is required for {what}")))
+}
+
+fn validate(request: &IntegrationRequest) -> Result<(String, Vec<String>, Option<&str>), ApiError> {
+    let secret = request.secret.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if secret.is_some_and(|s| s.len() > 256) {
+        return Err(ApiError::invalid_input(
+            "secret",
+            "secret is longer than 256 characters",
+        ));
+    }
+    match request.provider {
+        Provider::Shopify => {
+            let shop = required(&request.shop_domain, "shop_domain", "Shopify")?.to_lowercase();
+            let valid = shop.ends_with(".myshopify.com")
+                && shop
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(ApiError::invalid_input(
+                    "shop_domain",
+                    "shop_domain is the shop's myshopify.com domain, e.g. acme.myshopify.com",
+                ));
+            }
+            let secret =
+                secret.ok_or_else(|| ApiError::invalid_input("secret", "the Shopify app secret is required"))?;
+            Ok((shop, Vec::new(), Some(secret)))
+        }
+        Provider::Stripe => {
+            let account = required(&request.account_id, "account_id", "Stripe")?;
+            if !account.starts_with("acct_") || !account.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(ApiError::invalid_input(
+                    "account_id",
+                    "account_id is a Stripe account id (acct_...)",
+                ));
+            }
+            let secret = secret.filter(|s| s.starts_with("whsec_")).ok_or_else(|| {
+                ApiError::invalid_input("secret", "the Stripe endpoint secret (whsec_...) is required")
+            })?;
+            Ok((account.to_string(), Vec::new(), Some(secret)))
+        }
+        Provider::Amazon => {
+            let seller = required(&request.seller_id, "seller_id", "Amazon")?;
+            let topics = request.topic_arns.clone().unwrap_or_default();
+            let valid = |arn: &String| {
+                let parts: Vec<&str> = arn.split(':').collect();
+                parts.len() == 6 && parts[0] == "arn" && parts[2] == "sns" && !parts[5].is_empty()
+            };
+            if topics.is_empty() || topics.len() > MAX_TOPICS || !topics.iter().all(valid) {
+                return Err(ApiError::invalid_input(
+                    "topic_arns",
+                    format!(
+                        "topic_arns lists 1 to {MAX_TOPICS} SNS topic ARNs (arn:aws:sns:<region>:<account>:<name>)"
+                    ),
+                ));
+            }
+            Ok((seller.to_string(), topics, None))
+        }
+    }
+}
+
+/// Connect a provider account.
+#[utoipa::path(post, path = "/api/v1/integrations", operation_id = "integrations_create", tag = "Integrations", request_body = IntegrationRequest,
+    security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 201, body = IntegrationResponse), (status = 409, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+async fn create(
+    services: &Services,
+    secrets: &SecretBox,
+    request: &Request,
+    caller: Caller,
+) -> Result<Response<Body>, ApiError> {
+    let body: IntegrationRequest = typed_body(request)?;
+    let (account, topic_arns, secret) = validate(&body)?;
+    let integration = Integration {
+        org_id: caller.org_id,
+        integration_id: format!("int_{}", crate::ids::random_base32(20)),
+        provider: body.provider,
+        account,
+        topic_arns,
+        sealed_secret: secret.map(|s| secrets.seal(s)),
+        created_at: rfc3339(services.clock.now()),
+        billing: false,
+    };
+    match services.store.create_integration(&integration).await? {
+        Connected::Created => Ok(json_response(
+            StatusCode::CREATED,
+            &IntegrationResponse {
+                success: true,
+                integration: integration.into(),
+            },
+        )),
+        Connected::AccountTaken => Err(ApiError::conflict(
+            "this provider account (or one of its topics) is already connected",
+        )),
+    }
+}
+
+/// List the organization's integrations.
+#[utoipa::path(get, path = "/api/v1/integrations", operation_id = "integrations_list", tag = "Integrations",
+    security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 200, body = IntegrationList), (status = "4XX", body = ErrorBody)))]
+async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, ApiError> {
+    let integrations = services.store.list_integrations(&caller.org_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &IntegrationList {
+            success: true,
+            integrations: integrations.into_iter().map(Into::into).collect(),
+        },
+    ))
+}
+
+async fn find(services: &Services, caller: &Caller, id: &str) -> Result<Integration, ApiError> {
+    services
+        .store
+        .get_integration(&caller.org_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no integration with this id"))
+}
+
+/// One integration.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}", operation_id = "integrations_get", tag = "Integrations",
+    security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = IntegrationResponse), (status = "4XX", body = ErrorBody)))]
+async fn get(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
+    let integration = find(services, &caller, id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &IntegrationResponse {
+            success: true,
+            integration: integration.into(),
+        },
+    ))
+}
+
+/// Disconnect: the provider's webhooks are refused from now on. Data already received stays.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", operation_id = "integrations_delete", tag = "Integrations",
+    security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = IntegrationResponse), (status = "4XX", body = ErrorBody)))]
+async fn delete(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
+    let integration = find(services, &caller, id).await?;
+    services.store.delete_integration(&integration).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &IntegrationResponse {
+            success: true,
+            integration: integration.into(),
+        },
+    ))
+}
+
+/// The report produced for a Shopify `customers/data_request`.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/data-requests/{request_id}", operation_id = "integrations_data_request", tag = "Integrations",
+    security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path), ("request_id" = String, Path)),
+    responses((status = 200, body = DataRequestReport), (status = "4XX", body = ErrorBody)))]
+async fn data_request(
+    services: &Services,
+    caller: Caller,
+    id: &str,
+    request_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    find(services, &caller, id).await?;
+    let report = services
+        .store
+        .get_data_request(&caller.org_id, id, request_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no data request with this id"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &DataRequestReport { success: true, report },
+    ))
+}

@@ -1,0 +1,13 @@
+//! The HTTP functions, one module per function binary (`functions/webhook-endpoints` →
+//! [`webhook_endpoints`]). Each module's `handle` is what the binary serves; its route table
+//! (`ROUTES`) sits next to the handlers it names.
+
+pub mod agent_context;
+pub mod api_keys;
+pub mod deliveries_redrive;
+pub mod health;
+pub mod ingest;
+pub mod integrations;
+pub mod openapi;
+pub mod webhook_endpoints;
+pub mod webhook_sends;

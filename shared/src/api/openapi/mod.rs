@@ -1,0 +1,105 @@
+//! `openapi`: `GET /api/openapi`, the OpenAPI document, generated from the handlers' Rust types.
+//! Every operation id is `<function>_<handler>`, unique across the document.
+
+use std::sync::OnceLock;
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::http::{Route, find_route, route_error_response};
+
+use super::{
+    agent_context, api_keys, deliveries_redrive, health, ingest, integrations, webhook_endpoints, webhook_sends,
+};
+use crate::inbound::{amazon, shopify, stripe};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Hookgate API", description = "Integration API of an AI customer-support platform for online merchants."),
+    paths(
+        api_keys::create,
+        api_keys::list,
+        api_keys::revoke,
+        ingest::handle,
+        agent_context::order_context,
+        agent_context::customer_context,
+        health::handle,
+        document,
+        webhook_endpoints::crud::create,
+        webhook_endpoints::crud::list,
+        webhook_endpoints::crud::get,
+        webhook_endpoints::crud::update,
+        webhook_endpoints::crud::delete,
+        webhook_endpoints::secrets::rotate_secret,
+        webhook_endpoints::logs::logs,
+        webhook_endpoints::logs::stats,
+        webhook_sends::send_test,
+        webhook_sends::recover,
+        deliveries_redrive::redrive,
+        integrations::create,
+        integrations::list,
+        integrations::get,
+        integrations::delete,
+        integrations::data_request,
+        shopify::handle,
+        shopify::compliance_document,
+        stripe::handle,
+        amazon::handle,
+    ),
+    modifiers(&SecuritySchemes),
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Provider webhooks"), (name = "Operations"))
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // HEAD /api/health answers like GET, without a body.
+        if let Some(health) = openapi.paths.paths.get_mut("/api/health")
+            && let Some(mut head) = health.get.clone()
+        {
+            head.operation_id = Some("health_head".into());
+            head.summary = Some("Uptime check: the status code of GET, no body".into());
+            health.head = Some(head);
+        }
+    }
+}
+
+/// The document as JSON, rendered once per container.
+pub fn json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.info.version = crate::VERSION.to_string();
+        doc.to_json().unwrap_or_else(|_| "{}".to_string())
+    })
+}
+
+/// `openapi`'s one route.
+pub const ROUTES: [Route<()>; 1] = [Route::public(Method::GET, "/api/openapi", ())];
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi", operation_id = "openapi", tag = "Operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn document(request: Request) -> Response<Body> {
+    if let Err(error) = find_route(&ROUTES, &request) {
+        return route_error_response(&error);
+    }
+    let mut response = Response::new(Body::Text(json().to_string()));
+    *response.status_mut() = StatusCode::OK;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

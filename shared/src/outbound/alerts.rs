@@ -1,0 +1,62 @@
+//! Operational alerts on the SNS alerts topic, for operators (and their pagers) to subscribe to.
+
+use serde_json::json;
+
+#[derive(Clone, Debug)]
+pub struct Alerts {
+    pub sns: aws_sdk_sns::Client,
+    pub topic_arn: String,
+}
+
+impl Alerts {
+    /// The topic `ALERTS_TOPIC_ARN` names.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+        Ok(Self {
+            sns: aws_sdk_sns::Client::new(config),
+            topic_arn: crate::runtime::required_env("ALERTS_TOPIC_ARN")?,
+        })
+    }
+
+    /// An alert about an outbound endpoint: `{"type", "org_id", "webhook_id", "detail", "at"}`.
+    pub async fn publish(&self, kind: &str, org_id: &str, endpoint_id: &str, detail: &str, at: &str) {
+        self.publish_about(kind, org_id, "webhook_id", endpoint_id, detail, at)
+            .await
+    }
+
+    /// Publishes `{"type", "org_id", <subject_field>: subject, "detail", "at"}`; a failure to
+    /// alert is logged, never allowed to fail the work that raised it.
+    pub async fn publish_about(
+        &self,
+        kind: &str,
+        org_id: &str,
+        subject_field: &str,
+        subject: &str,
+        detail: &str,
+        at: &str,
+    ) {
+        let mut message = json!({"type": kind, "org_id": org_id, "detail": detail, "at": at});
+        message[subject_field] = json!(subject);
+        let result = self
+            .sns
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(format!("Hookgate {kind}"))
+            .message(message.to_string())
+            .message_attributes(
+                "type",
+                aws_sdk_sns::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(kind)
+                    .build()
+                    .expect("data type is set"),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => tracing::warn!(kind, org_id, subject, detail, "alert published"),
+            Err(e) => {
+                tracing::error!(kind, org_id, subject, error = %aws_sdk_sns::error::DisplayErrorContext(e), "alert not published")
+            }
+        }
+    }
+}

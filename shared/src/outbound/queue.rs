@@ -1,0 +1,113 @@
+//! The delivery queue: sends deliveries and schedules batch flushes.
+
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use super::message::{DeliveryMessage, FlushMessage, FlushTarget};
+use crate::error::ApiError;
+
+/// What one SQS send request may carry in total.
+const MAX_REQUEST_BYTES: usize = 256 * 1024 - 1024;
+
+/// The delivery queue, built once per container.
+#[derive(Clone, Debug)]
+pub struct DeliveryQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl DeliveryQueue {
+    /// The queue `DELIVERY_QUEUE_URL` names.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+        Ok(Self {
+            sqs: aws_sdk_sqs::Client::new(config),
+            queue_url: crate::runtime::required_env("DELIVERY_QUEUE_URL")?,
+        })
+    }
+
+    /// Sends the messages, up to ten per request and within what one request may carry in
+    /// total (SQS caps a batch at the size of one message).
+    pub async fn enqueue(&self, messages: &[DeliveryMessage]) -> Result<(), ApiError> {
+        let bodies = messages
+            .iter()
+            .map(|message| serde_json::to_string(message).map_err(|_| ApiError::internal()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut start = 0;
+        while start < bodies.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < bodies.len()
+                && end - start < 10
+                && (end == start || bytes + bodies[end].len() <= MAX_REQUEST_BYTES)
+            {
+                bytes += bodies[end].len();
+                end += 1;
+            }
+            self.send_batch(&bodies[start..end]).await?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, bodies: &[String]) -> Result<(), ApiError> {
+        let entries = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .map_err(|_| ApiError::internal())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .sqs
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "enqueueing deliveries");
+                ApiError::internal()
+            })?;
+        if !output.failed().is_empty() {
+            tracing::error!(failed = ?output.failed(), "SQS refused deliveries");
+            return Err(ApiError::internal());
+        }
+        Ok(())
+    }
+
+    /// Queues a flush of an endpoint's batch, due `delay_seconds` from now.
+    pub async fn schedule_flush(
+        &self,
+        org_id: &str,
+        endpoint_id: &str,
+        now_ms: i64,
+        delay_seconds: u64,
+    ) -> Result<(), ApiError> {
+        let message = FlushMessage {
+            flush_batch: FlushTarget {
+                org_id: org_id.to_string(),
+                endpoint_id: endpoint_id.to_string(),
+                due_at_ms: now_ms + delay_seconds as i64 * 1000,
+            },
+        };
+        let body = serde_json::to_string(&message).map_err(|_| ApiError::internal())?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(MAX_SQS_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "scheduling a batch flush");
+                ApiError::internal()
+            })?;
+        Ok(())
+    }
+}
+
+/// The longest SQS delays a message it is sent.
+const MAX_SQS_DELAY_SECONDS: u64 = 900;

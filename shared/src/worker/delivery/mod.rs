@@ -1,0 +1,304 @@
+//! `delivery-worker`: the consumer of the delivery queue. It signs and POSTs each delivery,
+//! applies the retry backoff itself and lets the queue's redrive policy move what finally fails
+//! to the dead-letter queue.
+//!
+//! A delivery reads top to bottom in [`deliver`]: receive (how many attempts were made) → load
+//! the endpoint → filter, sign and send ([`send`]) → plan what follows ([`retry::plan`], pure)
+//! → record the attempt, disable the endpoint and alert where the plan says so.
+//!
+//! The first receive is attempt 1 with no read; a later receive reads the delivery's record to
+//! learn how many attempts were made and when the next is due (a message can come back early
+//! when the delay exceeds the 12 h SQS allows per visibility change: it is then put back for
+//! the rest). After a failed attempt the message's visibility is set to the next delay; after
+//! the last one it is released at once and the worker keeps refusing it until SQS moves it to
+//! the dead-letter queue (`maxReceiveCount`).
+
+pub mod batches;
+pub mod retry;
+pub mod send;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use time::OffsetDateTime;
+
+use super::{Disposition, process_batch, wait_until};
+use crate::cache::TtlCache;
+use crate::clock::{Clock, SystemClock, epoch_ms};
+use crate::crypto::SecretBox;
+use crate::outbound::ssrf::AddressPolicy;
+use crate::outbound::{Alerts, DeliveryMessage, DeliveryQueue, QueueMessage};
+use crate::runtime::{Error, env_or, required_env};
+use crate::store::deliveries::{Delivery, DeliveryUpdate};
+use crate::store::endpoints::{AttemptOutcome, Endpoint};
+use crate::store::{Store, StoreError};
+use retry::{Attempted, Plan, Timing};
+use send::Sent;
+
+/// The worker's clients and settings, built once per container.
+pub struct DeliveryWorker {
+    pub store: Store,
+    pub queue: DeliveryQueue,
+    pub alerts: Alerts,
+    pub secrets: SecretBox,
+    pub http: reqwest::Client,
+    pub policy: Arc<AddressPolicy>,
+    /// Multiplies every retry delay: 1 in production; tests run the schedule in seconds.
+    pub retry_delay_scale: f64,
+    /// An endpoint failing for longer than this is disabled.
+    pub disable_after_seconds: i64,
+    pub clock: Arc<dyn Clock>,
+    /// Endpoints as last read, so that a successful delivery costs two AWS calls, not three.
+    pub endpoints: TtlCache<Option<Endpoint>>,
+}
+
+impl DeliveryWorker {
+    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let policy = Arc::new(AddressPolicy::parse(
+            &std::env::var("DELIVERY_ALLOWED_CIDRS").unwrap_or_default(),
+        )?);
+        let timeout = Duration::from_secs(env_or("DELIVERY_TIMEOUT_SECONDS", 15)?);
+        Ok(Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
+            queue: DeliveryQueue::from_env(config)?,
+            alerts: Alerts::from_env(config)?,
+            secrets: SecretBox::from_env(config).await?,
+            http: send::delivery_http_client(policy.clone(), timeout),
+            policy,
+            retry_delay_scale: env_or("RETRY_DELAY_SCALE", 1.0)?,
+            disable_after_seconds: env_or("ENDPOINT_DISABLE_AFTER_SECONDS", 5 * 86_400)?,
+            clock: Arc::new(SystemClock),
+            endpoints: TtlCache::from_env(),
+        })
+    }
+
+    /// The endpoint, from the container's cache when it was read lately.
+    async fn endpoint(&self, org_id: &str, endpoint_id: &str) -> Result<Option<Endpoint>, StoreError> {
+        let key = format!("{org_id}/{endpoint_id}");
+        let cached = self
+            .endpoints
+            .get_or_load(&key, || self.store.get_endpoint(org_id, endpoint_id))
+            .await?;
+        Ok(cached.as_ref().clone())
+    }
+}
+
+/// One SQS batch of the delivery queue: deliveries and batch flushes, concurrently.
+pub async fn handle(worker: &DeliveryWorker, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(&worker.queue.sqs, &worker.queue.queue_url, &event, |record| {
+        process(worker, record)
+    })
+    .await
+}
+
+async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
+    match record
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<QueueMessage>(body).ok())
+    {
+        Some(QueueMessage::Delivery(message)) => deliver(worker, record, &message).await,
+        Some(QueueMessage::Flush(flush)) => batches::flush(worker, &flush.flush_batch).await,
+        None => {
+            tracing::error!(message_id = ?record.message_id, "unreadable delivery message");
+            Disposition::DeadLetter
+        }
+    }
+}
+
+async fn deliver(worker: &DeliveryWorker, record: &SqsMessage, message: &DeliveryMessage) -> Disposition {
+    let now = worker.clock.now();
+    let attempts_made = match attempts_made(worker, record, message, epoch_ms(now)).await {
+        Ok(attempts) => attempts,
+        Err(disposition) => return disposition,
+    };
+    let endpoint = match worker.endpoint(&message.org_id, &message.endpoint_id).await {
+        Ok(Some(endpoint)) => endpoint,
+        Ok(None) => {
+            tracing::info!(delivery_id = %message.delivery_id, "endpoint deleted; delivery dropped");
+            return Disposition::Done;
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "reading endpoint");
+            return Disposition::Retry;
+        }
+    };
+    let active = endpoint.status == "active";
+    let sent = if active {
+        send::send(worker, &endpoint, message).await
+    } else {
+        Sent::not_sent(now, "endpoint is disabled", 0)
+    };
+    let attempted = Attempted {
+        number: attempts_made + 1,
+        status: sent.attempt.response_code,
+        retry_after: sent.retry_after,
+        endpoint_active: active,
+    };
+    let timing = Timing {
+        jitter: retry::jitter(),
+        scale: worker.retry_delay_scale,
+    };
+    let outcome = Outcome {
+        plan: retry::plan(
+            attempted,
+            &endpoint.config.retry_policy.delays_seconds,
+            timing,
+            epoch_ms(now),
+        ),
+        number: attempted.number,
+        sent,
+        now,
+    };
+    record_attempt(worker, record, message, &endpoint, &outcome).await
+}
+
+/// One attempt and what follows it.
+struct Outcome {
+    sent: Sent,
+    /// 1 for the first attempt.
+    number: u32,
+    plan: Plan,
+    now: OffsetDateTime,
+}
+
+/// Attempts made before this receive: none on the first receive; otherwise from the delivery's
+/// record, which may also say the delivery is finished or not due yet (`Err`: the disposition).
+async fn attempts_made(
+    worker: &DeliveryWorker,
+    record: &SqsMessage,
+    message: &DeliveryMessage,
+    now_ms: i64,
+) -> Result<u32, Disposition> {
+    let receives: u32 = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    if receives <= 1 {
+        return Ok(0);
+    }
+    match worker.store.get_delivery(&message.org_id, &message.delivery_id).await {
+        Ok(None) => Ok(0),
+        Ok(Some(Delivery { status, .. })) if status == "succeeded" => Err(Disposition::Done),
+        Ok(Some(Delivery { status, .. })) if status == "failed" => Err(Disposition::DeadLetter),
+        Ok(Some(delivery)) => match delivery.next_attempt_at {
+            Some(due) if due > now_ms + 500 => Err(wait_until(due, now_ms)),
+            _ => Ok(delivery.attempts),
+        },
+        Err(e) => {
+            tracing::error!(error = ?e, "reading delivery state");
+            Err(Disposition::Retry)
+        }
+    }
+}
+
+/// Records the attempt as the plan decided and answers what the queue should do with the
+/// message.
+async fn record_attempt(
+    worker: &DeliveryWorker,
+    record: &SqsMessage,
+    message: &DeliveryMessage,
+    endpoint: &Endpoint,
+    outcome: &Outcome,
+) -> Disposition {
+    let (status, next_attempt_at, disposition) = match outcome.plan {
+        Plan::Delivered => ("succeeded", None, Disposition::Done),
+        Plan::Retry {
+            due_at_ms,
+            visibility_seconds,
+        } => ("retrying", Some(due_at_ms), Disposition::Wait(visibility_seconds)),
+        Plan::GiveUp { .. } => ("failed", None, Disposition::DeadLetter),
+    };
+    let final_failure = matches!(outcome.plan, Plan::GiveUp { .. });
+    let update = DeliveryUpdate {
+        org_id: &message.org_id,
+        endpoint_id: &message.endpoint_id,
+        delivery_id: &message.delivery_id,
+        event: &message.event,
+        status,
+        attempts: outcome.number,
+        next_attempt_at,
+        payload_size: outcome.sent.payload_size,
+        attempt: &outcome.sent.attempt,
+        // Kept on a final failure, so that the delivery can be recovered later.
+        message_body: record.body.as_deref().filter(|_| final_failure),
+        now: &outcome.sent.attempt.at,
+        now_epoch: outcome.now.unix_timestamp(),
+    };
+    if let Plan::Delivered = outcome.plan {
+        if let Err(e) = worker.store.record_successful_delivery(&update).await {
+            // Delivered but not recorded: deleting the message is still right.
+            tracing::error!(error = ?e, delivery_id = %message.delivery_id, "recording a successful delivery");
+        }
+        return Disposition::Done;
+    }
+    if let Err(e) = worker.store.record_delivery(&update).await {
+        tracing::error!(error = ?e, "recording a failed attempt");
+        return Disposition::Retry;
+    }
+    after_failure(worker, message, endpoint, outcome).await;
+    disposition
+}
+
+/// Counts the failed attempt on the endpoint, disables it when it is gone or has failed for too
+/// long, and alerts when the delivery has run out of attempts.
+async fn after_failure(worker: &DeliveryWorker, message: &DeliveryMessage, endpoint: &Endpoint, outcome: &Outcome) {
+    let final_failure = matches!(outcome.plan, Plan::GiveUp { .. });
+    let now = outcome.now.unix_timestamp();
+    let at = outcome.sent.attempt.at.as_str();
+    let failing_since = worker
+        .store
+        .record_endpoint_attempt(
+            &message.org_id,
+            &message.endpoint_id,
+            AttemptOutcome::Failed { final_failure },
+            now,
+            at,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = ?e, "counting a failed attempt");
+            None
+        });
+    if let Plan::GiveUp { disable: Some(reason) } = outcome.plan {
+        disable(worker, endpoint, reason, at).await;
+    } else if retry::failing_too_long(failing_since, now, worker.disable_after_seconds) {
+        let reason = format!("failing for more than {} seconds", worker.disable_after_seconds);
+        disable(worker, endpoint, &reason, at).await;
+    }
+    if final_failure && endpoint.status == "active" {
+        let detail = format!(
+            "delivery {} of {} failed after {} attempts",
+            message.delivery_id, message.event, outcome.number
+        );
+        worker
+            .alerts
+            .publish(
+                "message.attempt.exhausted",
+                &message.org_id,
+                &message.endpoint_id,
+                &detail,
+                at,
+            )
+            .await;
+    }
+}
+
+async fn disable(worker: &DeliveryWorker, endpoint: &Endpoint, reason: &str, at: &str) {
+    match worker
+        .store
+        .disable_endpoint(&endpoint.org_id, &endpoint.endpoint_id, reason, at)
+        .await
+    {
+        Ok(true) => {
+            worker
+                .alerts
+                .publish("endpoint.disabled", &endpoint.org_id, &endpoint.endpoint_id, reason, at)
+                .await
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = ?e, "disabling an endpoint"),
+    }
+}

@@ -1,0 +1,190 @@
+//! One attempt: filter the payload, sign the exact bytes, POST them through the SSRF-guarded
+//! client, and say how it went.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::DeliveryWorker;
+use crate::clock::rfc3339;
+use crate::outbound::DeliveryMessage;
+use crate::outbound::matching::include_fields;
+use crate::outbound::signing::signature_headers;
+use crate::outbound::ssrf::{AddressPolicy, DestinationRefused, GuardedResolver};
+use crate::store::deliveries::Attempt;
+use crate::store::endpoints::Endpoint;
+
+/// What one attempt produced.
+pub struct Sent {
+    pub attempt: Attempt,
+    /// `Retry-After` seconds, when a 429 or 503 carried it.
+    pub retry_after: Option<u64>,
+    pub payload_size: usize,
+}
+
+impl Sent {
+    /// An attempt that never reached the receiver.
+    pub fn not_sent(at: OffsetDateTime, error: impl Into<String>, payload_size: usize) -> Self {
+        Self {
+            attempt: Attempt {
+                at: rfc3339(at),
+                response_code: None,
+                response_time_ms: 0,
+                error: Some(error.into()),
+            },
+            retry_after: None,
+            payload_size,
+        }
+    }
+}
+
+/// The HTTP client for deliveries: no redirects (a redirect could point anywhere), a timeout,
+/// and a resolver that refuses non-public addresses.
+pub fn delivery_http_client(policy: Arc<AddressPolicy>, timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .user_agent(concat!("Hookgate-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+/// The body sent: the `{event, timestamp, webhook_id, data}` envelope (an array of them for a
+/// batch), `data` cut down to the endpoint's `include_fields`.
+pub fn payload(endpoint: &Endpoint, message: &DeliveryMessage) -> Vec<u8> {
+    let envelope = |event: &str, timestamp: &str, data: &Value| {
+        json!({
+            "event": event,
+            "timestamp": timestamp,
+            "webhook_id": endpoint.endpoint_id,
+            "data": include_fields(data, &endpoint.config.include_fields),
+        })
+    };
+    let payload = if message.batch.is_empty() {
+        envelope(&message.event, &message.timestamp, &message.data)
+    } else {
+        message
+            .batch
+            .iter()
+            .map(|e| envelope(&e.event, &e.timestamp, &e.data))
+            .collect()
+    };
+    serde_json::to_vec(&payload).unwrap_or_default()
+}
+
+/// Signs and POSTs the delivery to the endpoint.
+pub async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &DeliveryMessage) -> Sent {
+    let now = worker.clock.now();
+    let body = payload(endpoint, message);
+    let size = body.len();
+    let Some(secret) = worker.secrets.open(&endpoint.sealed_secret) else {
+        return Sent::not_sent(now, "the signing secret cannot be decrypted", size);
+    };
+    let previous = endpoint
+        .sealed_previous_secret
+        .as_deref()
+        .filter(|_| {
+            endpoint
+                .previous_secret_until
+                .is_some_and(|until| until > now.unix_timestamp())
+        })
+        .and_then(|sealed| worker.secrets.open(sealed));
+    let url = match destination(worker, &endpoint.config.url) {
+        Ok(url) => url,
+        Err(refused) => return Sent::not_sent(now, refused, size),
+    };
+    let mut request = worker
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hookgate-event", &message.event);
+    for (name, value) in signature_headers(
+        &secret,
+        previous.as_deref(),
+        &message.delivery_id,
+        now.unix_timestamp(),
+        &body,
+    ) {
+        request = request.header(name, value);
+    }
+    if let Some(token) = endpoint
+        .sealed_token
+        .as_deref()
+        .and_then(|sealed| worker.secrets.open(sealed))
+    {
+        request = request.bearer_auth(token);
+    }
+    let started = Instant::now();
+    let response = request.body(body).send().await;
+    let response_time_ms = started.elapsed().as_millis() as u64;
+    match response {
+        Ok(response) => {
+            let code = response.status().as_u16();
+            let retry_after = matches!(code, 429 | 503)
+                .then(|| retry_after_seconds(response.headers()))
+                .flatten();
+            Sent {
+                attempt: Attempt {
+                    at: rfc3339(now),
+                    response_code: Some(code),
+                    response_time_ms,
+                    error: None,
+                },
+                retry_after,
+                payload_size: size,
+            }
+        }
+        Err(error) => Sent {
+            attempt: Attempt {
+                at: rfc3339(now),
+                response_code: None,
+                response_time_ms,
+                error: Some(describe(&error)),
+            },
+            retry_after: None,
+            payload_size: size,
+        },
+    }
+}
+
+/// The endpoint's URL, refused when it names a non-public address literally (a literal IP
+/// skips DNS, so the resolver's check is made here for it).
+fn destination(worker: &DeliveryWorker, url: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(url).map_err(|_| "the endpoint URL is invalid".to_string())?;
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if literal.is_some_and(|ip| !worker.policy.permits(ip)) {
+        let host = url.host_str().unwrap_or_default();
+        return Err(DestinationRefused(format!("{host} is not a public address")).to_string());
+    }
+    Ok(url)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not honoured: the schedule applies).
+fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers.get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok()
+}
+
+/// A transport error in words, naming an SSRF refusal as such.
+fn describe(error: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = source {
+        if let Some(refused) = current.downcast_ref::<DestinationRefused>() {
+            return refused.to_string();
+        }
+        source = current.source();
+    }
+    if error.is_timeout() {
+        "timed out".to_string()
+    } else if error.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    }
+}
