@@ -342,10 +342,11 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
 async fn refused_requests_after_authentication_still_carry_rate_limit_headers() {
     let services = services().await;
     let org = new_org(&services).await;
+    let key = new_key(&services, &org, &["webhook:write"], 120).await;
     let response = shared::api::ingest::handle(
         &services,
         &harness::publisher().await,
-        fixture("ingest-order.json").key(&org.admin_key).body("{").build(),
+        fixture("ingest-order.json").key(&key).body("{").build(),
     )
     .await;
     assert_eq!(response.status().as_u16(), 400);

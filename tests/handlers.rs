@@ -422,3 +422,63 @@ async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
     );
     assert_eq!(calls.take(), 3, "key check + the order's partition + its customer");
 }
+
+#[tokio::test]
+async fn a_key_grants_only_the_scopes_and_rate_limit_it_holds_itself() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let key_manager = new_key(&services, &org, &["keys:manage", "endpoints:manage"], 100).await;
+    let create = |body: Value| {
+        read_async(shared::api::api_keys::handle(
+            &services,
+            fixture("api-keys-create.json")
+                .key(&key_manager)
+                .body(body.to_string())
+                .build(),
+        ))
+    };
+    let count_keys = || async {
+        let (_, listed) = read(
+            shared::api::api_keys::handle(&services, fixture("api-keys-list.json").key(&org.admin_key).build()).await,
+        );
+        listed["keys"].as_array().unwrap().len()
+    };
+    let before = count_keys().await;
+
+    let all_scopes: Vec<&str> = shared::auth::Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let (status, refused) = create(json!({"name": "escalate", "scopes": all_scopes})).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN")),
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["details"]["field"], "scopes");
+    let (status, refused) =
+        create(json!({"name": "faster", "scopes": ["keys:manage"], "rateLimitPerMinute": 10000})).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN")),
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["details"]["field"], "rateLimitPerMinute");
+    assert_eq!(count_keys().await, before, "nothing is created");
+
+    // What it holds it may grant, and a scope its own include (managing endpoints includes reading them).
+    let (status, created) =
+        create(json!({"name": "narrower", "scopes": ["endpoints:read"], "rateLimitPerMinute": 50})).await;
+    assert_eq!(status, 201, "{created}");
+    // Unsaid, the limit is the default or the creator's own, whichever is lower.
+    let (status, created) = create(json!({"name": "unsaid", "scopes": ["keys:manage"]})).await;
+    assert_eq!(
+        (status, created["rateLimitPerMinute"].as_u64()),
+        (201, Some(100)),
+        "{created}"
+    );
+    assert_eq!(count_keys().await, before + 2);
+}
+
+async fn read_async(
+    response: impl std::future::Future<Output = lambda_http::Response<lambda_http::Body>>,
+) -> (u16, Value) {
+    read(response.await)
+}

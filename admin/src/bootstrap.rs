@@ -1,5 +1,7 @@
 //! Creates an organization and its first key, which holds every scope (`keys:manage` among
-//! them) so that its owner can mint narrower keys through the API.
+//! them) so that its owner can mint narrower keys through the API. A key grants no more than
+//! it holds, so the admin key's rate limit (`--rate-limit-per-minute`, default 120) is the most
+//! any key of the organization gets.
 
 use shared::api::api_keys::CreateApiKeyRequest;
 use shared::auth::Scope;
@@ -14,7 +16,12 @@ pub struct Bootstrapped {
     pub token: String,
 }
 
-pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapped, String> {
+/// `rate_limit_per_minute`: the admin key's; `None` is the API's default.
+pub async fn bootstrap(
+    services: &Services,
+    org_name: &str,
+    rate_limit_per_minute: Option<u32>,
+) -> Result<Bootstrapped, String> {
     let org_name = org_name.trim();
     if org_name.is_empty() {
         return Err("the organization needs a name".into());
@@ -31,7 +38,7 @@ pub async fn bootstrap(services: &Services, org_name: &str) -> Result<Bootstrapp
     let request = CreateApiKeyRequest {
         name: "Admin (bootstrap)".into(),
         scopes: Scope::ALL.to_vec(),
-        rate_limit_per_minute: None,
+        rate_limit_per_minute,
     };
     let spec = request.spec().map_err(|e| e.message)?;
     let (key, record) = spec.issue(services, &organization.org_id);

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! hookgate-admin provision [--template template.yaml]   create the stack's resources (local emulator)
-//! hookgate-admin bootstrap --org-name NAME              create an organization and its admin key
+//! hookgate-admin bootstrap --org-name NAME [--rate-limit-per-minute N]
+//!                                                       create an organization and its admin key
 //! hookgate-admin connect-billing --org-id ID --account-id acct_... --secret whsec_...
 //!                                                       Hookgate's Stripe account for an organization's plan
 //! hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
@@ -20,7 +21,7 @@ use shared::runtime::{Services, aws_config};
 
 const USAGE: &str = "usage:
   hookgate-admin provision [--template template.yaml]
-  hookgate-admin bootstrap --org-name NAME
+  hookgate-admin bootstrap --org-name NAME [--rate-limit-per-minute N]
   hookgate-admin connect-billing --org-id ID --account-id acct_... --secret whsec_...
   hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]";
 
@@ -50,8 +51,11 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         }
         Some("bootstrap") => {
             let name = option(&args, "--org-name").ok_or(USAGE)?;
+            let rate_limit = option(&args, "--rate-limit-per-minute")
+                .map(|n| n.parse().map_err(|_| "--rate-limit-per-minute is a whole number"))
+                .transpose()?;
             let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
-            let done = admin::bootstrap::bootstrap(&services, &name).await?;
+            let done = admin::bootstrap::bootstrap(&services, &name, rate_limit).await?;
             println!(
                 "organization: {} ({})",
                 done.organization.name, done.organization.org_id

@@ -195,16 +195,21 @@ pub async fn services_with_clock(clock: Arc<dyn Clock>) -> Services {
     }
 }
 
-/// A fresh organization with its admin key (every scope).
+/// A fresh organization with its admin key (every scope, and the highest rate limit, so that
+/// tests can mint keys of any limit through the API).
 pub struct Org {
     pub org_id: String,
     pub admin_key: String,
 }
 
 pub async fn new_org(services: &Services) -> Org {
-    let done = admin::bootstrap::bootstrap(services, "Test shop")
-        .await
-        .expect("bootstrap");
+    let done = admin::bootstrap::bootstrap(
+        services,
+        "Test shop",
+        Some(shared::api::api_keys::MAX_RATE_LIMIT_PER_MINUTE),
+    )
+    .await
+    .expect("bootstrap");
     Org {
         org_id: done.organization.org_id,
         admin_key: done.token,
