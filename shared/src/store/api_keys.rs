@@ -4,11 +4,12 @@
 //! secret and its rate-limit window (`rl_window`, minutes since the epoch) and count (`rl_count`),
 //! so that authenticating and counting a request is one conditional `UpdateItem`.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{
-    GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error,
+    GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_and_id, org_prefix, query_all, s,
+    update_or_refused,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,8 +57,11 @@ fn key_pk(org_id: &str, key_id: &str) -> String {
     format!("{}#KEY#{key_id}", org_prefix(org_id))
 }
 
-fn key_key(org_id: &str, key_id: &str) -> Item {
-    super::key(key_pk(org_id, key_id), "KEY")
+impl Store {
+    /// An update of one key item.
+    fn update_key(&self, org_id: &str, key_id: &str) -> UpdateItemFluentBuilder {
+        self.update_item(key_pk(org_id, key_id), "KEY")
+    }
 }
 
 pub(crate) fn key_item(record: &ApiKeyRecord, secret_hash: &str) -> Item {
@@ -77,10 +81,9 @@ pub(crate) fn key_item(record: &ApiKeyRecord, secret_hash: &str) -> Item {
 }
 
 fn record_from(item: &Item) -> Option<ApiKeyRecord> {
-    let pk = get_s(item, PK)?;
-    let (org_part, key_id) = pk.split_once("#KEY#")?;
+    let (org_id, key_id) = org_and_id(item, "#KEY#")?;
     Some(ApiKeyRecord {
-        org_id: org_part.strip_prefix("ORG#")?.to_string(),
+        org_id: org_id.to_string(),
         key_id: key_id.to_string(),
         name: get_s(item, "name").unwrap_or_default().to_string(),
         scopes: item
@@ -105,6 +108,21 @@ fn state_from(item: &Item) -> Option<KeyState> {
     })
 }
 
+/// The update and condition of one authenticated use of a key.
+type KeyUse = (&'static str, &'static str);
+
+/// A use counted in the window already open.
+const COUNT_IN_WINDOW: KeyUse = (
+    "SET rl_count = rl_count + :one, last_used_at = :now",
+    "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window = :window AND rl_count < rate_limit",
+);
+
+/// A use that opens a new window.
+const OPEN_WINDOW: KeyUse = (
+    "SET rl_window = :window, rl_count = :one, last_used_at = :now",
+    "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window < :window AND rate_limit >= :one",
+);
+
 /// The attribute of a key item holding its organization's plan limit.
 pub(crate) const ORG_RATE_LIMIT: &str = "org_rate_limit";
 
@@ -120,15 +138,7 @@ impl Store {
         if let Some(limit) = org_rate_limit {
             item.insert(ORG_RATE_LIMIT.to_string(), n(limit));
         }
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new_item(item).await
     }
 
     /// Every key of an organization, revoked ones included, oldest first.
@@ -136,10 +146,7 @@ impl Store {
     pub(crate) async fn set_keys_org_rate_limit(&self, org_id: &str, limit: u32) -> Result<(), StoreError> {
         for record in self.list_api_keys(org_id).await? {
             let result = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(key_key(org_id, &record.key_id)))
+                .update_key(org_id, &record.key_id)
                 .condition_expression("attribute_exists(PK)")
                 .update_expression("SET org_rate_limit = :limit")
                 .expression_attribute_values(":limit", n(limit))
@@ -151,13 +158,7 @@ impl Store {
     }
 
     pub async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(format!("{}#KEYS", org_prefix(org_id))));
+        let query = self.query_index(format!("{}#KEYS", org_prefix(org_id)));
         let mut records: Vec<ApiKeyRecord> = query_all(query).await?.iter().filter_map(record_from).collect();
         records.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.key_id.cmp(&b.key_id)));
         Ok(records)
@@ -165,28 +166,20 @@ impl Store {
 
     /// Marks a key revoked; from then on every request with it is refused.
     pub async fn revoke_api_key(&self, org_id: &str, key_id: &str, now: &str) -> Result<Revocation, StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_key(org_id, key_id)))
+        let request = self
+            .update_key(org_id, key_id)
             .update_expression("SET revoked_at = :now")
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(revoked_at)")
             .expression_attribute_values(":now", s(now))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(output
+            .return_values(ReturnValue::AllNew);
+        Ok(match update_or_refused(request).await? {
+            Ok(output) => output
                 .attributes()
                 .and_then(record_from)
-                .map_or(Revocation::NotFound, Revocation::Revoked)),
-            Err(error) => match refused_item(error)? {
-                Some(item) => Ok(record_from(&item).map_or(Revocation::NotFound, Revocation::AlreadyRevoked)),
-                None => Ok(Revocation::NotFound),
-            },
-        }
+                .map_or(Revocation::NotFound, Revocation::Revoked),
+            Err(Some(item)) => record_from(&item).map_or(Revocation::NotFound, Revocation::AlreadyRevoked),
+            Err(None) => Revocation::NotFound,
+        })
     }
 
     /// Counts one use of a key in the minute `window`, if the secret hash matches, the key is
@@ -200,16 +193,8 @@ impl Store {
         window: i64,
         now: &str,
     ) -> Result<CountOutcome, StoreError> {
-        self.update_key_use(
-            org_id,
-            key_id,
-            "SET rl_count = rl_count + :one, last_used_at = :now",
-            "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window = :window AND rl_count < rate_limit",
-            secret_hash,
-            window,
-            now,
-        )
-        .await
+        self.update_key_use(COUNT_IN_WINDOW, org_id, key_id, secret_hash, window, now)
+            .await
     }
 
     /// Opens a new window with this request as its first use; refused when another request
@@ -222,62 +207,34 @@ impl Store {
         window: i64,
         now: &str,
     ) -> Result<CountOutcome, StoreError> {
-        self.update_key_use(
-            org_id,
-            key_id,
-            "SET rl_window = :window, rl_count = :one, last_used_at = :now",
-            "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window < :window AND rate_limit >= :one",
-            secret_hash,
-            window,
-            now,
-        )
-        .await
+        self.update_key_use(OPEN_WINDOW, org_id, key_id, secret_hash, window, now)
+            .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn update_key_use(
         &self,
+        (update, condition): KeyUse,
         org_id: &str,
         key_id: &str,
-        update: &str,
-        condition: &str,
         secret_hash: &str,
         window: i64,
         now: &str,
     ) -> Result<CountOutcome, StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_key(org_id, key_id)))
+        let request = self
+            .update_key(org_id, key_id)
             .update_expression(update)
             .condition_expression(condition)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":hash", s(secret_hash))
             .expression_attribute_values(":window", n(window))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(output
+            .return_values(ReturnValue::AllNew);
+        Ok(match update_or_refused(request).await? {
+            Ok(output) => output
                 .attributes()
                 .and_then(state_from)
-                .map_or(CountOutcome::Refused(None), CountOutcome::Counted)),
-            Err(error) => Ok(CountOutcome::Refused(
-                refused_item(error)?.as_ref().and_then(state_from),
-            )),
-        }
+                .map_or(CountOutcome::Refused(None), CountOutcome::Counted),
+            Err(refused) => CountOutcome::Refused(refused.as_ref().and_then(state_from)),
+        })
     }
-}
-
-/// The item a failed condition left in place (`None` when there is none), or the real error.
-fn refused_item<R: std::fmt::Debug>(
-    error: aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>,
-) -> Result<Option<Item>, StoreError> {
-    if let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = error.as_service_error() {
-        return Ok(failed.item.clone());
-    }
-    Err(store_error(error))
 }

@@ -10,11 +10,13 @@
 //! `UpdateItem` (lease), `Query` of the oldest events, `BatchWriteItem` deletes, `UpdateItem`
 //! subtracting what was taken and releasing the lease.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::endpoints::endpoint_pk;
-use super::{Item, PK, SK, Store, StoreError, TTL, get_n, get_s, n, s, store_error, unless_condition_failed};
+use super::{
+    Item, PK, SK, Store, StoreError, TTL, get_n, get_s, n, s, store_error, unless_condition_failed, update_or_refused,
+};
 
 /// One event waiting in a batching endpoint's buffer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +42,11 @@ pub struct BufferedEvent {
 }
 
 impl Store {
+    /// An update of the batch window item of an endpoint's batch partition `pk`.
+    fn update_window(&self, pk: String) -> UpdateItemFluentBuilder {
+        self.update_item(pk, "WINDOW")
+    }
+
     /// Buffers an event for a batching endpoint; returns how many are pending with it.
     pub async fn buffer_batched_event(
         &self,
@@ -50,23 +57,15 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let pk = batch_pk(org_id, endpoint_id);
         let json = serde_json::to_string(event).map_err(|e| StoreError::Rejected(e.to_string()))?;
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(Item::from([
-                (PK.to_string(), s(&pk)),
-                (SK.to_string(), s(format!("EVENT#{}", event.id))),
-                ("event".to_string(), s(json)),
-                (TTL.to_string(), n(now_epoch + BUFFER_RETENTION_SECONDS)),
-            ])))
-            .send()
-            .await
-            .map_err(store_error)?;
+        self.put_item(Item::from([
+            (PK.to_string(), s(&pk)),
+            (SK.to_string(), s(format!("EVENT#{}", event.id))),
+            ("event".to_string(), s(json)),
+            (TTL.to_string(), n(now_epoch + BUFFER_RETENTION_SECONDS)),
+        ]))
+        .await?;
         let output = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(pk, "WINDOW")))
+            .update_window(pk)
             .update_expression("ADD pending :one")
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
@@ -84,17 +83,11 @@ impl Store {
         event_id: &str,
     ) -> Result<(), StoreError> {
         let pk = batch_pk(org_id, endpoint_id);
-        self.client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(pk.clone(), &format!("EVENT#{event_id}"))))
+        self.delete_item(pk.clone(), &format!("EVENT#{event_id}"))
             .send()
             .await
             .map_err(store_error)?;
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(pk, "WINDOW")))
+        self.update_window(pk)
             .update_expression("ADD pending :minus")
             .expression_attribute_values(":minus", n(-1))
             .send()
@@ -111,28 +104,19 @@ impl Store {
         now_ms: i64,
         until_ms: i64,
     ) -> Result<Result<(), i64>, StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(batch_pk(org_id, endpoint_id), "WINDOW")))
+        let request = self
+            .update_window(batch_pk(org_id, endpoint_id))
             .condition_expression("attribute_not_exists(flushing_until) OR flushing_until < :now")
             .update_expression("SET flushing_until = :until")
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":until", n(until_ms))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Ok(())),
-            Err(error) => match error.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed
-                    .item()
-                    .and_then(|item| get_n(item, "flushing_until"))
-                    .unwrap_or(until_ms))),
-                _ => Err(store_error(error)),
-            },
-        }
+            .expression_attribute_values(":until", n(until_ms));
+        Ok(match update_or_refused(request).await? {
+            Ok(_) => Ok(()),
+            Err(held) => Err(held
+                .as_ref()
+                .and_then(|item| get_n(item, "flushing_until"))
+                .unwrap_or(until_ms)),
+        })
     }
 
     /// The oldest buffered events, at most `limit`.
@@ -143,12 +127,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<BufferedEvent>, StoreError> {
         let output = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :event)")
-            .expression_attribute_values(":pk", s(batch_pk(org_id, endpoint_id)))
-            .expression_attribute_values(":event", s("EVENT#"))
+            .query_prefix(batch_pk(org_id, endpoint_id), "EVENT#")
             .limit(limit.clamp(1, 1000) as i32)
             // A flush must see every event counted before it.
             .consistent_read(true)
@@ -177,11 +156,7 @@ impl Store {
         let pk = batch_pk(org_id, endpoint_id);
         self.delete_keys(sent.iter().map(|sort_key| super::key(pk.clone(), sort_key)).collect())
             .await?;
-        let window = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(pk, "WINDOW")));
+        let window = self.update_window(pk);
         if sent.is_empty() {
             // Nothing was buffered, so nothing is pending whatever the count said.
             window
@@ -217,10 +192,7 @@ impl Store {
 
     /// Releases a flush lease without taking anything (the flush could not send).
     pub async fn abandon_batch_flush(&self, org_id: &str, endpoint_id: &str) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(batch_pk(org_id, endpoint_id), "WINDOW")))
+        self.update_window(batch_pk(org_id, endpoint_id))
             .update_expression("REMOVE flushing_until")
             .send()
             .await

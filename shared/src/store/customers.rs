@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{Document, GSI1, GSI1PK, GSI1SK, Item, Meta, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error};
+use super::{
+    Document, GSI1PK, GSI1SK, Item, Meta, PK, SK, Store, StoreError, get_s, newest_first, org_prefix, query_all, s,
+};
 
 /// Sorts after every `ORDER#...`, so a descending query returns the profile first.
 const PROFILE_SORT_KEY: &str = "~PROFILE";
@@ -58,20 +60,9 @@ impl Store {
         start: Option<Item>,
     ) -> Result<CustomerPage, StoreError> {
         let first_page = start.is_none();
-        let output = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(customer_pk(org_id, email)))
-            .scan_index_forward(false)
-            // The profile takes one slot of the first page.
-            .limit(if first_page { limit + 1 } else { limit })
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(store_error)?;
+        let query = self.query_index(customer_pk(org_id, email));
+        // The profile takes one slot of the first page.
+        let output = newest_first(query, if first_page { limit + 1 } else { limit }, start).await?;
         let mut items = output.items.unwrap_or_default();
         let mut next = output.last_evaluated_key;
         let customer = match items
@@ -96,15 +87,8 @@ impl Store {
     /// The partitions that hold a customer: their profile and every order linked to them (each
     /// with the event copies it holds).
     pub async fn customer_partitions(&self, org_id: &str, email: &str) -> Result<Vec<String>, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(customer_pk(org_id, email)))
-            .projection_expression("PK");
-        let mut partitions: Vec<String> = super::query_all(query)
+        let query = self.query_index(customer_pk(org_id, email)).projection_expression("PK");
+        let mut partitions: Vec<String> = query_all(query)
             .await?
             .iter()
             .filter_map(|item| get_s(item, PK).map(str::to_string))

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::Serialize;
 
 use super::endpoints::endpoint_pk;
-use super::{GSI1, Item, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error};
+use super::{Item, Store, StoreError, get_n, get_s, n, newest_first, org_prefix, query_all, s, store_error};
 
 pub const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 
@@ -205,10 +205,7 @@ impl Store {
     /// make conflict and retry.
     pub async fn record_successful_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
         let counters = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(endpoint_pk(update.org_id, update.endpoint_id), "ENDPOINT")))
+            .update_item(endpoint_pk(update.org_id, update.endpoint_id), "ENDPOINT")
             .condition_expression("attribute_exists(PK)")
             .update_expression(
                 "ADD total_attempts :one, total_deliveries :one, successful_deliveries :one SET last_delivery = :now REMOVE failing_since",
@@ -224,16 +221,10 @@ impl Store {
     }
 
     pub async fn get_delivery(&self, org_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(delivery_pk(org_id, delivery_id), "DELIVERY")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.as_ref().and_then(delivery_from))
+        let item = self
+            .get_item_consistent(delivery_pk(org_id, delivery_id), "DELIVERY")
+            .await?;
+        Ok(item.as_ref().and_then(delivery_from))
     }
 
     /// An endpoint's deliveries, newest first.
@@ -244,19 +235,7 @@ impl Store {
         limit: i32,
         start: Option<Item>,
     ) -> Result<DeliveryPage, StoreError> {
-        let output = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(deliveries_index_pk(org_id, endpoint_id)))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(store_error)?;
+        let output = newest_first(self.query_index(deliveries_index_pk(org_id, endpoint_id)), limit, start).await?;
         Ok(DeliveryPage {
             deliveries: output.items().iter().filter_map(delivery_from).collect(),
             next: output.last_evaluated_key,
@@ -271,14 +250,9 @@ impl Store {
         since_ulid: &str,
     ) -> Result<Vec<Delivery>, StoreError> {
         let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk AND GSI1SK >= :since")
+            .query_index_where(deliveries_index_pk(org_id, endpoint_id), "GSI1SK >= :since")
             .filter_expression("#status = :failed")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":pk", s(deliveries_index_pk(org_id, endpoint_id)))
             .expression_attribute_values(":since", s(since_ulid))
             .expression_attribute_values(":failed", s("failed"));
         Ok(query_all(query).await?.iter().filter_map(delivery_from).collect())

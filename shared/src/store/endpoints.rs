@@ -5,12 +5,14 @@
 //! receiver's bearer token are stored sealed (see `crypto`); delivery counters are numbers
 //! updated atomically by the delivery worker.
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::ReturnValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error,
+    GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_and_id, org_prefix, query_all, s,
     unless_condition_failed,
 };
 
@@ -105,10 +107,9 @@ fn endpoint_item(endpoint: &Endpoint) -> Result<Item, StoreError> {
 }
 
 fn endpoint_from(item: &Item) -> Option<Endpoint> {
-    let pk = get_s(item, PK)?;
-    let (org_part, endpoint_id) = pk.split_once("#ENDPOINT#")?;
+    let (org_id, endpoint_id) = org_and_id(item, "#ENDPOINT#")?;
     Some(Endpoint {
-        org_id: org_part.strip_prefix("ORG#")?.to_string(),
+        org_id: org_id.to_string(),
         endpoint_id: endpoint_id.to_string(),
         config: serde_json::from_str(get_s(item, "config")?).ok()?,
         status: get_s(item, "status").unwrap_or("active").to_string(),
@@ -130,6 +131,11 @@ fn endpoint_from(item: &Item) -> Option<Endpoint> {
     })
 }
 
+/// The endpoint an `ALL_NEW` update returned; `None` when its condition failed.
+fn updated_endpoint(output: Option<UpdateItemOutput>) -> Option<Endpoint> {
+    output.as_ref().and_then(|o| o.attributes()).and_then(endpoint_from)
+}
+
 /// What an update does to the receiver's bearer token.
 pub enum TokenChange<'a> {
     Keep,
@@ -146,39 +152,24 @@ pub enum AttemptOutcome {
 }
 
 impl Store {
+    /// An update of one endpoint, guarded by `condition` (each requires the endpoint to exist).
+    fn update_endpoint_item(&self, org_id: &str, endpoint_id: &str, condition: &str) -> UpdateItemFluentBuilder {
+        self.update_item(endpoint_pk(org_id, endpoint_id), "ENDPOINT")
+            .condition_expression(condition)
+    }
+
     pub async fn create_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(endpoint_item(endpoint)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_new_item(endpoint_item(endpoint)?).await
     }
 
     pub async fn get_endpoint(&self, org_id: &str, endpoint_id: &str) -> Result<Option<Endpoint>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(endpoint_pk(org_id, endpoint_id), "ENDPOINT")))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.as_ref().and_then(endpoint_from))
+        let item = self.get_item(endpoint_pk(org_id, endpoint_id), "ENDPOINT").await?;
+        Ok(item.as_ref().and_then(endpoint_from))
     }
 
     /// Every endpoint of an organization, oldest first.
     pub async fn list_endpoints(&self, org_id: &str) -> Result<Vec<Endpoint>, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(format!("{}#ENDPOINTS", org_prefix(org_id))));
+        let query = self.query_index(format!("{}#ENDPOINTS", org_prefix(org_id)));
         let mut endpoints: Vec<Endpoint> = query_all(query).await?.iter().filter_map(endpoint_from).collect();
         endpoints.sort_by(|a, b| {
             a.created_at
@@ -202,11 +193,7 @@ impl Store {
         let mut sets = vec!["config = :config", "updated_at = :now", "#status = :status"];
         let mut removals = Vec::new();
         let mut request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(endpoint_pk(org_id, endpoint_id), "ENDPOINT")))
-            .condition_expression("attribute_exists(PK)")
+            .update_endpoint_item(org_id, endpoint_id, "attribute_exists(PK)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":config", s(config))
             .expression_attribute_values(":now", s(now))
@@ -234,16 +221,13 @@ impl Store {
             update.push_str(&format!(" REMOVE {}", removals.join(", ")));
         }
         let output = unless_condition_failed(request.update_expression(update).send().await)?;
-        Ok(output.as_ref().and_then(|o| o.attributes()).and_then(endpoint_from))
+        Ok(updated_endpoint(output))
     }
 
     /// Deletes an endpoint; `false` when there was none.
     pub async fn delete_endpoint(&self, org_id: &str, endpoint_id: &str) -> Result<bool, StoreError> {
         let result = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(endpoint_pk(org_id, endpoint_id), "ENDPOINT")))
+            .delete_item(endpoint_pk(org_id, endpoint_id), "ENDPOINT")
             .condition_expression("attribute_exists(PK)")
             .send()
             .await;
@@ -260,11 +244,7 @@ impl Store {
         now: &str,
     ) -> Result<Option<Endpoint>, StoreError> {
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(endpoint_pk(org_id, endpoint_id), "ENDPOINT")))
-            .condition_expression("attribute_exists(PK)")
+            .update_endpoint_item(org_id, endpoint_id, "attribute_exists(PK)")
             .update_expression(
                 "SET previous_secret = secret, previous_secret_until = :until, secret = :new, updated_at = :now",
             )
@@ -274,8 +254,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        let output = unless_condition_failed(result)?;
-        Ok(output.as_ref().and_then(|o| o.attributes()).and_then(endpoint_from))
+        Ok(updated_endpoint(unless_condition_failed(result)?))
     }
 
     /// Counts an attempt on the endpoint and tracks how long it has been failing. Returns the
@@ -289,11 +268,7 @@ impl Store {
         now: &str,
     ) -> Result<Option<i64>, StoreError> {
         let mut request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(endpoint_pk(org_id, endpoint_id), "ENDPOINT")))
-            .condition_expression("attribute_exists(PK)")
+            .update_endpoint_item(org_id, endpoint_id, "attribute_exists(PK)")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now))
             // ALL_NEW, not UPDATED_NEW: an `if_not_exists` that keeps the value may not count
@@ -331,11 +306,7 @@ impl Store {
         now: &str,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(endpoint_pk(org_id, endpoint_id), "ENDPOINT")))
-            .condition_expression("attribute_exists(PK) AND #status = :active")
+            .update_endpoint_item(org_id, endpoint_id, "attribute_exists(PK) AND #status = :active")
             .update_expression("SET #status = :disabled, disabled_reason = :reason, updated_at = :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s("active"))

@@ -1,7 +1,6 @@
 //! Merchant events (`{"type": "event", "event": "shipping_delay", "data": {...}}`): the event
 //! itself, and a copy in the partition of each order it affects, written in one transaction.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde_json::Value;
 
 use super::orders::order_pk;
@@ -76,14 +75,7 @@ impl Store {
             "EVENT".to_string(),
         );
         if new.affected_orders.is_empty() {
-            self.client()
-                .put_item()
-                .table_name(self.table())
-                .set_item(Some(event_item))
-                .send()
-                .await
-                .map_err(store_error)?;
-            return Ok(());
+            return self.put_item(event_item).await;
         }
         let link_sk = format!("EVENT#{}", new.event_id);
         let items = std::iter::once(event_item).chain(
@@ -93,12 +85,7 @@ impl Store {
         );
         let mut transaction = self.client().transact_write_items();
         for item in items {
-            let put = Put::builder()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
+            transaction = transaction.transact_items(self.transact_put(item, None)?);
         }
         transaction.send().await.map_err(store_error)?;
         Ok(())

@@ -58,29 +58,16 @@ impl Store {
         if unless_condition_failed(result)?.is_some() {
             return Ok(Claim::Claimed);
         }
-        let existing = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(pk, "INBOUND")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(
-            match existing.item.as_ref().and_then(|item| get_s(item, "claim_state")) {
-                Some("processing") => Claim::InProgress,
-                _ => Claim::Done,
-            },
-        )
+        let existing = self.get_item_consistent(pk, "INBOUND").await?;
+        Ok(match existing.as_ref().and_then(|item| get_s(item, "claim_state")) {
+            Some("processing") => Claim::InProgress,
+            _ => Claim::Done,
+        })
     }
 
     /// Marks a claimed event processed: its redeliveries are duplicates from now on.
     pub async fn complete_inbound(&self, org_id: &str, provider: &str, event_id: &str) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(inbound_pk(org_id, provider, event_id), "INBOUND")))
+        self.update_item(inbound_pk(org_id, provider, event_id), "INBOUND")
             .update_expression("SET claim_state = :done REMOVE claim_expires")
             .expression_attribute_values(":done", s("done"))
             .return_values(ReturnValue::None)
@@ -92,10 +79,7 @@ impl Store {
 
     /// Releases a claim whose processing failed, so that the provider's retry is processed.
     pub async fn release_inbound(&self, org_id: &str, provider: &str, event_id: &str) -> Result<(), StoreError> {
-        self.client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(inbound_pk(org_id, provider, event_id), "INBOUND")))
+        self.delete_item(inbound_pk(org_id, provider, event_id), "INBOUND")
             .send()
             .await
             .map_err(store_error)?;

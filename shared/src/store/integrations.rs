@@ -15,11 +15,12 @@
 //! `PK = ORG#<org>#INTEGRATION#<id>#DATA`.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{GSI1, GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, TTL, get_s, org_prefix, query_all, s, store_error};
+use super::{
+    GSI1PK, GSI1SK, Item, NOT_STORED, PK, SK, Store, StoreError, TTL, get_s, org_prefix, query_all, s, store_error,
+};
 
 /// How long a data request's report stays retrievable.
 pub const DATA_REQUEST_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
@@ -143,15 +144,7 @@ impl Store {
         }
         let writes = items
             .into_iter()
-            .map(|item| {
-                Put::builder()
-                    .table_name(self.table())
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-                    .map(|put| TransactWriteItem::builder().put(put).build())
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))
-            })
+            .map(|item| self.transact_put(item, Some(NOT_STORED)))
             .collect::<Result<Vec<_>, _>>()?;
         let result = self
             .client()
@@ -167,38 +160,20 @@ impl Store {
     }
 
     pub async fn get_integration(&self, org_id: &str, integration_id: &str) -> Result<Option<Integration>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(integration_pk(org_id, integration_id), "INTEGRATION")))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.as_ref().and_then(integration_from))
+        let item = self
+            .get_item(integration_pk(org_id, integration_id), "INTEGRATION")
+            .await?;
+        Ok(item.as_ref().and_then(integration_from))
     }
 
     /// The integration a provider account routes to.
     pub async fn find_integration(&self, provider: Provider, account: &str) -> Result<Option<Integration>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(route_pk(provider, account), "PROVIDER")))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.as_ref().and_then(integration_from))
+        let item = self.get_item(route_pk(provider, account), "PROVIDER").await?;
+        Ok(item.as_ref().and_then(integration_from))
     }
 
     pub async fn list_integrations(&self, org_id: &str) -> Result<Vec<Integration>, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(format!("{}#INTEGRATIONS", org_prefix(org_id))));
+        let query = self.query_index(format!("{}#INTEGRATIONS", org_prefix(org_id)));
         Ok(query_all(query).await?.iter().filter_map(integration_from).collect())
     }
 
@@ -216,14 +191,7 @@ impl Store {
         );
         let deletes = keys
             .into_iter()
-            .map(|key| {
-                Delete::builder()
-                    .table_name(self.table())
-                    .set_key(Some(key))
-                    .build()
-                    .map(|delete| TransactWriteItem::builder().delete(delete).build())
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))
-            })
+            .map(|key| self.transact_delete(key))
             .collect::<Result<Vec<_>, _>>()?;
         self.client()
             .transact_write_items()
@@ -236,26 +204,13 @@ impl Store {
 
     /// Remembers that an integration's webhook wrote the partition `pk`.
     pub async fn note_written(&self, integration: &Integration, pk: &str) -> Result<(), StoreError> {
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .item(PK, s(data_pk(&integration.org_id, &integration.integration_id)))
-            .item(SK, s(format!("WROTE#{pk}")))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        let data = data_pk(&integration.org_id, &integration.integration_id);
+        self.put_item(super::key(data, &format!("WROTE#{pk}"))).await
     }
 
     /// Every partition an integration's webhooks wrote.
     pub async fn written_by(&self, integration: &Integration) -> Result<Vec<String>, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :wrote)")
-            .expression_attribute_values(":pk", s(data_pk(&integration.org_id, &integration.integration_id)))
-            .expression_attribute_values(":wrote", s("WROTE#"));
+        let query = self.query_prefix(data_pk(&integration.org_id, &integration.integration_id), "WROTE#");
         Ok(query_all(query)
             .await?
             .iter()
@@ -279,30 +234,26 @@ impl Store {
         report: &Value,
         now_epoch: i64,
     ) -> Result<(), StoreError> {
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .item(PK, s(data_pk(&integration.org_id, &integration.integration_id)))
-            .item(SK, s(format!("DATA_REQUEST#{request_id}")))
-            .item("email", s(email))
-            .item("report", s(report.to_string()))
-            .item(TTL, super::n(now_epoch + DATA_REQUEST_RETENTION_SECONDS))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        let mut item = super::key(
+            data_pk(&integration.org_id, &integration.integration_id),
+            &format!("DATA_REQUEST#{request_id}"),
+        );
+        item.extend([
+            ("email".to_string(), s(email)),
+            ("report".to_string(), s(report.to_string())),
+            (TTL.to_string(), super::n(now_epoch + DATA_REQUEST_RETENTION_SECONDS)),
+        ]);
+        self.put_item(item).await
     }
 
     /// Deletes the data-request reports about `email`: they hold the customer's data too.
     pub async fn forget_data_requests_about(&self, integration: &Integration, email: &str) -> Result<(), StoreError> {
         let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk AND begins_with(SK, :request)")
+            .query_prefix(
+                data_pk(&integration.org_id, &integration.integration_id),
+                "DATA_REQUEST#",
+            )
             .filter_expression("email = :email")
-            .expression_attribute_values(":pk", s(data_pk(&integration.org_id, &integration.integration_id)))
-            .expression_attribute_values(":request", s("DATA_REQUEST#"))
             .expression_attribute_values(":email", s(email))
             .projection_expression("PK, SK");
         self.delete_keys(query_all(query).await?).await
@@ -314,19 +265,10 @@ impl Store {
         integration_id: &str,
         request_id: &str,
     ) -> Result<Option<Value>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(super::key(
-                data_pk(org_id, integration_id),
-                &format!("DATA_REQUEST#{request_id}"),
-            )))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output
-            .item
+        let item = self
+            .get_item(data_pk(org_id, integration_id), &format!("DATA_REQUEST#{request_id}"))
+            .await?;
+        Ok(item
             .as_ref()
             .and_then(|item| serde_json::from_str(get_s(item, "report")?).ok()))
     }

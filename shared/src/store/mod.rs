@@ -64,7 +64,12 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -141,9 +146,7 @@ pub(crate) fn unless_condition_failed<T, E: ProvideErrorMetadata + std::error::E
 }
 
 /// Every item a query matches, page after page.
-pub(crate) async fn query_all(
-    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-) -> Result<Vec<Item>, StoreError> {
+pub(crate) async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -158,6 +161,159 @@ pub(crate) async fn query_all(
         if start.is_none() {
             return Ok(items);
         }
+    }
+}
+
+/// Every single-item and query request of the entity modules starts from one of these, so that
+/// each module states only its keys, conditions and item mapping.
+impl Store {
+    /// Reads one item by key (eventually consistent).
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.read_item(pk, sk, false).await
+    }
+
+    /// Reads one item by key, seeing every write acknowledged before (for read-after-write).
+    pub(crate) async fn get_item_consistent(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.read_item(pk, sk, true).await
+    }
+
+    async fn read_item(&self, pk: String, sk: &str, consistent: bool) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            // Unset rather than `false` when not consistent: the request stays as it always was.
+            .set_consistent_read(consistent.then_some(true))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item)
+    }
+
+    /// Writes a whole item unconditionally (last writer wins).
+    pub(crate) async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.send_put(item, None).await
+    }
+
+    /// Writes a new item; one already stored under its key fails the write with an error.
+    pub(crate) async fn put_new_item(&self, item: Item) -> Result<(), StoreError> {
+        self.send_put(item, Some(NOT_STORED)).await
+    }
+
+    async fn send_put(&self, item: Item, condition: Option<&str>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// A transaction's write of a whole item, guarded by `condition` when given.
+    pub(crate) fn transact_put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map(|put| TransactWriteItem::builder().put(put).build())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// A transaction's unconditional delete of one item.
+    pub(crate) fn transact_delete(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
+        Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .build()
+            .map(|delete| TransactWriteItem::builder().delete(delete).build())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// An `UpdateItem` of one item; the caller adds its expression, condition and values.
+    pub(crate) fn update_item(&self, pk: String, sk: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+    }
+
+    /// A `DeleteItem` of one item; the caller adds its condition, if any.
+    pub(crate) fn delete_item(&self, pk: String, sk: &str) -> DeleteItemFluentBuilder {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+    }
+
+    /// A query of the table partition `pk`.
+    pub(crate) fn query_partition(&self, pk: String) -> QueryFluentBuilder {
+        self.query_keys(None, "PK = :pk".to_string(), pk)
+    }
+
+    /// A query of the items of partition `pk` whose sort key starts with `prefix`.
+    pub(crate) fn query_prefix(&self, pk: String, prefix: &str) -> QueryFluentBuilder {
+        self.query_keys(None, "PK = :pk AND begins_with(SK, :prefix)".to_string(), pk)
+            .expression_attribute_values(":prefix", s(prefix))
+    }
+
+    /// A query of GSI1's partition `index_pk`.
+    pub(crate) fn query_index(&self, index_pk: String) -> QueryFluentBuilder {
+        self.query_keys(Some(GSI1), "GSI1PK = :pk".to_string(), index_pk)
+    }
+
+    /// A query of GSI1's partition `index_pk` narrowed by `sort_condition` on `GSI1SK`.
+    pub(crate) fn query_index_where(&self, index_pk: String, sort_condition: &str) -> QueryFluentBuilder {
+        self.query_keys(Some(GSI1), format!("GSI1PK = :pk AND {sort_condition}"), index_pk)
+    }
+
+    fn query_keys(&self, index: Option<&str>, condition: String, pk: String) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression(condition)
+            .expression_attribute_values(":pk", s(pk))
+    }
+}
+
+/// The condition that a write creates its item rather than replacing one.
+pub(crate) const NOT_STORED: &str = "attribute_not_exists(PK)";
+
+/// One page of a query, highest sort key first: at most `limit` items from `start` on.
+pub(crate) async fn newest_first(
+    query: QueryFluentBuilder,
+    limit: i32,
+    start: Option<Item>,
+) -> Result<QueryOutput, StoreError> {
+    query
+        .scan_index_forward(false)
+        .limit(limit)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(store_error)
+}
+
+/// Sends an update that asks for the old item when its condition fails: `Err(item)` then holds
+/// what the condition refused (`None` when there is no item), so callers can say why.
+pub(crate) async fn update_or_refused(
+    request: UpdateItemFluentBuilder,
+) -> Result<Result<UpdateItemOutput, Option<Item>>, StoreError> {
+    match request
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+    {
+        Ok(output) => Ok(Ok(output)),
+        Err(error) => match error.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed.item.clone())),
+            _ => Err(store_error(error)),
+        },
     }
 }
 
@@ -201,14 +357,7 @@ impl Store {
 
     /// Deletes every item of a partition.
     pub(crate) async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .projection_expression("PK, SK");
-        let keys = query_all(query).await?;
+        let keys = query_all(self.query_partition(pk.to_string()).projection_expression("PK, SK")).await?;
         let count = keys.len();
         self.delete_keys(keys).await?;
         Ok(count)
@@ -229,6 +378,12 @@ pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 
 pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+/// The organization and id in an item's `PK` of the form `ORG#<org><marker><id>`.
+pub(crate) fn org_and_id<'a>(item: &'a Item, marker: &str) -> Option<(&'a str, &'a str)> {
+    let (org_part, id) = get_s(item, PK)?.split_once(marker)?;
+    Some((org_part.strip_prefix("ORG#")?, id))
 }
 
 pub(crate) fn key(pk: String, sk: &str) -> Item {
@@ -341,15 +496,7 @@ impl Store {
 
     /// Reads one merchant document.
     pub(crate) async fn get_document(&self, pk: String, sk: &str) -> Result<Option<Document>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .send()
-            .await
-            .map_err(store_error)?;
-        output.item.map(Document::from_item).transpose()
+        self.get_item(pk, sk).await?.map(Document::from_item).transpose()
     }
 }
 

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::customers::customer_pk;
 use super::events::OrderEvent;
-use super::{Document, GSI1PK, GSI1SK, Meta, Store, StoreError, get_s, org_prefix, s, store_error};
+use super::{Document, GSI1PK, GSI1SK, Meta, Store, StoreError, get_s, newest_first, org_prefix, s};
 
 pub(crate) fn order_pk(org_id: &str, order_number: &str) -> String {
     format!("{}#ORDER#{order_number}", org_prefix(org_id))
@@ -57,17 +57,8 @@ impl Store {
     ) -> Result<OrderWithEvents, StoreError> {
         // Descending: `ORDER` sorts after every `EVENT#<ulid>`, so it comes first, then the
         // events from the newest.
-        let output = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(order_pk(org_id, order_number)))
-            .scan_index_forward(false)
-            .limit(max_events + 1)
-            .send()
-            .await
-            .map_err(store_error)?;
+        let query = self.query_partition(order_pk(org_id, order_number));
+        let output = newest_first(query, max_events + 1, None).await?;
         let mut result = OrderWithEvents {
             order: None,
             events: Vec::new(),

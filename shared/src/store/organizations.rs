@@ -1,9 +1,9 @@
 //! Organizations (tenants). Created by the admin bootstrap together with their first key.
 
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
 use super::api_keys::{ApiKeyRecord, key_item};
-use super::{Item, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error};
+use super::{Item, NOT_STORED, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Organization {
@@ -57,6 +57,11 @@ fn org_item(org: &Organization) -> Item {
 }
 
 impl Store {
+    /// An update of the organization item.
+    fn update_org(&self, org_id: &str) -> UpdateItemFluentBuilder {
+        self.update_item(org_prefix(org_id), "ORG")
+    }
+
     /// Creates an organization and its first key atomically: neither exists without the other.
     pub async fn create_organization(
         &self,
@@ -64,19 +69,10 @@ impl Store {
         first_key: &ApiKeyRecord,
         secret_hash: &str,
     ) -> Result<(), StoreError> {
-        let put = |item: Item| {
-            Put::builder()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map(|put| TransactWriteItem::builder().put(put).build())
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-        };
         self.client()
             .transact_write_items()
-            .transact_items(put(org_item(org))?)
-            .transact_items(put(key_item(first_key, secret_hash))?)
+            .transact_items(self.transact_put(org_item(org), Some(NOT_STORED))?)
+            .transact_items(self.transact_put(key_item(first_key, secret_hash), Some(NOT_STORED))?)
             .send()
             .await
             .map_err(store_error)?;
@@ -84,24 +80,18 @@ impl Store {
     }
 
     pub async fn get_organization(&self, org_id: &str) -> Result<Option<Organization>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PK, s(org_prefix(org_id)))
-            .key(SK, s("ORG"))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.map(|item| Organization {
-            org_id: org_id.to_string(),
-            name: get_s(&item, "name").unwrap_or_default().to_string(),
-            plan: get_s(&item, "plan").unwrap_or("free").to_string(),
-            created_at: get_s(&item, "created_at").unwrap_or_default().to_string(),
-            subscription_status: get_s(&item, "subscription_status").map(str::to_string),
-            trial_ends_at: get_s(&item, "trial_ends_at").map(str::to_string),
-            plan_rate_limit: super::get_n(&item, "plan_rate_limit"),
-        }))
+        Ok(self
+            .get_item(org_prefix(org_id), "ORG")
+            .await?
+            .map(|item| Organization {
+                org_id: org_id.to_string(),
+                name: get_s(&item, "name").unwrap_or_default().to_string(),
+                plan: get_s(&item, "plan").unwrap_or("free").to_string(),
+                created_at: get_s(&item, "created_at").unwrap_or_default().to_string(),
+                subscription_status: get_s(&item, "subscription_status").map(str::to_string),
+                trial_ends_at: get_s(&item, "trial_ends_at").map(str::to_string),
+                plan_rate_limit: get_n(&item, "plan_rate_limit"),
+            }))
     }
 
     /// Counts one request against the organization's plan limit in the minute `window`: one
@@ -109,33 +99,25 @@ impl Store {
     pub async fn count_org_use(&self, org_id: &str, window: i64, limit: u32) -> Result<OrgCount, StoreError> {
         for _ in 0..3 {
             let counted = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .key(PK, s(org_prefix(org_id)))
-                .key(SK, s("ORG"))
+                .update_org(org_id)
                 .update_expression("SET org_rl_count = org_rl_count + :one")
                 .condition_expression("org_rl_window = :window AND org_rl_count < :limit")
-                .expression_attribute_values(":one", super::n(1))
-                .expression_attribute_values(":window", super::n(window))
-                .expression_attribute_values(":limit", super::n(limit))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":window", n(window))
+                .expression_attribute_values(":limit", n(limit))
                 .send()
                 .await;
             if super::unless_condition_failed(counted)?.is_some() {
                 return Ok(OrgCount::Counted);
             }
             let opened = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .key(PK, s(org_prefix(org_id)))
-                .key(SK, s("ORG"))
+                .update_org(org_id)
                 .update_expression("SET org_rl_window = :window, org_rl_count = :one")
                 .condition_expression(
                     "attribute_exists(PK) AND (attribute_not_exists(org_rl_window) OR org_rl_window < :window)",
                 )
-                .expression_attribute_values(":one", super::n(1))
-                .expression_attribute_values(":window", super::n(window))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":window", n(window))
                 .send()
                 .await;
             if super::unless_condition_failed(opened)?.is_some() {
@@ -151,22 +133,8 @@ impl Store {
     }
 
     async fn get_org_window(&self, org_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PK, s(org_prefix(org_id)))
-            .key(SK, s("ORG"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.and_then(|item| {
-            Some((
-                super::get_n(&item, "org_rl_window")?,
-                super::get_n(&item, "org_rl_count")?,
-            ))
-        }))
+        let item = self.get_item_consistent(org_prefix(org_id), "ORG").await?;
+        Ok(item.and_then(|item| Some((get_n(&item, "org_rl_window")?, get_n(&item, "org_rl_count")?))))
     }
 
     /// Applies a plan change unless a newer one was applied (providers deliver out of order),
@@ -174,20 +142,16 @@ impl Store {
     /// does not exist or the change is older.
     pub async fn set_plan(&self, org_id: &str, change: &PlanChange<'_>) -> Result<bool, StoreError> {
         let mut request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(PK, s(org_prefix(org_id)))
-            .key(SK, s("ORG"))
+            .update_org(org_id)
             .condition_expression(
                 "attribute_exists(PK) AND (attribute_not_exists(plan_changed_at) OR plan_changed_at <= :changed)",
             )
             .expression_attribute_names("#plan", "plan")
             .expression_attribute_values(":plan", s(change.plan))
             .expression_attribute_values(":status", s(change.subscription_status))
-            .expression_attribute_values(":changed", super::n(change.changed_at));
+            .expression_attribute_values(":changed", n(change.changed_at));
         let limit = plan_rate_limit(change.plan);
-        request = request.expression_attribute_values(":limit", super::n(limit));
+        request = request.expression_attribute_values(":limit", n(limit));
         request = match change.trial_ends_at {
             Some(trial) => request
                 .update_expression(

@@ -2,7 +2,11 @@
 
 use serde_json::Value;
 
-use super::{Item, PK, SK, Store, StoreError, org_prefix, s, store_error, to_attribute};
+use super::{Item, PK, SK, Store, StoreError, org_prefix, s, to_attribute};
+
+fn record_pk(org_id: &str, kind: &str, record_id: &str) -> String {
+    format!("{}#RECORD#{kind}#{record_id}", org_prefix(org_id))
+}
 
 impl Store {
     pub async fn record_other(
@@ -14,38 +18,20 @@ impl Store {
         now: &str,
     ) -> Result<(), StoreError> {
         let item = Item::from([
-            (
-                PK.to_string(),
-                s(format!("{}#RECORD#{kind}#{record_id}", org_prefix(org_id))),
-            ),
+            (PK.to_string(), s(record_pk(org_id, kind, record_id))),
             (SK.to_string(), s("RECORD")),
             ("ENTITY".to_string(), s("record")),
             ("type".to_string(), s(kind)),
             ("body".to_string(), to_attribute(body)?),
             ("received_at".to_string(), s(now)),
         ]);
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_item(item).await
     }
 
     /// The stored body of a record written by `record_other`.
     pub async fn get_other(&self, org_id: &str, kind: &str, record_id: &str) -> Result<Option<Value>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PK, s(format!("{}#RECORD#{kind}#{record_id}", org_prefix(org_id))))
-            .key(SK, s("RECORD"))
-            .send()
-            .await
-            .map_err(store_error)?;
-        let Some(body) = output.item.and_then(|mut item| item.remove("body")) else {
+        let item = self.get_item(record_pk(org_id, kind, record_id), "RECORD").await?;
+        let Some(body) = item.and_then(|mut item| item.remove("body")) else {
             return Ok(None);
         };
         serde_dynamo::from_attribute_value(body)
