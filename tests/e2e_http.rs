@@ -245,6 +245,21 @@ async fn health_and_openapi_are_served_at_their_paths() {
         .await
         .unwrap();
     assert!(document["paths"]["/api/webhook"]["post"].is_object());
+    // The served document, as client generators read it, passes a maintained OpenAPI validator
+    // (which also refuses an operationId used twice).
+    let file = std::env::temp_dir().join(format!("hookgate-openapi-{}.json", std::process::id()));
+    std::fs::write(&file, document.to_string()).unwrap();
+    let validation = std::process::Command::new(harness::venv_bin("openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    assert!(
+        validation.status.success(),
+        "the OpenAPI document does not validate: {}{}",
+        String::from_utf8_lossy(&validation.stdout),
+        String::from_utf8_lossy(&validation.stderr)
+    );
     let response = client()
         .get(format!("{}/api/not-a-route", api.base))
         .send()

@@ -38,7 +38,7 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn venv_bin(tool: &str) -> PathBuf {
+pub fn venv_bin(tool: &str) -> PathBuf {
     let path = repo_root().join(".venv/bin").join(tool);
     assert!(
         path.exists(),
