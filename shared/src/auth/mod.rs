@@ -14,7 +14,7 @@ use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::secrets::Pepper;
 use crate::store::Store;
-use crate::store::api_keys::{CountOutcome, KeyState};
+use crate::store::api_keys::{CountOutcome, KeyState, KeyUse, WindowStep};
 use crate::store::organizations::OrgCount;
 pub use api_key::{NewKey, PresentedKey};
 pub use scope::Scope;
@@ -102,8 +102,15 @@ pub async fn authenticate(
     let at = rfc3339(now);
     let mut window = now.unix_timestamp().div_euclid(WINDOW_SECONDS);
     let store_error = |e| Refusal::from(ApiError::from(e));
+    let key_use = |window| KeyUse {
+        org_id: key.org_id(),
+        key_id: &key.key_id,
+        secret_hash: &hash,
+        window,
+        now: &at,
+    };
     let mut outcome = store
-        .count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at)
+        .count_api_key_use(&key_use(window), WindowStep::CountIn)
         .await
         .map_err(store_error)?;
     // A new minute, or losing a race to open it, costs another round trip; bounded so that
@@ -129,14 +136,14 @@ pub async fn authenticate(
         }
         outcome = if state.window < window {
             store
-                .start_api_key_window(key.org_id(), &key.key_id, &hash, window, &at)
+                .count_api_key_use(&key_use(window), WindowStep::Open)
                 .await
                 .map_err(store_error)?
         } else if state.window > window || state.count < state.record.rate_limit_per_minute {
             // Another request opened the window first (or a container ahead of ours did): count in it.
             window = state.window;
             store
-                .count_api_key_use(key.org_id(), &key.key_id, &hash, window, &at)
+                .count_api_key_use(&key_use(window), WindowStep::CountIn)
                 .await
                 .map_err(store_error)?
         } else {

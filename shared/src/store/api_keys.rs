@@ -24,6 +24,23 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<String>,
 }
 
+/// One authenticated use of a key, in the minute `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyUse<'a> {
+    pub org_id: &'a str,
+    pub key_id: &'a str,
+    pub secret_hash: &'a str,
+    pub window: i64,
+    pub now: &'a str,
+}
+
+/// Whether a use counts in the window already open or opens a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowStep {
+    CountIn,
+    Open,
+}
+
 /// A key item as read during authentication.
 #[derive(Debug, Clone)]
 pub struct KeyState {
@@ -109,16 +126,16 @@ fn state_from(item: &Item) -> Option<KeyState> {
 }
 
 /// The update and condition of one authenticated use of a key.
-type KeyUse = (&'static str, &'static str);
+type UseExpressions = (&'static str, &'static str);
 
 /// A use counted in the window already open.
-const COUNT_IN_WINDOW: KeyUse = (
+const COUNT_IN_WINDOW: UseExpressions = (
     "SET rl_count = rl_count + :one, last_used_at = :now",
     "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window = :window AND rl_count < rate_limit",
 );
 
 /// A use that opens a new window.
-const OPEN_WINDOW: KeyUse = (
+const OPEN_WINDOW: UseExpressions = (
     "SET rl_window = :window, rl_count = :one, last_used_at = :now",
     "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window < :window AND rate_limit >= :one",
 );
@@ -184,42 +201,21 @@ impl Store {
 
     /// Counts one use of a key in the minute `window`, if the secret hash matches, the key is
     /// not revoked, the stored window is `window` and the count is under the key's limit: one
-    /// round trip that both authenticates and rate-limits.
-    pub async fn count_api_key_use(
-        &self,
-        org_id: &str,
-        key_id: &str,
-        secret_hash: &str,
-        window: i64,
-        now: &str,
-    ) -> Result<CountOutcome, StoreError> {
-        self.update_key_use(COUNT_IN_WINDOW, org_id, key_id, secret_hash, window, now)
-            .await
-    }
-
-    /// Opens a new window with this request as its first use; refused when another request
-    /// opened it first (the caller then counts in it with `count_api_key_use`).
-    pub async fn start_api_key_window(
-        &self,
-        org_id: &str,
-        key_id: &str,
-        secret_hash: &str,
-        window: i64,
-        now: &str,
-    ) -> Result<CountOutcome, StoreError> {
-        self.update_key_use(OPEN_WINDOW, org_id, key_id, secret_hash, window, now)
-            .await
-    }
-
-    async fn update_key_use(
-        &self,
-        (update, condition): KeyUse,
-        org_id: &str,
-        key_id: &str,
-        secret_hash: &str,
-        window: i64,
-        now: &str,
-    ) -> Result<CountOutcome, StoreError> {
+    /// round trip that both authenticates and rate-limits. With [`WindowStep::Open`] the use
+    /// opens the window instead; refused when another request opened it first (the caller then
+    /// counts in it).
+    pub async fn count_api_key_use(&self, key_use: &KeyUse<'_>, step: WindowStep) -> Result<CountOutcome, StoreError> {
+        let (update, condition) = match step {
+            WindowStep::CountIn => COUNT_IN_WINDOW,
+            WindowStep::Open => OPEN_WINDOW,
+        };
+        let KeyUse {
+            org_id,
+            key_id,
+            secret_hash,
+            window,
+            now,
+        } = *key_use;
         let request = self
             .update_key(org_id, key_id)
             .update_expression(update)
