@@ -11,6 +11,8 @@ use serde_json::Value;
 use crate::auth::{self, Caller, RateLimit, Scope};
 use crate::error::ApiError;
 use crate::runtime::Services;
+use crate::store::Store;
+use time::OffsetDateTime;
 
 /// Largest body any JSON route accepts (seed: "Max Payload: 100 KB").
 pub const MAX_BODY_BYTES: usize = 100 * 1024;
@@ -104,17 +106,63 @@ pub fn find_route<'a, R>(routes: &'a [Route<R>], request: &Request) -> Result<&'
     }
 }
 
+/// One authenticated request on its way to its handler: what it may use, what it asks, who asks.
+pub struct Call<'a> {
+    pub services: &'a Services,
+    pub request: &'a Request,
+    pub caller: Caller,
+}
+
+impl Call<'_> {
+    /// The caller's organization: every read and write is within it.
+    pub fn org_id(&self) -> &str {
+        &self.caller.org_id
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.services.store
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.services.clock.now()
+    }
+
+    /// A path parameter the route's pattern promises (404 when a request bypassed the router).
+    pub fn path(&self, name: &str) -> Result<String, ApiError> {
+        required_path_parameter(self.request, name)
+    }
+
+    pub fn query(&self, name: &str) -> Option<String> {
+        query_parameter(self.request, name)
+    }
+
+    /// The body as `T`: see [`typed_body`].
+    pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        typed_body(self.request)
+    }
+
+    /// The body as `T`, checked by its own rules: see [`validated_body`].
+    pub fn validated_body<T: DeserializeOwned + Validate>(&self) -> Result<T, ApiError> {
+        validated_body(self.request)
+    }
+
+    /// The body as `T` (`T::default()` when empty), checked by its own rules.
+    pub fn validated_body_or_default<T: DeserializeOwned + Validate + Default>(&self) -> Result<T, ApiError> {
+        validated_body_or_default(self.request)
+    }
+}
+
 /// Finds the request's route in `routes`, authenticates the key for the route's scope, runs
 /// `handler` and answers in JSON with the rate-limit headers, whatever the outcome.
-pub async fn serve_routes<R, F, Fut>(
-    services: &Services,
-    request: &Request,
+pub async fn serve_routes<'a, R, F, Fut>(
+    services: &'a Services,
+    request: &'a Request,
     routes: &[Route<R>],
     handler: F,
 ) -> Response<Body>
 where
     R: Copy,
-    F: FnOnce(R, Caller) -> Fut,
+    F: FnOnce(R, Call<'a>) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     match find_route(routes, request) {
@@ -122,7 +170,20 @@ where
             scope: Some(scope),
             route,
             ..
-        }) => serve_authenticated(services, request, *scope, |caller| handler(*route, caller)).await,
+        }) => {
+            let route = *route;
+            let call = |caller| {
+                handler(
+                    route,
+                    Call {
+                        services,
+                        request,
+                        caller,
+                    },
+                )
+            };
+            serve_authenticated(services, request, *scope, call).await
+        }
         Ok(_) => {
             tracing::error!("a public route was served as an authenticated one");
             error_response(&ApiError::internal())
@@ -151,12 +212,7 @@ pub fn route_error_response(error: &ApiError) -> Response<Body> {
 
 /// Authenticates and rate-limits the request, requires `scope`, runs `route`, and answers in
 /// JSON with the rate-limit headers, whatever the outcome.
-pub async fn serve_authenticated<F, Fut>(
-    services: &Services,
-    request: &Request,
-    scope: Scope,
-    route: F,
-) -> Response<Body>
+async fn serve_authenticated<F, Fut>(services: &Services, request: &Request, scope: Scope, route: F) -> Response<Body>
 where
     F: FnOnce(Caller) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
@@ -246,7 +302,7 @@ pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 }
 
 /// A path parameter, percent-decoded (API Gateway passes `@` in an email through either way).
-pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
+fn path_parameter(request: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt;
     let raw = request
         .path_parameters_ref()
@@ -260,7 +316,7 @@ pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
 
 /// A path parameter the route pattern promises; absent (a request that bypassed the router),
 /// the resource is not found.
-pub fn required_path_parameter(request: &Request, name: &str) -> Result<String, ApiError> {
+fn required_path_parameter(request: &Request, name: &str) -> Result<String, ApiError> {
     path_parameter(request, name).ok_or_else(|| ApiError::not_found(format!("no {name} in the path")))
 }
 

@@ -15,10 +15,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
 use super::sns::{SnsRefusal, SnsVerifier, trusted_sns_url};
-use time::OffsetDateTime;
 
 use super::payload::{parse_object, parse_time, text, without_nulls};
-use super::{InboundServices, Intake, Processed, Source, check_age, receive};
+use super::{Identified, InboundServices, Intake, Processed, Source, Webhook, check_age, receive};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, json_response};
@@ -110,41 +109,29 @@ impl Source for AmazonServices {
 
     /// SNS signs the message's fields, not its bytes: the signature checks out against the
     /// certificate fetched from Amazon, and the message must be recent.
-    async fn verify(
-        &self,
-        _services: &InboundServices,
-        _integration: &Integration,
-        _request: &Request,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<(), ApiError> {
-        let message = parse_object(body)?;
+    async fn verify(&self, _services: &InboundServices, webhook: &Webhook<'_>) -> Result<(), ApiError> {
+        let message = parse_object(webhook.body)?;
         self.verifier.verify(&message).await.map_err(refused)?;
         let sent = message
             .get("Timestamp")
             .and_then(Value::as_str)
             .and_then(parse_time)
             .ok_or_else(|| ApiError::unauthorized("the SNS Timestamp is missing or invalid"))?;
-        check_age(sent, now, MAX_AGE_SECONDS)
+        check_age(sent, webhook.now, MAX_AGE_SECONDS)
     }
 
-    fn parse(
-        &self,
-        _integration: &Integration,
-        _request: &Request,
-        body: &[u8],
-    ) -> Result<Intake<SnsMessage>, ApiError> {
-        let message = parse_object(body)?;
+    fn parse(&self, webhook: &Webhook<'_>) -> Result<Intake<SnsMessage>, ApiError> {
+        let message = parse_object(webhook.body)?;
         let id = message
             .get("MessageId")
             .and_then(Value::as_str)
             .ok_or_else(|| ApiError::bad_request("not an SNS message: MessageId is missing"))?
             .to_string();
         match message.get("Type").and_then(Value::as_str) {
-            Some("Notification") => Ok(Intake::Event {
+            Some("Notification") => Ok(Intake::Event(Identified {
                 id,
                 event: SnsMessage(message),
-            }),
+            })),
             Some("SubscriptionConfirmation" | "UnsubscribeConfirmation") => Ok(Intake::Control(SnsMessage(message))),
             _ => Err(ApiError::bad_request("unknown SNS message Type")),
         }
@@ -153,20 +140,25 @@ impl Source for AmazonServices {
     async fn process(
         &self,
         services: &InboundServices,
-        integration: &Integration,
-        event_id: &str,
-        message: &SnsMessage,
+        webhook: &Webhook<'_>,
+        message: &Identified<SnsMessage>,
     ) -> Result<Processed, ApiError> {
-        let body = message.0.get("Message").and_then(Value::as_str).unwrap_or_default();
-        notification(services, integration, event_id, body).await
+        let body = message
+            .event
+            .0
+            .get("Message")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        notification(services, webhook.integration, &message.id, body).await
     }
 
     async fn control(
         &self,
         _services: &InboundServices,
-        integration: &Integration,
+        webhook: &Webhook<'_>,
         message: &SnsMessage,
     ) -> Result<Response<Body>, ApiError> {
+        let integration = webhook.integration;
         if message.0.get("Type").and_then(Value::as_str) == Some("SubscriptionConfirmation") {
             return confirm(self, &message.0).await;
         }

@@ -85,10 +85,26 @@ impl Processed {
     }
 }
 
+/// A webhook on its way through the pipeline: the raw request and whose it is.
+pub struct Webhook<'a> {
+    pub request: &'a Request,
+    /// The raw body: nothing is parsed before the signature over it checks out.
+    pub body: &'a [u8],
+    /// The connected account the request names.
+    pub integration: &'a Integration,
+    pub now: OffsetDateTime,
+}
+
+/// An event and the provider's id for it, which makes it processed once.
+pub struct Identified<E> {
+    pub id: String,
+    pub event: E,
+}
+
 /// A verified webhook, parsed.
 pub enum Intake<E> {
     /// An event to process once, under the provider's id for it.
-    Event { id: String, event: E },
+    Event(Identified<E>),
     /// A handshake or control message, answered at once and never claimed (SNS subscription
     /// confirmations; the channels' URL verifications).
     Control(E),
@@ -106,34 +122,29 @@ pub trait Source: Sync {
     /// [`Source::verify`] passes.
     fn account(&self, request: &Request, body: &[u8]) -> Result<String, ApiError>;
 
-    /// Checks the signature over the raw bytes, and the timestamp, for this integration.
+    /// Checks the signature over the raw bytes, and the timestamp, for the webhook's integration.
     fn verify(
         &self,
         services: &InboundServices,
-        integration: &Integration,
-        request: &Request,
-        body: &[u8],
-        now: OffsetDateTime,
+        webhook: &Webhook<'_>,
     ) -> impl Future<Output = Result<(), ApiError>> + Send;
 
     /// The verified webhook, parsed.
-    fn parse(&self, integration: &Integration, request: &Request, body: &[u8])
-    -> Result<Intake<Self::Event>, ApiError>;
+    fn parse(&self, webhook: &Webhook<'_>) -> Result<Intake<Self::Event>, ApiError>;
 
     /// What one event does; its result is published. Runs once per event id.
     fn process(
         &self,
         services: &InboundServices,
-        integration: &Integration,
-        event_id: &str,
-        event: &Self::Event,
+        webhook: &Webhook<'_>,
+        event: &Identified<Self::Event>,
     ) -> impl Future<Output = Result<Processed, ApiError>> + Send;
 
     /// Answers a control message. Sources that send none keep this refusal.
     fn control(
         &self,
         _services: &InboundServices,
-        _integration: &Integration,
+        _webhook: &Webhook<'_>,
         _event: &Self::Event,
     ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send {
         async { Err(ApiError::bad_request("this source sends no control messages")) }
@@ -174,14 +185,18 @@ pub async fn accept<S: Source>(
                 S::PROVIDER.as_str()
             ))
         })?;
-    source
-        .verify(services, &integration, request, body, services.clock.now())
-        .await?;
-    match source.parse(&integration, request, body)? {
-        Intake::Control(event) => source.control(services, &integration, &event).await,
-        Intake::Event { id, event } => {
-            process_once(services, &integration, &id, || {
-                source.process(services, &integration, &id, &event)
+    let webhook = Webhook {
+        request,
+        body,
+        integration: &integration,
+        now: services.clock.now(),
+    };
+    source.verify(services, &webhook).await?;
+    match source.parse(&webhook)? {
+        Intake::Control(event) => source.control(services, &webhook, &event).await,
+        Intake::Event(event) => {
+            process_once(services, &integration, &event.id, || {
+                source.process(services, &webhook, &event)
             })
             .await
         }

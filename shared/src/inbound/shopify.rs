@@ -13,10 +13,11 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
 use lambda_http::http::Method;
-use time::OffsetDateTime;
 
 use super::payload::{decimal, normalized_time, parse_object, parse_time, text, without_nulls};
-use super::{InboundServices, Intake, Processed, Source, check_age, header, integration_secret, receive};
+use super::{
+    Identified, InboundServices, Intake, Processed, Source, Webhook, check_age, header, integration_secret, receive,
+};
 use crate::clock::rfc3339;
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::error::{ApiError, ErrorBody};
@@ -82,32 +83,22 @@ impl Source for Shopify {
             .ok_or_else(|| ApiError::unauthorized("X-Shopify-Shop-Domain is missing"))
     }
 
-    async fn verify(
-        &self,
-        services: &InboundServices,
-        integration: &Integration,
-        request: &Request,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<(), ApiError> {
+    async fn verify(&self, services: &InboundServices, webhook: &Webhook<'_>) -> Result<(), ApiError> {
+        let (request, body) = (webhook.request, webhook.body);
         let signature = header(request, "x-shopify-hmac-sha256")
             .ok_or_else(|| ApiError::unauthorized("X-Shopify-Hmac-Sha256 is missing"))?;
-        let secret = integration_secret(services, integration)?;
+        let secret = integration_secret(services, webhook.integration)?;
         if !signature_matches(secret.as_bytes(), body, signature) {
             return Err(ApiError::unauthorized("the Shopify signature does not match the body"));
         }
         let triggered_at = header(request, "x-shopify-triggered-at")
             .and_then(parse_time)
             .ok_or_else(|| ApiError::unauthorized("X-Shopify-Triggered-At is missing or not a timestamp"))?;
-        check_age(triggered_at, now, MAX_AGE_SECONDS)
+        check_age(triggered_at, webhook.now, MAX_AGE_SECONDS)
     }
 
-    fn parse(
-        &self,
-        integration: &Integration,
-        request: &Request,
-        body: &[u8],
-    ) -> Result<Intake<ShopifyEvent>, ApiError> {
+    fn parse(&self, webhook: &Webhook<'_>) -> Result<Intake<ShopifyEvent>, ApiError> {
+        let (request, integration) = (webhook.request, webhook.integration);
         let route = find_route(&ROUTES, request)?.route;
         let topic = header(request, "x-shopify-topic")
             .ok_or_else(|| ApiError::bad_request("X-Shopify-Topic is missing"))?
@@ -116,7 +107,7 @@ impl Source for Shopify {
             .or_else(|| header(request, "x-shopify-webhook-id"))
             .ok_or_else(|| ApiError::bad_request("X-Shopify-Event-Id or X-Shopify-Webhook-Id is required"))?
             .to_string();
-        let body = parse_object(body)?;
+        let body = parse_object(webhook.body)?;
         if route == ShopifyRoute::Compliance {
             // The topic header is not signed: the body must be a compliance payload for this
             // shop, so that a captured order webhook replayed as `shop/redact` erases nothing.
@@ -127,22 +118,22 @@ impl Source for Shopify {
                 ));
             }
         }
-        Ok(Intake::Event {
+        Ok(Intake::Event(Identified {
             id,
             event: ShopifyEvent { route, topic, body },
-        })
+        }))
     }
 
     async fn process(
         &self,
         services: &InboundServices,
-        integration: &Integration,
-        event_id: &str,
-        event: &ShopifyEvent,
+        webhook: &Webhook<'_>,
+        event: &Identified<ShopifyEvent>,
     ) -> Result<Processed, ApiError> {
-        match event.route {
-            ShopifyRoute::Webhooks => commerce(services, integration, event).await,
-            ShopifyRoute::Compliance => compliance(services, integration, event_id, event).await,
+        let integration = webhook.integration;
+        match event.event.route {
+            ShopifyRoute::Webhooks => commerce(services, integration, &event.event).await,
+            ShopifyRoute::Compliance => compliance(services, integration, &event.id, &event.event).await,
         }
     }
 }

@@ -12,15 +12,14 @@
 use lambda_http::{Body, Request, Response};
 use serde_json::{Map, Value, json};
 
-use time::OffsetDateTime;
-
 use super::payload::parse_object;
-use super::{InboundServices, Intake, Processed, Source, check_age, header, integration_secret, receive};
+use super::{
+    Identified, InboundServices, Intake, Processed, Source, Webhook, check_age, header, integration_secret, receive,
+};
 use crate::clock::rfc3339;
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, query_parameter};
-use crate::store::integrations::Integration;
 use crate::store::integrations::Provider;
 use crate::store::organizations::PlanChange;
 use lambda_http::http::Method;
@@ -65,27 +64,16 @@ impl Source for Stripe {
             .ok_or_else(|| ApiError::unauthorized("the account query parameter names the connected Stripe account"))
     }
 
-    async fn verify(
-        &self,
-        services: &InboundServices,
-        integration: &Integration,
-        request: &Request,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<(), ApiError> {
+    async fn verify(&self, services: &InboundServices, webhook: &Webhook<'_>) -> Result<(), ApiError> {
+        let request = webhook.request;
         let signature =
             header(request, "stripe-signature").ok_or_else(|| ApiError::unauthorized("Stripe-Signature is missing"))?;
-        let secret = integration_secret(services, integration)?;
-        verify_signature(secret.as_bytes(), body, signature, now)
+        let secret = integration_secret(services, webhook.integration)?;
+        verify_signature(secret.as_bytes(), webhook.body, signature, webhook.now)
     }
 
-    fn parse(
-        &self,
-        _integration: &Integration,
-        _request: &Request,
-        body: &[u8],
-    ) -> Result<Intake<StripeEvent>, ApiError> {
-        let event = parse_object(body)?;
+    fn parse(&self, webhook: &Webhook<'_>) -> Result<Intake<StripeEvent>, ApiError> {
+        let event = parse_object(webhook.body)?;
         let id = event
             .get("id")
             .and_then(Value::as_str)
@@ -102,10 +90,10 @@ impl Source for Stripe {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        Ok(Intake::Event {
+        Ok(Intake::Event(Identified {
             id,
             event: StripeEvent { kind, object, event },
-        })
+        }))
     }
 
     /// On Hookgate's own billing account, subscription events set the plan; otherwise they,
@@ -113,11 +101,12 @@ impl Source for Stripe {
     async fn process(
         &self,
         services: &InboundServices,
-        integration: &Integration,
-        event_id: &str,
-        stripe: &StripeEvent,
+        webhook: &Webhook<'_>,
+        stripe: &Identified<StripeEvent>,
     ) -> Result<Processed, ApiError> {
-        let StripeEvent { kind, object, event } = stripe;
+        let integration = webhook.integration;
+        let event_id = stripe.id.as_str();
+        let StripeEvent { kind, object, event } = &stripe.event;
         let org_id = &integration.org_id;
         let at = rfc3339(services.clock.now());
         let outbound = match kind.as_str() {

@@ -7,9 +7,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, json_response, path_parameter, query_parameter, serve_routes};
+use crate::http::{Call, Route, json_response, serve_routes};
 use crate::runtime::Services;
 use crate::store::Document;
 use crate::store::customers::decode_customer_cursor;
@@ -122,13 +122,10 @@ pub const ROUTES: [Route<Context>; 2] = [
 ];
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let request = &request;
-    serve_routes(services, request, &ROUTES, |route, caller| async move {
-        let parameter =
-            |name| path_parameter(request, name).ok_or_else(|| ApiError::not_found("no such context route"));
+    serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
-            Context::Order => order_context(services, caller, parameter("order_number")?).await,
-            Context::Customer => customer_context(services, request, caller, parameter("email")?).await,
+            Context::Order => order_context(call).await,
+            Context::Customer => customer_context(call).await,
         }
     })
     .await
@@ -139,7 +136,9 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     security(("apiKey" = []), ("bearer" = [])),
     params(("order_number" = String, Path, description = "The merchant's order number")),
     responses((status = 200, body = OrderContext), (status = "4XX", body = ErrorBody)))]
-async fn order_context(services: &Services, caller: Caller, order_number: String) -> Result<Response<Body>, ApiError> {
+async fn order_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let Call { services, caller, .. } = &call;
+    let order_number = call.path("order_number")?;
     let found = services
         .store
         .order_with_events(&caller.org_id, &order_number, MAX_ORDER_EVENTS)
@@ -171,14 +170,10 @@ async fn order_context(services: &Services, caller: Caller, order_number: String
     security(("apiKey" = []), ("bearer" = [])),
     params(("email" = String, Path, description = "The customer's email"), CustomerPageParams),
     responses((status = 200, body = CustomerContext), (status = "4XX", body = ErrorBody)))]
-async fn customer_context(
-    services: &Services,
-    request: &Request,
-    caller: Caller,
-    email: String,
-) -> Result<Response<Body>, ApiError> {
-    let email = email.trim().to_lowercase();
-    let limit = match query_parameter(request, "limit") {
+async fn customer_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let Call { services, caller, .. } = &call;
+    let email = call.path("email")?.trim().to_lowercase();
+    let limit = match call.query("limit") {
         None => DEFAULT_PAGE_SIZE,
         Some(text) => text
             .parse::<i32>()
@@ -186,7 +181,7 @@ async fn customer_context(
             .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
             .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_PAGE_SIZE}")))?,
     };
-    let start = match query_parameter(request, "cursor") {
+    let start = match call.query("cursor") {
         None => None,
         Some(cursor) => Some(
             decode_customer_cursor(&caller.org_id, &email, &cursor)

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, NewKey, Scope};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, json_response, path_parameter, serve_routes, typed_body};
+use crate::http::{Call, Route, json_response, serve_routes};
 use crate::runtime::Services;
 use crate::store::api_keys::{ApiKeyRecord, Revocation};
 
@@ -108,15 +108,11 @@ pub const ROUTES: [Route<KeyRoute>; 3] = [
 ];
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
-    let request = &request;
-    serve_routes(services, request, &ROUTES, |route, caller| async move {
+    serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
-            KeyRoute::Create => create(services, request, caller).await,
-            KeyRoute::List => list(services, caller).await,
-            KeyRoute::Revoke => {
-                let id = path_parameter(request, "id").ok_or_else(|| ApiError::not_found("no API key with this id"))?;
-                revoke(services, caller, &id).await
-            }
+            KeyRoute::Create => create(call).await,
+            KeyRoute::List => list(call).await,
+            KeyRoute::Revoke => revoke(call).await,
         }
     })
     .await
@@ -210,13 +206,14 @@ impl KeySpec {
 #[utoipa::path(post, path = "/api/api-keys", operation_id = "api_keys_create", tag = "API keys", request_body = CreateApiKeyRequest,
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 201, body = CreatedApiKey), (status = "4XX", body = ErrorBody)))]
-async fn create(services: &Services, request: &Request, caller: Caller) -> Result<Response<Body>, ApiError> {
-    let mut body: CreateApiKeyRequest = typed_body(request)?;
+async fn create(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let Call { services, caller, .. } = &call;
+    let mut body: CreateApiKeyRequest = call.body()?;
     // Unsaid, a key gets the default limit, or its creator's own when that is lower.
     body.rate_limit_per_minute
         .get_or_insert(DEFAULT_RATE_LIMIT_PER_MINUTE.min(caller.rate_limit.limit));
     let spec = body.spec()?;
-    spec.within_reach_of(&caller)?;
+    spec.within_reach_of(caller)?;
     let (key, record) = spec.issue(services, &caller.org_id);
     let org_rate_limit = services
         .store
@@ -241,8 +238,8 @@ async fn create(services: &Services, request: &Request, caller: Caller) -> Resul
 /// List the organization's API keys (never their secrets).
 #[utoipa::path(get, path = "/api/api-keys", operation_id = "api_keys_list", tag = "API keys", security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = ApiKeyList), (status = "4XX", body = ErrorBody)))]
-async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, ApiError> {
-    let keys = services.store.list_api_keys(&caller.org_id).await?;
+async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let keys = call.store().list_api_keys(call.org_id()).await?;
     Ok(json_response(
         StatusCode::OK,
         &ApiKeyList {
@@ -256,11 +253,12 @@ async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, Api
 #[utoipa::path(delete, path = "/api/api-keys/{id}", operation_id = "api_keys_revoke", tag = "API keys", security(("apiKey" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The key's id")),
     responses((status = 200, body = RevokedApiKey), (status = "4XX", body = ErrorBody)))]
-async fn revoke(services: &Services, caller: Caller, key_id: &str) -> Result<Response<Body>, ApiError> {
-    let now = rfc3339(services.clock.now());
-    let record = match services.store.revoke_api_key(&caller.org_id, key_id, &now).await? {
+async fn revoke(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let key_id = call.path("id")?;
+    let now = rfc3339(call.now());
+    let record = match call.store().revoke_api_key(call.org_id(), &key_id, &now).await? {
         Revocation::Revoked(record) => {
-            tracing::info!(org_id = %caller.org_id, revoked_key_id = %key_id, "api key revoked");
+            tracing::info!(org_id = %call.org_id(), revoked_key_id = %key_id, "api key revoked");
             record
         }
         Revocation::AlreadyRevoked(record) => record,

@@ -10,9 +10,9 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, json_response, serve_routes};
+use crate::http::{Call, Route, json_response, serve_routes};
 use crate::outbound::{DeliveryMessage, DeliveryQueue};
 use crate::runtime::Services;
 
@@ -57,14 +57,15 @@ pub const ROUTES: [Route<()>; 1] = [Route::new(
 )];
 
 pub async fn handle(services: &Services, queues: &RedriveQueues, request: Request) -> Response<Body> {
-    serve_routes(services, &request, &ROUTES, |(), caller| redrive(queues, caller)).await
+    serve_routes(services, &request, &ROUTES, |(), call| redrive(call, queues)).await
 }
 
 /// Move failed deliveries from the dead-letter queue back to the delivery queue.
 #[utoipa::path(post, path = "/api/v1/deliveries/redrive", operation_id = "deliveries_redrive", tag = "Outbound webhooks",
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = Redriven), (status = "4XX", body = ErrorBody)))]
-async fn redrive(queues: &RedriveQueues, caller: Caller) -> Result<Response<Body>, ApiError> {
+async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body>, ApiError> {
+    let caller = &call.caller;
     let sqs = &queues.delivery.sqs;
     let mut seen = HashSet::new();
     let mut others = Vec::new();

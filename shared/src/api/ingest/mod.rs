@@ -13,10 +13,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, json_body, json_response, serve_routes};
+use crate::http::{Call, Route, json_body, json_response, serve_routes};
 use crate::ids::new_ulid;
 use crate::outbound::{Publisher, publish};
 use crate::runtime::Services;
@@ -65,21 +65,18 @@ pub struct Received {
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = Received), (status = "4XX", body = ErrorBody)))]
 pub async fn handle(services: &Services, publisher: &Publisher, request: Request) -> Response<Body> {
-    serve_routes(services, &request, &ROUTES, |(), caller| {
-        ingest(services, publisher, &request, caller)
-    })
-    .await
+    serve_routes(services, &request, &ROUTES, |(), call| ingest(call, publisher)).await
 }
 
 /// `ingest`'s one route.
 pub const ROUTES: [Route<()>; 1] = [Route::new(Method::POST, "/api/webhook", Scope::WebhookWrite, ())];
 
-async fn ingest(
-    services: &Services,
-    publisher: &Publisher,
-    request: &Request,
-    caller: Caller,
-) -> Result<Response<Body>, ApiError> {
+async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
+    let Call {
+        services,
+        request,
+        caller,
+    } = &call;
     let body = json_body(request)?;
     let object = body
         .as_object()

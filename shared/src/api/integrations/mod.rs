@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::crypto::SecretBox;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, json_response, required_path_parameter, serve_routes, typed_body};
+use crate::http::{Call, Route, json_response, serve_routes};
 use crate::runtime::Services;
 use crate::store::integrations::{Connected, Integration, Provider};
 
@@ -136,18 +136,13 @@ pub const ROUTES: [Route<IntegrationRoute>; 5] = [
 ];
 
 pub async fn handle(services: &Services, secrets: &SecretBox, request: Request) -> Response<Body> {
-    let request = &request;
-    serve_routes(services, request, &ROUTES, |route, caller| async move {
-        let id = || required_path_parameter(request, "id");
+    serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
-            IntegrationRoute::Create => create(services, secrets, request, caller).await,
-            IntegrationRoute::List => list(services, caller).await,
-            IntegrationRoute::Get => get(services, caller, &id()?).await,
-            IntegrationRoute::Delete => delete(services, caller, &id()?).await,
-            IntegrationRoute::DataRequest => {
-                let request_id = required_path_parameter(request, "request_id")?;
-                data_request(services, caller, &id()?, &request_id).await
-            }
+            IntegrationRoute::Create => create(call, secrets).await,
+            IntegrationRoute::List => list(call).await,
+            IntegrationRoute::Get => get(call).await,
+            IntegrationRoute::Delete => delete(call).await,
+            IntegrationRoute::DataRequest => data_request(call).await,
         }
     })
     .await
@@ -223,25 +218,20 @@ fn validate(request: &IntegrationRequest) -> Result<(String, Vec<String>, Option
 #[utoipa::path(post, path = "/api/v1/integrations", operation_id = "integrations_create", tag = "Integrations", request_body = IntegrationRequest,
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 201, body = IntegrationResponse), (status = 409, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
-async fn create(
-    services: &Services,
-    secrets: &SecretBox,
-    request: &Request,
-    caller: Caller,
-) -> Result<Response<Body>, ApiError> {
-    let body: IntegrationRequest = typed_body(request)?;
+async fn create(call: Call<'_>, secrets: &SecretBox) -> Result<Response<Body>, ApiError> {
+    let body: IntegrationRequest = call.body()?;
     let (account, topic_arns, secret) = validate(&body)?;
     let integration = Integration {
-        org_id: caller.org_id,
+        org_id: call.org_id().to_string(),
         integration_id: format!("int_{}", crate::ids::random_base32(20)),
         provider: body.provider,
         account,
         topic_arns,
         sealed_secret: secret.map(|s| secrets.seal(s)),
-        created_at: rfc3339(services.clock.now()),
+        created_at: rfc3339(call.now()),
         billing: false,
     };
-    match services.store.create_integration(&integration).await? {
+    match call.store().create_integration(&integration).await? {
         Connected::Created => Ok(json_response(
             StatusCode::CREATED,
             &IntegrationResponse {
@@ -259,8 +249,8 @@ async fn create(
 #[utoipa::path(get, path = "/api/v1/integrations", operation_id = "integrations_list", tag = "Integrations",
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = IntegrationList), (status = "4XX", body = ErrorBody)))]
-async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, ApiError> {
-    let integrations = services.store.list_integrations(&caller.org_id).await?;
+async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let integrations = call.store().list_integrations(call.org_id()).await?;
     Ok(json_response(
         StatusCode::OK,
         &IntegrationList {
@@ -270,10 +260,10 @@ async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, Api
     ))
 }
 
-async fn find(services: &Services, caller: &Caller, id: &str) -> Result<Integration, ApiError> {
-    services
-        .store
-        .get_integration(&caller.org_id, id)
+/// The integration the path names, the caller's (404 otherwise, another organization's too).
+async fn find(call: &Call<'_>) -> Result<Integration, ApiError> {
+    call.store()
+        .get_integration(call.org_id(), &call.path("id")?)
         .await?
         .ok_or_else(|| ApiError::not_found("no integration with this id"))
 }
@@ -282,8 +272,8 @@ async fn find(services: &Services, caller: &Caller, id: &str) -> Result<Integrat
 #[utoipa::path(get, path = "/api/v1/integrations/{id}", operation_id = "integrations_get", tag = "Integrations",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = IntegrationResponse), (status = "4XX", body = ErrorBody)))]
-async fn get(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let integration = find(services, &caller, id).await?;
+async fn get(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let integration = find(&call).await?;
     Ok(json_response(
         StatusCode::OK,
         &IntegrationResponse {
@@ -297,9 +287,9 @@ async fn get(services: &Services, caller: Caller, id: &str) -> Result<Response<B
 #[utoipa::path(delete, path = "/api/v1/integrations/{id}", operation_id = "integrations_delete", tag = "Integrations",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = IntegrationResponse), (status = "4XX", body = ErrorBody)))]
-async fn delete(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let integration = find(services, &caller, id).await?;
-    services.store.delete_integration(&integration).await?;
+async fn delete(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let integration = find(&call).await?;
+    call.store().delete_integration(&integration).await?;
     Ok(json_response(
         StatusCode::OK,
         &IntegrationResponse {
@@ -313,16 +303,11 @@ async fn delete(services: &Services, caller: Caller, id: &str) -> Result<Respons
 #[utoipa::path(get, path = "/api/v1/integrations/{id}/data-requests/{request_id}", operation_id = "integrations_data_request", tag = "Integrations",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path), ("request_id" = String, Path)),
     responses((status = 200, body = DataRequestReport), (status = "4XX", body = ErrorBody)))]
-async fn data_request(
-    services: &Services,
-    caller: Caller,
-    id: &str,
-    request_id: &str,
-) -> Result<Response<Body>, ApiError> {
-    find(services, &caller, id).await?;
-    let report = services
-        .store
-        .get_data_request(&caller.org_id, id, request_id)
+async fn data_request(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let integration = find(&call).await?;
+    let report = call
+        .store()
+        .get_data_request(call.org_id(), &integration.integration_id, &call.path("request_id")?)
         .await?
         .ok_or_else(|| ApiError::not_found("no data request with this id"))?;
     Ok(json_response(

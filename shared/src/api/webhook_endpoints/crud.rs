@@ -1,31 +1,24 @@
 //! Create, list, read, change and delete endpoints.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 
 use super::model::{CreatedEndpoint, EndpointList, EndpointRequest, EndpointResponse};
 use super::validate::{apply, defaults, validate_token};
 use super::{WebhookSettings, find_endpoint, not_found};
-use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{json_response, typed_body};
+use crate::http::{Call, json_response};
 use crate::ids::random_base32;
 use crate::outbound::signing::generate_secret;
-use crate::runtime::Services;
 use crate::store::endpoints::{DeliveryStats, Endpoint, TokenChange};
 
 /// Register an endpoint; its signing secret is in this response only.
 #[utoipa::path(post, path = "/api/v1/webhooks", operation_id = "webhook_endpoints_create", tag = "Outbound webhooks", request_body = EndpointRequest,
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 201, body = CreatedEndpoint), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn create(
-    services: &Services,
-    settings: &WebhookSettings,
-    request: &Request,
-    caller: Caller,
-) -> Result<Response<Body>, ApiError> {
-    let body: EndpointRequest = typed_body(request)?;
+pub(super) async fn create(call: Call<'_>, settings: &WebhookSettings) -> Result<Response<Body>, ApiError> {
+    let body: EndpointRequest = call.body()?;
     for (field, present) in [
         ("name", body.name.is_some()),
         ("url", body.url.is_some()),
@@ -58,9 +51,9 @@ pub(super) async fn create(
         .and_then(Option::as_ref)
         .map(validate_token)
         .transpose()?;
-    let now = rfc3339(services.clock.now());
+    let now = rfc3339(call.now());
     let endpoint = Endpoint {
-        org_id: caller.org_id.clone(),
+        org_id: call.org_id().to_string(),
         endpoint_id: format!("wh_{}", random_base32(20)),
         config,
         status: "active".to_string(),
@@ -74,8 +67,8 @@ pub(super) async fn create(
         updated_at: now,
         stats: DeliveryStats::default(),
     };
-    services.store.create_endpoint(&endpoint).await?;
-    tracing::info!(org_id = %caller.org_id, endpoint_id = %endpoint.endpoint_id, "webhook endpoint created");
+    call.store().create_endpoint(&endpoint).await?;
+    tracing::info!(org_id = %call.org_id(), endpoint_id = %endpoint.endpoint_id, "webhook endpoint created");
     Ok(json_response(
         StatusCode::CREATED,
         &CreatedEndpoint {
@@ -89,8 +82,8 @@ pub(super) async fn create(
 /// List endpoints with their delivery statistics.
 #[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "webhook_endpoints_list", tag = "Outbound webhooks", security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = EndpointList), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn list(services: &Services, caller: Caller) -> Result<Response<Body>, ApiError> {
-    let endpoints = services.store.list_endpoints(&caller.org_id).await?;
+pub(super) async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let endpoints = call.store().list_endpoints(call.org_id()).await?;
     Ok(json_response(
         StatusCode::OK,
         &EndpointList {
@@ -103,8 +96,8 @@ pub(super) async fn list(services: &Services, caller: Caller) -> Result<Response
 /// One endpoint.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}", operation_id = "webhook_endpoints_get", tag = "Outbound webhooks", security(("apiKey" = []), ("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = EndpointResponse), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn get(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let endpoint = find_endpoint(services, &caller, id).await?;
+pub(super) async fn get(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let endpoint = find_endpoint(&call).await?;
     Ok(json_response(
         StatusCode::OK,
         &EndpointResponse {
@@ -119,21 +112,15 @@ pub(super) async fn get(services: &Services, caller: Caller, id: &str) -> Result
 #[utoipa::path(put, path = "/api/v1/webhooks/{id}", operation_id = "webhook_endpoints_update", tag = "Outbound webhooks", request_body = EndpointRequest,
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = EndpointResponse), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn update(
-    services: &Services,
-    settings: &WebhookSettings,
-    request: &Request,
-    caller: Caller,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
-    let body: EndpointRequest = typed_body(request)?;
+pub(super) async fn update(call: Call<'_>, settings: &WebhookSettings) -> Result<Response<Body>, ApiError> {
+    let body: EndpointRequest = call.body()?;
     if body.secret.is_some() {
         return Err(ApiError::invalid_input(
             "secret",
             "change the secret with POST /api/v1/webhooks/{id}/rotate-secret",
         ));
     }
-    let current = find_endpoint(services, &caller, id).await?;
+    let current = find_endpoint(&call).await?;
     let config = apply(&body, current.config, settings.allow_http)?;
     let token = match &body.authentication {
         Some(Some(authentication)) => TokenChange::Set(validate_token(authentication)?),
@@ -158,10 +145,10 @@ pub(super) async fn update(
             ));
         }
     };
-    let now = rfc3339(services.clock.now());
-    let updated = services
-        .store
-        .update_endpoint(&caller.org_id, id, &config, token, &status, &now)
+    let now = rfc3339(call.now());
+    let updated = call
+        .store()
+        .update_endpoint(call.org_id(), &current.endpoint_id, &config, token, &status, &now)
         .await?
         .ok_or_else(not_found)?;
     Ok(json_response(
@@ -176,8 +163,9 @@ pub(super) async fn update(
 /// Delete an endpoint: nothing more is delivered to it.
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", operation_id = "webhook_endpoints_delete", tag = "Outbound webhooks", security(("apiKey" = []), ("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, description = "Deleted"), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn delete(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    if !services.store.delete_endpoint(&caller.org_id, id).await? {
+pub(super) async fn delete(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let id = call.path("id")?;
+    if !call.store().delete_endpoint(call.org_id(), &id).await? {
         return Err(not_found());
     }
     Ok(json_response(

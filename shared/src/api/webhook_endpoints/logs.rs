@@ -1,28 +1,22 @@
 //! An endpoint's delivery log and statistics.
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 
 use super::find_endpoint;
 use super::model::{EndpointStats, LogEntry, LogPage, LogParams};
-use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{json_response, query_parameter};
-use crate::runtime::Services;
+use crate::http::{Call, json_response};
 
 /// Delivery log: one entry per delivery with its latest attempt, newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs", operation_id = "webhook_endpoints_logs", tag = "Outbound webhooks",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path), LogParams),
     responses((status = 200, body = LogPage), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn logs(
-    services: &Services,
-    request: &Request,
-    caller: Caller,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
-    find_endpoint(services, &caller, id).await?;
-    let limit = match query_parameter(request, "limit") {
+pub(super) async fn logs(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let endpoint = find_endpoint(&call).await?;
+    let (org_id, id) = (call.org_id(), endpoint.endpoint_id.as_str());
+    let limit = match call.query("limit") {
         None => 20,
         Some(text) => text
             .parse()
@@ -30,14 +24,14 @@ pub(super) async fn logs(
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| ApiError::bad_request("limit must be 1 to 100"))?,
     };
-    let start = match query_parameter(request, "cursor") {
+    let start = match call.query("cursor") {
         None => None,
         Some(cursor) => Some(
-            crate::store::deliveries::decode_cursor(&caller.org_id, id, &cursor)
+            crate::store::deliveries::decode_cursor(org_id, id, &cursor)
                 .ok_or_else(|| ApiError::bad_request("invalid cursor"))?,
         ),
     };
-    let page = services.store.list_deliveries(&caller.org_id, id, limit, start).await?;
+    let page = call.store().list_deliveries(org_id, id, limit, start).await?;
     let logs = page
         .deliveries
         .into_iter()
@@ -76,8 +70,8 @@ pub(super) async fn logs(
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", operation_id = "webhook_endpoints_stats", tag = "Outbound webhooks",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = EndpointStats), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn stats(services: &Services, caller: Caller, id: &str) -> Result<Response<Body>, ApiError> {
-    let endpoint = find_endpoint(services, &caller, id).await?;
+pub(super) async fn stats(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let endpoint = find_endpoint(&call).await?;
     let finished = endpoint.stats.successful_deliveries + endpoint.stats.failed_deliveries;
     let success_rate = (finished > 0).then(|| endpoint.stats.successful_deliveries as f64 / finished as f64);
     let failing_since = endpoint

@@ -16,10 +16,10 @@ mod validate;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Scope;
 use crate::crypto::SecretBox;
 use crate::error::ApiError;
-use crate::http::{Route, required_path_parameter, serve_routes};
+use crate::http::{Call, Route, serve_routes};
 use crate::runtime::{Error, Services};
 use crate::store::endpoints::Endpoint;
 
@@ -78,18 +78,16 @@ pub const ROUTES: [Route<EndpointRoute>; 8] = [
 ];
 
 pub async fn handle(services: &Services, settings: &WebhookSettings, request: Request) -> Response<Body> {
-    let request = &request;
-    serve_routes(services, request, &ROUTES, |route, caller| async move {
-        let id = || required_path_parameter(request, "id");
+    serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
-            EndpointRoute::Create => crud::create(services, settings, request, caller).await,
-            EndpointRoute::List => crud::list(services, caller).await,
-            EndpointRoute::Get => crud::get(services, caller, &id()?).await,
-            EndpointRoute::Update => crud::update(services, settings, request, caller, &id()?).await,
-            EndpointRoute::Delete => crud::delete(services, caller, &id()?).await,
-            EndpointRoute::RotateSecret => secrets::rotate_secret(services, settings, caller, &id()?).await,
-            EndpointRoute::Logs => logs::logs(services, request, caller, &id()?).await,
-            EndpointRoute::Stats => logs::stats(services, caller, &id()?).await,
+            EndpointRoute::Create => crud::create(call, settings).await,
+            EndpointRoute::List => crud::list(call).await,
+            EndpointRoute::Get => crud::get(call).await,
+            EndpointRoute::Update => crud::update(call, settings).await,
+            EndpointRoute::Delete => crud::delete(call).await,
+            EndpointRoute::RotateSecret => secrets::rotate_secret(call, settings).await,
+            EndpointRoute::Logs => logs::logs(call).await,
+            EndpointRoute::Stats => logs::stats(call).await,
         }
     })
     .await
@@ -99,11 +97,10 @@ fn not_found() -> ApiError {
     ApiError::not_found("no webhook endpoint with this id")
 }
 
-/// The caller's endpoint `id`, or 404 (another organization's endpoint is not found either).
-pub async fn find_endpoint(services: &Services, caller: &Caller, id: &str) -> Result<Endpoint, ApiError> {
-    services
-        .store
-        .get_endpoint(&caller.org_id, id)
+/// The endpoint the path's `{id}` names, the caller's (404 otherwise, another organization's too).
+pub async fn find_endpoint(call: &Call<'_>) -> Result<Endpoint, ApiError> {
+    call.store()
+        .get_endpoint(call.org_id(), &call.path("id")?)
         .await?
         .ok_or_else(not_found)
 }

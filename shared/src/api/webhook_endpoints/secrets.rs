@@ -5,32 +5,25 @@ use lambda_http::{Body, Response};
 
 use super::model::RotatedSecret;
 use super::{WebhookSettings, not_found};
-use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::json_response;
+use crate::http::{Call, json_response};
 use crate::outbound::signing::generate_secret;
-use crate::runtime::Services;
 
 /// Replace the signing secret. The previous one keeps signing beside it for the grace period
 /// (a second `v1,` entry in `webhook-signature`, and `X-Hookgate-Signature-Previous`).
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", operation_id = "webhook_endpoints_rotate_secret", tag = "Outbound webhooks",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = RotatedSecret), (status = "4XX", body = ErrorBody)))]
-pub(super) async fn rotate_secret(
-    services: &Services,
-    settings: &WebhookSettings,
-    caller: Caller,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
-    let now = services.clock.now();
+pub(super) async fn rotate_secret(call: Call<'_>, settings: &WebhookSettings) -> Result<Response<Body>, ApiError> {
+    let id = call.path("id")?;
+    let now = call.now();
     let until = now + time::Duration::seconds(settings.rotation_grace_seconds);
     let secret = generate_secret();
-    services
-        .store
+    call.store()
         .rotate_endpoint_secret(
-            &caller.org_id,
-            id,
+            call.org_id(),
+            &id,
             &settings.secrets.seal(&secret),
             until.unix_timestamp(),
             &rfc3339(now),

@@ -11,12 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use crate::api::webhook_endpoints::find_endpoint;
-use crate::auth::{Caller, Scope};
+use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{
-    Route, Validate, json_response, required_path_parameter, serve_routes, validated_body, validated_body_or_default,
-};
+use crate::http::{Call, Route, Validate, json_response, serve_routes};
 use crate::outbound::{DeliveryMessage, DeliveryQueue, catalog};
 use crate::runtime::Services;
 
@@ -99,12 +97,10 @@ pub const ROUTES: [Route<SendRoute>; 2] = [
 ];
 
 pub async fn handle(services: &Services, queue: &DeliveryQueue, request: Request) -> Response<Body> {
-    let request = &request;
-    serve_routes(services, request, &ROUTES, |route, caller| async move {
-        let id = required_path_parameter(request, "id")?;
+    serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
-            SendRoute::Test => send_test(services, queue, request, caller, &id).await,
-            SendRoute::Recover => recover(services, queue, request, caller, &id).await,
+            SendRoute::Test => send_test(call, queue).await,
+            SendRoute::Recover => recover(call, queue).await,
         }
     })
     .await
@@ -114,18 +110,12 @@ pub async fn handle(services: &Services, queue: &DeliveryQueue, request: Request
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", operation_id = "webhook_sends_test", tag = "Outbound webhooks", request_body = TestRequest,
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = TestQueued), (status = "4XX", body = ErrorBody)))]
-async fn send_test(
-    services: &Services,
-    queue: &DeliveryQueue,
-    request: &Request,
-    caller: Caller,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
-    let body: TestRequest = validated_body_or_default(request)?;
+async fn send_test(call: Call<'_>, queue: &DeliveryQueue) -> Result<Response<Body>, ApiError> {
+    let body: TestRequest = call.validated_body_or_default()?;
     let event = body.event.unwrap_or_else(|| "webhook.test".to_string());
-    let endpoint = find_endpoint(services, &caller, id).await?;
+    let endpoint = find_endpoint(&call).await?;
     let data = body.test_data.unwrap_or_else(|| serde_json::json!({"test": true}));
-    let message = DeliveryMessage::new(&endpoint, &event, &rfc3339(services.clock.now()), data);
+    let message = DeliveryMessage::new(&endpoint, &event, &rfc3339(call.now()), data);
     queue.enqueue(std::slice::from_ref(&message)).await?;
     Ok(json_response(
         StatusCode::ACCEPTED,
@@ -141,21 +131,15 @@ async fn send_test(
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/recover", operation_id = "webhook_sends_recover", tag = "Outbound webhooks", request_body = RecoverRequest,
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = Recovered), (status = "4XX", body = ErrorBody)))]
-async fn recover(
-    services: &Services,
-    queue: &DeliveryQueue,
-    request: &Request,
-    caller: Caller,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
-    let body: RecoverRequest = validated_body(request)?;
+async fn recover(call: Call<'_>, queue: &DeliveryQueue) -> Result<Response<Body>, ApiError> {
+    let body: RecoverRequest = call.validated_body()?;
     let since = body.since_time()?;
-    find_endpoint(services, &caller, id).await?;
+    let endpoint = find_endpoint(&call).await?;
     let since_ms = u64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let since_id = format!("msg_{}", ulid::Ulid::from_parts(since_ms, 0));
-    let failed = services
-        .store
-        .failed_deliveries_since(&caller.org_id, id, &since_id)
+    let failed = call
+        .store()
+        .failed_deliveries_since(call.org_id(), &endpoint.endpoint_id, &since_id)
         .await?;
     let messages: Vec<DeliveryMessage> = failed
         .iter()
