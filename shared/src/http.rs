@@ -27,6 +27,11 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body
     response
 }
 
+/// A handler's 200 answer.
+pub fn ok(body: &impl Serialize) -> Result<Response<Body>, ApiError> {
+    Ok(json_response(StatusCode::OK, body))
+}
+
 pub fn error_response(error: &ApiError) -> Response<Body> {
     let mut response = json_response(error.status, &error.body());
     if let Some(seconds) = error.retry_after {

@@ -36,6 +36,15 @@ impl Services {
     }
 }
 
+/// A function's start: structured logs, the AWS configuration, and the services of the
+/// authenticated routes, built once per container.
+pub async fn start() -> Result<(SdkConfig, Services), Error> {
+    init_tracing();
+    let config = aws_config().await;
+    let services = Services::from_env(&config).await?;
+    Ok((config, services))
+}
+
 /// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn aws_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await

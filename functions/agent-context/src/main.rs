@@ -1,10 +1,9 @@
 //! `GET /api/context/orders/{order_number}`, `GET /api/context/customers/{email}`.
 use shared::api::agent_context;
-use shared::runtime::{Services, aws_config, init_tracing, serve};
+use shared::runtime::{serve, start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_tracing();
-    let services = Services::from_env(&aws_config().await).await?;
+    let (_, services) = start().await?;
     serve(|request| agent_context::handle(&services, request)).await
 }

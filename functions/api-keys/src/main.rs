@@ -1,10 +1,9 @@
 //! `POST /api/api-keys`, `GET /api/api-keys`, `DELETE /api/api-keys/{id}`.
 use shared::api::api_keys;
-use shared::runtime::{Services, aws_config, init_tracing, serve};
+use shared::runtime::{serve, start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_tracing();
-    let services = Services::from_env(&aws_config().await).await?;
+    let (_, services) = start().await?;
     serve(|request| api_keys::handle(&services, request)).await
 }

@@ -1,13 +1,11 @@
 //! `/api/v1/integrations[/{id}[/data-requests/{request_id}]]`: connected provider accounts.
 use shared::api::integrations;
 use shared::crypto::SecretBox;
-use shared::runtime::{Services, aws_config, init_tracing, serve};
+use shared::runtime::{serve, start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_tracing();
-    let config = aws_config().await;
-    let services = Services::from_env(&config).await?;
+    let (config, services) = start().await?;
     let secrets = SecretBox::from_env(&config).await?;
     serve(|request| integrations::handle(&services, &secrets, request)).await
 }

@@ -273,6 +273,7 @@ pub fn map_order(order: &Map<String, Value>) -> Map<String, Value> {
                     .to_string()
             })
     });
+    let from_fulfillment = |field| fulfillment.and_then(|f| f.get(field)).cloned().unwrap_or(Value::Null);
     let status = if order.get("cancelled_at").is_some_and(|c| !c.is_null()) {
         Some("cancelled".to_string())
     } else {
@@ -325,27 +326,9 @@ pub fn map_order(order: &Map<String, Value>) -> Map<String, Value> {
             "ordered_at".to_string(),
             json!(normalized_time(order.get("created_at").and_then(Value::as_str))),
         ),
-        (
-            "tracking_number".to_string(),
-            fulfillment
-                .and_then(|f| f.get("tracking_number"))
-                .cloned()
-                .unwrap_or(Value::Null),
-        ),
-        (
-            "carrier".to_string(),
-            fulfillment
-                .and_then(|f| f.get("tracking_company"))
-                .cloned()
-                .unwrap_or(Value::Null),
-        ),
-        (
-            "tracking_url".to_string(),
-            fulfillment
-                .and_then(|f| f.get("tracking_url"))
-                .cloned()
-                .unwrap_or(Value::Null),
-        ),
+        ("tracking_number".to_string(), from_fulfillment("tracking_number")),
+        ("carrier".to_string(), from_fulfillment("tracking_company")),
+        ("tracking_url".to_string(), from_fulfillment("tracking_url")),
         (
             "shipped_at".to_string(),
             json!(normalized_time(

@@ -67,10 +67,7 @@ impl DeliveryQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| {
-                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "enqueueing deliveries");
-                ApiError::internal()
-            })?;
+            .map_err(sqs_failure("enqueueing deliveries"))?;
         if !output.failed().is_empty() {
             tracing::error!(failed = ?output.failed(), "SQS refused deliveries");
             return Err(ApiError::internal());
@@ -101,11 +98,16 @@ impl DeliveryQueue {
             .delay_seconds(delay_seconds.min(MAX_SQS_DELAY_SECONDS) as i32)
             .send()
             .await
-            .map_err(|e| {
-                tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "scheduling a batch flush");
-                ApiError::internal()
-            })?;
+            .map_err(sqs_failure("scheduling a batch flush"))?;
         Ok(())
+    }
+}
+
+/// An SQS call's failure, logged with what was being done; the caller answers 500.
+pub fn sqs_failure<E: std::error::Error>(doing: &'static str) -> impl FnOnce(E) -> ApiError {
+    move |error| {
+        tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), doing, "SQS call failed");
+        ApiError::internal()
     }
 }
 

@@ -189,13 +189,14 @@ impl Store {
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(revoked_at)")
             .expression_attribute_values(":now", s(now))
             .return_values(ReturnValue::AllNew);
-        Ok(match update_or_refused(request).await? {
-            Ok(output) => output
-                .attributes()
-                .and_then(record_from)
-                .map_or(Revocation::NotFound, Revocation::Revoked),
-            Err(Some(item)) => record_from(&item).map_or(Revocation::NotFound, Revocation::AlreadyRevoked),
-            Err(None) => Revocation::NotFound,
+        let (record, revoked_now) = match update_or_refused(request).await? {
+            Ok(new) => (new.as_ref().and_then(record_from), true),
+            Err(old) => (old.as_ref().and_then(record_from), false),
+        };
+        Ok(match record {
+            Some(record) if revoked_now => Revocation::Revoked(record),
+            Some(record) => Revocation::AlreadyRevoked(record),
+            None => Revocation::NotFound,
         })
     }
 
@@ -226,8 +227,8 @@ impl Store {
             .expression_attribute_values(":window", n(window))
             .return_values(ReturnValue::AllNew);
         Ok(match update_or_refused(request).await? {
-            Ok(output) => output
-                .attributes()
+            Ok(counted) => counted
+                .as_ref()
                 .and_then(state_from)
                 .map_or(CountOutcome::Refused(None), CountOutcome::Counted),
             Err(refused) => CountOutcome::Refused(refused.as_ref().and_then(state_from)),

@@ -1,10 +1,9 @@
 //! Customers, upserted by email. A customer's profile and orders share GSI1's partition
 //! `ORG#<org>#CUSTOMER#<email>`: one query answers "who is this and what did they order".
 
-use serde_json::{Map, Value};
-
 use super::{
-    Document, GSI1PK, GSI1SK, Item, Meta, PK, SK, Store, StoreError, get_s, newest_first, org_prefix, query_all, s,
+    Document, Fields, GSI1PK, GSI1SK, Item, Meta, PK, SK, Store, StoreError, get_s, newest_first, org_prefix,
+    query_all, s,
 };
 
 /// Sorts after every `ORDER#...`, so a descending query returns the profile first.
@@ -38,7 +37,7 @@ impl Store {
         &self,
         org_id: &str,
         email: &str,
-        fields: &Map<String, Value>,
+        fields: &Fields,
         now: &str,
     ) -> Result<(), StoreError> {
         let pk = customer_pk(org_id, email);

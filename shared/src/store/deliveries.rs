@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
 use serde::Serialize;
 
-use super::endpoints::endpoint_pk;
+use super::endpoints::{Endpoint, endpoint_pk};
 use super::{Item, Store, StoreError, get_n, get_s, n, newest_first, org_prefix, query_all, s, store_error};
 
 pub const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
@@ -242,18 +242,14 @@ impl Store {
         })
     }
 
-    /// Every failed delivery of an endpoint whose id (a ULID) is at or after `since_ulid`.
-    pub async fn failed_deliveries_since(
-        &self,
-        org_id: &str,
-        endpoint_id: &str,
-        since_ulid: &str,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    /// Every failed delivery of an endpoint whose id (a ULID) is at or after `since` (a ULID).
+    pub async fn failed_deliveries_since(&self, endpoint: &Endpoint, since: &str) -> Result<Vec<Delivery>, StoreError> {
+        let index_pk = deliveries_index_pk(&endpoint.org_id, &endpoint.endpoint_id);
         let query = self
-            .query_index_where(deliveries_index_pk(org_id, endpoint_id), "GSI1SK >= :since")
+            .query_index_where(index_pk, "GSI1SK >= :since")
             .filter_expression("#status = :failed")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":since", s(since_ulid))
+            .expression_attribute_values(":since", s(since))
             .expression_attribute_values(":failed", s("failed"));
         Ok(query_all(query).await?.iter().filter_map(delivery_from).collect())
     }

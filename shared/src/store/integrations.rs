@@ -259,15 +259,10 @@ impl Store {
         self.delete_keys(query_all(query).await?).await
     }
 
-    pub async fn get_data_request(
-        &self,
-        org_id: &str,
-        integration_id: &str,
-        request_id: &str,
-    ) -> Result<Option<Value>, StoreError> {
-        let item = self
-            .get_item(data_pk(org_id, integration_id), &format!("DATA_REQUEST#{request_id}"))
-            .await?;
+    /// The report of the integration's data request `id`.
+    pub async fn get_data_request(&self, integration: &Integration, id: &str) -> Result<Option<Value>, StoreError> {
+        let pk = data_pk(&integration.org_id, &integration.integration_id);
+        let item = self.get_item(pk, &format!("DATA_REQUEST#{id}")).await?;
         Ok(item
             .as_ref()
             .and_then(|item| serde_json::from_str(get_s(item, "report")?).ok()))

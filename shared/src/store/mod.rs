@@ -67,14 +67,17 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// A merchant document's top-level fields, as sent.
+pub type Fields = Map<String, Value>;
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -299,17 +302,18 @@ pub(crate) async fn newest_first(
         .map_err(store_error)
 }
 
-/// Sends an update that asks for the old item when its condition fails: `Err(item)` then holds
-/// what the condition refused (`None` when there is no item), so callers can say why.
+/// Sends an update that asks for the old item when its condition fails: `Ok(item)` holds the
+/// attributes the update returned, `Err(item)` what the condition refused (`None` when there
+/// is no item), so callers can say why.
 pub(crate) async fn update_or_refused(
     request: UpdateItemFluentBuilder,
-) -> Result<Result<UpdateItemOutput, Option<Item>>, StoreError> {
+) -> Result<Result<Option<Item>, Option<Item>>, StoreError> {
     match request
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await
     {
-        Ok(output) => Ok(Ok(output)),
+        Ok(output) => Ok(Ok(output.attributes)),
         Err(error) => match error.as_service_error() {
             Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed.item.clone())),
             _ => Err(store_error(error)),

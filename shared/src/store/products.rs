@@ -1,21 +1,13 @@
 //! Products, upserted by SKU.
 
-use serde_json::{Map, Value};
-
-use super::{Document, Store, StoreError, org_prefix};
+use super::{Document, Fields, Store, StoreError, org_prefix};
 
 fn product_pk(org_id: &str, sku: &str) -> String {
     format!("{}#PRODUCT#{sku}", org_prefix(org_id))
 }
 
 impl Store {
-    pub async fn upsert_product(
-        &self,
-        org_id: &str,
-        sku: &str,
-        fields: &Map<String, Value>,
-        now: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn upsert_product(&self, org_id: &str, sku: &str, fields: &Fields, now: &str) -> Result<(), StoreError> {
         self.merge_document(product_pk(org_id, sku), "PRODUCT", "product", fields, now, Vec::new())
             .await
     }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::auth::{Caller, NewKey, Scope};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Call, Route, json_response, serve_routes};
+use crate::http::{Call, Route, json_response, ok, serve_routes};
 use crate::runtime::Services;
 use crate::store::api_keys::{ApiKeyRecord, Revocation};
 
@@ -239,14 +239,11 @@ async fn create(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 #[utoipa::path(get, path = "/api/api-keys", operation_id = "api_keys_list", tag = "API keys", security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = ApiKeyList), (status = "4XX", body = ErrorBody)))]
 async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
-    let keys = call.store().list_api_keys(call.org_id()).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &ApiKeyList {
-            success: true,
-            keys: keys.into_iter().map(Into::into).collect(),
-        },
-    ))
+    let keys = call.store().list_api_keys(call.org_id()).await?.into_iter();
+    ok(&ApiKeyList {
+        success: true,
+        keys: keys.map(Into::into).collect(),
+    })
 }
 
 /// Revoke an API key: the next request with it is refused with 401. Revoking twice is harmless.

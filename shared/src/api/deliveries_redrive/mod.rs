@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
+use crate::outbound::queue::sqs_failure;
 use crate::outbound::{DeliveryMessage, DeliveryQueue};
 use crate::runtime::Services;
 
@@ -42,11 +43,6 @@ pub struct Redriven {
 
 /// Rounds of ten messages one call looks at; a larger backlog takes several calls.
 const MAX_ROUNDS: usize = 100;
-
-fn sqs_error(e: impl std::error::Error) -> ApiError {
-    tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "redrive");
-    ApiError::internal()
-}
 
 /// `deliveries-redrive`'s one route.
 pub const ROUTES: [Route<()>; 1] = [Route::new(
@@ -79,7 +75,7 @@ async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(sqs_error)?;
+            .map_err(sqs_failure("redriving the dead-letter queue"))?;
         let fresh: Vec<_> = received
             .messages()
             .iter()
@@ -121,7 +117,7 @@ async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(sqs_error)?;
+            .map_err(sqs_failure("redriving the dead-letter queue"))?;
         delivery_ids.extend(messages.into_iter().map(|m| m.delivery_id));
     }
     // Put back at once what belongs to other organizations.

@@ -89,7 +89,8 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
     let store = &services.store;
     let org = caller.org_id.as_str();
     let now = rfc3339(services.clock.now());
-    let (message, id) = match kind {
+    // What was stored, under which id, and the outbound event it makes.
+    let (message, id, (event, data)) = match kind {
         "order" => {
             let order = document(object, "order")?;
             let order_number = natural_id(order, "order.order_number")?;
@@ -100,54 +101,29 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
                 ordered_at: ordered_at.as_deref(),
             };
             store.upsert_order(org, &order_number, order, link, &now).await?;
-            publish(
-                store,
-                publisher,
-                org,
-                "order.upserted",
-                &now,
-                &Value::Object(order.clone()),
-            )
-            .await?;
-            ("Order data received", None)
+            let upserted = ("order.upserted", Value::Object(order.clone()));
+            ("Order data received", None, upserted)
         }
         "customer" => {
             let customer = document(object, "customer")?;
             let email = optional_email(customer, "email", "customer.email")?
                 .ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
             store.upsert_customer(org, &email, customer, &now).await?;
-            publish(
-                store,
-                publisher,
-                org,
-                "customer.upserted",
-                &now,
-                &Value::Object(customer.clone()),
-            )
-            .await?;
-            ("Customer data received", None)
+            let upserted = ("customer.upserted", Value::Object(customer.clone()));
+            ("Customer data received", None, upserted)
         }
         "product" => {
             let product = document(object, "product")?;
             let sku = natural_id(product, "product.sku")?;
             store.upsert_product(org, &sku, product, &now).await?;
-            publish(
-                store,
-                publisher,
-                org,
-                "product.upserted",
-                &now,
-                &Value::Object(product.clone()),
-            )
-            .await?;
-            ("Product data received", None)
+            let upserted = ("product.upserted", Value::Object(product.clone()));
+            ("Product data received", None, upserted)
         }
         "event" => {
             let event_id = new_ulid();
             record_event(services, org, object, &event_id, &now, request.body().len()).await?;
             let data = json!({"id": event_id, "event": object.get("event"), "data": object.get("data")});
-            publish(store, publisher, org, "merchant_event.received", &now, &data).await?;
-            ("Event received", Some(event_id))
+            ("Event received", Some(event_id), ("merchant_event.received", data))
         }
         other => {
             if other.is_empty()
@@ -161,18 +137,11 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
             }
             let record_id = new_ulid();
             store.record_other(org, other, &record_id, &body, &now).await?;
-            publish(
-                store,
-                publisher,
-                org,
-                "record.received",
-                &now,
-                &json!({"id": record_id, "type": other, "body": body}),
-            )
-            .await?;
-            ("Data received", Some(record_id))
+            let data = json!({"id": record_id, "type": other, "body": body});
+            ("Data received", Some(record_id), ("record.received", data))
         }
     };
+    publish(store, publisher, org, event, &now, &data).await?;
     Ok(json_response(
         StatusCode::OK,
         &Received {

@@ -13,7 +13,7 @@ use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::crypto::SecretBox;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Call, Route, json_response, serve_routes};
+use crate::http::{Call, Route, json_response, ok, serve_routes};
 use crate::runtime::Services;
 use crate::store::integrations::{Connected, Integration, Provider};
 
@@ -250,14 +250,11 @@ async fn create(call: Call<'_>, secrets: &SecretBox) -> Result<Response<Body>, A
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = IntegrationList), (status = "4XX", body = ErrorBody)))]
 async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
-    let integrations = call.store().list_integrations(call.org_id()).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &IntegrationList {
-            success: true,
-            integrations: integrations.into_iter().map(Into::into).collect(),
-        },
-    ))
+    let integrations = call.store().list_integrations(call.org_id()).await?.into_iter();
+    ok(&IntegrationList {
+        success: true,
+        integrations: integrations.map(Into::into).collect(),
+    })
 }
 
 /// The integration the path names, the caller's (404 otherwise, another organization's too).
@@ -307,7 +304,7 @@ async fn data_request(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let integration = find(&call).await?;
     let report = call
         .store()
-        .get_data_request(call.org_id(), &integration.integration_id, &call.path("request_id")?)
+        .get_data_request(&integration, &call.path("request_id")?)
         .await?
         .ok_or_else(|| ApiError::not_found("no data request with this id"))?;
     Ok(json_response(

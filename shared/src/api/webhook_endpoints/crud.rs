@@ -8,7 +8,7 @@ use super::validate::{apply, defaults, validate_token};
 use super::{WebhookSettings, find_endpoint, not_found};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Call, json_response};
+use crate::http::{Call, json_response, ok};
 use crate::ids::random_base32;
 use crate::outbound::signing::generate_secret;
 use crate::store::endpoints::{DeliveryStats, Endpoint, TokenChange};
@@ -83,14 +83,11 @@ pub(super) async fn create(call: Call<'_>, settings: &WebhookSettings) -> Result
 #[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "webhook_endpoints_list", tag = "Outbound webhooks", security(("apiKey" = []), ("bearer" = [])),
     responses((status = 200, body = EndpointList), (status = "4XX", body = ErrorBody)))]
 pub(super) async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
-    let endpoints = call.store().list_endpoints(call.org_id()).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &EndpointList {
-            success: true,
-            webhooks: endpoints.into_iter().map(Into::into).collect(),
-        },
-    ))
+    let endpoints = call.store().list_endpoints(call.org_id()).await?.into_iter();
+    ok(&EndpointList {
+        success: true,
+        webhooks: endpoints.map(Into::into).collect(),
+    })
 }
 
 /// One endpoint.

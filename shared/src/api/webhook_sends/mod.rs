@@ -137,10 +137,7 @@ async fn recover(call: Call<'_>, queue: &DeliveryQueue) -> Result<Response<Body>
     let endpoint = find_endpoint(&call).await?;
     let since_ms = u64::try_from(since.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     let since_id = format!("msg_{}", ulid::Ulid::from_parts(since_ms, 0));
-    let failed = call
-        .store()
-        .failed_deliveries_since(call.org_id(), &endpoint.endpoint_id, &since_id)
-        .await?;
+    let failed = call.store().failed_deliveries_since(&endpoint, &since_id).await?;
     let messages: Vec<DeliveryMessage> = failed
         .iter()
         .filter_map(|d| serde_json::from_str(d.message_body.as_deref()?).ok())
