@@ -80,9 +80,25 @@ pub async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &Delive
     let now = worker.clock.now();
     let body = payload(endpoint, message);
     let size = body.len();
-    let Some(secret) = worker.secrets.open(&endpoint.sealed_secret) else {
-        return Sent::not_sent(now, "the signing secret cannot be decrypted", size);
-    };
+    match signed_request(worker, endpoint, message, body, now) {
+        Ok(request) => post(request, now, size).await,
+        Err(refused) => Sent::not_sent(now, refused, size),
+    }
+}
+
+/// The POST to the endpoint's URL, signed over `body` with its secret (and, during a
+/// rotation's grace period, the previous one), with its bearer token when it has one.
+fn signed_request(
+    worker: &DeliveryWorker,
+    endpoint: &Endpoint,
+    message: &DeliveryMessage,
+    body: Vec<u8>,
+    now: OffsetDateTime,
+) -> Result<reqwest::RequestBuilder, String> {
+    let secret = worker
+        .secrets
+        .open(&endpoint.sealed_secret)
+        .ok_or("the signing secret cannot be decrypted")?;
     let previous = endpoint
         .sealed_previous_secret
         .as_deref()
@@ -92,10 +108,7 @@ pub async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &Delive
                 .is_some_and(|until| until > now.unix_timestamp())
         })
         .and_then(|sealed| worker.secrets.open(sealed));
-    let url = match destination(worker, &endpoint.config.url) {
-        Ok(url) => url,
-        Err(refused) => return Sent::not_sent(now, refused, size),
-    };
+    let url = destination(worker, &endpoint.config.url)?;
     let mut request = worker
         .http
         .post(url)
@@ -117,36 +130,33 @@ pub async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &Delive
     {
         request = request.bearer_auth(token);
     }
+    Ok(request.body(body))
+}
+
+/// Sends the request and says how it went.
+async fn post(request: reqwest::RequestBuilder, now: OffsetDateTime, payload_size: usize) -> Sent {
     let started = Instant::now();
-    let response = request.body(body).send().await;
+    let response = request.send().await;
     let response_time_ms = started.elapsed().as_millis() as u64;
-    match response {
+    let (response_code, retry_after, error) = match response {
         Ok(response) => {
             let code = response.status().as_u16();
             let retry_after = matches!(code, 429 | 503)
                 .then(|| retry_after_seconds(response.headers()))
                 .flatten();
-            Sent {
-                attempt: Attempt {
-                    at: rfc3339(now),
-                    response_code: Some(code),
-                    response_time_ms,
-                    error: None,
-                },
-                retry_after,
-                payload_size: size,
-            }
+            (Some(code), retry_after, None)
         }
-        Err(error) => Sent {
-            attempt: Attempt {
-                at: rfc3339(now),
-                response_code: None,
-                response_time_ms,
-                error: Some(describe(&error)),
-            },
-            retry_after: None,
-            payload_size: size,
+        Err(error) => (None, None, Some(describe(&error))),
+    };
+    Sent {
+        attempt: Attempt {
+            at: rfc3339(now),
+            response_code,
+            response_time_ms,
+            error,
         },
+        retry_after,
+        payload_size,
     }
 }
 
