@@ -51,7 +51,7 @@ cargo build --workspace --quiet
 echo "== creating the resources of template.yaml"
 ./target/debug/hookgate-admin provision --template template.yaml
 echo "== creating the demo organization"
-bootstrap=$(./target/debug/hookgate-admin bootstrap --org-name "Demo shop")
+bootstrap=$(./target/debug/hookgate-admin bootstrap --org-name "Demo shop" --rate-limit-per-minute 1000)
 echo "$bootstrap"
 key=$(echo "$bootstrap" | grep -o 'hg_live_[a-z0-9_]*')
 
