@@ -109,7 +109,7 @@ impl Source for AmazonServices {
 
     /// SNS signs the message's fields, not its bytes: the signature checks out against the
     /// certificate fetched from Amazon, and the message must be recent.
-    async fn verify(&self, _services: &InboundServices, webhook: &Webhook<'_>) -> Result<(), ApiError> {
+    async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {
         let message = parse_object(webhook.body)?;
         self.verifier.verify(&message).await.map_err(refused)?;
         let sent = message
@@ -128,36 +128,24 @@ impl Source for AmazonServices {
             .ok_or_else(|| ApiError::bad_request("not an SNS message: MessageId is missing"))?
             .to_string();
         match message.get("Type").and_then(Value::as_str) {
-            Some("Notification") => Ok(Intake::Event(Identified {
-                id,
-                event: SnsMessage(message),
-            })),
+            Some("Notification") => Ok(Intake::event(id, SnsMessage(message))),
             Some("SubscriptionConfirmation" | "UnsubscribeConfirmation") => Ok(Intake::Control(SnsMessage(message))),
             _ => Err(ApiError::bad_request("unknown SNS message Type")),
         }
     }
 
-    async fn process(
-        &self,
-        services: &InboundServices,
-        webhook: &Webhook<'_>,
-        message: &Identified<SnsMessage>,
-    ) -> Result<Processed, ApiError> {
-        let body = message
-            .event
-            .0
-            .get("Message")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        notification(services, webhook.integration, &message.id, body).await
+    async fn process(&self, webhook: &Webhook<'_>, message: &Identified<SnsMessage>) -> Result<Processed, ApiError> {
+        let body = message.event.0.get("Message").and_then(Value::as_str);
+        notification(
+            webhook.services,
+            webhook.integration,
+            &message.id,
+            body.unwrap_or_default(),
+        )
+        .await
     }
 
-    async fn control(
-        &self,
-        _services: &InboundServices,
-        webhook: &Webhook<'_>,
-        message: &SnsMessage,
-    ) -> Result<Response<Body>, ApiError> {
+    async fn control(&self, webhook: &Webhook<'_>, message: &SnsMessage) -> Result<Response<Body>, ApiError> {
         let integration = webhook.integration;
         if message.0.get("Type").and_then(Value::as_str) == Some("SubscriptionConfirmation") {
             return confirm(self, &message.0).await;

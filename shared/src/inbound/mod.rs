@@ -85,8 +85,10 @@ impl Processed {
     }
 }
 
-/// A webhook on its way through the pipeline: the raw request and whose it is.
+/// A webhook on its way through the pipeline: the raw request, whose it is, and what
+/// processing it may use.
 pub struct Webhook<'a> {
+    pub services: &'a InboundServices,
     pub request: &'a Request,
     /// The raw body: nothing is parsed before the signature over it checks out.
     pub body: &'a [u8],
@@ -99,6 +101,13 @@ pub struct Webhook<'a> {
 pub struct Identified<E> {
     pub id: String,
     pub event: E,
+}
+
+impl<E> Intake<E> {
+    /// An event to process once under the provider's `id`.
+    pub fn event(id: String, event: E) -> Self {
+        Self::Event(Identified { id, event })
+    }
 }
 
 /// A verified webhook, parsed.
@@ -123,11 +132,7 @@ pub trait Source: Sync {
     fn account(&self, request: &Request, body: &[u8]) -> Result<String, ApiError>;
 
     /// Checks the signature over the raw bytes, and the timestamp, for the webhook's integration.
-    fn verify(
-        &self,
-        services: &InboundServices,
-        webhook: &Webhook<'_>,
-    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+    fn verify(&self, webhook: &Webhook<'_>) -> impl Future<Output = Result<(), ApiError>> + Send;
 
     /// The verified webhook, parsed.
     fn parse(&self, webhook: &Webhook<'_>) -> Result<Intake<Self::Event>, ApiError>;
@@ -135,7 +140,6 @@ pub trait Source: Sync {
     /// What one event does; its result is published. Runs once per event id.
     fn process(
         &self,
-        services: &InboundServices,
         webhook: &Webhook<'_>,
         event: &Identified<Self::Event>,
     ) -> impl Future<Output = Result<Processed, ApiError>> + Send;
@@ -143,7 +147,6 @@ pub trait Source: Sync {
     /// Answers a control message. Sources that send none keep this refusal.
     fn control(
         &self,
-        _services: &InboundServices,
         _webhook: &Webhook<'_>,
         _event: &Self::Event,
     ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send {
@@ -186,19 +189,17 @@ pub async fn accept<S: Source>(
             ))
         })?;
     let webhook = Webhook {
+        services,
         request,
         body,
         integration: &integration,
         now: services.clock.now(),
     };
-    source.verify(services, &webhook).await?;
+    source.verify(&webhook).await?;
     match source.parse(&webhook)? {
-        Intake::Control(event) => source.control(services, &webhook, &event).await,
+        Intake::Control(event) => source.control(&webhook, &event).await,
         Intake::Event(event) => {
-            process_once(services, &integration, &event.id, || {
-                source.process(services, &webhook, &event)
-            })
-            .await
+            process_once(services, &integration, &event.id, || source.process(&webhook, &event)).await
         }
     }
 }

@@ -83,11 +83,11 @@ impl Source for Shopify {
             .ok_or_else(|| ApiError::unauthorized("X-Shopify-Shop-Domain is missing"))
     }
 
-    async fn verify(&self, services: &InboundServices, webhook: &Webhook<'_>) -> Result<(), ApiError> {
+    async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {
         let (request, body) = (webhook.request, webhook.body);
         let signature = header(request, "x-shopify-hmac-sha256")
             .ok_or_else(|| ApiError::unauthorized("X-Shopify-Hmac-Sha256 is missing"))?;
-        let secret = integration_secret(services, webhook.integration)?;
+        let secret = integration_secret(webhook.services, webhook.integration)?;
         if !signature_matches(secret.as_bytes(), body, signature) {
             return Err(ApiError::unauthorized("the Shopify signature does not match the body"));
         }
@@ -118,19 +118,11 @@ impl Source for Shopify {
                 ));
             }
         }
-        Ok(Intake::Event(Identified {
-            id,
-            event: ShopifyEvent { route, topic, body },
-        }))
+        Ok(Intake::event(id, ShopifyEvent { route, topic, body }))
     }
 
-    async fn process(
-        &self,
-        services: &InboundServices,
-        webhook: &Webhook<'_>,
-        event: &Identified<ShopifyEvent>,
-    ) -> Result<Processed, ApiError> {
-        let integration = webhook.integration;
+    async fn process(&self, webhook: &Webhook<'_>, event: &Identified<ShopifyEvent>) -> Result<Processed, ApiError> {
+        let (services, integration) = (webhook.services, webhook.integration);
         match event.event.route {
             ShopifyRoute::Webhooks => commerce(services, integration, &event.event).await,
             ShopifyRoute::Compliance => compliance(services, integration, &event.id, &event.event).await,

@@ -20,18 +20,29 @@ use crate::clock::rfc3339;
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, query_parameter};
-use crate::store::integrations::Provider;
+use crate::store::integrations::{Integration, Provider};
 use crate::store::organizations::PlanChange;
 use lambda_http::http::Method;
 
 /// Stripe's own libraries refuse signatures older than this.
 pub const TOLERANCE_SECONDS: i64 = 300;
 
+/// The subscription events that set the plan, on Hookgate's own billing account.
+const PLAN_EVENTS: [&str; 4] = [
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.trial_will_end",
+];
+
 /// Plans, cheapest first; a subscription's price names one of them.
 pub const PLANS: [&str; 4] = ["free", "starter", "professional", "growth"];
 
 /// Stripe, on `stripe-webhooks`.
 pub struct Stripe;
+
+/// A verified Stripe event under its id.
+type Received = Identified<StripeEvent>;
 
 /// A verified Stripe event.
 pub struct StripeEvent {
@@ -64,11 +75,11 @@ impl Source for Stripe {
             .ok_or_else(|| ApiError::unauthorized("the account query parameter names the connected Stripe account"))
     }
 
-    async fn verify(&self, services: &InboundServices, webhook: &Webhook<'_>) -> Result<(), ApiError> {
+    async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {
         let request = webhook.request;
         let signature =
             header(request, "stripe-signature").ok_or_else(|| ApiError::unauthorized("Stripe-Signature is missing"))?;
-        let secret = integration_secret(services, webhook.integration)?;
+        let secret = integration_secret(webhook.services, webhook.integration)?;
         verify_signature(secret.as_bytes(), webhook.body, signature, webhook.now)
     }
 
@@ -90,86 +101,86 @@ impl Source for Stripe {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        Ok(Intake::Event(Identified {
-            id,
-            event: StripeEvent { kind, object, event },
-        }))
+        Ok(Intake::event(id, StripeEvent { kind, object, event }))
     }
 
     /// On Hookgate's own billing account, subscription events set the plan; otherwise they,
     /// invoices and payments are recorded, and failed payments alert the operators.
-    async fn process(
-        &self,
-        services: &InboundServices,
-        webhook: &Webhook<'_>,
-        stripe: &Identified<StripeEvent>,
-    ) -> Result<Processed, ApiError> {
-        let integration = webhook.integration;
-        let event_id = stripe.id.as_str();
-        let StripeEvent { kind, object, event } = &stripe.event;
-        let org_id = &integration.org_id;
-        let at = rfc3339(services.clock.now());
-        let outbound = match kind.as_str() {
-            "customer.subscription.created"
-            | "customer.subscription.updated"
-            | "customer.subscription.deleted"
-            | "customer.subscription.trial_will_end"
-                if integration.billing =>
-            {
-                let change = plan_change(kind, object, event);
-                let applied = services
-                    .store
-                    .set_plan(
-                        org_id,
-                        &PlanChange {
-                            plan: change.plan,
-                            subscription_status: &change.status,
-                            trial_ends_at: change.trial_ends_at.as_deref(),
-                            changed_at: change.changed_at,
-                        },
-                    )
-                    .await?;
-                if !applied {
-                    tracing::info!(event_id, "an older subscription change arrived late; not applied");
-                }
-                Some(json!({
-                    "plan": change.plan, "subscription_status": change.status,
-                    "trial_ends_at": change.trial_ends_at, "subscription": object.get("id"),
-                }))
-            }
-            kind if kind.starts_with("customer.subscription.")
-                || kind.starts_with("invoice.")
-                || kind.starts_with("payment_intent.")
-                || kind.starts_with("charge.") =>
-            {
-                services
-                    .store
-                    .record_other(org_id, "stripe_event", event_id, &Value::Object(event.clone()), &at)
-                    .await?;
-                if kind.ends_with("payment_failed") || kind == "charge.failed" {
-                    let detail = format!(
-                        "{kind} for customer {} ({} {})",
-                        object.get("customer").and_then(Value::as_str).unwrap_or("unknown"),
-                        object
-                            .get("amount_due")
-                            .or_else(|| object.get("amount"))
-                            .unwrap_or(&Value::Null),
-                        object.get("currency").and_then(Value::as_str).unwrap_or_default(),
-                    );
-                    services
-                        .alerts
-                        .publish_about("stripe.payment_failed", org_id, "stripe_event", event_id, &detail, &at)
-                        .await;
-                }
-                Some(Value::Object(object.clone()))
-            }
-            _ => None,
+    async fn process(&self, webhook: &Webhook<'_>, stripe: &Received) -> Result<Processed, ApiError> {
+        let services = webhook.services;
+        let kind = stripe.event.kind.as_str();
+        let outbound = if webhook.integration.billing && PLAN_EVENTS.contains(&kind) {
+            Some(set_plan(services, webhook.integration, stripe).await?)
+        } else if ["customer.subscription.", "invoice.", "payment_intent.", "charge."]
+            .iter()
+            .any(|prefix| kind.starts_with(prefix))
+        {
+            Some(record_billing_event(services, webhook.integration, stripe).await?)
+        } else {
+            None
         };
         Ok(match outbound.and_then(|data| Some((outbound_event(kind)?, data))) {
             Some((name, data)) => Processed::publish(name, data),
             None => Processed::nothing(),
         })
     }
+}
+
+/// On Hookgate's own billing account: the plan the subscription names becomes the organization's.
+async fn set_plan(services: &InboundServices, integration: &Integration, stripe: &Received) -> Result<Value, ApiError> {
+    let StripeEvent { kind, object, event } = &stripe.event;
+    let change = plan_change(kind, object, event);
+    let applied = services
+        .store
+        .set_plan(
+            &integration.org_id,
+            &PlanChange {
+                plan: change.plan,
+                subscription_status: &change.status,
+                trial_ends_at: change.trial_ends_at.as_deref(),
+                changed_at: change.changed_at,
+            },
+        )
+        .await?;
+    if !applied {
+        tracing::info!(event_id = %stripe.id, "an older subscription change arrived late; not applied");
+    }
+    Ok(json!({
+        "plan": change.plan, "subscription_status": change.status,
+        "trial_ends_at": change.trial_ends_at, "subscription": object.get("id"),
+    }))
+}
+
+/// Subscription, invoice and payment events are recorded as sent; a failed payment alerts the
+/// operators.
+async fn record_billing_event(
+    services: &InboundServices,
+    integration: &Integration,
+    stripe: &Received,
+) -> Result<Value, ApiError> {
+    let StripeEvent { kind, object, event } = &stripe.event;
+    let (org_id, event_id) = (integration.org_id.as_str(), stripe.id.as_str());
+    let at = rfc3339(services.clock.now());
+    services
+        .store
+        .record_other(org_id, "stripe_event", event_id, &Value::Object(event.clone()), &at)
+        .await?;
+    if kind.ends_with("payment_failed") || kind == "charge.failed" {
+        let detail = format!(
+            "{kind} for customer {} ({} {})",
+            object.get("customer").and_then(Value::as_str).unwrap_or("unknown"),
+            object
+                .get("amount_due")
+                .or_else(|| object.get("amount"))
+                .unwrap_or(&Value::Null),
+            object.get("currency").and_then(Value::as_str).unwrap_or_default(),
+        );
+        services
+            .alerts
+            .publish_about("stripe.payment_failed", org_id, "stripe_event", event_id, &detail, &at)
+            .await;
+    }
+    Ok(Value::Object(object.clone()))
 }
 
 /// Checks `Stripe-Signature` as Stripe's libraries do: any `v1` matching, within the tolerance.
