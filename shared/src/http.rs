@@ -291,12 +291,12 @@ pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let message = error.inner().to_string();
-        // serde names missing and unknown fields only in its message: `missing field `name``.
-        let named = message
-            .split('`')
-            .nth(1)
-            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
-        let field = match (path.as_str(), named) {
+        // A missing field is named only in serde's message (`missing field `name``), its path
+        // being its parent's; an unknown field's path already ends with it.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let field = match (path.as_str(), missing) {
             (".", Some(name)) => name.to_string(),
             (".", None) => "body".to_string(),
             (parent, Some(name)) => format!("{parent}.{name}"),
@@ -325,10 +325,93 @@ fn required_path_parameter(request: &Request, name: &str) -> Result<String, ApiE
     path_parameter(request, name).ok_or_else(|| ApiError::not_found(format!("no {name} in the path")))
 }
 
+/// An email address as stored: trimmed and lowercased; `None` when it is not plausibly one.
+pub fn normalized_email(text: &str) -> Option<String> {
+    let email = text.trim();
+    let (local, domain) = email.split_once('@')?;
+    let plausible =
+        !local.is_empty() && domain.contains('.') && email.len() <= 254 && !email.contains(char::is_whitespace);
+    plausible.then(|| email.to_lowercase())
+}
+
+/// An RFC 3339 timestamp in Hookgate's UTC format, which sorts as text; `None` when it is not one.
+pub fn normalized_timestamp(text: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    OffsetDateTime::parse(text.trim(), &Rfc3339)
+        .ok()
+        .map(crate::clock::rfc3339)
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`, through `default`):
+/// `#[serde(default, deserialize_with = "present")]`.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// A query-string parameter.
 pub fn query_parameter(request: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt;
     request
         .query_string_parameters_ref()
         .and_then(|params| params.first(name).map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read only through Debug
+    struct Outer {
+        name: String,
+        policy: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        max_retries: u32,
+    }
+
+    fn field_of(value: serde_json::Value) -> String {
+        let error = from_json::<Outer>(value).unwrap_err();
+        assert_eq!((error.status.as_u16(), error.code), (422, "INVALID_INPUT"));
+        error.details.unwrap()["field"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn invalid_input_names_the_field_by_its_dotted_path() {
+        assert_eq!(field_of(json!({})), "name");
+        assert_eq!(field_of(json!({"name": 5})), "name");
+        assert_eq!(field_of(json!({"name": "x", "extra": 1})), "extra");
+        assert_eq!(field_of(json!({"name": "x", "policy": {}})), "policy.max_retries");
+        assert_eq!(
+            field_of(json!({"name": "x", "policy": {"max_retries": "8"}})),
+            "policy.max_retries"
+        );
+        assert_eq!(
+            field_of(json!({"name": "x", "policy": {"max_retries": 1, "more": 2}})),
+            "policy.more"
+        );
+        assert_eq!(field_of(json!("a string")), "body");
+    }
+
+    #[test]
+    fn route_patterns_match_whole_segments() {
+        assert!(path_matches("/api/v1/tickets/{id}", "/api/v1/tickets/42"));
+        assert!(!path_matches("/api/v1/tickets/{id}", "/api/v1/tickets/"));
+        assert!(!path_matches(
+            "/api/v1/tickets/{id}",
+            "/api/v1/tickets/42/conversations"
+        ));
+        assert!(!path_matches("/api/v1/tickets", "/api/v1/tickets/42"));
+        assert!(path_matches("/api/health", "/api/health"));
+    }
 }

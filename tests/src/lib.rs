@@ -278,6 +278,13 @@ impl FixtureRequest {
         self
     }
 
+    /// The fixture without its query string.
+    pub fn without_query(mut self) -> Self {
+        self.event["queryStringParameters"] = Value::Null;
+        self.event["rawQueryString"] = Value::String(String::new());
+        self
+    }
+
     pub fn query(mut self, name: &str, value: &str) -> Self {
         self.event["queryStringParameters"][name] = Value::String(value.to_string());
         let raw: Vec<String> = self.event["queryStringParameters"]

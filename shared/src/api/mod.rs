@@ -9,5 +9,6 @@ pub mod health;
 pub mod ingest;
 pub mod integrations;
 pub mod openapi;
+pub mod tickets;
 pub mod webhook_endpoints;
 pub mod webhook_sends;

@@ -24,16 +24,24 @@ pub enum Scope {
     /// data-request reports.
     #[serde(rename = "integrations:manage")]
     IntegrationsManage,
+    /// Read support tickets and their conversations.
+    #[serde(rename = "tickets:read")]
+    TicketsRead,
+    /// Open and change tickets, reply and add internal notes.
+    #[serde(rename = "tickets:write")]
+    TicketsWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::WebhookWrite,
         Scope::ContextRead,
         Scope::KeysManage,
         Scope::EndpointsManage,
         Scope::EndpointsRead,
         Scope::IntegrationsManage,
+        Scope::TicketsRead,
+        Scope::TicketsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +52,8 @@ impl Scope {
             Scope::EndpointsManage => "endpoints:manage",
             Scope::EndpointsRead => "endpoints:read",
             Scope::IntegrationsManage => "integrations:manage",
+            Scope::TicketsRead => "tickets:read",
+            Scope::TicketsWrite => "tickets:write",
         }
     }
 
@@ -56,6 +66,8 @@ impl Scope {
             Scope::KeysManage => &[Scope::KeysManage],
             Scope::EndpointsManage => &[Scope::EndpointsManage],
             Scope::IntegrationsManage => &[Scope::IntegrationsManage],
+            Scope::TicketsRead => &[Scope::TicketsRead, Scope::TicketsWrite],
+            Scope::TicketsWrite => &[Scope::TicketsWrite],
         }
     }
 

@@ -1,7 +1,7 @@
 //! The outbound event types an endpoint can subscribe to.
 
 /// (name, what it means). `*` subscribes to all of them.
-pub const EVENT_TYPES: [(&str, &str); 32] = [
+pub const EVENT_TYPES: [(&str, &str); 36] = [
     ("order.upserted", "An order was sent to /api/webhook"),
     ("customer.upserted", "A customer was sent to /api/webhook"),
     ("product.upserted", "A product was sent to /api/webhook"),
@@ -14,6 +14,16 @@ pub const EVENT_TYPES: [(&str, &str); 32] = [
     ("email.escalated", "Email escalated to team"),
     ("sla.breached", "SLA deadline exceeded"),
     ("csat.received", "New CSAT rating"),
+    ("ticket.created", "A support ticket was opened"),
+    (
+        "ticket.updated",
+        "A ticket's status, priority, assignee, tags or fields changed",
+    ),
+    ("ticket.solved", "A ticket was solved"),
+    (
+        "conversation.created",
+        "A message, reply or internal note was added to a ticket",
+    ),
     ("webhook.test", "A test send from POST /api/v1/webhooks/{id}/test"),
     ("record.received", "Any other data type was sent to /api/webhook"),
     ("shopify.order.created", "Shopify: an order was created (orders/create)"),

@@ -14,7 +14,6 @@
 //! and the reports of data requests (`SK = DATA_REQUEST#<id>`), in
 //! `PK = ORG#<org>#INTEGRATION#<id>#DATA`.
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -100,15 +99,6 @@ fn integration_from(item: &Item) -> Option<Integration> {
     serde_json::from_str(get_s(item, "integration")?).ok()
 }
 
-/// Whether a transaction was cancelled because one of its items already existed.
-fn account_taken<R>(error: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>) -> bool {
-    matches!(
-        error.as_service_error(),
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
-            if cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-    )
-}
-
 /// What happened to a create.
 pub enum Connected {
     Created,
@@ -154,7 +144,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(Connected::Created),
-            Err(error) if account_taken(&error) => Ok(Connected::AccountTaken),
+            Err(error) if super::cancelled_by_condition(&error) => Ok(Connected::AccountTaken),
             Err(error) => Err(store_error(error)),
         }
     }

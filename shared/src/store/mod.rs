@@ -59,6 +59,7 @@ pub mod orders;
 pub mod organizations;
 pub mod products;
 pub mod records;
+pub mod tickets;
 
 use std::collections::HashMap;
 
@@ -67,6 +68,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
@@ -282,6 +284,15 @@ impl Store {
             .key_condition_expression(condition)
             .expression_attribute_values(":pk", s(pk))
     }
+}
+
+/// Whether a transaction was cancelled because the condition of one of its writes failed.
+pub(crate) fn cancelled_by_condition<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    matches!(
+        error.as_service_error(),
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+            if cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+    )
 }
 
 /// The condition that a write creates its item rather than replacing one.

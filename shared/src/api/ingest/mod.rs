@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Call, Route, json_body, json_response, serve_routes};
+use crate::http::{Call, Route, json_body, json_response, normalized_email, serve_routes};
 use crate::ids::new_ulid;
 use crate::outbound::{Publisher, publish};
 use crate::runtime::Services;
@@ -268,19 +268,12 @@ fn natural_id(document: &Map<String, Value>, path: &str) -> Result<String, ApiEr
 fn optional_email(document: &Map<String, Value>, field: &str, path: &str) -> Result<Option<String>, ApiError> {
     match document.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(email)) if is_plausible_email(email.trim()) => Ok(Some(email.trim().to_lowercase())),
+        Some(Value::String(email)) if normalized_email(email).is_some() => Ok(normalized_email(email)),
         Some(_) => Err(ApiError::invalid_input(
             path,
             format!("{path} must be an email address"),
         )),
     }
-}
-
-fn is_plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty() && domain.contains('.') && email.len() <= 254 && !email.contains(char::is_whitespace)
 }
 
 /// An RFC 3339 timestamp, normalized to UTC so that it sorts as text.

@@ -11,7 +11,8 @@ use utoipa::{Modify, OpenApi};
 use crate::http::{Route, find_route, route_error_response};
 
 use super::{
-    agent_context, api_keys, deliveries_redrive, health, ingest, integrations, webhook_endpoints, webhook_sends,
+    agent_context, api_keys, deliveries_redrive, health, ingest, integrations, tickets, webhook_endpoints,
+    webhook_sends,
 };
 use crate::inbound::{amazon, shopify, stripe};
 
@@ -43,13 +44,19 @@ use crate::inbound::{amazon, shopify, stripe};
         integrations::get,
         integrations::delete,
         integrations::data_request,
+        tickets::crud::create,
+        tickets::crud::list,
+        tickets::crud::get,
+        tickets::crud::update,
+        tickets::conversations::list,
+        tickets::conversations::add,
         shopify::handle,
         shopify::compliance_document,
         stripe::handle,
         amazon::handle,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Provider webhooks"), (name = "Operations"))
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Provider webhooks"), (name = "Operations"))
 )]
 pub struct ApiDoc;
 

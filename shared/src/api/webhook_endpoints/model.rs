@@ -47,7 +47,7 @@ pub struct EndpointRequest {
     /// Your signing secret (24 to 128 characters); generated (`whsec_...`) when absent.
     pub secret: Option<String>,
     /// A bearer token for your receiver; `null` on PUT removes it.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::present")]
     #[schema(value_type = Option<Authentication>)]
     pub authentication: Option<Option<Authentication>>,
     pub retry_policy: Option<RetryPolicyRequest>,
@@ -56,7 +56,7 @@ pub struct EndpointRequest {
     pub conditions: Option<Map<String, Value>>,
     pub filters: Option<Filters>,
     /// Deliver events together as one signed JSON array; `null` on PUT turns batching off.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::http::present")]
     #[schema(value_type = Option<BatchSettings>)]
     pub batch_settings: Option<Option<BatchSettings>>,
     /// `active` or `disabled` (PUT only).
@@ -191,11 +191,4 @@ pub struct LogParams {
     limit: Option<i32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`, through `default`).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
 }

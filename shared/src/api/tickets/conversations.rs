@@ -1,0 +1,154 @@
+//! A ticket's thread: the customer's messages, replies and internal notes.
+//!
+//! What an entry does to its ticket, as a desk does: a public reply by an agent or the AI is the
+//! first response when there was none and puts a `new` or `open` ticket in `pending` (waiting on
+//! the customer); a customer's message reopens a `pending` or `solved` ticket; internal notes and
+//! system entries move nothing. A closed ticket takes no more entries (409).
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+use super::model::{
+    AuthorType, ConversationList, CreatedEntry, EntryView, NewEntryRequest, Status, TicketView, name_of,
+};
+use super::{find_ticket, publish_event};
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{Call, json_response, ok};
+use crate::ids::new_ulid;
+use crate::outbound::Publisher;
+use crate::store::tickets::{Entry, EntryEffect, Ticket};
+
+/// The thread, oldest first.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/conversations", operation_id = "tickets_conversations",
+    tag = "Support desk", params(("id" = String, Path, description = "The ticket's id or number")),
+    security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 200, body = ConversationList), (status = "4XX", body = ErrorBody)))]
+pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let ticket = find_ticket(&call).await?;
+    let entries = call.store().list_entries(call.org_id(), &ticket.ticket_id).await?;
+    ok(&ConversationList {
+        success: true,
+        conversations: entries.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// Add a message, a reply or an internal note. A public reply by an agent or the AI publishes
+/// `reply.sent`; every entry publishes `conversation.created`.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/conversations", operation_id = "tickets_add_conversation",
+    tag = "Support desk", request_body = NewEntryRequest,
+    params(("id" = String, Path, description = "The ticket's id or number")),
+    security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 201, body = CreatedEntry), (status = 409, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
+    let body: NewEntryRequest = call.validated_body()?;
+    let ticket = find_ticket(&call).await?;
+    if ticket.status == name_of(&Status::Closed) {
+        return Err(ApiError::conflict("a closed ticket takes no more entries"));
+    }
+    let now = rfc3339(call.now());
+    let author = body.author.r#type;
+    let reply = matches!(author, AuthorType::Agent | AuthorType::Ai) && !body.internal;
+    let entry = Entry {
+        entry_id: format!("cnv_{}", new_ulid()),
+        ticket_id: ticket.ticket_id.clone(),
+        author_type: name_of(&author),
+        author_name: body.author.name,
+        content_text: body.content_text,
+        content: body.content,
+        direction: match (author, body.internal) {
+            (_, true) => "internal",
+            (AuthorType::Customer, _) => "inbound",
+            _ => "outbound",
+        }
+        .to_string(),
+        channel: ticket.channel.clone(),
+        internal: body.internal,
+        provider_message_id: body.provider_message_id,
+        created_at: now.clone(),
+    };
+    let status = next_status(&ticket.status, author, body.internal);
+    let effect = EntryEffect {
+        status: status.as_deref(),
+        first_response: reply,
+    };
+    if !call.store().add_entry(&ticket, &entry, &effect).await? {
+        return Err(ApiError::conflict("the ticket was closed or deleted meanwhile"));
+    }
+    let ticket = TicketView::from(after(ticket, &effect, &now));
+    let entry = EntryView::from(entry);
+    let created = json!({"ticketId": ticket.id, "ticketNumber": ticket.ticket_number, "conversation": entry});
+    publish_event(&call, publisher, "conversation.created", &created).await?;
+    if reply {
+        // Seed 000's payload (`emailId`, `replyId`, `category`), with the ticket and channel.
+        let sent = json!({
+            "emailId": null, "replyId": entry.id, "category": ticket.category,
+            "ticketId": ticket.id, "ticketNumber": ticket.ticket_number, "channel": ticket.channel,
+            "author": entry.author,
+        });
+        publish_event(&call, publisher, "reply.sent", &sent).await?;
+    }
+    Ok(json_response(
+        StatusCode::CREATED,
+        &CreatedEntry {
+            success: true,
+            conversation: entry,
+            ticket,
+        },
+    ))
+}
+
+/// The status an entry moves its ticket to, if it moves it.
+fn next_status(current: &str, author: AuthorType, internal: bool) -> Option<String> {
+    let next = match (author, internal, current) {
+        (_, true, _) | (AuthorType::System, _, _) => None,
+        (AuthorType::Agent | AuthorType::Ai, false, "new" | "open") => Some(Status::Pending),
+        (AuthorType::Customer, false, "pending" | "solved") => Some(Status::Open),
+        _ => None,
+    };
+    next.map(|status| name_of(&status))
+}
+
+/// The ticket as the entry left it (what the store's update did), without reading it again.
+fn after(mut ticket: Ticket, effect: &EntryEffect<'_>, now: &str) -> Ticket {
+    ticket.message_count += 1;
+    ticket.updated_at = now.to_string();
+    if let Some(status) = effect.status {
+        ticket.status = status.to_string();
+        if status == "open" {
+            ticket.solved_at = None;
+        }
+    }
+    if effect.first_response && ticket.first_response_at.is_none() {
+        ticket.first_response_at = Some(now.to_string());
+    }
+    ticket
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_wait_on_the_customer_and_customers_reopen() {
+        assert_eq!(next_status("new", AuthorType::Agent, false).as_deref(), Some("pending"));
+        assert_eq!(next_status("open", AuthorType::Ai, false).as_deref(), Some("pending"));
+        assert_eq!(next_status("pending", AuthorType::Agent, false), None);
+        assert_eq!(
+            next_status("pending", AuthorType::Customer, false).as_deref(),
+            Some("open")
+        );
+        assert_eq!(
+            next_status("solved", AuthorType::Customer, false).as_deref(),
+            Some("open")
+        );
+        assert_eq!(next_status("new", AuthorType::Customer, false), None);
+        assert_eq!(
+            next_status("open", AuthorType::Agent, true),
+            None,
+            "internal notes move nothing"
+        );
+        assert_eq!(next_status("pending", AuthorType::System, false), None);
+    }
+}

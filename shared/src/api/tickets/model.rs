@@ -1,0 +1,412 @@
+//! What `/api/v1/tickets` takes and answers, and the rules of each request.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
+use crate::http::{Validate, normalized_email};
+use crate::store::tickets::{Entry, Ticket};
+
+const MAX_SUBJECT_CHARS: usize = 300;
+const MAX_TAGS: usize = 20;
+const MAX_TAG_CHARS: usize = 50;
+const MAX_ORDER_NUMBERS: usize = 20;
+const MAX_NAME_CHARS: usize = 200;
+/// A message's text, at most (the request body itself is capped at 100 KB).
+pub const MAX_MESSAGE_CHARS: usize = 50_000;
+const MAX_CUSTOM_FIELDS: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    New,
+    Open,
+    Pending,
+    Solved,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+    Urgent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    #[default]
+    Api,
+    Email,
+    Widget,
+    Whatsapp,
+    Messenger,
+    Slack,
+    Sms,
+    Phone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorType {
+    Customer,
+    Agent,
+    Ai,
+    System,
+}
+
+/// The text name of a serde enum value (`Status::Open` → `open`).
+pub fn name_of(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The customer's first message of a new ticket.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstMessage {
+    pub content_text: String,
+    /// Rich content (a document tree), kept as sent.
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    /// The customer's name.
+    pub author_name: Option<String>,
+}
+
+/// Body of `POST /api/v1/tickets`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicketRequest {
+    pub subject: String,
+    pub customer_email: Option<String>,
+    #[serde(default)]
+    pub priority: Priority,
+    /// Where the ticket came from (default `api`).
+    #[serde(default)]
+    pub channel: Channel,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub category: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+    /// Orders the ticket is about.
+    #[serde(default)]
+    pub order_numbers: Vec<String>,
+    /// The customer's first message, stored as the thread's first entry.
+    pub message: Option<FirstMessage>,
+}
+
+/// Body of `PATCH /api/v1/tickets/{id}`: only the fields sent change; `null` clears the
+/// assignee, team or category.
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTicketRequest {
+    pub subject: Option<String>,
+    pub status: Option<Status>,
+    pub priority: Option<Priority>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    #[schema(value_type = Option<String>)]
+    pub assignee: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    #[schema(value_type = Option<String>)]
+    pub team: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::http::present")]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    /// Merged into the ticket's custom fields; a field set to `null` is removed.
+    #[schema(value_type = Option<Object>)]
+    pub custom_fields: Option<Map<String, Value>>,
+    pub order_numbers: Option<Vec<String>>,
+}
+
+/// Body of `POST /api/v1/tickets/{id}/conversations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntryRequest {
+    pub author: Author,
+    pub content_text: String,
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    /// An internal note: never shown to the customer (agents, AI and the system only).
+    #[serde(default)]
+    pub internal: bool,
+    /// The provider's id of the message (an email's Message-ID), for threading.
+    pub provider_message_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Author {
+    pub r#type: AuthorType,
+    pub name: Option<String>,
+}
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), ApiError> {
+    if text.trim().is_empty() || text.chars().count() > max || text.contains('\0') {
+        return Err(ApiError::invalid_input(
+            field,
+            format!("{field} must be 1 to {max} characters, without NUL"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_optional(field: &str, text: &Option<String>, max: usize) -> Result<(), ApiError> {
+    text.as_deref().map_or(Ok(()), |text| check_text(field, text, max))
+}
+
+fn check_list(field: &str, items: &[String], max_items: usize, max_chars: usize) -> Result<(), ApiError> {
+    if items.len() > max_items {
+        return Err(ApiError::invalid_input(field, format!("at most {max_items} {field}")));
+    }
+    items.iter().try_for_each(|item| check_text(field, item, max_chars))
+}
+
+fn check_custom_fields(fields: &Map<String, Value>) -> Result<(), ApiError> {
+    if fields.len() > MAX_CUSTOM_FIELDS || fields.keys().any(|k| k.is_empty() || k.len() > 64) {
+        return Err(ApiError::invalid_input(
+            "custom_fields",
+            format!("at most {MAX_CUSTOM_FIELDS} custom fields, named 1 to 64 characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Tags as stored: trimmed, lowercased, each once, in the order sent.
+pub fn normalized_tags(tags: &[String]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for tag in tags.iter().map(|t| t.trim().to_lowercase()) {
+        if !seen.contains(&tag) {
+            seen.push(tag);
+        }
+    }
+    seen
+}
+
+impl Validate for CreateTicketRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_text("subject", &self.subject, MAX_SUBJECT_CHARS)?;
+        if let Some(email) = &self.customer_email
+            && normalized_email(email).is_none()
+        {
+            return Err(ApiError::invalid_input(
+                "customer_email",
+                "customer_email must be an email address",
+            ));
+        }
+        for (field, value) in [
+            ("assignee", &self.assignee),
+            ("team", &self.team),
+            ("category", &self.category),
+        ] {
+            check_optional(field, value, MAX_NAME_CHARS)?;
+        }
+        check_list("tags", &self.tags, MAX_TAGS, MAX_TAG_CHARS)?;
+        check_list("order_numbers", &self.order_numbers, MAX_ORDER_NUMBERS, 256)?;
+        check_custom_fields(&self.custom_fields)?;
+        if let Some(message) = &self.message {
+            check_text("message.content_text", &message.content_text, MAX_MESSAGE_CHARS)?;
+            check_optional("message.author_name", &message.author_name, MAX_NAME_CHARS)?;
+        }
+        Ok(())
+    }
+}
+
+impl Validate for UpdateTicketRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_optional("subject", &self.subject, MAX_SUBJECT_CHARS)?;
+        for (field, value) in [
+            ("assignee", &self.assignee),
+            ("team", &self.team),
+            ("category", &self.category),
+        ] {
+            check_optional(field, &value.clone().flatten(), MAX_NAME_CHARS)?;
+        }
+        check_list(
+            "tags",
+            self.tags.as_deref().unwrap_or_default(),
+            MAX_TAGS,
+            MAX_TAG_CHARS,
+        )?;
+        check_list(
+            "order_numbers",
+            self.order_numbers.as_deref().unwrap_or_default(),
+            MAX_ORDER_NUMBERS,
+            256,
+        )?;
+        self.custom_fields.as_ref().map_or(Ok(()), check_custom_fields)
+    }
+}
+
+impl Validate for NewEntryRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_text("content_text", &self.content_text, MAX_MESSAGE_CHARS)?;
+        check_optional("author.name", &self.author.name, MAX_NAME_CHARS)?;
+        check_optional("provider_message_id", &self.provider_message_id, 998)?;
+        if self.internal && self.author.r#type == AuthorType::Customer {
+            return Err(ApiError::invalid_input(
+                "internal",
+                "internal notes are written by agents, the AI or the system, not the customer",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A ticket as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    /// Per organization, from 1, in the order tickets were opened.
+    #[serde(rename = "ticketNumber")]
+    pub ticket_number: u64,
+    pub subject: String,
+    pub status: String,
+    pub priority: String,
+    pub channel: String,
+    pub customer_email: Option<String>,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+    pub order_numbers: Vec<String>,
+    pub message_count: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    pub first_response_at: Option<String>,
+    pub solved_at: Option<String>,
+}
+
+impl From<Ticket> for TicketView {
+    fn from(ticket: Ticket) -> Self {
+        Self {
+            id: ticket.ticket_id,
+            ticket_number: ticket.number,
+            subject: ticket.subject,
+            status: ticket.status,
+            priority: ticket.priority,
+            channel: ticket.channel,
+            customer_email: ticket.customer_email,
+            assignee: ticket.assignee,
+            team: ticket.team,
+            category: ticket.category,
+            tags: ticket.tags,
+            custom_fields: ticket.custom_fields,
+            order_numbers: ticket.order_numbers,
+            message_count: ticket.message_count,
+            created_at: ticket.created_at,
+            updated_at: ticket.updated_at,
+            first_response_at: ticket.first_response_at,
+            solved_at: ticket.solved_at,
+        }
+    }
+}
+
+/// A conversation entry as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    pub id: String,
+    pub ticket_id: String,
+    pub author: EntryAuthor,
+    pub content_text: String,
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    /// `inbound`, `outbound` or `internal`.
+    pub direction: String,
+    pub channel: String,
+    pub internal: bool,
+    pub provider_message_id: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryAuthor {
+    /// `customer`, `agent`, `ai` or `system`.
+    pub role: String,
+    pub name: Option<String>,
+}
+
+impl From<Entry> for EntryView {
+    fn from(entry: Entry) -> Self {
+        Self {
+            id: entry.entry_id,
+            ticket_id: entry.ticket_id,
+            author: EntryAuthor {
+                role: entry.author_type,
+                name: entry.author_name,
+            },
+            content_text: entry.content_text,
+            content: entry.content,
+            direction: entry.direction,
+            channel: entry.channel,
+            internal: entry.internal,
+            provider_message_id: entry.provider_message_id,
+            created_at: entry.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketResponse {
+    pub success: bool,
+    pub ticket: TicketView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketPageResponse {
+    pub success: bool,
+    pub tickets: Vec<TicketView>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationList {
+    pub success: bool,
+    pub conversations: Vec<EntryView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedEntry {
+    pub success: bool,
+    pub conversation: EntryView,
+    pub ticket: TicketView,
+}
+
+/// The query string of `GET /api/v1/tickets`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for the OpenAPI document only
+pub struct TicketListParams {
+    status: Option<Status>,
+    priority: Option<Priority>,
+    channel: Option<Channel>,
+    /// An assignee's id, or `unassigned`.
+    assignee: Option<String>,
+    tag: Option<String>,
+    /// The customer's email.
+    customer: Option<String>,
+    /// RFC 3339; inclusive.
+    created_after: Option<String>,
+    created_before: Option<String>,
+    updated_after: Option<String>,
+    updated_before: Option<String>,
+    /// Tickets per page, 1 to 100 (default 25).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}

@@ -1,0 +1,427 @@
+//! Support tickets and their conversation entries.
+//!
+//! | item                | PK                               | SK                 | GSI1PK                  | GSI1SK                       |
+//! |---------------------|----------------------------------|--------------------|-------------------------|------------------------------|
+//! | ticket              | `ORG#<org>#TICKET#<id>`          | `TICKET`           | `ORG#<org>#TICKETS`     | `<created_at>#<id>`          |
+//! | conversation entry  | `ORG#<org>#TICKET#<id>`          | `ENTRY#<ulid>`     | –                       | –                            |
+//! | ticket number       | `ORG#<org>#TICKETNO#<number>`    | `TICKETNO`         | –                       | –                            |
+//! | ticket counter      | `ORG#<org>#COUNTER#TICKETS`      | `COUNTER`          | –                       | –                            |
+//!
+//! Access patterns:
+//! - Open a ticket: one `UpdateItem ADD` on the counter gives the next number (atomic, so
+//!   concurrent openings get distinct consecutive numbers), then one `TransactWriteItems` puts
+//!   the ticket, its number item and its first entry, each only if absent.
+//! - A ticket by id: `GetItem`; by number: `GetItem` of the number item, then of the ticket.
+//! - The organization's tickets, newest first, created within a range: `Query GSI1` on
+//!   `ORG#<org>#TICKETS` with `GSI1SK BETWEEN`, the other filters as a filter expression.
+//! - The thread: `Query PK = ORG#<org>#TICKET#<id>, SK begins_with ENTRY#` (oldest first).
+//! - Add an entry: one `TransactWriteItems` putting the entry and updating the ticket (message
+//!   count, status, first response) on condition that the ticket exists and is not closed.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error};
+
+/// A support ticket as stored (its fields are top-level attributes, so filters can read them;
+/// an absent value is an absent attribute, so `attribute_not_exists` and `if_not_exists` work).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub org_id: String,
+    pub ticket_id: String,
+    /// Per organization, from 1, in the order tickets were opened.
+    pub number: u64,
+    pub subject: String,
+    /// `new`, `open`, `pending`, `solved` or `closed`.
+    pub status: String,
+    /// `low`, `normal`, `high` or `urgent`.
+    pub priority: String,
+    /// Where the ticket came from: `api`, `email`, `widget`, `whatsapp`, `messenger`, `slack`,
+    /// `sms` or `phone`.
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Map<String, Value>,
+    pub order_numbers: Vec<String>,
+    pub message_count: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solved_at: Option<String>,
+}
+
+/// One message of a ticket's thread: a customer's message, a reply, or an internal note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub entry_id: String,
+    pub ticket_id: String,
+    /// `customer`, `agent`, `ai` or `system`.
+    pub author_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
+    pub content_text: String,
+    /// Rich content (a document tree), when the author sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Value>,
+    /// `inbound` (from the customer), `outbound` (to the customer) or `internal`.
+    pub direction: String,
+    pub channel: String,
+    pub internal: bool,
+    /// The provider's id of the message (an email's Message-ID), for threading and deduplication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    pub created_at: String,
+}
+
+/// What adding an entry does to its ticket.
+pub struct EntryEffect<'a> {
+    /// The status the ticket moves to, when the entry moves it.
+    pub status: Option<&'a str>,
+    /// The entry is the ticket's first response to the customer.
+    pub first_response: bool,
+}
+
+/// The filters of a ticket list; each is optional.
+#[derive(Debug, Default, Clone)]
+pub struct TicketFilter {
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub channel: Option<String>,
+    /// An assignee's id, or `None` inside `Some` for unassigned tickets.
+    pub assignee: Option<Option<String>>,
+    pub tag: Option<String>,
+    pub customer_email: Option<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    pub updated_after: Option<String>,
+    pub updated_before: Option<String>,
+}
+
+/// One page of tickets.
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Item>,
+}
+
+/// What a ticket update may change.
+const CHANGEABLE: [&str; 11] = [
+    "subject",
+    "status",
+    "priority",
+    "assignee",
+    "team",
+    "category",
+    "tags",
+    "custom_fields",
+    "order_numbers",
+    "updated_at",
+    "solved_at",
+];
+
+fn ticket_pk(org_id: &str, ticket_id: &str) -> String {
+    format!("{}#TICKET#{ticket_id}", org_prefix(org_id))
+}
+
+fn number_pk(org_id: &str, number: u64) -> String {
+    format!("{}#TICKETNO#{number}", org_prefix(org_id))
+}
+
+/// The index partition listing an organization's tickets; cursors are checked against it.
+pub fn tickets_index_pk(org_id: &str) -> String {
+    format!("{}#TICKETS", org_prefix(org_id))
+}
+
+fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(ticket).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    item.insert(PK.into(), s(ticket_pk(&ticket.org_id, &ticket.ticket_id)));
+    item.insert(SK.into(), s("TICKET"));
+    item.insert(GSI1PK.into(), s(tickets_index_pk(&ticket.org_id)));
+    item.insert(GSI1SK.into(), s(format!("{}#{}", ticket.created_at, ticket.ticket_id)));
+    Ok(item)
+}
+
+fn ticket_from(item: Item) -> Result<Ticket, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable ticket: {e}")))
+}
+
+fn entry_item(org_id: &str, entry: &Entry) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(entry).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    item.insert(PK.into(), s(ticket_pk(org_id, &entry.ticket_id)));
+    item.insert(SK.into(), s(format!("ENTRY#{}", entry.entry_id)));
+    Ok(item)
+}
+
+impl Store {
+    /// The next ticket number of the organization: atomic, so concurrent openings never share one.
+    pub async fn next_ticket_number(&self, org_id: &str) -> Result<u64, StoreError> {
+        let output = self
+            .update_item(format!("{}#COUNTER#TICKETS", org_prefix(org_id)), "COUNTER")
+            .update_expression("ADD next_number :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(store_error)?;
+        output
+            .attributes()
+            .and_then(|item| get_n(item, "next_number"))
+            .ok_or_else(|| StoreError::Unavailable("the ticket counter returned no number".into()))
+    }
+
+    /// Stores a new ticket (numbered by [`Store::next_ticket_number`]) with its first entry, if any.
+    pub async fn create_ticket(&self, ticket: &Ticket, first: Option<&Entry>) -> Result<(), StoreError> {
+        let absent = Some("attribute_not_exists(PK)");
+        let number = HashMap::from([
+            (PK.to_string(), s(number_pk(&ticket.org_id, ticket.number))),
+            (SK.to_string(), s("TICKETNO")),
+            ("ticket_id".to_string(), s(&ticket.ticket_id)),
+        ]);
+        let mut writes = vec![
+            self.transact_put(ticket_item(ticket)?, absent)?,
+            self.transact_put(number, absent)?,
+        ];
+        if let Some(entry) = first {
+            writes.push(self.transact_put(entry_item(&ticket.org_id, entry)?, None)?);
+        }
+        self.client()
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    pub async fn get_ticket(&self, org_id: &str, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.get_item(ticket_pk(org_id, ticket_id), "TICKET")
+            .await?
+            .map(ticket_from)
+            .transpose()
+    }
+
+    /// A ticket by its number.
+    pub async fn get_ticket_by_number(&self, org_id: &str, number: u64) -> Result<Option<Ticket>, StoreError> {
+        let Some(item) = self.get_item(number_pk(org_id, number), "TICKETNO").await? else {
+            return Ok(None);
+        };
+        match get_s(&item, "ticket_id") {
+            Some(ticket_id) => self.get_ticket(org_id, ticket_id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Sets a ticket's changeable fields to `ticket`'s, leaving what replies change (message
+    /// count, first response) as stored; `None` when the ticket no longer exists.
+    pub async fn update_ticket(&self, ticket: &Ticket) -> Result<Option<Ticket>, StoreError> {
+        let mut item = ticket_item(ticket)?;
+        let mut request = self
+            .update_item(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")
+            .condition_expression("attribute_exists(PK)")
+            .return_values(ReturnValue::AllNew);
+        let (mut sets, mut removals) = (Vec::new(), Vec::new());
+        for (i, field) in CHANGEABLE.iter().enumerate() {
+            request = request.expression_attribute_names(format!("#c{i}"), *field);
+            match item.remove(*field) {
+                Some(value) => {
+                    sets.push(format!("#c{i} = :c{i}"));
+                    request = request.expression_attribute_values(format!(":c{i}"), value);
+                }
+                None => removals.push(format!("#c{i}")),
+            }
+        }
+        let result = request
+            .update_expression(update_expression(&sets, &removals))
+            .send()
+            .await;
+        match super::unless_condition_failed(result)? {
+            Some(output) => output.attributes.map(ticket_from).transpose(),
+            None => Ok(None),
+        }
+    }
+
+    /// A page of the organization's tickets, newest first, matching `filter`. Pages are read
+    /// until `limit` tickets match, so a page is full unless it is the last.
+    pub async fn list_tickets(
+        &self,
+        org_id: &str,
+        filter: &TicketFilter,
+        limit: usize,
+        start: Option<Item>,
+    ) -> Result<TicketPage, StoreError> {
+        let query = ticket_query(self, org_id, filter);
+        let mut tickets = Vec::new();
+        let mut start = start;
+        // One more than asked tells whether another page exists.
+        while tickets.len() <= limit {
+            let output = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in output.items.unwrap_or_default() {
+                tickets.push((item_key(&item), ticket_from(item)?));
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let more = tickets.len() > limit;
+        tickets.truncate(limit);
+        let next = more.then(|| tickets.last().map(|(key, _)| key.clone())).flatten();
+        Ok(TicketPage {
+            tickets: tickets.into_iter().map(|(_, ticket)| ticket).collect(),
+            next,
+        })
+    }
+
+    /// Adds an entry to a ticket and applies its effect, unless the ticket is gone or closed
+    /// (`false` then, nothing written).
+    pub async fn add_entry(
+        &self,
+        ticket: &Ticket,
+        entry: &Entry,
+        effect: &EntryEffect<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut sets = vec!["message_count = message_count + :one", "updated_at = :now"];
+        let mut removals = Vec::new();
+        let mut values = HashMap::from([
+            (":one".to_string(), n(1)),
+            (":now".to_string(), s(&entry.created_at)),
+            (":closed".to_string(), s("closed")),
+        ]);
+        if let Some(status) = effect.status {
+            sets.push("#status = :status");
+            values.insert(":status".into(), s(status));
+            // A reopened ticket is no longer solved.
+            if status == "open" {
+                removals.push("solved_at");
+            }
+        }
+        if effect.first_response {
+            sets.push("first_response_at = if_not_exists(first_response_at, :now)");
+        }
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(super::key(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")))
+            .update_expression(update_expression(&sets, &removals))
+            .condition_expression("attribute_exists(PK) AND #status <> :closed")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let writes = vec![
+            self.transact_put(entry_item(&ticket.org_id, entry)?, Some("attribute_not_exists(PK)"))?,
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if super::cancelled_by_condition(&error) => Ok(false),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// A ticket's thread, oldest first.
+    pub async fn list_entries(&self, org_id: &str, ticket_id: &str) -> Result<Vec<Entry>, StoreError> {
+        let items = query_all(self.query_prefix(ticket_pk(org_id, ticket_id), "ENTRY#")).await?;
+        items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable entry: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// The query behind a ticket list: the organization's index partition within the created
+/// range, newest first, the other filters as a filter expression.
+fn ticket_query(
+    store: &Store,
+    org_id: &str,
+    filter: &TicketFilter,
+) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    // `0` sorts before and `~` after every timestamp, so an open end is the partition's end.
+    let from = filter.created_after.clone().unwrap_or_else(|| "0".into());
+    let to = format!("{}~", filter.created_before.clone().unwrap_or_else(|| "~".into()));
+    let mut conditions = Vec::new();
+    let mut names = HashMap::new();
+    let mut values: Vec<(String, AttributeValue)> = vec![(":from".to_string(), s(from)), (":to".to_string(), s(to))];
+    let mut equal = |attribute: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            names.insert(format!("#{attribute}"), attribute.to_string());
+            values.push((format!(":{attribute}"), s(value)));
+            conditions.push(format!("#{attribute} = :{attribute}"));
+        }
+    };
+    equal("status", &filter.status);
+    equal("priority", &filter.priority);
+    equal("channel", &filter.channel);
+    equal("customer_email", &filter.customer_email);
+    match &filter.assignee {
+        Some(Some(assignee)) => equal("assignee", &Some(assignee.clone())),
+        Some(None) => conditions.push("(attribute_not_exists(assignee) OR attribute_type(assignee, :null))".into()),
+        None => {}
+    }
+    if matches!(filter.assignee, Some(None)) {
+        values.push((":null".into(), s("NULL")));
+    }
+    if let Some(tag) = &filter.tag {
+        values.push((":tag".into(), s(tag)));
+        conditions.push("contains(tags, :tag)".into());
+    }
+    if let Some(after) = &filter.updated_after {
+        values.push((":updated_after".into(), s(after)));
+        conditions.push("updated_at >= :updated_after".into());
+    }
+    if let Some(before) = &filter.updated_before {
+        values.push((":updated_before".into(), s(before)));
+        conditions.push("updated_at <= :updated_before".into());
+    }
+    let query = store
+        .query_index_where(tickets_index_pk(org_id), "GSI1SK BETWEEN :from AND :to")
+        .scan_index_forward(false)
+        .set_filter_expression((!conditions.is_empty()).then(|| conditions.join(" AND ")))
+        .set_expression_attribute_names((!names.is_empty()).then_some(names));
+    values.into_iter().fold(query, |query, (name, value)| {
+        query.expression_attribute_values(name, value)
+    })
+}
+
+/// `SET a, b REMOVE c`, the removals left out when there are none.
+fn update_expression<S: AsRef<str>, R: AsRef<str>>(sets: &[S], removals: &[R]) -> String {
+    let sets: Vec<&str> = sets.iter().map(AsRef::as_ref).collect();
+    let removals: Vec<&str> = removals.iter().map(AsRef::as_ref).collect();
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !removals.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removals.join(", ")));
+    }
+    expression
+}
+
+/// The index key of a ticket item: where a page that ends with it continues.
+fn item_key(item: &Item) -> Item {
+    [PK, SK, GSI1PK, GSI1SK]
+        .iter()
+        .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
+        .collect()
+}

@@ -1,0 +1,456 @@
+//! The support desk's tickets and conversations, called through the `tickets` handler against the
+//! emulator: lifecycle and events, numbering under concurrency, filters and cursor pages,
+//! replies moving the ticket, scopes and bad input.
+
+use std::time::Duration;
+
+use harness::{FixtureRequest, Org, fixture, new_key, new_org, read, services};
+use serde_json::{Value, json};
+use shared::outbound::{DeliveryQueue, EndpointCache, Publisher};
+use shared::runtime::Services;
+
+/// A publisher over a queue of this test's own, so that what it finds there is its events.
+async fn own_publisher(name: &str) -> (Publisher, aws_sdk_sqs::Client, String) {
+    let config = harness::sdk_config(&harness::emulator().endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("tickets-{name}-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let publisher = Publisher {
+        queue: DeliveryQueue {
+            sqs: sqs.clone(),
+            queue_url: queue_url.clone(),
+        },
+        cache: EndpointCache::new(Duration::ZERO),
+    };
+    (publisher, sqs, queue_url)
+}
+
+/// Every event queued so far, in the order they were published.
+async fn events(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if received.messages().is_empty() {
+            break;
+        }
+        for message in received.messages() {
+            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            found.push((body["event"].as_str().unwrap().to_string(), body));
+        }
+    }
+    found.sort_by(|a, b| a.1["delivery_id"].as_str().cmp(&b.1["delivery_id"].as_str()));
+    found
+}
+
+/// An endpoint of `org` subscribed to every event.
+async fn subscribe_all(services: &Services, org: &Org) {
+    let settings = shared::api::webhook_endpoints::WebhookSettings {
+        secrets: harness::secret_box().await,
+        allow_http: false,
+        rotation_grace_seconds: 3600,
+    };
+    let body = json!({"name": "Desk events", "url": "https://receiver.example/desk", "events": ["*"]});
+    let request = fixture("webhook-endpoints-create.json")
+        .key(&org.admin_key)
+        .body(body.to_string());
+    let (status, created) = read(shared::api::webhook_endpoints::handle(services, &settings, request.build()).await);
+    assert_eq!(status, 201, "{created}");
+}
+
+async fn call(services: &Services, publisher: &Publisher, request: FixtureRequest) -> (u16, Value) {
+    read(shared::api::tickets::handle(services, publisher, request.build()).await)
+}
+
+fn open(key: &str, body: Value) -> FixtureRequest {
+    fixture("tickets-create.json").key(key).body(body.to_string())
+}
+
+fn on_ticket(key: &str, method: &str, id: &str, rest: &str) -> FixtureRequest {
+    fixture("tickets-create.json")
+        .key(key)
+        .method(method, &format!("/api/v1/tickets/{id}{rest}"))
+        .path_parameter("id", id)
+}
+
+fn list(key: &str, query: &[(&str, &str)]) -> FixtureRequest {
+    let mut request = fixture("tickets-list.json").key(key);
+    request = request.without_query();
+    for (name, value) in query {
+        request = request.query(name, value);
+    }
+    request
+}
+
+#[tokio::test]
+async fn a_ticket_is_opened_read_by_id_and_number_changed_and_solved_publishing_each_step() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    subscribe_all(&services, &org).await;
+    let (publisher, sqs, queue) = own_publisher("lifecycle").await;
+
+    let (status, opened) = call(
+        &services,
+        &publisher,
+        fixture("tickets-create.json").key(&org.admin_key),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    let ticket = &opened["ticket"];
+    assert_eq!(ticket["ticketNumber"], 1, "an organization's first ticket is number 1");
+    assert_eq!(
+        (ticket["status"].as_str(), ticket["priority"].as_str()),
+        (Some("new"), Some("normal"))
+    );
+    assert_eq!(ticket["customer_email"], "max@example.com");
+    assert_eq!(
+        ticket["message_count"], 1,
+        "the first message is the thread's first entry"
+    );
+    let id = ticket["id"].as_str().unwrap().to_string();
+
+    let (status, by_id) = call(&services, &publisher, on_ticket(&org.admin_key, "GET", &id, "")).await;
+    assert_eq!(status, 200, "{by_id}");
+    let (_, by_number) = call(&services, &publisher, on_ticket(&org.admin_key, "GET", "1", "")).await;
+    assert_eq!(by_id["ticket"], by_number["ticket"]);
+    assert_eq!(by_id["ticket"], *ticket);
+
+    let change = json!({"priority": "urgent", "assignee": "agent-7", "tags": [" VIP ", "vip", "Shipping"],
+        "custom_fields": {"region": "EU"}});
+    let (status, changed) = call(
+        &services,
+        &publisher,
+        on_ticket(&org.admin_key, "PATCH", &id, "").body(change.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["ticket"]["priority"], "urgent");
+    assert_eq!(changed["ticket"]["tags"], json!(["vip", "shipping"]));
+    assert_eq!(changed["ticket"]["custom_fields"], json!({"region": "EU"}));
+    assert_eq!(
+        changed["ticket"]["message_count"], 1,
+        "a change keeps the thread's count"
+    );
+
+    let solve = json!({"status": "solved", "assignee": null, "custom_fields": {"region": null}});
+    let (_, solved) = call(
+        &services,
+        &publisher,
+        on_ticket(&org.admin_key, "PATCH", "1", "").body(solve.to_string()),
+    )
+    .await;
+    assert_eq!(solved["ticket"]["status"], "solved");
+    assert!(solved["ticket"]["solved_at"].is_string(), "{solved}");
+    assert_eq!(solved["ticket"]["assignee"], Value::Null);
+    assert_eq!(solved["ticket"]["custom_fields"], json!({}));
+
+    let published: Vec<String> = events(&sqs, &queue).await.into_iter().map(|(event, _)| event).collect();
+    assert_eq!(
+        published,
+        ["ticket.created", "ticket.updated", "ticket.updated", "ticket.solved"]
+    );
+
+    let closed = json!({"status": "closed"});
+    let (status, _) = call(
+        &services,
+        &publisher,
+        on_ticket(&org.admin_key, "PATCH", &id, "").body(closed.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, refused) = call(
+        &services,
+        &publisher,
+        on_ticket(&org.admin_key, "PATCH", &id, "").body(json!({"priority": "low"}).to_string()),
+    )
+    .await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("CONFLICT")));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_openings_get_fifty_consecutive_numbers() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let openings = (0..50).map(|i| {
+        let request = open(&org.admin_key, json!({"subject": format!("Question {i}")}));
+        call(&services, &publisher, request)
+    });
+    let mut numbers: Vec<u64> = futures_util::future::join_all(openings)
+        .await
+        .into_iter()
+        .map(|(status, body)| {
+            assert_eq!(status, 201, "{body}");
+            body["ticket"]["ticketNumber"].as_u64().unwrap()
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=50).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn lists_filter_and_page_with_a_cursor() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let specs = [
+        ("high", "ann@example.com", vec!["vip"], Some("agent-1")),
+        ("normal", "bob@example.com", vec![], None),
+        ("high", "ann@example.com", vec!["returns"], None),
+        ("low", "cid@example.com", vec!["vip", "returns"], Some("agent-2")),
+        ("normal", "ann@example.com", vec![], Some("agent-1")),
+        ("urgent", "bob@example.com", vec!["vip"], None),
+        ("normal", "dee@example.com", vec![], None),
+    ];
+    let mut ids = Vec::new();
+    for (i, (priority, email, tags, assignee)) in specs.iter().enumerate() {
+        let body = json!({"subject": format!("Ticket {i}"), "priority": priority, "customer_email": email,
+            "tags": tags, "assignee": assignee});
+        let (status, opened) = call(&services, &publisher, open(&org.admin_key, body)).await;
+        assert_eq!(status, 201, "{opened}");
+        ids.push(opened["ticket"]["id"].as_str().unwrap().to_string());
+    }
+    // Three pages of at most three, newest first, nothing twice.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for expected in [3, 3, 1] {
+        let mut query = vec![("limit", "3")];
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor.as_str()));
+        }
+        let (status, page) = call(&services, &publisher, list(&org.admin_key, &query)).await;
+        assert_eq!(status, 200, "{page}");
+        let tickets = page["tickets"].as_array().unwrap();
+        assert_eq!(tickets.len(), expected, "{page}");
+        assert_eq!(page["has_more"], expected == 3 && seen.len() < 6, "{page}");
+        seen.extend(tickets.iter().map(|t| t["id"].as_str().unwrap().to_string()));
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+    }
+    assert!(cursor.is_none());
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+
+    let numbers = |query: &[(&str, &str)]| {
+        let request = list(&org.admin_key, query);
+        let services = &services;
+        let publisher = &publisher;
+        async move {
+            let (status, page) = call(services, publisher, request).await;
+            assert_eq!(status, 200, "{page}");
+            let mut numbers: Vec<u64> = page["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["ticketNumber"].as_u64().unwrap())
+                .collect();
+            numbers.sort_unstable();
+            numbers
+        }
+    };
+    assert_eq!(numbers(&[("priority", "high")]).await, [1, 3]);
+    assert_eq!(numbers(&[("customer", "ANN@example.com")]).await, [1, 3, 5]);
+    assert_eq!(numbers(&[("tag", "vip")]).await, [1, 4, 6]);
+    assert_eq!(numbers(&[("assignee", "agent-1")]).await, [1, 5]);
+    assert_eq!(numbers(&[("assignee", "unassigned")]).await, [2, 3, 6, 7]);
+    assert_eq!(numbers(&[("tag", "vip"), ("priority", "urgent")]).await, [6]);
+    assert_eq!(numbers(&[("status", "new")]).await, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(numbers(&[("status", "solved")]).await, Vec::<u64>::new());
+    // A filter sparser than a page still fills the page from further down the index.
+    let (_, page) = call(
+        &services,
+        &publisher,
+        list(&org.admin_key, &[("tag", "vip"), ("limit", "2")]),
+    )
+    .await;
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(
+        numbers(&[("created_after", "2999-01-01T00:00:00Z")]).await,
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        numbers(&[("created_before", "2000-01-01T00:00:00Z")]).await,
+        Vec::<u64>::new()
+    );
+
+    for (query, field) in [
+        (("status", "closedish"), "status"),
+        (("limit", "0"), "limit"),
+        (("cursor", "bm90LWEtY3Vyc29y"), "cursor"),
+        (("created_after", "yesterday"), "created_after"),
+        (("customer", "not-an-email"), "customer"),
+    ] {
+        let (status, refused) = call(&services, &publisher, list(&org.admin_key, &[query])).await;
+        assert_eq!(status, 422, "{query:?}: {refused}");
+        assert_eq!(refused["error"]["details"]["field"], field, "{refused}");
+    }
+}
+
+#[tokio::test]
+async fn replies_and_notes_move_the_ticket_as_a_desk_does_and_publish_reply_sent() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    subscribe_all(&services, &org).await;
+    let (publisher, sqs, queue) = own_publisher("replies").await;
+    let body = json!({"subject": "Broken strap", "customer_email": "max@example.com", "category": "returns",
+        "message": {"content_text": "The strap broke after a day."}});
+    let (_, opened) = call(&services, &publisher, open(&org.admin_key, body)).await;
+    let id = opened["ticket"]["id"].as_str().unwrap().to_string();
+    let add = |entry: Value| {
+        let request = on_ticket(&org.admin_key, "POST", &id, "/conversations").body(entry.to_string());
+        call(&services, &publisher, request)
+    };
+
+    let (status, note) = add(json!({"author": {"type": "agent", "name": "Lena"}, "internal": true,
+        "content_text": "Check the batch number."}))
+    .await;
+    assert_eq!(status, 201, "{note}");
+    assert_eq!(note["ticket"]["status"], "new", "an internal note moves nothing");
+    assert_eq!(note["ticket"]["first_response_at"], Value::Null);
+    assert_eq!(note["conversation"]["direction"], "internal");
+
+    let (status, reply) =
+        add(json!({"author": {"type": "ai"}, "content_text": "Sorry! A new strap is on its way."})).await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["ticket"]["status"], "pending", "a reply waits on the customer");
+    assert!(reply["ticket"]["first_response_at"].is_string());
+    assert_eq!(reply["ticket"]["message_count"], 3);
+    assert_eq!(reply["conversation"]["direction"], "outbound");
+
+    let (_, answer) = add(json!({"author": {"type": "customer", "name": "Max"}, "content_text": "Thanks!"})).await;
+    assert_eq!(answer["ticket"]["status"], "open", "the customer's answer reopens it");
+    assert_eq!(
+        answer["ticket"]["first_response_at"],
+        reply["ticket"]["first_response_at"]
+    );
+
+    // What the handler answered is what the store holds.
+    let (_, stored) = call(&services, &publisher, on_ticket(&org.admin_key, "GET", &id, "")).await;
+    assert_eq!(stored["ticket"], answer["ticket"]);
+    let (status, thread) = call(
+        &services,
+        &publisher,
+        on_ticket(&org.admin_key, "GET", &id, "/conversations"),
+    )
+    .await;
+    assert_eq!(status, 200, "{thread}");
+    let roles: Vec<(&str, &str)> = thread["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["author"]["role"].as_str().unwrap(), e["direction"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("customer", "inbound"),
+            ("agent", "internal"),
+            ("ai", "outbound"),
+            ("customer", "inbound")
+        ]
+    );
+
+    let published = events(&sqs, &queue).await;
+    let names: Vec<&str> = published.iter().map(|(event, _)| event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ticket.created",
+            "conversation.created",
+            "conversation.created",
+            "reply.sent",
+            "conversation.created"
+        ]
+    );
+    let sent = &published[3].1["data"];
+    assert_eq!(sent["replyId"], reply["conversation"]["id"]);
+    assert_eq!(sent["category"], "returns");
+    assert_eq!(sent["ticketNumber"], opened["ticket"]["ticketNumber"]);
+    assert_eq!(sent["channel"], "api");
+
+    let (status, refused) = add(json!({"author": {"type": "customer"}, "internal": true, "content_text": "x"})).await;
+    assert_eq!(
+        (status, refused["error"]["details"]["field"].as_str()),
+        (422, Some("internal"))
+    );
+    let close = on_ticket(&org.admin_key, "PATCH", &id, "").body(json!({"status": "closed"}).to_string());
+    assert_eq!(call(&services, &publisher, close).await.0, 200);
+    let (status, refused) = add(json!({"author": {"type": "customer"}, "content_text": "Hello?"})).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("CONFLICT")));
+}
+
+#[tokio::test]
+async fn scopes_guard_the_desk_and_bad_input_gets_the_json_error_with_nothing_stored() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let reader = new_key(&services, &org, &["tickets:read"], 100).await;
+    let outsider = new_key(&services, &org, &["webhook:write"], 100).await;
+
+    let (status, _) = call(&services, &publisher, list(&reader, &[])).await;
+    assert_eq!(status, 200, "reading needs tickets:read");
+    let (status, refused) = call(&services, &publisher, open(&reader, json!({"subject": "x"}))).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("INSUFFICIENT_SCOPE"))
+    );
+    let (status, _) = call(&services, &publisher, list(&outsider, &[])).await;
+    assert_eq!(status, 403);
+
+    let before = harness::items_of(&services, &org.org_id).await;
+    for (body, field) in [
+        (json!({}), "subject"),
+        (json!({"subject": "   "}), "subject"),
+        (json!({"subject": "x", "priority": "whenever"}), "priority"),
+        (json!({"subject": "x", "channel": "fax"}), "channel"),
+        (json!({"subject": "x", "customer_email": "max"}), "customer_email"),
+        (json!({"subject": "x", "tags": vec!["a"; 21]}), "tags"),
+        (json!({"subject": "x", "surprise": 1}), "surprise"),
+        (
+            json!({"subject": "x", "message": {"content_text": ""}}),
+            "message.content_text",
+        ),
+        (json!({"subject": "x\u{0}y"}), "subject"),
+    ] {
+        let (status, refused) = call(&services, &publisher, open(&org.admin_key, body.clone())).await;
+        assert_eq!(status, 422, "{body}: {refused}");
+        assert_eq!(refused["error"]["code"], "INVALID_INPUT");
+        assert_eq!(refused["error"]["details"]["field"], field, "{body}: {refused}");
+    }
+    let (status, _) = call(&services, &publisher, open(&org.admin_key, json!({})).body("{")).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        harness::items_of(&services, &org.org_id).await,
+        before,
+        "nothing stored"
+    );
+
+    let (status, missing) = call(&services, &publisher, on_ticket(&org.admin_key, "GET", "999", "")).await;
+    assert_eq!((status, missing["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+    let other = new_org(&services).await;
+    let (_, theirs) = call(
+        &services,
+        &publisher,
+        open(&other.admin_key, json!({"subject": "theirs"})),
+    )
+    .await;
+    let their_id = theirs["ticket"]["id"].as_str().unwrap();
+    let (status, _) = call(&services, &publisher, on_ticket(&org.admin_key, "GET", their_id, "")).await;
+    assert_eq!(status, 404, "another organization's ticket is not found");
+    let (status, refused) = call(&services, &publisher, on_ticket(&org.admin_key, "DELETE", their_id, "")).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED"))
+    );
+}
