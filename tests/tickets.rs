@@ -454,3 +454,46 @@ async fn scopes_guard_the_desk_and_bad_input_gets_the_json_error_with_nothing_st
         (405, Some("METHOD_NOT_ALLOWED"))
     );
 }
+
+#[tokio::test]
+async fn escalation_hands_the_ticket_to_a_team_and_email_tickets_also_publish_email_escalated() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    subscribe_all(&services, &org).await;
+    let (publisher, sqs, queue) = own_publisher("escalation").await;
+    let mut ids = Vec::new();
+    for channel in ["email", "widget"] {
+        let body = json!({"subject": "Refund not received", "channel": channel, "customer_email": "ida@example.com"});
+        let (_, opened) = call(&services, &publisher, open(&org.admin_key, body)).await;
+        ids.push(opened["ticket"]["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        let escalate = json!({"team": "Billing", "reason": "Refund older than 14 days"});
+        let request = on_ticket(&org.admin_key, "POST", id, "/escalate").body(escalate.to_string());
+        let (status, escalated) = call(&services, &publisher, request).await;
+        assert_eq!(status, 200, "{escalated}");
+        assert_eq!(escalated["ticket"]["team"], "Billing");
+        assert_eq!(escalated["ticket"]["escalation"]["reason"], "Refund older than 14 days");
+        assert!(escalated["ticket"]["escalation"]["escalated_at"].is_string());
+    }
+    let published = events(&sqs, &queue).await;
+    let escalations: Vec<(&str, &Value)> = published
+        .iter()
+        .filter(|(event, _)| event.ends_with("escalated"))
+        .map(|(event, message)| (event.as_str(), &message["data"]["channel"]))
+        .collect();
+    assert_eq!(
+        escalations,
+        [
+            ("ticket.escalated", &json!("email")),
+            ("email.escalated", &json!("email")),
+            ("ticket.escalated", &json!("widget"))
+        ]
+    );
+    let request = on_ticket(&org.admin_key, "POST", &ids[0], "/escalate").body(json!({"team": "Billing"}).to_string());
+    let (status, refused) = call(&services, &publisher, request).await;
+    assert_eq!(
+        (status, refused["error"]["details"]["field"].as_str()),
+        (422, Some("reason"))
+    );
+}

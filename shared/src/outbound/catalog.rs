@@ -1,7 +1,7 @@
 //! The outbound event types an endpoint can subscribe to.
 
 /// (name, what it means). `*` subscribes to all of them.
-pub const EVENT_TYPES: [(&str, &str); 36] = [
+pub const EVENT_TYPES: [(&str, &str); 37] = [
     ("order.upserted", "An order was sent to /api/webhook"),
     ("customer.upserted", "A customer was sent to /api/webhook"),
     ("product.upserted", "A product was sent to /api/webhook"),
@@ -20,6 +20,7 @@ pub const EVENT_TYPES: [(&str, &str); 36] = [
         "A ticket's status, priority, assignee, tags or fields changed",
     ),
     ("ticket.solved", "A ticket was solved"),
+    ("ticket.escalated", "A ticket was escalated to a team (any channel)"),
     (
         "conversation.created",
         "A message, reply or internal note was added to a ticket",

@@ -54,12 +54,23 @@ pub struct Ticket {
     pub custom_fields: Map<String, Value>,
     pub order_numbers: Vec<String>,
     pub message_count: u32,
+    /// The last escalation, when the ticket was escalated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
     pub created_at: String,
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_response_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solved_at: Option<String>,
+}
+
+/// A ticket handed to a team, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Escalation {
+    pub team: String,
+    pub reason: String,
+    pub escalated_at: String,
 }
 
 /// One message of a ticket's thread: a customer's message, a reply, or an internal note.
@@ -117,7 +128,7 @@ pub struct TicketPage {
 }
 
 /// What a ticket update may change.
-const CHANGEABLE: [&str; 11] = [
+const CHANGEABLE: [&str; 12] = [
     "subject",
     "status",
     "priority",
@@ -129,6 +140,7 @@ const CHANGEABLE: [&str; 11] = [
     "order_numbers",
     "updated_at",
     "solved_at",
+    "escalation",
 ];
 
 fn ticket_pk(org_id: &str, ticket_id: &str) -> String {

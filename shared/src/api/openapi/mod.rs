@@ -50,6 +50,7 @@ use crate::inbound::{amazon, shopify, stripe};
         tickets::crud::update,
         tickets::conversations::list,
         tickets::conversations::add,
+        tickets::escalation::escalate,
         shopify::handle,
         shopify::compliance_document,
         stripe::handle,

@@ -58,6 +58,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         custom_fields: body.custom_fields,
         order_numbers: body.order_numbers,
         message_count: u32::from(first.is_some()),
+        escalation: None,
         created_at: now.clone(),
         updated_at: now,
         first_response_at: None,

@@ -1,14 +1,16 @@
 //! `tickets`: the support desk's tickets and their threads under `/api/v1/tickets` (scope
 //! `tickets:write`; reads also with `tickets:read`). Every change is published as an outbound
-//! event (`ticket.created`, `ticket.updated`, `ticket.solved`, `conversation.created`,
-//! `reply.sent`).
+//! event (`ticket.created`, `ticket.updated`, `ticket.solved`, `ticket.escalated` and, for email
+//! tickets, `email.escalated`, `conversation.created`, `reply.sent`).
 //!
 //! - [`crud`]: open, list (filters, cursor pages), read (by id or number), change;
 //! - [`conversations`]: the thread, and replies and internal notes;
+//! - [`escalation`]: handing a ticket to a team;
 //! - [`model`]: the request and response bodies and their rules.
 
 pub mod conversations;
 pub mod crud;
+pub mod escalation;
 pub mod model;
 
 use lambda_http::http::Method;
@@ -29,13 +31,14 @@ pub enum TicketRoute {
     Update,
     Conversations,
     AddEntry,
+    Escalate,
 }
 
 const WRITE: Scope = Scope::TicketsWrite;
 const READ: Scope = Scope::TicketsRead;
 
 /// `tickets`' routes.
-pub const ROUTES: [Route<TicketRoute>; 6] = [
+pub const ROUTES: [Route<TicketRoute>; 7] = [
     Route::new(Method::POST, "/api/v1/tickets", WRITE, TicketRoute::Create),
     Route::new(Method::GET, "/api/v1/tickets", READ, TicketRoute::List),
     Route::new(Method::GET, "/api/v1/tickets/{id}", READ, TicketRoute::Get),
@@ -52,6 +55,12 @@ pub const ROUTES: [Route<TicketRoute>; 6] = [
         WRITE,
         TicketRoute::AddEntry,
     ),
+    Route::new(
+        Method::POST,
+        "/api/v1/tickets/{id}/escalate",
+        WRITE,
+        TicketRoute::Escalate,
+    ),
 ];
 
 pub async fn handle(services: &Services, publisher: &Publisher, request: Request) -> Response<Body> {
@@ -63,6 +72,7 @@ pub async fn handle(services: &Services, publisher: &Publisher, request: Request
             TicketRoute::Update => crud::update(call, publisher).await,
             TicketRoute::Conversations => conversations::list(call).await,
             TicketRoute::AddEntry => conversations::add(call, publisher).await,
+            TicketRoute::Escalate => escalation::escalate(call, publisher).await,
         }
     })
     .await

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::http::{Validate, normalized_email};
-use crate::store::tickets::{Entry, Ticket};
+use crate::store::tickets::{Entry, Escalation, Ticket};
 
 const MAX_SUBJECT_CHARS: usize = 300;
 const MAX_TAGS: usize = 20;
@@ -128,6 +128,22 @@ pub struct UpdateTicketRequest {
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<Map<String, Value>>,
     pub order_numbers: Option<Vec<String>>,
+}
+
+/// Body of `POST /api/v1/tickets/{id}/escalate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateRequest {
+    /// The team the ticket goes to; it becomes the ticket's team.
+    pub team: String,
+    pub reason: String,
+}
+
+impl Validate for EscalateRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_text("team", &self.team, MAX_NAME_CHARS)?;
+        check_text("reason", &self.reason, 2000)
+    }
 }
 
 /// Body of `POST /api/v1/tickets/{id}/conversations`.
@@ -284,6 +300,7 @@ pub struct TicketView {
     pub custom_fields: Map<String, Value>,
     pub order_numbers: Vec<String>,
     pub message_count: u32,
+    pub escalation: Option<Escalation>,
     pub created_at: String,
     pub updated_at: String,
     pub first_response_at: Option<String>,
@@ -307,6 +324,7 @@ impl From<Ticket> for TicketView {
             custom_fields: ticket.custom_fields,
             order_numbers: ticket.order_numbers,
             message_count: ticket.message_count,
+            escalation: ticket.escalation,
             created_at: ticket.created_at,
             updated_at: ticket.updated_at,
             first_response_at: ticket.first_response_at,

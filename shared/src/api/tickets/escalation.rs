@@ -1,0 +1,54 @@
+//! Escalation: a ticket handed to a team, with the reason. Every channel's escalation publishes
+//! `ticket.escalated`; an email ticket's also publishes seed 000's `email.escalated`.
+
+use lambda_http::{Body, Response};
+use serde_json::json;
+
+use super::model::{EscalateRequest, Status, TicketResponse, TicketView, name_of};
+use super::{find_ticket, publish_event};
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{Call, ok};
+use crate::outbound::Publisher;
+use crate::store::tickets::Escalation;
+
+/// Escalate a ticket to a team.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/escalate", operation_id = "tickets_escalate", tag = "Support desk",
+    request_body = EscalateRequest, params(("id" = String, Path, description = "The ticket's id or number")),
+    security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 200, body = TicketResponse), (status = 409, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
+    let body: EscalateRequest = call.validated_body()?;
+    let mut ticket = find_ticket(&call).await?;
+    if ticket.status == name_of(&Status::Closed) {
+        return Err(ApiError::conflict("a closed ticket is not escalated"));
+    }
+    let now = rfc3339(call.now());
+    let team = body.team.trim().to_string();
+    ticket.team = Some(team.clone());
+    ticket.escalation = Some(Escalation {
+        team,
+        reason: body.reason.trim().to_string(),
+        escalated_at: now.clone(),
+    });
+    ticket.updated_at = now;
+    let updated = call
+        .store()
+        .update_ticket(&ticket)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no ticket with this id or number"))?;
+    let view = TicketView::from(updated);
+    let escalation = json!({
+        "ticketId": view.id, "ticketNumber": view.ticket_number, "channel": view.channel,
+        "team": view.team, "reason": view.escalation.as_ref().map(|e| &e.reason),
+        "customer_email": view.customer_email,
+    });
+    publish_event(&call, publisher, "ticket.escalated", &escalation).await?;
+    if view.channel == "email" {
+        publish_event(&call, publisher, "email.escalated", &escalation).await?;
+    }
+    ok(&TicketResponse {
+        success: true,
+        ticket: view,
+    })
+}
