@@ -518,3 +518,64 @@ async fn recover_resends_what_failed_since_a_time_under_the_same_ids() {
     .await;
     assert_eq!((status, &none["recovered"]), (StatusCode::ACCEPTED, &json!(0)));
 }
+
+#[tokio::test]
+async fn a_ticket_lifecycle_reaches_the_receiver_as_signed_events() {
+    let url = receiver("/desk", &[200], &[], None).await;
+    let (_, secret) = create_endpoint(json!({
+        "name": "Desk", "url": url,
+        "events": ["ticket.created", "conversation.created", "reply.sent", "ticket.updated", "ticket.solved",
+                   "ticket.escalated", "email.escalated"]
+    }))
+    .await;
+    receiver("/desk", &[200], &[&secret], None).await;
+
+    let ticket = json!({"subject": "E2E desk lifecycle", "channel": "email", "customer_email": "eve@example.com",
+        "message": {"content_text": "My parcel is lost."}});
+    let (status, opened) = call(reqwest::Method::POST, "/api/v1/tickets", Some(ticket)).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let number = opened["ticket"]["ticketNumber"].as_u64().unwrap();
+    let reply = json!({"author": {"type": "agent", "name": "Lena"}, "content_text": "We are on it."});
+    let (status, replied) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/tickets/{number}/conversations"),
+        Some(reply),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{replied}");
+    let escalate = json!({"team": "Logistics", "reason": "Carrier claim needed"});
+    let path = format!("/api/v1/tickets/{number}/escalate");
+    assert_eq!(
+        call(reqwest::Method::POST, &path, Some(escalate)).await.0,
+        StatusCode::OK
+    );
+    let solve = json!({"status": "solved"});
+    let path = format!("/api/v1/tickets/{number}");
+    assert_eq!(call(reqwest::Method::PATCH, &path, Some(solve)).await.0, StatusCode::OK);
+
+    // No other test of this run opens tickets: every desk event here is this lifecycle's.
+    let arrived = wait_for("/desk", 8, Duration::from_secs(120)).await;
+    let mut events: Vec<&str> = arrived.iter().map(|d| d["body"]["event"].as_str().unwrap()).collect();
+    events.sort_unstable();
+    assert_eq!(
+        events,
+        [
+            "conversation.created",
+            "conversation.created",
+            "email.escalated",
+            "reply.sent",
+            "ticket.created",
+            "ticket.escalated",
+            "ticket.solved",
+            "ticket.updated"
+        ],
+        "{arrived:?}"
+    );
+    for delivery in &arrived {
+        assert_eq!(delivery["verified"]["standard"], json!([secret]), "{delivery}");
+        assert_eq!(delivery["verified"]["sha256"], json!([secret]), "{delivery}");
+    }
+    let solved = arrived.iter().find(|d| d["body"]["event"] == "ticket.solved").unwrap();
+    assert_eq!(solved["body"]["data"]["ticketNumber"], number);
+    assert_eq!(solved["body"]["data"]["team"], "Logistics");
+}

@@ -158,7 +158,13 @@ async fn a_ticket_is_opened_read_by_id_and_number_changed_and_solved_publishing_
     let published: Vec<String> = events(&sqs, &queue).await.into_iter().map(|(event, _)| event).collect();
     assert_eq!(
         published,
-        ["ticket.created", "ticket.updated", "ticket.updated", "ticket.solved"]
+        [
+            "ticket.created",
+            "conversation.created",
+            "ticket.updated",
+            "ticket.updated",
+            "ticket.solved"
+        ]
     );
 
     let closed = json!({"status": "closed"});
@@ -369,11 +375,12 @@ async fn replies_and_notes_move_the_ticket_as_a_desk_does_and_publish_reply_sent
             "ticket.created",
             "conversation.created",
             "conversation.created",
+            "conversation.created",
             "reply.sent",
             "conversation.created"
         ]
     );
-    let sent = &published[3].1["data"];
+    let sent = &published[4].1["data"];
     assert_eq!(sent["replyId"], reply["conversation"]["id"]);
     assert_eq!(sent["category"], "returns");
     assert_eq!(sent["ticketNumber"], opened["ticket"]["ticketNumber"]);

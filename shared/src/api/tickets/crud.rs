@@ -67,6 +67,11 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     call.store().create_ticket(&ticket, first.as_ref()).await?;
     let view = super::model::TicketView::from(ticket);
     publish_event(&call, publisher, "ticket.created", &json!(view)).await?;
+    if let Some(first) = first {
+        let entry = super::model::EntryView::from(first);
+        let created = json!({"ticketId": view.id, "ticketNumber": view.ticket_number, "conversation": entry});
+        publish_event(&call, publisher, "conversation.created", &created).await?;
+    }
     Ok(json_response(
         StatusCode::CREATED,
         &TicketResponse {
