@@ -128,6 +128,11 @@ impl ApiError {
         error
     }
 
+    /// The thing asked for existed but is no longer usable (an expired token).
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "GONE", message)
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -278,6 +278,12 @@ impl FixtureRequest {
         self
     }
 
+    /// The request as if sent from `ip` (API Gateway's `sourceIp`).
+    pub fn client_ip(mut self, ip: &str) -> Self {
+        self.event["requestContext"]["http"]["sourceIp"] = Value::String(ip.to_string());
+        self
+    }
+
     /// The fixture without its query string.
     pub fn without_query(mut self) -> Self {
         self.event["queryStringParameters"] = Value::Null;

@@ -49,6 +49,7 @@
 
 pub mod api_keys;
 pub mod batches;
+pub mod csat;
 pub mod customers;
 pub mod deliveries;
 pub mod endpoints;

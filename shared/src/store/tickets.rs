@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::csat::{CsatToken, TicketCsat};
 use super::{GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error};
 
 /// A support ticket as stored (its fields are top-level attributes, so filters can read them;
@@ -54,6 +55,9 @@ pub struct Ticket {
     pub custom_fields: Map<String, Value>,
     pub order_numbers: Vec<String>,
     pub message_count: u32,
+    /// The customer's rating, once a reply was rated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csat: Option<TicketCsat>,
     /// The last escalation, when the ticket was escalated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<Escalation>,
@@ -102,6 +106,8 @@ pub struct EntryEffect<'a> {
     pub status: Option<&'a str>,
     /// The entry is the ticket's first response to the customer.
     pub first_response: bool,
+    /// The CSAT token the entry (an AI reply) carries, with its secret.
+    pub csat: Option<(&'a CsatToken, &'a str)>,
 }
 
 /// The filters of a ticket list; each is optional.
@@ -336,10 +342,13 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let writes = vec![
+        let mut writes = vec![
             self.transact_put(entry_item(&ticket.org_id, entry)?, Some("attribute_not_exists(PK)"))?,
             TransactWriteItem::builder().update(update).build(),
         ];
+        if let Some((token, secret)) = effect.csat {
+            writes.push(self.csat_token_write(token, secret)?);
+        }
         let result = self
             .client()
             .transact_write_items()

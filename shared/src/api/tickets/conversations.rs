@@ -18,6 +18,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, ok};
 use crate::ids::new_ulid;
 use crate::outbound::Publisher;
+use crate::store::csat::CsatToken;
 use crate::store::tickets::{Entry, EntryEffect, Ticket};
 
 /// The thread, oldest first.
@@ -69,9 +70,12 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
         created_at: now.clone(),
     };
     let status = next_status(&ticket.status, author, body.internal);
+    // Every AI reply carries a CSAT token, so that its customer can rate it.
+    let csat = (reply && author == AuthorType::Ai).then(|| new_csat_token(&ticket, &entry, &call));
     let effect = EntryEffect {
         status: status.as_deref(),
         first_response: reply,
+        csat: csat.as_ref().map(|(token, secret, _)| (token, secret.as_str())),
     };
     if !call.store().add_entry(&ticket, &entry, &effect).await? {
         return Err(ApiError::conflict("the ticket was closed or deleted meanwhile"));
@@ -95,9 +99,31 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
             success: true,
             conversation: entry,
             ticket,
+            csat_token: csat.map(|(_, _, shown)| shown),
         },
     ))
 }
+
+/// A CSAT token for an AI reply: the stored record, its secret, and the token shown once.
+fn new_csat_token(ticket: &Ticket, reply: &Entry, call: &Call<'_>) -> (CsatToken, String, String) {
+    let secret = crate::ids::random_base32(CSAT_SECRET_CHARS);
+    let now = call.now();
+    let token = CsatToken {
+        org_id: ticket.org_id.clone(),
+        ticket_id: ticket.ticket_id.clone(),
+        ticket_number: ticket.number,
+        reply_id: reply.entry_id.clone(),
+        customer_email: ticket.customer_email.clone(),
+        issued_at: rfc3339(now),
+        issued_epoch: now.unix_timestamp(),
+        rating: None,
+    };
+    let shown = format!("csat_{}_{secret}", ticket.org_id);
+    (token, secret, shown)
+}
+
+/// 52 base32 characters: 260 random bits.
+const CSAT_SECRET_CHARS: usize = 52;
 
 /// The status an entry moves its ticket to, if it moves it.
 fn next_status(current: &str, author: AuthorType, internal: bool) -> Option<String> {

@@ -59,6 +59,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         order_numbers: body.order_numbers,
         message_count: u32::from(first.is_some()),
         escalation: None,
+        csat: None,
         created_at: now.clone(),
         updated_at: now,
         first_response_at: None,

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::http::{Validate, normalized_email};
+use crate::store::csat::TicketCsat;
 use crate::store::tickets::{Entry, Escalation, Ticket};
 
 const MAX_SUBJECT_CHARS: usize = 300;
@@ -300,6 +301,8 @@ pub struct TicketView {
     pub custom_fields: Map<String, Value>,
     pub order_numbers: Vec<String>,
     pub message_count: u32,
+    /// The customer's rating of a reply, once given.
+    pub csat: Option<TicketCsat>,
     pub escalation: Option<Escalation>,
     pub created_at: String,
     pub updated_at: String,
@@ -324,6 +327,7 @@ impl From<Ticket> for TicketView {
             custom_fields: ticket.custom_fields,
             order_numbers: ticket.order_numbers,
             message_count: ticket.message_count,
+            csat: ticket.csat,
             escalation: ticket.escalation,
             created_at: ticket.created_at,
             updated_at: ticket.updated_at,
@@ -403,6 +407,10 @@ pub struct CreatedEntry {
     pub success: bool,
     pub conversation: EntryView,
     pub ticket: TicketView,
+    /// An AI reply's CSAT token, shown this once: the customer rates the reply with it
+    /// (`GET`/`POST /api/csat`) within 30 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csat_token: Option<String>,
 }
 
 /// The query string of `GET /api/v1/tickets`.
