@@ -272,6 +272,12 @@ async fn lists_filter_and_page_with_a_cursor() {
     assert_eq!(numbers(&[("tag", "vip"), ("priority", "urgent")]).await, [6]);
     assert_eq!(numbers(&[("status", "new")]).await, [1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(numbers(&[("status", "solved")]).await, Vec::<u64>::new());
+    assert_eq!(
+        numbers(&[("q", "TICKET 3")]).await,
+        [4],
+        "q searches the subject in any case"
+    );
+    assert_eq!(numbers(&[("q", "ann@")]).await, [1, 3, 5], "and the customer's email");
     // A filter sparser than a page still fills the page from further down the index.
     let (_, page) = call(
         &services,

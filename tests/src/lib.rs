@@ -228,6 +228,18 @@ pub async fn new_key(services: &Services, org: &Org, scopes: &[&str], rate_limit
     json["key"].as_str().expect("key in response").to_string()
 }
 
+/// `text` as it stands in a raw query string, as API Gateway passes it: percent-encoded.
+fn query_escaped(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' | b'@' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// An `events/` fixture as a `lambda_http::Request`, adjustable before use.
 pub struct FixtureRequest {
     event: Value,
@@ -297,7 +309,7 @@ impl FixtureRequest {
             .as_object()
             .map(|q| {
                 q.iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .map(|(k, v)| format!("{k}={}", query_escaped(v.as_str().unwrap_or_default())))
                     .collect()
             })
             .unwrap_or_default();

@@ -120,6 +120,8 @@ pub struct TicketFilter {
     pub assignee: Option<Option<String>>,
     pub tag: Option<String>,
     pub customer_email: Option<String>,
+    /// Words the subject or the customer's email contains (lowercased).
+    pub text: Option<String>,
     pub created_after: Option<String>,
     pub created_before: Option<String>,
     pub updated_after: Option<String>,
@@ -133,8 +135,19 @@ pub struct TicketPage {
     pub next: Option<Item>,
 }
 
+/// The attribute that `q` searches: the subject and customer email, lowercased.
+const SEARCH: &str = "search_text";
+
+fn search_text(ticket: &Ticket) -> String {
+    format!(
+        "{}\n{}",
+        ticket.subject.to_lowercase(),
+        ticket.customer_email.as_deref().unwrap_or_default()
+    )
+}
+
 /// What a ticket update may change.
-const CHANGEABLE: [&str; 12] = [
+const CHANGEABLE: [&str; 13] = [
     "subject",
     "status",
     "priority",
@@ -147,6 +160,7 @@ const CHANGEABLE: [&str; 12] = [
     "updated_at",
     "solved_at",
     "escalation",
+    SEARCH,
 ];
 
 fn ticket_pk(org_id: &str, ticket_id: &str) -> String {
@@ -166,6 +180,7 @@ fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(ticket).map_err(|e| StoreError::Rejected(e.to_string()))?;
     item.insert(PK.into(), s(ticket_pk(&ticket.org_id, &ticket.ticket_id)));
     item.insert(SK.into(), s("TICKET"));
+    item.insert(SEARCH.into(), s(search_text(ticket)));
     item.insert(GSI1PK.into(), s(tickets_index_pk(&ticket.org_id)));
     item.insert(GSI1SK.into(), s(format!("{}#{}", ticket.created_at, ticket.ticket_id)));
     Ok(item)
@@ -405,6 +420,10 @@ fn ticket_query(
     }
     if matches!(filter.assignee, Some(None)) {
         values.push((":null".into(), s("NULL")));
+    }
+    if let Some(text) = &filter.text {
+        values.push((":text".into(), s(text)));
+        conditions.push(format!("contains({SEARCH}, :text)"));
     }
     if let Some(tag) = &filter.tag {
         values.push((":tag".into(), s(tag)));

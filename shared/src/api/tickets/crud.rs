@@ -136,6 +136,10 @@ fn filter(call: &Call<'_>) -> Result<TicketFilter, ApiError> {
             .query("assignee")
             .map(|assignee| (assignee != "unassigned").then_some(assignee)),
         tag: call.query("tag").map(|tag| tag.trim().to_lowercase()),
+        text: call
+            .query("q")
+            .map(|q| q.trim().to_lowercase())
+            .filter(|q| !q.is_empty()),
         customer_email,
         created_after: timestamp("created_after")?,
         created_before: timestamp("created_before")?,

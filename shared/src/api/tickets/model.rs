@@ -426,6 +426,8 @@ pub struct TicketListParams {
     tag: Option<String>,
     /// The customer's email.
     customer: Option<String>,
+    /// Text the subject or the customer's email contains (any case).
+    q: Option<String>,
     /// RFC 3339; inclusive.
     created_after: Option<String>,
     created_before: Option<String>,
