@@ -93,6 +93,13 @@ fn list(key: &str, query: &[(&str, &str)]) -> FixtureRequest {
     request
 }
 
+/// The organization's tickets by status, as the list answers them.
+async fn counts(services: &Services, publisher: &Publisher, key: &str) -> Value {
+    let (status, page) = call(services, publisher, list(key, &[("limit", "1")])).await;
+    assert_eq!(status, 200, "{page}");
+    page["counts_by_status"].clone()
+}
+
 #[tokio::test]
 async fn a_ticket_is_opened_read_by_id_and_number_changed_and_solved_publishing_each_step() {
     let services = services().await;
@@ -182,6 +189,10 @@ async fn a_ticket_is_opened_read_by_id_and_number_changed_and_solved_publishing_
     )
     .await;
     assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("CONFLICT")));
+    assert_eq!(
+        counts(&services, &publisher, &org.admin_key).await,
+        json!({"new": 0, "open": 0, "pending": 0, "solved": 0, "closed": 1})
+    );
 }
 
 #[tokio::test]
@@ -203,6 +214,10 @@ async fn fifty_concurrent_openings_get_fifty_consecutive_numbers() {
         .collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=50).collect::<Vec<u64>>());
+    assert_eq!(
+        counts(&services, &publisher, &org.admin_key).await,
+        json!({"new": 50, "open": 0, "pending": 0, "solved": 0, "closed": 0})
+    );
 }
 
 #[tokio::test]
@@ -401,6 +416,11 @@ async fn replies_and_notes_move_the_ticket_as_a_desk_does_and_publish_reply_sent
     assert_eq!(call(&services, &publisher, close).await.0, 200);
     let (status, refused) = add(json!({"author": {"type": "customer"}, "content_text": "Hello?"})).await;
     assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("CONFLICT")));
+    // new → pending (reply) → open (answer) → closed: counted once, where it is now.
+    assert_eq!(
+        counts(&services, &publisher, &org.admin_key).await,
+        json!({"new": 0, "open": 0, "pending": 0, "solved": 0, "closed": 1})
+    );
 }
 
 #[tokio::test]
@@ -509,4 +529,40 @@ async fn escalation_hands_the_ticket_to_a_team_and_email_tickets_also_publish_em
         (status, refused["error"]["details"]["field"].as_str()),
         (422, Some("reason"))
     );
+}
+
+#[tokio::test]
+async fn simultaneous_status_changes_keep_the_counts_true() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let (_, opened) = call(
+        &services,
+        &publisher,
+        open(&org.admin_key, json!({"subject": "Racing"})),
+    )
+    .await;
+    let id = opened["ticket"]["id"].as_str().unwrap().to_string();
+    let change = |status: &str| {
+        let request = on_ticket(&org.admin_key, "PATCH", &id, "").body(json!({"status": status}).to_string());
+        call(&services, &publisher, request)
+    };
+    let results = futures_util::future::join_all(["open", "pending", "solved"].map(change)).await;
+    let won: Vec<u16> = results
+        .iter()
+        .map(|(status, _)| *status)
+        .filter(|s| *s == 200)
+        .collect();
+    assert!(!won.is_empty(), "{results:?}");
+    for (status, body) in &results {
+        assert!(
+            *status == 200 || (*status == 409 && body["error"]["code"] == "CONFLICT"),
+            "{body}"
+        );
+    }
+    let (_, now) = call(&services, &publisher, on_ticket(&org.admin_key, "GET", &id, "")).await;
+    let counted = counts(&services, &publisher, &org.admin_key).await;
+    let total: i64 = counted.as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum();
+    assert_eq!(total, 1, "one ticket, counted once: {counted}");
+    assert_eq!(counted[now["ticket"]["status"].as_str().unwrap()], 1, "{counted}");
 }

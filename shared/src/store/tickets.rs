@@ -17,8 +17,11 @@
 //! - The thread: `Query PK = ORG#<org>#TICKET#<id>, SK begins_with ENTRY#` (oldest first).
 //! - Add an entry: one `TransactWriteItems` putting the entry and updating the ticket (message
 //!   count, status, first response) on condition that the ticket exists and is not closed.
+//! - Counts by status: attributes `status_<status>` of the counter item, moved in the same
+//!   transaction as every status change (which holds only while the status is still the one
+//!   read), read with one `GetItem`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -167,6 +170,14 @@ fn ticket_pk(org_id: &str, ticket_id: &str) -> String {
     format!("{}#TICKET#{ticket_id}", org_prefix(org_id))
 }
 
+/// The organization's ticket counter: the last number given, and a count per status.
+fn counter_pk(org_id: &str) -> String {
+    format!("{}#COUNTER#TICKETS", org_prefix(org_id))
+}
+
+/// Prefix of the counter's per-status attributes (`status_open`).
+const STATUS_COUNT: &str = "status_";
+
 fn number_pk(org_id: &str, number: u64) -> String {
     format!("{}#TICKETNO#{number}", org_prefix(org_id))
 }
@@ -201,7 +212,7 @@ impl Store {
     /// The next ticket number of the organization: atomic, so concurrent openings never share one.
     pub async fn next_ticket_number(&self, org_id: &str) -> Result<u64, StoreError> {
         let output = self
-            .update_item(format!("{}#COUNTER#TICKETS", org_prefix(org_id)), "COUNTER")
+            .update_item(counter_pk(org_id), "COUNTER")
             .update_expression("ADD next_number :one")
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
@@ -229,6 +240,7 @@ impl Store {
         if let Some(entry) = first {
             writes.push(self.transact_put(entry_item(&ticket.org_id, entry)?, None)?);
         }
+        writes.push(self.status_count_write(&ticket.org_id, None, &ticket.status)?);
         self.client()
             .transact_write_items()
             .set_transact_items(Some(writes))
@@ -257,32 +269,95 @@ impl Store {
     }
 
     /// Sets a ticket's changeable fields to `ticket`'s, leaving what replies change (message
-    /// count, first response) as stored; `None` when the ticket no longer exists.
-    pub async fn update_ticket(&self, ticket: &Ticket) -> Result<Option<Ticket>, StoreError> {
+    /// count, first response) as stored. A status change also moves the ticket between the
+    /// organization's counts, in one transaction that holds only while the ticket's status is
+    /// still `previous_status`. `None`: the ticket is gone or its status changed meanwhile.
+    pub async fn update_ticket(&self, ticket: &Ticket, previous_status: &str) -> Result<Option<Ticket>, StoreError> {
         let mut item = ticket_item(ticket)?;
-        let mut request = self
-            .update_item(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")
-            .condition_expression("attribute_exists(PK)")
-            .return_values(ReturnValue::AllNew);
+        let mut names = HashMap::from([("#status".to_string(), "status".to_string())]);
+        let mut values = HashMap::from([(":previous".to_string(), s(previous_status))]);
         let (mut sets, mut removals) = (Vec::new(), Vec::new());
         for (i, field) in CHANGEABLE.iter().enumerate() {
-            request = request.expression_attribute_names(format!("#c{i}"), *field);
+            names.insert(format!("#c{i}"), field.to_string());
             match item.remove(*field) {
                 Some(value) => {
                     sets.push(format!("#c{i} = :c{i}"));
-                    request = request.expression_attribute_values(format!(":c{i}"), value);
+                    values.insert(format!(":c{i}"), value);
                 }
                 None => removals.push(format!("#c{i}")),
             }
         }
-        let result = request
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(super::key(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")))
             .update_expression(update_expression(&sets, &removals))
+            .condition_expression("attribute_exists(PK) AND #status = :previous")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        if ticket.status != previous_status {
+            writes.push(self.status_count_write(&ticket.org_id, Some(previous_status), &ticket.status)?);
+        }
+        if !self.transact(writes).await? {
+            return Ok(None);
+        }
+        self.get_ticket_consistent(&ticket.org_id, &ticket.ticket_id).await
+    }
+
+    /// The organization's tickets by status.
+    pub async fn ticket_counts(&self, org_id: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+        let counter = self.get_item_consistent(counter_pk(org_id), "COUNTER").await?;
+        Ok(counter
+            .iter()
+            .flat_map(|item| item.iter())
+            .filter_map(|(name, value)| {
+                let status = name.strip_prefix(STATUS_COUNT)?;
+                Some((status.to_string(), value.as_n().ok()?.parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// The write that moves one ticket from status `from` (none: a new ticket) to `to` in the
+    /// organization's counts.
+    fn status_count_write(&self, org_id: &str, from: Option<&str>, to: &str) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(super::key(counter_pk(org_id), "COUNTER")))
+            .expression_attribute_names("#to", format!("{STATUS_COUNT}{to}"))
+            .expression_attribute_values(":one", n(1));
+        update = match from {
+            Some(from) => update
+                .update_expression("ADD #to :one, #from :minus_one")
+                .expression_attribute_names("#from", format!("{STATUS_COUNT}{from}"))
+                .expression_attribute_values(":minus_one", n(-1)),
+            None => update.update_expression("ADD #to :one"),
+        };
+        let update = update.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Runs a transaction; `false` when a condition of it failed (nothing written).
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(writes))
             .send()
             .await;
-        match super::unless_condition_failed(result)? {
-            Some(output) => output.attributes.map(ticket_from).transpose(),
-            None => Ok(None),
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if super::cancelled_by_condition(&error) => Ok(false),
+            Err(error) => Err(store_error(error)),
         }
+    }
+
+    async fn get_ticket_consistent(&self, org_id: &str, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.get_item_consistent(ticket_pk(org_id, ticket_id), "TICKET")
+            .await?
+            .map(ticket_from)
+            .transpose()
     }
 
     /// A page of the organization's tickets, newest first, matching `filter`. Pages are read
@@ -337,9 +412,15 @@ impl Store {
             (":now".to_string(), s(&entry.created_at)),
             (":closed".to_string(), s("closed")),
         ]);
-        if let Some(status) = effect.status {
+        let mut condition = "attribute_exists(PK) AND #status <> :closed".to_string();
+        let mut count = None;
+        if let Some(status) = effect.status.filter(|status| *status != ticket.status) {
             sets.push("#status = :status");
             values.insert(":status".into(), s(status));
+            // The counts move only from the status the ticket still has.
+            condition.push_str(" AND #status = :current");
+            values.insert(":current".into(), s(&ticket.status));
+            count = Some(self.status_count_write(&ticket.org_id, Some(&ticket.status), status)?);
             // A reopened ticket is no longer solved.
             if status == "open" {
                 removals.push("solved_at");
@@ -352,7 +433,7 @@ impl Store {
             .table_name(self.table())
             .set_key(Some(super::key(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")))
             .update_expression(update_expression(&sets, &removals))
-            .condition_expression("attribute_exists(PK) AND #status <> :closed")
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values))
             .build()
@@ -364,17 +445,8 @@ impl Store {
         if let Some((token, secret)) = effect.csat {
             writes.push(self.csat_token_write(token, secret)?);
         }
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if super::cancelled_by_condition(&error) => Ok(false),
-            Err(error) => Err(store_error(error)),
-        }
+        writes.extend(count);
+        self.transact(writes).await
     }
 
     /// A ticket's thread, oldest first.

@@ -78,7 +78,7 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
         csat: csat.as_ref().map(|(token, secret, _)| (token, secret.as_str())),
     };
     if !call.store().add_entry(&ticket, &entry, &effect).await? {
-        return Err(ApiError::conflict("the ticket was closed or deleted meanwhile"));
+        return Err(super::crud::changed_meanwhile());
     }
     let ticket = TicketView::from(after(ticket, &effect, &now));
     let entry = EntryView::from(entry);

@@ -104,8 +104,18 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         ),
     };
     let page = call.store().list_tickets(call.org_id(), &filter, limit, start).await?;
+    let counted = call.store().ticket_counts(call.org_id()).await?;
+    let counts_by_status = Status::ALL
+        .iter()
+        .map(|status| {
+            let name = name_of(status);
+            let count = counted.get(&name).copied().unwrap_or(0);
+            (name, count)
+        })
+        .collect();
     ok(&TicketPageResponse {
         success: true,
+        counts_by_status,
         has_more: page.next.is_some(),
         next_cursor: page.next.as_ref().map(encode_cursor),
         tickets: page.tickets.into_iter().map(Into::into).collect(),
@@ -196,9 +206,9 @@ pub async fn update(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     let solved_now = changed.status == name_of(&Status::Solved) && current.status != changed.status;
     let updated = call
         .store()
-        .update_ticket(&changed)
+        .update_ticket(&changed, &current.status)
         .await?
-        .ok_or_else(|| ApiError::not_found("no ticket with this id or number"))?;
+        .ok_or_else(changed_meanwhile)?;
     let view = super::model::TicketView::from(updated);
     publish_event(&call, publisher, "ticket.updated", &json!(view)).await?;
     if solved_now {
@@ -208,6 +218,11 @@ pub async fn update(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         success: true,
         ticket: view,
     })
+}
+
+/// A ticket's status changed between reading and writing it: nothing was written.
+pub(super) fn changed_meanwhile() -> ApiError {
+    ApiError::conflict("the ticket changed meanwhile; read it again and retry")
 }
 
 /// The ticket with the request's changes.

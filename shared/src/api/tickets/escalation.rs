@@ -20,6 +20,7 @@ use crate::store::tickets::Escalation;
 pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
     let body: EscalateRequest = call.validated_body()?;
     let mut ticket = find_ticket(&call).await?;
+    let status = ticket.status.clone();
     if ticket.status == name_of(&Status::Closed) {
         return Err(ApiError::conflict("a closed ticket is not escalated"));
     }
@@ -34,9 +35,9 @@ pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<
     ticket.updated_at = now;
     let updated = call
         .store()
-        .update_ticket(&ticket)
+        .update_ticket(&ticket, &status)
         .await?
-        .ok_or_else(|| ApiError::not_found("no ticket with this id or number"))?;
+        .ok_or_else(super::crud::changed_meanwhile)?;
     let view = TicketView::from(updated);
     let escalation = json!({
         "ticketId": view.id, "ticketNumber": view.ticket_number, "channel": view.channel,

@@ -61,6 +61,16 @@ pub enum AuthorType {
     System,
 }
 
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::New,
+        Status::Open,
+        Status::Pending,
+        Status::Solved,
+        Status::Closed,
+    ];
+}
+
 /// The text name of a serde enum value (`Status::Open` → `open`).
 pub fn name_of(value: &impl Serialize) -> String {
     serde_json::to_value(value)
@@ -394,6 +404,8 @@ pub struct TicketPageResponse {
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
     pub has_more: bool,
+    /// The organization's tickets by status (all of them, whatever the filters).
+    pub counts_by_status: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Serialize, ToSchema)]
