@@ -5,7 +5,8 @@
 //! - handler CPU and wall time per ingest of a 2 KB order, in process against the emulator;
 //! - AWS calls per ingest, counted by an SDK interceptor;
 //! - the delivery worker: deliveries per second to a local receiver, CPU and AWS calls per
-//!   successful delivery (SQS batches of ten built in process, as the event source passes them).
+//!   successful delivery (SQS batches of ten built in process, as the event source passes them);
+//! - the support desk: handler CPU and AWS calls per ticket opened and per reply.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +16,15 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 
-const FUNCTIONS: [&str; 5] = ["api-keys", "ingest", "agent-context", "health", "openapi"];
+const FUNCTIONS: [&str; 7] = [
+    "api-keys",
+    "ingest",
+    "agent-context",
+    "health",
+    "openapi",
+    "tickets",
+    "csat",
+];
 const COLD_STARTS: usize = 7;
 const INGESTS: u32 = 300;
 
@@ -142,6 +151,59 @@ async fn main() {
     );
 
     deliveries(&services, &calls).await;
+    desk(&services, &calls).await;
+}
+
+const TICKETS: u32 = 100;
+
+/// Opening tickets and replying to them, in process, for an organization whose (cached) endpoint
+/// list is empty: the figures leave the fan-out out.
+async fn desk(services: &shared::runtime::Services, calls: &harness::CallCounter) {
+    let org = new_org(services).await;
+    let key = new_key(services, &org, &["tickets:write"], 10_000).await;
+    let publisher = shared::outbound::Publisher {
+        cache: shared::outbound::EndpointCache::new(Duration::from_secs(600)),
+        ..harness::publisher().await
+    };
+    let body = json!({"subject": "Where is my order #4521?", "customer_email": "max@example.com",
+        "order_numbers": ["4521"], "message": {"content_text": "My headphones have not arrived yet."}})
+    .to_string();
+    let open = || fixture("tickets-create.json").key(&key).body(body.clone()).build();
+    let warm = read(shared::api::tickets::handle(services, &publisher, open()).await);
+    assert_eq!(warm.0, 201, "{}", warm.1);
+    calls.take();
+    let (cpu, mut ids) = (process_cpu(), Vec::new());
+    for _ in 0..TICKETS {
+        let (status, opened) = read(shared::api::tickets::handle(services, &publisher, open()).await);
+        assert_eq!(status, 201, "{opened}");
+        ids.push(opened["ticket"]["id"].as_str().unwrap().to_string());
+    }
+    let (open_cpu, open_calls) = (process_cpu() - cpu, calls.take() as f64 / TICKETS as f64);
+    let reply = json!({"author": {"type": "agent"}, "content_text": "It left our warehouse yesterday."}).to_string();
+    let cpu = process_cpu();
+    for id in &ids {
+        let request = fixture("tickets-reply.json")
+            .key(&key)
+            .method("POST", &format!("/api/v1/tickets/{id}/conversations"))
+            .path_parameter("id", id)
+            .body(reply.clone())
+            .build();
+        let (status, replied) = read(shared::api::tickets::handle(services, &publisher, request).await);
+        assert_eq!(status, 201, "{replied}");
+    }
+    let (reply_cpu, reply_calls) = (process_cpu() - cpu, calls.take() as f64 / TICKETS as f64);
+    println!(
+        "
+support desk ({TICKETS} tickets, then a reply to each, one process; fan-out excluded):"
+    );
+    println!(
+        "  ticket opened   CPU {:>9}   AWS calls {open_calls:.2}  (key check, number, one transaction)",
+        ms(open_cpu / TICKETS)
+    );
+    println!(
+        "  reply added     CPU {:>9}   AWS calls {reply_calls:.2}  (key check, ticket read, one transaction)",
+        ms(reply_cpu / TICKETS)
+    );
 }
 
 const DELIVERIES: usize = 500;
