@@ -566,3 +566,98 @@ async fn simultaneous_status_changes_keep_the_counts_true() {
     assert_eq!(total, 1, "one ticket, counted once: {counted}");
     assert_eq!(counted[now["ticket"]["status"].as_str().unwrap()], 1, "{counted}");
 }
+
+#[tokio::test]
+async fn the_conversation_feed_lists_every_ticket_s_entries_since_a_time_page_by_page() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let feed = |query: &[(&str, &str)]| {
+        let mut request = fixture("conversations-since.json").key(&org.admin_key).without_query();
+        for (name, value) in query {
+            request = request.query(name, value);
+        }
+        let services = &services;
+        async move { read(shared::api::conversations::handle(services, request.build()).await) }
+    };
+    let mut entry_ids = Vec::new();
+    for subject in ["First", "Second"] {
+        let body = json!({"subject": subject, "message": {"content_text": format!("{subject} question")}});
+        let (_, opened) = call(&services, &publisher, open(&org.admin_key, body)).await;
+        let id = opened["ticket"]["id"].as_str().unwrap().to_string();
+        let (_, thread) = call(
+            &services,
+            &publisher,
+            on_ticket(&org.admin_key, "GET", &id, "/conversations"),
+        )
+        .await;
+        entry_ids.push(thread["conversations"][0]["id"].as_str().unwrap().to_string());
+        let reply = json!({"author": {"type": "agent"}, "content_text": format!("{subject} answer")});
+        let request = on_ticket(&org.admin_key, "POST", &id, "/conversations").body(reply.to_string());
+        let (status, added) = call(&services, &publisher, request).await;
+        assert_eq!(status, 201, "{added}");
+        entry_ids.push(added["conversation"]["id"].as_str().unwrap().to_string());
+    }
+
+    let mut seen = Vec::new();
+    let mut cursor = None::<String>;
+    for expected in [3, 1] {
+        let mut query = vec![("limit", "3")];
+        if let Some(cursor) = &cursor {
+            query.push(("cursor", cursor));
+        }
+        let (status, page) = feed(&query).await;
+        assert_eq!(status, 200, "{page}");
+        let entries = page["conversations"].as_array().unwrap();
+        assert_eq!(entries.len(), expected, "{page}");
+        seen.extend(entries.iter().map(|e| e["id"].as_str().unwrap().to_string()));
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        if expected == 1 {
+            assert_eq!(page["has_more"], false);
+        }
+    }
+    assert_eq!(seen, entry_ids, "every entry once, oldest first");
+
+    let (_, last) = feed(&[]).await;
+    let third_at = last["conversations"][2]["created_at"].as_str().unwrap().to_string();
+    let (_, since) = feed(&[("since", &third_at)]).await;
+    let after: Vec<&str> = since["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        after,
+        [entry_ids[3].as_str()],
+        "only what was created after the time: {since}"
+    );
+
+    let one = |id: &str| {
+        let request = fixture("conversations-since.json")
+            .key(&org.admin_key)
+            .without_query()
+            .method("GET", &format!("/api/v1/conversations/{id}"))
+            .path_parameter("id", id);
+        let services = &services;
+        async move { read(shared::api::conversations::handle(services, request.build()).await) }
+    };
+    let (status, entry) = one(&entry_ids[1]).await;
+    assert_eq!(
+        (status, entry["conversation"]["content_text"].as_str()),
+        (200, Some("First answer"))
+    );
+    let other = new_org(&services).await;
+    let other_feed = fixture("conversations-since.json")
+        .key(&other.admin_key)
+        .without_query()
+        .method("GET", &format!("/api/v1/conversations/{}", entry_ids[1]))
+        .path_parameter("id", &entry_ids[1]);
+    let (status, _) = read(shared::api::conversations::handle(&services, other_feed.build()).await);
+    assert_eq!(status, 404, "another organization's entry is not found");
+    let (status, refused) = feed(&[("since", "last week")]).await;
+    assert_eq!(
+        (status, refused["error"]["details"]["field"].as_str()),
+        (422, Some("since"))
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod agent_context;
 pub mod api_keys;
+pub mod conversations;
 pub mod csat;
 pub mod deliveries_redrive;
 pub mod health;

@@ -3,7 +3,8 @@
 //! | item                | PK                               | SK                 | GSI1PK                  | GSI1SK                       |
 //! |---------------------|----------------------------------|--------------------|-------------------------|------------------------------|
 //! | ticket              | `ORG#<org>#TICKET#<id>`          | `TICKET`           | `ORG#<org>#TICKETS`     | `<created_at>#<id>`          |
-//! | conversation entry  | `ORG#<org>#TICKET#<id>`          | `ENTRY#<ulid>`     | –                       | –                            |
+//! | conversation entry  | `ORG#<org>#TICKET#<id>`          | `ENTRY#<ulid>`     | `ORG#<org>#ENTRIES`     | `<created_at>#<entry id>`    |
+//! | entry lookup        | `ORG#<org>#ENTRY#<entry id>`     | `ENTRY`            | –                       | –                            |
 //! | ticket number       | `ORG#<org>#TICKETNO#<number>`    | `TICKETNO`         | –                       | –                            |
 //! | ticket counter      | `ORG#<org>#COUNTER#TICKETS`      | `COUNTER`          | –                       | –                            |
 //!
@@ -15,6 +16,8 @@
 //! - The organization's tickets, newest first, created within a range: `Query GSI1` on
 //!   `ORG#<org>#TICKETS` with `GSI1SK BETWEEN`, the other filters as a filter expression.
 //! - The thread: `Query PK = ORG#<org>#TICKET#<id>, SK begins_with ENTRY#` (oldest first).
+//! - Entries across tickets since a time: `Query GSI1` on `ORG#<org>#ENTRIES`, `GSI1SK > since`;
+//!   one entry by id: `GetItem` of its lookup item, then of the entry.
 //! - Add an entry: one `TransactWriteItems` putting the entry and updating the ticket (message
 //!   count, status, first response) on condition that the ticket exists and is not closed.
 //! - Counts by status: attributes `status_<status>` of the counter item, moved in the same
@@ -205,7 +208,77 @@ fn entry_item(org_id: &str, entry: &Entry) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(entry).map_err(|e| StoreError::Rejected(e.to_string()))?;
     item.insert(PK.into(), s(ticket_pk(org_id, &entry.ticket_id)));
     item.insert(SK.into(), s(format!("ENTRY#{}", entry.entry_id)));
+    item.insert(GSI1PK.into(), s(entries_index_pk(org_id)));
+    item.insert(GSI1SK.into(), s(format!("{}#{}", entry.created_at, entry.entry_id)));
     Ok(item)
+}
+
+/// The index partition of every entry of the organization, oldest first.
+pub fn entries_index_pk(org_id: &str) -> String {
+    format!("{}#ENTRIES", org_prefix(org_id))
+}
+
+fn entry_lookup_pk(org_id: &str, entry_id: &str) -> String {
+    format!("{}#ENTRY#{entry_id}", org_prefix(org_id))
+}
+
+impl Store {
+    /// The writes that store an entry: the entry in its ticket's partition, and the item that
+    /// finds its ticket from its id alone.
+    fn entry_writes(&self, org_id: &str, entry: &Entry) -> Result<[TransactWriteItem; 2], StoreError> {
+        let lookup = HashMap::from([
+            (PK.to_string(), s(entry_lookup_pk(org_id, &entry.entry_id))),
+            (SK.to_string(), s("ENTRY")),
+            ("ticket_id".to_string(), s(&entry.ticket_id)),
+        ]);
+        Ok([
+            self.transact_put(entry_item(org_id, entry)?, Some(super::NOT_STORED))?,
+            self.transact_put(lookup, Some(super::NOT_STORED))?,
+        ])
+    }
+
+    /// One entry by its id.
+    pub async fn get_entry(&self, org_id: &str, entry_id: &str) -> Result<Option<Entry>, StoreError> {
+        let Some(lookup) = self.get_item(entry_lookup_pk(org_id, entry_id), "ENTRY").await? else {
+            return Ok(None);
+        };
+        let Some(ticket_id) = get_s(&lookup, "ticket_id") else {
+            return Ok(None);
+        };
+        self.get_item(ticket_pk(org_id, ticket_id), &format!("ENTRY#{entry_id}"))
+            .await?
+            .map(entry_from)
+            .transpose()
+    }
+
+    /// The organization's entries across tickets, oldest first, created after `since`.
+    pub async fn list_entries_since(
+        &self,
+        org_id: &str,
+        since: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Entry>, Option<Item>), StoreError> {
+        let output = self
+            .query_index_where(entries_index_pk(org_id), "GSI1SK > :since")
+            .expression_attribute_values(":since", s(since))
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let entries = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(entry_from)
+            .collect::<Result<_, _>>()?;
+        Ok((entries, output.last_evaluated_key))
+    }
+}
+
+fn entry_from(item: Item) -> Result<Entry, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable entry: {e}")))
 }
 
 impl Store {
@@ -238,7 +311,7 @@ impl Store {
             self.transact_put(number, absent)?,
         ];
         if let Some(entry) = first {
-            writes.push(self.transact_put(entry_item(&ticket.org_id, entry)?, None)?);
+            writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         }
         writes.push(self.status_count_write(&ticket.org_id, None, &ticket.status)?);
         self.client()
@@ -438,10 +511,8 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut writes = vec![
-            self.transact_put(entry_item(&ticket.org_id, entry)?, Some("attribute_not_exists(PK)"))?,
-            TransactWriteItem::builder().update(update).build(),
-        ];
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         if let Some((token, secret)) = effect.csat {
             writes.push(self.csat_token_write(token, secret)?);
         }
@@ -452,12 +523,7 @@ impl Store {
     /// A ticket's thread, oldest first.
     pub async fn list_entries(&self, org_id: &str, ticket_id: &str) -> Result<Vec<Entry>, StoreError> {
         let items = query_all(self.query_prefix(ticket_pk(org_id, ticket_id), "ENTRY#")).await?;
-        items
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable entry: {e}")))
-            })
-            .collect()
+        items.into_iter().map(entry_from).collect()
     }
 }
 
