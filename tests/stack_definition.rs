@@ -239,6 +239,7 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("tickets", table(&tickets::ROUTES)),
         ("csat", table(&csat::ROUTES)),
         ("conversations", table(&conversations::ROUTES)),
+        ("customers", table(&customers::ROUTES)),
         ("webhook-endpoints", table(&webhook_endpoints::ROUTES)),
         ("webhook-sends", table(&webhook_sends::ROUTES)),
         ("shopify-webhooks", table(&shopify::ROUTES)),

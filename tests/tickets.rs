@@ -661,3 +661,75 @@ async fn the_conversation_feed_lists_every_ticket_s_entries_since_a_time_page_by
         (422, Some("since"))
     );
 }
+
+#[tokio::test]
+async fn a_customer_is_one_record_per_email_shown_with_their_tickets_and_orders() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let customers = |request: FixtureRequest| {
+        let services = &services;
+        let publisher = &publisher;
+        async move { read(shared::api::customers::handle(services, publisher, request.build()).await) }
+    };
+    let at = |method: &str, email: &str| {
+        fixture("customers-create.json")
+            .key(&org.admin_key)
+            .method(method, &format!("/api/v1/customers/{email}"))
+            .path_parameter("email", email)
+    };
+    let (status, created) = customers(fixture("customers-create.json").key(&org.admin_key)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["customer"]["data"]["tier"], "premium");
+    let (status, refused) = customers(fixture("customers-create.json").key(&org.admin_key)).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("CONFLICT")),
+        "one record per email"
+    );
+    let (status, changed) = customers(at("PATCH", "MAX@example.com").body(json!({"tier": "gold"}).to_string())).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["customer"]["data"]["tier"], "gold");
+    assert_eq!(
+        changed["customer"]["data"]["name"], "Max Müller",
+        "fields not sent are kept"
+    );
+    let (status, refused) =
+        customers(at("PATCH", "max@example.com").body(json!({"email": "other@example.com"}).to_string())).await;
+    assert_eq!(
+        (status, refused["error"]["details"]["field"].as_str()),
+        (422, Some("email"))
+    );
+
+    // The order the merchant pushed and the tickets the customer opened show with them.
+    let ingest = fixture("ingest-order.json").key(&org.admin_key).build();
+    assert_eq!(
+        read(shared::api::ingest::handle(&services, &publisher, ingest).await).0,
+        200
+    );
+    for subject in ["Late parcel", "Wrong colour"] {
+        let body = json!({"subject": subject, "customer_email": "Max@Example.com"});
+        assert_eq!(call(&services, &publisher, open(&org.admin_key, body)).await.0, 201);
+    }
+    let body = json!({"subject": "Someone else", "customer_email": "eve@example.com"});
+    assert_eq!(call(&services, &publisher, open(&org.admin_key, body)).await.0, 201);
+    let (status, shown) = customers(at("GET", "max@example.com")).await;
+    assert_eq!(status, 200, "{shown}");
+    let subjects: Vec<&str> = shown["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["Wrong colour", "Late parcel"], "newest first, theirs only");
+    assert_eq!(shown["orders"][0]["data"]["order_number"], "4521");
+    assert_eq!(shown["csat"], json!({"ratings": 0, "average": null}));
+
+    let (status, _) = customers(at("GET", "nobody@example.com")).await;
+    assert_eq!(status, 404);
+    let reader = new_key(&services, &org, &["customers:read"], 100).await;
+    let (status, _) = customers(at("GET", "max@example.com").key(&reader)).await;
+    assert_eq!(status, 200);
+    let (status, _) = customers(at("PATCH", "max@example.com").key(&reader).body("{}")).await;
+    assert_eq!(status, 403);
+}

@@ -6,6 +6,7 @@ pub mod agent_context;
 pub mod api_keys;
 pub mod conversations;
 pub mod csat;
+pub mod customers;
 pub mod deliveries_redrive;
 pub mod health;
 pub mod ingest;

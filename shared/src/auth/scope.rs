@@ -30,10 +30,16 @@ pub enum Scope {
     /// Open and change tickets, reply and add internal notes.
     #[serde(rename = "tickets:write")]
     TicketsWrite,
+    /// Read customers with their tickets, orders and CSAT.
+    #[serde(rename = "customers:read")]
+    CustomersRead,
+    /// Create and change customers.
+    #[serde(rename = "customers:write")]
+    CustomersWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::WebhookWrite,
         Scope::ContextRead,
         Scope::KeysManage,
@@ -42,6 +48,8 @@ impl Scope {
         Scope::IntegrationsManage,
         Scope::TicketsRead,
         Scope::TicketsWrite,
+        Scope::CustomersRead,
+        Scope::CustomersWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +62,8 @@ impl Scope {
             Scope::IntegrationsManage => "integrations:manage",
             Scope::TicketsRead => "tickets:read",
             Scope::TicketsWrite => "tickets:write",
+            Scope::CustomersRead => "customers:read",
+            Scope::CustomersWrite => "customers:write",
         }
     }
 
@@ -68,6 +78,8 @@ impl Scope {
             Scope::IntegrationsManage => &[Scope::IntegrationsManage],
             Scope::TicketsRead => &[Scope::TicketsRead, Scope::TicketsWrite],
             Scope::TicketsWrite => &[Scope::TicketsWrite],
+            Scope::CustomersRead => &[Scope::CustomersRead, Scope::CustomersWrite],
+            Scope::CustomersWrite => &[Scope::CustomersWrite],
         }
     }
 

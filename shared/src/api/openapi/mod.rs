@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use crate::http::{Route, find_route, route_error_response};
 
 use super::{
-    agent_context, api_keys, conversations, csat, deliveries_redrive, health, ingest, integrations, tickets,
+    agent_context, api_keys, conversations, csat, customers, deliveries_redrive, health, ingest, integrations, tickets,
     webhook_endpoints, webhook_sends,
 };
 use crate::inbound::{amazon, shopify, stripe};
@@ -51,6 +51,9 @@ use crate::inbound::{amazon, shopify, stripe};
         tickets::conversations::list,
         tickets::conversations::add,
         tickets::escalation::escalate,
+        customers::create,
+        customers::get,
+        customers::update,
         conversations::list,
         conversations::get,
         csat::status,
