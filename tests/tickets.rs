@@ -733,3 +733,71 @@ async fn a_customer_is_one_record_per_email_shown_with_their_tickets_and_orders(
     let (status, _) = customers(at("PATCH", "max@example.com").key(&reader).body("{}")).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn the_agent_reads_a_ticket_with_its_thread_orders_and_customer_in_one_call() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let ingest = |fixture_name: &str, body: Value| {
+        let request = fixture(fixture_name).key(&org.admin_key).body(body.to_string()).build();
+        let services = &services;
+        let publisher = &publisher;
+        async move { read(shared::api::ingest::handle(services, publisher, request).await).0 }
+    };
+    let order = json!({"type": "order", "order": {"order_number": "7001", "status": "shipped", "customer_email": "lou@example.com"}});
+    assert_eq!(ingest("ingest-order.json", order).await, 200);
+    let customer = json!({"type": "customer", "customer": {"email": "lou@example.com", "name": "Lou", "tier": "vip"}});
+    assert_eq!(ingest("ingest-order.json", customer).await, 200);
+    let body = json!({"subject": "Where is 7001?", "customer_email": "lou@example.com", "order_numbers": ["7001", "9999"],
+        "message": {"content_text": "Where is my parcel?"}});
+    let (_, opened) = call(&services, &publisher, open(&org.admin_key, body)).await;
+    let number = opened["ticket"]["ticketNumber"].as_u64().unwrap().to_string();
+    let reply = json!({"author": {"type": "ai"}, "content_text": "It arrives tomorrow."});
+    let request = on_ticket(&org.admin_key, "POST", &number, "/conversations").body(reply.to_string());
+    let (_, replied) = call(&services, &publisher, request).await;
+    let token = replied["csat_token"].as_str().unwrap().to_string();
+
+    let context = |path: &str, parameter: (&str, &str)| {
+        let request = fixture("agent-context-ticket.json")
+            .key(&org.admin_key)
+            .method("GET", path)
+            .path_parameter(parameter.0, parameter.1)
+            .build();
+        let services = &services;
+        async move { read(shared::api::agent_context::handle(services, request).await) }
+    };
+    let (status, ticket) = context(&format!("/api/context/tickets/{number}"), ("id", &number)).await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(ticket["ticket"]["subject"], "Where is 7001?");
+    let thread: Vec<&str> = ticket["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["content_text"].as_str().unwrap())
+        .collect();
+    assert_eq!(thread, ["Where is my parcel?", "It arrives tomorrow."]);
+    assert_eq!(ticket["orders"][0]["data"]["status"], "shipped");
+    assert_eq!(ticket["orders"][1], Value::Null, "an unknown order number is null");
+    assert_eq!(ticket["customer"]["data"]["tier"], "vip");
+
+    // Rated, the customer context shows the rating and the ticket still open.
+    let csat = shared::api::csat::CsatServices {
+        store: services.store.clone(),
+        publisher: harness::publisher().await,
+        clock: std::sync::Arc::new(shared::clock::SystemClock),
+        per_client_per_minute: 100,
+    };
+    let rate = fixture("csat-rate.json").body(json!({"token": token, "rating": 4}).to_string());
+    assert_eq!(read(shared::api::csat::handle(&csat, rate.build()).await).0, 200);
+    let (status, customer) = context("/api/context/customers/lou@example.com", ("email", "lou@example.com")).await;
+    assert_eq!(status, 200, "{customer}");
+    assert_eq!(customer["lastCsat"]["rating"], 4);
+    let open_numbers: Vec<u64> = customer["openTickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ticketNumber"].as_u64().unwrap())
+        .collect();
+    assert_eq!(open_numbers, [number.parse::<u64>().unwrap()]);
+}

@@ -7,14 +7,18 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use super::tickets::find_ticket;
+use super::tickets::model::{EntryView, TicketView};
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
 use crate::runtime::Services;
 use crate::store::Document;
+use crate::store::csat::TicketCsat;
 use crate::store::customers::decode_customer_cursor;
 use crate::store::encode_cursor;
 use crate::store::events::OrderEvent;
+use crate::store::tickets::TicketFilter;
 
 /// Events returned with an order, newest first.
 const MAX_ORDER_EVENTS: i32 = 100;
@@ -87,6 +91,24 @@ pub struct CustomerContext {
     pub orders: Vec<Record>,
     /// Pass as `cursor` to read the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// The customer's tickets not yet solved (`new`, `open`, `pending`), newest first; on the
+    /// first page only.
+    pub open_tickets: Vec<TicketView>,
+    /// The customer's latest rating of a reply, if any; on the first page only.
+    pub last_csat: Option<TicketCsat>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketContext {
+    pub success: bool,
+    pub ticket: TicketView,
+    /// The thread, oldest first, internal notes included.
+    pub conversations: Vec<EntryView>,
+    /// The orders the ticket is about, as stored (null where an order number is unknown).
+    pub orders: Vec<Option<Record>>,
+    /// The ticket's customer, when that customer was sent.
+    pub customer: Option<Record>,
 }
 
 #[derive(IntoParams)]
@@ -103,10 +125,11 @@ pub struct CustomerPageParams {
 pub enum Context {
     Order,
     Customer,
+    Ticket,
 }
 
 /// `agent-context`'s routes.
-pub const ROUTES: [Route<Context>; 2] = [
+pub const ROUTES: [Route<Context>; 3] = [
     Route::new(
         Method::GET,
         "/api/context/orders/{order_number}",
@@ -119,6 +142,12 @@ pub const ROUTES: [Route<Context>; 2] = [
         Scope::ContextRead,
         Context::Customer,
     ),
+    Route::new(
+        Method::GET,
+        "/api/context/tickets/{id}",
+        Scope::ContextRead,
+        Context::Ticket,
+    ),
 ];
 
 pub async fn handle(services: &Services, request: Request) -> Response<Body> {
@@ -126,6 +155,7 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
         match route {
             Context::Order => order_context(call).await,
             Context::Customer => customer_context(call).await,
+            Context::Ticket => ticket_context(call).await,
         }
     })
     .await
@@ -196,12 +226,82 @@ async fn customer_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     if first_page && page.customer.is_none() && page.orders.is_empty() {
         return Err(ApiError::not_found(format!("no customer {email}")));
     }
+    let (open_tickets, last_csat) = if first_page {
+        customer_tickets(&call, &email).await?
+    } else {
+        (Vec::new(), None)
+    };
     let context = CustomerContext {
         success: true,
         email,
         customer: page.customer.map(Into::into),
         orders: page.orders.into_iter().map(Into::into).collect(),
         next_cursor: page.next.as_ref().map(encode_cursor),
+        open_tickets,
+        last_csat,
+    };
+    Ok(json_response(StatusCode::OK, &context))
+}
+
+/// Tickets a customer context reads, newest first: the open ones are shown, the rated ones give
+/// the last CSAT.
+const CUSTOMER_TICKETS: usize = 50;
+
+/// The customer's unsolved tickets and latest rating.
+async fn customer_tickets(call: &Call<'_>, email: &str) -> Result<(Vec<TicketView>, Option<TicketCsat>), ApiError> {
+    let filter = TicketFilter {
+        customer_email: Some(email.to_string()),
+        ..TicketFilter::default()
+    };
+    let tickets = call
+        .store()
+        .list_tickets(call.org_id(), &filter, CUSTOMER_TICKETS, None)
+        .await?
+        .tickets;
+    let last_csat = tickets
+        .iter()
+        .filter_map(|ticket| ticket.csat.clone())
+        .max_by(|a, b| a.rated_at.cmp(&b.rated_at));
+    let open = tickets
+        .into_iter()
+        .filter(|ticket| matches!(ticket.status.as_str(), "new" | "open" | "pending"))
+        .map(Into::into)
+        .collect();
+    Ok((open, last_csat))
+}
+
+/// The ticket, its thread, the orders it is about and its customer: what the agent needs to
+/// answer it, in one call.
+#[utoipa::path(get, path = "/api/context/tickets/{id}", operation_id = "agent_context_ticket", tag = "Agent context",
+    security(("apiKey" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The ticket's id or number")),
+    responses((status = 200, body = TicketContext), (status = "4XX", body = ErrorBody)))]
+async fn ticket_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let ticket = find_ticket(&call).await?;
+    let store = call.store();
+    let org_id = call.org_id();
+    let (entries, customer) = tokio::join!(store.list_entries(org_id, &ticket.ticket_id), async {
+        match &ticket.customer_email {
+            Some(email) => store.get_customer(org_id, email).await,
+            None => Ok(None),
+        }
+    });
+    let orders = futures_util::future::join_all(
+        ticket
+            .order_numbers
+            .iter()
+            .map(|number| store.order_with_events(org_id, number, 0)),
+    )
+    .await
+    .into_iter()
+    .map(|found| found.map(|found| found.order.map(Into::into)))
+    .collect::<Result<_, _>>()?;
+    let context = TicketContext {
+        success: true,
+        conversations: entries?.into_iter().map(Into::into).collect(),
+        customer: customer?.map(Into::into),
+        orders,
+        ticket: ticket.into(),
     };
     Ok(json_response(StatusCode::OK, &context))
 }
