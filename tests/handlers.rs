@@ -414,7 +414,8 @@ async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
         read(shared::api::agent_context::handle(&services, request).await).0,
         200
     );
-    assert_eq!(calls.take(), 2, "key check + one query");
+    // Since the desk: the customer's tickets are read beside their profile and orders.
+    assert_eq!(calls.take(), 3, "key check + one query + the customer's tickets");
     let request = fixture("agent-context-order.json").key(&org.admin_key).build();
     assert_eq!(
         read(shared::api::agent_context::handle(&services, request).await).0,

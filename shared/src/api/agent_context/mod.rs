@@ -219,18 +219,20 @@ async fn customer_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         ),
     };
     let first_page = start.is_none();
-    let page = services
-        .store
-        .customer_page(&caller.org_id, &email, limit, start)
-        .await?;
-    if first_page && page.customer.is_none() && page.orders.is_empty() {
+    // The tickets are read beside the profile and orders, not after them.
+    let (page, tickets) = tokio::join!(
+        services.store.customer_page(&caller.org_id, &email, limit, start),
+        async {
+            match first_page {
+                true => customer_tickets(&call, &email).await,
+                false => Ok((Vec::new(), None)),
+            }
+        }
+    );
+    let (page, (open_tickets, last_csat)) = (page?, tickets?);
+    if first_page && page.customer.is_none() && page.orders.is_empty() && open_tickets.is_empty() {
         return Err(ApiError::not_found(format!("no customer {email}")));
     }
-    let (open_tickets, last_csat) = if first_page {
-        customer_tickets(&call, &email).await?
-    } else {
-        (Vec::new(), None)
-    };
     let context = CustomerContext {
         success: true,
         email,
