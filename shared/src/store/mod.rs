@@ -22,6 +22,13 @@
 //! | integration     | `ORG#<org>#INTEGRATION#<id>`     | `INTEGRATION` | `ORG#<org>#INTEGRATIONS`   | `INTEGRATION#<id>`             |
 //! | provider route  | `PROVIDER#<provider>#<account>`  | `PROVIDER`    | –                          | –                              |
 //! | inbound seen    | `ORG#<org>#INBOUND#<provider>#<eventId>` | `INBOUND` | –                    | –                              |
+//! | ticket          | `ORG#<org>#TICKET#<id>`          | `TICKET`      | `ORG#<org>#TICKETS`        | `<created_at>#<id>`            |
+//! | conversation entry | `ORG#<org>#TICKET#<id>`       | `ENTRY#<ulid>`| `ORG#<org>#ENTRIES`        | `<created_at>#<entryId>`       |
+//! | entry lookup    | `ORG#<org>#ENTRY#<entryId>`      | `ENTRY`       | –                          | –                              |
+//! | ticket number   | `ORG#<org>#TICKETNO#<n>`         | `TICKETNO`    | –                          | –                              |
+//! | ticket counter  | `ORG#<org>#COUNTER#TICKETS`      | `COUNTER`     | –                          | –                              |
+//! | CSAT token      | `ORG#<org>#CSAT#<sha256>`        | `CSAT`        | –                          | –                              |
+//! | public use      | `PUBLIC#<route>#<client ip>`     | `<minute>`    | –                          | –                              |
 //!
 //! Emails in keys are lowercased. `TTL` (epoch seconds) is the table's time-to-live attribute for
 //! short-lived items.
@@ -40,9 +47,11 @@
 //! - Customer context: `Query GSI1 GSI1PK = ORG#<org>#CUSTOMER#<email>`, descending: the profile
 //!   (`~PROFILE` sorts last, so first descending) and then the orders, newest first.
 //!
-//! - Endpoints, deliveries, batches, integrations and inbound deduplication: see their modules.
-//!   Provider routes are the one exception to organization-led keys: an inbound webhook names
-//!   the provider's account, and its route item finds the organization in one `GetItem`.
+//! - Endpoints, deliveries, batches, integrations, inbound deduplication, tickets (with their
+//!   entries, numbers and counts) and CSAT: see their modules.
+//!   Provider routes and public uses are the exceptions to organization-led keys: an inbound
+//!   webhook names the provider's account, and its route item finds the organization in one
+//!   `GetItem`; a public route counts a client address before it knows any organization.
 //!
 //! Merchant fields are stored as top-level attributes, so the attribute names in
 //! [`RESERVED_ATTRIBUTES`] are ours and refused as merchant field names.
