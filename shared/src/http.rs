@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::auth::{self, Caller, RateLimit, Scope};
 use crate::error::ApiError;
 use crate::runtime::Services;
-use crate::store::Store;
+use crate::store::{Item, Store};
 use time::OffsetDateTime;
 
 /// Largest body any JSON route accepts (seed: "Max Payload: 100 KB").
@@ -139,6 +139,27 @@ impl Call<'_> {
 
     pub fn query(&self, name: &str) -> Option<String> {
         query_parameter(self.request, name)
+    }
+
+    /// A page request's `limit` (1 to `max`, `default` when unsaid) and `cursor` (one that the
+    /// list over the index partition `index_pk` returned), refused with 422 naming either.
+    pub fn page(&self, default: usize, max: usize, index_pk: &str) -> Result<(usize, Option<Item>), ApiError> {
+        let limit = match self.query("limit") {
+            None => default,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ApiError::invalid_input("limit", format!("limit must be 1 to {max}")))?,
+        };
+        let start = self
+            .query("cursor")
+            .map(|cursor| {
+                crate::store::decode_cursor(index_pk, &cursor)
+                    .ok_or_else(|| ApiError::invalid_input("cursor", "cursor is not one this list returned"))
+            })
+            .transpose()?;
+        Ok((limit, start))
     }
 
     /// The body as `T`: see [`typed_body`].

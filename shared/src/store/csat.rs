@@ -17,14 +17,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Item, PK, SK, Store, StoreError, TTL, cancelled_by_condition, n, org_prefix, s, store_error};
+use super::{Item, PK, SK, Store, StoreError, TTL, entity_item, n, org_prefix, s};
 
 /// A ticket's CSAT, once its customer rated a reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TicketCsat {
     /// 1 (poor) to 5 (great).
     pub rating: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     pub rated_at: String,
 }
@@ -36,12 +35,10 @@ pub struct CsatToken {
     pub ticket_id: String,
     pub ticket_number: u64,
     pub reply_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
     pub issued_at: String,
     /// Epoch seconds: the token rates for 30 days from then.
     pub issued_epoch: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<TicketCsat>,
 }
 
@@ -64,7 +61,7 @@ fn csat_pk(org_id: &str, secret: &str) -> String {
 impl Store {
     /// The write that stores a new token, for the reply's transaction.
     pub fn csat_token_write(&self, token: &CsatToken, secret: &str) -> Result<TransactWriteItem, StoreError> {
-        let mut item: Item = serde_dynamo::to_item(token).map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let mut item: Item = entity_item(token)?;
         item.insert(PK.into(), s(csat_pk(&token.org_id, secret)));
         item.insert(SK.into(), s("CSAT"));
         self.transact_put(item, Some(super::NOT_STORED))
@@ -121,20 +118,13 @@ impl Store {
                 .expression_attribute_values(":stars", n(rating.rating)),
             )?,
         ];
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Rated::Rated(CsatToken {
+        Ok(match self.transact(writes).await? {
+            true => Rated::Rated(CsatToken {
                 rating: Some(rating.clone()),
                 ..token.clone()
-            })),
-            Err(error) if cancelled_by_condition(&error) => Ok(Rated::AlreadyRated),
-            Err(error) => Err(store_error(error)),
-        }
+            }),
+            false => Rated::AlreadyRated,
+        })
     }
 
     /// Counts one use of a public `route` by `client` in the minute `window`; `false` when the

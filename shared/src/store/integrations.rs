@@ -136,17 +136,10 @@ impl Store {
             .into_iter()
             .map(|item| self.transact_put(item, Some(NOT_STORED)))
             .collect::<Result<Vec<_>, _>>()?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Connected::Created),
-            Err(error) if super::cancelled_by_condition(&error) => Ok(Connected::AccountTaken),
-            Err(error) => Err(store_error(error)),
-        }
+        Ok(match self.transact(writes).await? {
+            true => Connected::Created,
+            false => Connected::AccountTaken,
+        })
     }
 
     pub async fn get_integration(&self, org_id: &str, integration_id: &str) -> Result<Option<Integration>, StoreError> {

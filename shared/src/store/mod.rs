@@ -296,6 +296,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs a transaction; `false` when a condition of it failed (nothing written).
+    pub(crate) async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if cancelled_by_condition(&error) => Ok(false),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+}
+
 /// Whether a transaction was cancelled because the condition of one of its writes failed.
 pub(crate) fn cancelled_by_condition<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
     matches!(
@@ -413,6 +430,14 @@ pub(crate) fn org_and_id<'a>(item: &'a Item, marker: &str) -> Option<(&'a str, &
 
 pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
+}
+
+/// An entity as an item: its fields as top-level attributes, an absent value (`None`) as no
+/// attribute at all, so that conditions and `if_not_exists` see it as absent.
+pub(crate) fn entity_item<T: serde::Serialize>(entity: &T) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(entity).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    item.retain(|_, value| !matches!(value, AttributeValue::Null(_)));
+    Ok(item)
 }
 
 /// A JSON value as a DynamoDB attribute value.

@@ -31,15 +31,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::csat::{CsatToken, TicketCsat};
-use super::{GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, query_all, s, store_error};
+use super::{
+    GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, entity_item, get_n, get_s, n, org_prefix, query_all, s,
+    store_error,
+};
 
-/// A support ticket as stored (its fields are top-level attributes, so filters can read them;
-/// an absent value is an absent attribute, so `attribute_not_exists` and `if_not_exists` work).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A support ticket, stored as the API shows it: its fields are top-level attributes (see
+/// [`super::entity_item`]), so filters can read them; the organization is in its key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ticket {
+    #[serde(skip)]
     pub org_id: String,
+    #[serde(rename = "id")]
     pub ticket_id: String,
     /// Per organization, from 1, in the order tickets were opened.
+    #[serde(rename = "ticketNumber")]
     pub number: u64,
     pub subject: String,
     /// `new`, `open`, `pending`, `solved` or `closed`.
@@ -49,29 +55,22 @@ pub struct Ticket {
     /// Where the ticket came from: `api`, `email`, `widget`, `whatsapp`, `messenger`, `slack`,
     /// `sms` or `phone`.
     pub channel: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     pub tags: Vec<String>,
+    #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
     pub order_numbers: Vec<String>,
     pub message_count: u32,
     /// The customer's rating, once a reply was rated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csat: Option<TicketCsat>,
     /// The last escalation, when the ticket was escalated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation: Option<Escalation>,
     pub created_at: String,
     pub updated_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_response_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub solved_at: Option<String>,
 }
 
@@ -90,18 +89,15 @@ pub struct Entry {
     pub ticket_id: String,
     /// `customer`, `agent`, `ai` or `system`.
     pub author_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_name: Option<String>,
     pub content_text: String,
     /// Rich content (a document tree), when the author sent one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Value>,
     /// `inbound` (from the customer), `outbound` (to the customer) or `internal`.
     pub direction: String,
     pub channel: String,
     pub internal: bool,
     /// The provider's id of the message (an email's Message-ID), for threading and deduplication.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
     pub created_at: String,
 }
@@ -152,6 +148,11 @@ fn search_text(ticket: &Ticket) -> String {
     )
 }
 
+/// Index items one read evaluates at the least (a filter may keep few of them).
+const INDEX_PAGE: i32 = 100;
+/// Index reads one list request makes at the most.
+const MAX_INDEX_READS: usize = 20;
+
 /// What a ticket update may change.
 const CHANGEABLE: [&str; 13] = [
     "subject",
@@ -191,7 +192,7 @@ pub fn tickets_index_pk(org_id: &str) -> String {
 }
 
 fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(ticket).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    let mut item = entity_item(ticket)?;
     item.insert(PK.into(), s(ticket_pk(&ticket.org_id, &ticket.ticket_id)));
     item.insert(SK.into(), s("TICKET"));
     item.insert(SEARCH.into(), s(search_text(ticket)));
@@ -200,12 +201,17 @@ fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn ticket_from(item: Item) -> Result<Ticket, StoreError> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable ticket: {e}")))
+fn ticket_from(org_id: &str, item: Item) -> Result<Ticket, StoreError> {
+    let ticket: Ticket =
+        serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable ticket: {e}")))?;
+    Ok(Ticket {
+        org_id: org_id.to_string(),
+        ..ticket
+    })
 }
 
 fn entry_item(org_id: &str, entry: &Entry) -> Result<Item, StoreError> {
-    let mut item: Item = serde_dynamo::to_item(entry).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    let mut item = entity_item(entry)?;
     item.insert(PK.into(), s(ticket_pk(org_id, &entry.ticket_id)));
     item.insert(SK.into(), s(format!("ENTRY#{}", entry.entry_id)));
     item.insert(GSI1PK.into(), s(entries_index_pk(org_id)));
@@ -326,7 +332,7 @@ impl Store {
     pub async fn get_ticket(&self, org_id: &str, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
         self.get_item(ticket_pk(org_id, ticket_id), "TICKET")
             .await?
-            .map(ticket_from)
+            .map(|item| ticket_from(org_id, item))
             .transpose()
     }
 
@@ -411,30 +417,17 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Runs a transaction; `false` when a condition of it failed (nothing written).
-    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if super::cancelled_by_condition(&error) => Ok(false),
-            Err(error) => Err(store_error(error)),
-        }
-    }
-
     async fn get_ticket_consistent(&self, org_id: &str, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
         self.get_item_consistent(ticket_pk(org_id, ticket_id), "TICKET")
             .await?
-            .map(ticket_from)
+            .map(|item| ticket_from(org_id, item))
             .transpose()
     }
 
-    /// A page of the organization's tickets, newest first, matching `filter`. Pages are read
-    /// until `limit` tickets match, so a page is full unless it is the last.
+    /// A page of the organization's tickets, newest first, matching `filter`. Index pages are
+    /// read until `limit` tickets match, so a page is full unless it is the last, or until
+    /// [`MAX_INDEX_READS`] pages were read for a sparse filter: the page then ends early, with
+    /// its cursor where the reading stopped.
     pub async fn list_tickets(
         &self,
         org_id: &str,
@@ -442,11 +435,11 @@ impl Store {
         limit: usize,
         start: Option<Item>,
     ) -> Result<TicketPage, StoreError> {
-        let query = ticket_query(self, org_id, filter);
+        let query = ticket_query(self, org_id, filter).limit((limit as i32 + 1).max(INDEX_PAGE));
         let mut tickets = Vec::new();
         let mut start = start;
         // One more than asked tells whether another page exists.
-        while tickets.len() <= limit {
+        for _ in 0..MAX_INDEX_READS {
             let output = query
                 .clone()
                 .set_exclusive_start_key(start.take())
@@ -454,16 +447,20 @@ impl Store {
                 .await
                 .map_err(store_error)?;
             for item in output.items.unwrap_or_default() {
-                tickets.push((item_key(&item), ticket_from(item)?));
+                tickets.push((item_key(&item), ticket_from(org_id, item)?));
             }
             start = output.last_evaluated_key;
-            if start.is_none() {
+            if start.is_none() || tickets.len() > limit {
                 break;
             }
         }
-        let more = tickets.len() > limit;
-        tickets.truncate(limit);
-        let next = more.then(|| tickets.last().map(|(key, _)| key.clone())).flatten();
+        let next = if tickets.len() > limit {
+            tickets.truncate(limit);
+            tickets.last().map(|(key, _)| key.clone())
+        } else {
+            // Stopped reading (or at the end): go on from where the index was left.
+            start
+        };
         Ok(TicketPage {
             tickets: tickets.into_iter().map(|(_, ticket)| ticket).collect(),
             next,

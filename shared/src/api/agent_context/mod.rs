@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::tickets::find_ticket;
-use super::tickets::model::{EntryView, TicketView};
+use super::tickets::model::EntryView;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
@@ -18,7 +18,7 @@ use crate::store::csat::TicketCsat;
 use crate::store::customers::decode_customer_cursor;
 use crate::store::encode_cursor;
 use crate::store::events::OrderEvent;
-use crate::store::tickets::TicketFilter;
+use crate::store::tickets::{Ticket, TicketFilter};
 
 /// Events returned with an order, newest first.
 const MAX_ORDER_EVENTS: i32 = 100;
@@ -93,7 +93,7 @@ pub struct CustomerContext {
     pub next_cursor: Option<String>,
     /// The customer's tickets not yet solved (`new`, `open`, `pending`), newest first; on the
     /// first page only.
-    pub open_tickets: Vec<TicketView>,
+    pub open_tickets: Vec<Ticket>,
     /// The customer's latest rating of a reply, if any; on the first page only.
     pub last_csat: Option<TicketCsat>,
 }
@@ -102,7 +102,7 @@ pub struct CustomerContext {
 #[serde(rename_all = "camelCase")]
 pub struct TicketContext {
     pub success: bool,
-    pub ticket: TicketView,
+    pub ticket: Ticket,
     /// The thread, oldest first, internal notes included.
     pub conversations: Vec<EntryView>,
     /// The orders the ticket is about, as stored (null where an order number is unknown).
@@ -250,7 +250,7 @@ async fn customer_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 const CUSTOMER_TICKETS: usize = 50;
 
 /// The customer's unsolved tickets and latest rating.
-async fn customer_tickets(call: &Call<'_>, email: &str) -> Result<(Vec<TicketView>, Option<TicketCsat>), ApiError> {
+async fn customer_tickets(call: &Call<'_>, email: &str) -> Result<(Vec<Ticket>, Option<TicketCsat>), ApiError> {
     let filter = TicketFilter {
         customer_email: Some(email.to_string()),
         ..TicketFilter::default()
@@ -267,7 +267,6 @@ async fn customer_tickets(call: &Call<'_>, email: &str) -> Result<(Vec<TicketVie
     let open = tickets
         .into_iter()
         .filter(|ticket| matches!(ticket.status.as_str(), "new" | "open" | "pending"))
-        .map(Into::into)
         .collect();
     Ok((open, last_csat))
 }
@@ -303,7 +302,7 @@ async fn ticket_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         conversations: entries?.into_iter().map(Into::into).collect(),
         customer: customer?.map(Into::into),
         orders,
-        ticket: ticket.into(),
+        ticket,
     };
     Ok(json_response(StatusCode::OK, &context))
 }

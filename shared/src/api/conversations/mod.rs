@@ -12,11 +12,11 @@ use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, normalized_timestamp, ok, serve_routes};
 use crate::runtime::Services;
+use crate::store::encode_cursor;
 use crate::store::tickets::entries_index_pk;
-use crate::store::{decode_cursor, encode_cursor};
 
-const DEFAULT_PAGE_SIZE: i32 = 50;
-const MAX_PAGE_SIZE: i32 = 100;
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 100;
 
 #[derive(Clone, Copy)]
 pub enum ConversationRoute {
@@ -88,26 +88,12 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         Some(text) => normalized_timestamp(&text)
             .ok_or_else(|| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))?,
     };
-    let limit = match call.query("limit") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::invalid_input("limit", format!("limit must be 1 to {MAX_PAGE_SIZE}")))?,
-    };
-    let start = match call.query("cursor") {
-        None => None,
-        Some(cursor) => Some(
-            decode_cursor(&entries_index_pk(call.org_id()), &cursor)
-                .ok_or_else(|| ApiError::invalid_input("cursor", "cursor is not one this feed returned"))?,
-        ),
-    };
+    let (limit, start) = call.page(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, &entries_index_pk(call.org_id()))?;
     // `~` after the time: entries of that very millisecond are not "since" it.
     let after = format!("{since}~");
     let (entries, next) = call
         .store()
-        .list_entries_since(call.org_id(), &after, limit, start)
+        .list_entries_since(call.org_id(), &after, limit as i32, start)
         .await?;
     ok(&ConversationFeed {
         success: true,

@@ -12,14 +12,13 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use super::agent_context::Record;
-use super::tickets::model::TicketView;
 use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, Validate, json_response, normalized_email, ok, serve_routes};
 use crate::outbound::{Publisher, publish};
 use crate::runtime::Services;
-use crate::store::tickets::TicketFilter;
+use crate::store::tickets::{Ticket, TicketFilter};
 use crate::store::{MAX_DOCUMENT_FIELDS, RESERVED_ATTRIBUTES};
 
 /// Tickets and orders a customer answer shows, newest first.
@@ -106,7 +105,7 @@ pub struct CustomerResponse {
     pub email: String,
     pub customer: Option<Record>,
     /// The customer's latest tickets, newest first.
-    pub tickets: Vec<TicketView>,
+    pub tickets: Vec<Ticket>,
     /// The customer's latest orders, newest first.
     pub orders: Vec<Record>,
     pub csat: CustomerCsat,
@@ -226,7 +225,7 @@ async fn customer(call: &Call<'_>, email: &str) -> Result<CustomerResponse, ApiE
         success: true,
         email: email.to_string(),
         customer: page.customer.map(Into::into),
-        tickets: tickets.into_iter().map(Into::into).collect(),
+        tickets: tickets.into_iter().collect(),
         orders: page.orders.into_iter().map(Into::into).collect(),
         csat: CustomerCsat {
             ratings: ratings.len(),

@@ -26,6 +26,7 @@ use crate::inbound::{amazon, shopify, stripe};
         ingest::handle,
         agent_context::order_context,
         agent_context::customer_context,
+        agent_context::ticket_context,
         health::handle,
         document,
         webhook_endpoints::crud::create,

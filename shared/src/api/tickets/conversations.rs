@@ -9,9 +9,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use super::model::{
-    AuthorType, ConversationList, CreatedEntry, EntryView, NewEntryRequest, Status, TicketView, name_of,
-};
+use super::model::{AuthorType, ConversationList, CreatedEntry, EntryView, NewEntryRequest, Status, name_of};
 use super::{find_ticket, publish_event};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
@@ -80,15 +78,15 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
     if !call.store().add_entry(&ticket, &entry, &effect).await? {
         return Err(super::crud::changed_meanwhile());
     }
-    let ticket = TicketView::from(after(ticket, &effect, &now));
+    let ticket = after(ticket, &effect, &now);
     let entry = EntryView::from(entry);
-    let created = json!({"ticketId": ticket.id, "ticketNumber": ticket.ticket_number, "conversation": entry});
+    let created = json!({"ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "conversation": entry});
     publish_event(&call, publisher, "conversation.created", &created).await?;
     if reply {
         // Seed 000's payload (`emailId`, `replyId`, `category`), with the ticket and channel.
         let sent = json!({
             "emailId": null, "replyId": entry.id, "category": ticket.category,
-            "ticketId": ticket.id, "ticketNumber": ticket.ticket_number, "channel": ticket.channel,
+            "ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "channel": ticket.channel,
             "author": entry.author,
         });
         publish_event(&call, publisher, "reply.sent", &sent).await?;

@@ -14,8 +14,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, normalized_email, normalized_timestamp, ok};
 use crate::ids::new_ulid;
 use crate::outbound::Publisher;
+use crate::store::encode_cursor;
 use crate::store::tickets::{Entry, Ticket, TicketFilter, tickets_index_pk};
-use crate::store::{decode_cursor, encode_cursor};
 
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 100;
@@ -66,11 +66,11 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         solved_at: None,
     };
     call.store().create_ticket(&ticket, first.as_ref()).await?;
-    let view = super::model::TicketView::from(ticket);
+    let view = ticket;
     publish_event(&call, publisher, "ticket.created", &json!(view)).await?;
     if let Some(first) = first {
         let entry = super::model::EntryView::from(first);
-        let created = json!({"ticketId": view.id, "ticketNumber": view.ticket_number, "conversation": entry});
+        let created = json!({"ticketId": view.ticket_id, "ticketNumber": view.number, "conversation": entry});
         publish_event(&call, publisher, "conversation.created", &created).await?;
     }
     Ok(json_response(
@@ -88,21 +88,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     responses((status = 200, body = TicketPageResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let filter = filter(&call)?;
-    let limit = match call.query("limit") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::invalid_input("limit", format!("limit must be 1 to {MAX_PAGE_SIZE}")))?,
-    };
-    let start = match call.query("cursor") {
-        None => None,
-        Some(cursor) => Some(
-            decode_cursor(&tickets_index_pk(call.org_id()), &cursor)
-                .ok_or_else(|| ApiError::invalid_input("cursor", "cursor is not one this list returned"))?,
-        ),
-    };
+    let (limit, start) = call.page(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, &tickets_index_pk(call.org_id()))?;
     let page = call.store().list_tickets(call.org_id(), &filter, limit, start).await?;
     let counted = call.store().ticket_counts(call.org_id()).await?;
     let counts_by_status = Status::ALL
@@ -118,7 +104,7 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         counts_by_status,
         has_more: page.next.is_some(),
         next_cursor: page.next.as_ref().map(encode_cursor),
-        tickets: page.tickets.into_iter().map(Into::into).collect(),
+        tickets: page.tickets.into_iter().collect(),
     })
 }
 
@@ -177,10 +163,7 @@ fn one_of<T: serde::de::DeserializeOwned>(call: &Call<'_>, field: &str) -> Resul
     responses((status = 200, body = TicketResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn get(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let ticket = find_ticket(&call).await?;
-    ok(&TicketResponse {
-        success: true,
-        ticket: ticket.into(),
-    })
+    ok(&TicketResponse { success: true, ticket })
 }
 
 /// Change a ticket: only the fields sent change. Solving sets `solved_at`; reopening clears it.
@@ -209,7 +192,7 @@ pub async fn update(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         .update_ticket(&changed, &current.status)
         .await?
         .ok_or_else(changed_meanwhile)?;
-    let view = super::model::TicketView::from(updated);
+    let view = updated;
     publish_event(&call, publisher, "ticket.updated", &json!(view)).await?;
     if solved_now {
         publish_event(&call, publisher, "ticket.solved", &json!(view)).await?;

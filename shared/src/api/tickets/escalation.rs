@@ -4,7 +4,7 @@
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use super::model::{EscalateRequest, Status, TicketResponse, TicketView, name_of};
+use super::model::{EscalateRequest, Status, TicketResponse, name_of};
 use super::{find_ticket, publish_event};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
@@ -38,9 +38,9 @@ pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<
         .update_ticket(&ticket, &status)
         .await?
         .ok_or_else(super::crud::changed_meanwhile)?;
-    let view = TicketView::from(updated);
+    let view = updated;
     let escalation = json!({
-        "ticketId": view.id, "ticketNumber": view.ticket_number, "channel": view.channel,
+        "ticketId": view.ticket_id, "ticketNumber": view.number, "channel": view.channel,
         "team": view.team, "reason": view.escalation.as_ref().map(|e| &e.reason),
         "customer_email": view.customer_email,
     });

@@ -6,8 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::http::{Validate, normalized_email};
-use crate::store::csat::TicketCsat;
-use crate::store::tickets::{Entry, Escalation, Ticket};
+use crate::store::tickets::{Entry, Ticket};
 
 const MAX_SUBJECT_CHARS: usize = 300;
 const MAX_TAGS: usize = 20;
@@ -291,62 +290,6 @@ impl Validate for NewEntryRequest {
     }
 }
 
-/// A ticket as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TicketView {
-    pub id: String,
-    /// Per organization, from 1, in the order tickets were opened.
-    #[serde(rename = "ticketNumber")]
-    pub ticket_number: u64,
-    pub subject: String,
-    pub status: String,
-    pub priority: String,
-    pub channel: String,
-    pub customer_email: Option<String>,
-    pub assignee: Option<String>,
-    pub team: Option<String>,
-    pub category: Option<String>,
-    pub tags: Vec<String>,
-    #[schema(value_type = Object)]
-    pub custom_fields: Map<String, Value>,
-    pub order_numbers: Vec<String>,
-    pub message_count: u32,
-    /// The customer's rating of a reply, once given.
-    pub csat: Option<TicketCsat>,
-    pub escalation: Option<Escalation>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub first_response_at: Option<String>,
-    pub solved_at: Option<String>,
-}
-
-impl From<Ticket> for TicketView {
-    fn from(ticket: Ticket) -> Self {
-        Self {
-            id: ticket.ticket_id,
-            ticket_number: ticket.number,
-            subject: ticket.subject,
-            status: ticket.status,
-            priority: ticket.priority,
-            channel: ticket.channel,
-            customer_email: ticket.customer_email,
-            assignee: ticket.assignee,
-            team: ticket.team,
-            category: ticket.category,
-            tags: ticket.tags,
-            custom_fields: ticket.custom_fields,
-            order_numbers: ticket.order_numbers,
-            message_count: ticket.message_count,
-            csat: ticket.csat,
-            escalation: ticket.escalation,
-            created_at: ticket.created_at,
-            updated_at: ticket.updated_at,
-            first_response_at: ticket.first_response_at,
-            solved_at: ticket.solved_at,
-        }
-    }
-}
-
 /// A conversation entry as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryView {
@@ -394,13 +337,13 @@ impl From<Entry> for EntryView {
 #[derive(Serialize, ToSchema)]
 pub struct TicketResponse {
     pub success: bool,
-    pub ticket: TicketView,
+    pub ticket: Ticket,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct TicketPageResponse {
     pub success: bool,
-    pub tickets: Vec<TicketView>,
+    pub tickets: Vec<Ticket>,
     /// Pass as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
     pub has_more: bool,
@@ -418,7 +361,7 @@ pub struct ConversationList {
 pub struct CreatedEntry {
     pub success: bool,
     pub conversation: EntryView,
-    pub ticket: TicketView,
+    pub ticket: Ticket,
     /// An AI reply's CSAT token, shown this once: the customer rates the reply with it
     /// (`GET`/`POST /api/csat`) within 30 days.
     #[serde(skip_serializing_if = "Option::is_none")]
