@@ -82,16 +82,17 @@ pub struct Escalation {
     pub escalated_at: String,
 }
 
-/// One message of a ticket's thread: a customer's message, a reply, or an internal note.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One message of a ticket's thread: a customer's message, a reply, or an internal note,
+/// stored as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entry {
+    #[serde(rename = "id")]
     pub entry_id: String,
     pub ticket_id: String,
-    /// `customer`, `agent`, `ai` or `system`.
-    pub author_type: String,
-    pub author_name: Option<String>,
+    pub author: EntryAuthor,
     pub content_text: String,
     /// Rich content (a document tree), when the author sent one.
+    #[schema(value_type = Option<Object>)]
     pub content: Option<Value>,
     /// `inbound` (from the customer), `outbound` (to the customer) or `internal`.
     pub direction: String,
@@ -100,6 +101,14 @@ pub struct Entry {
     /// The provider's id of the message (an email's Message-ID), for threading and deduplication.
     pub provider_message_id: Option<String>,
     pub created_at: String,
+}
+
+/// Who wrote an entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntryAuthor {
+    /// `customer`, `agent`, `ai` or `system`.
+    pub role: String,
+    pub name: Option<String>,
 }
 
 /// What adding an entry does to its ticket.

@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::tickets::find_ticket;
-use super::tickets::model::EntryView;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
@@ -18,7 +17,7 @@ use crate::store::csat::TicketCsat;
 use crate::store::customers::decode_customer_cursor;
 use crate::store::encode_cursor;
 use crate::store::events::OrderEvent;
-use crate::store::tickets::{Ticket, TicketFilter};
+use crate::store::tickets::{Entry, Ticket, TicketFilter};
 
 /// Events returned with an order, newest first.
 const MAX_ORDER_EVENTS: i32 = 100;
@@ -104,7 +103,7 @@ pub struct TicketContext {
     pub success: bool,
     pub ticket: Ticket,
     /// The thread, oldest first, internal notes included.
-    pub conversations: Vec<EntryView>,
+    pub conversations: Vec<Entry>,
     /// The orders the ticket is about, as stored (null where an order number is unknown).
     pub orders: Vec<Option<Record>>,
     /// The ticket's customer, when that customer was sent.
@@ -299,7 +298,7 @@ async fn ticket_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     .collect::<Result<_, _>>()?;
     let context = TicketContext {
         success: true,
-        conversations: entries?.into_iter().map(Into::into).collect(),
+        conversations: entries?.into_iter().collect(),
         customer: customer?.map(Into::into),
         orders,
         ticket,

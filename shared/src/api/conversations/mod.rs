@@ -7,13 +7,12 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::tickets::model::EntryView;
 use crate::auth::Scope;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, normalized_timestamp, ok, serve_routes};
 use crate::runtime::Services;
 use crate::store::encode_cursor;
-use crate::store::tickets::entries_index_pk;
+use crate::store::tickets::{Entry, entries_index_pk};
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 100;
@@ -43,7 +42,7 @@ pub const ROUTES: [Route<ConversationRoute>; 2] = [
 #[derive(Serialize, ToSchema)]
 pub struct ConversationFeed {
     pub success: bool,
-    pub conversations: Vec<EntryView>,
+    pub conversations: Vec<Entry>,
     /// Pass as `cursor` for the next page; `null` once caught up.
     pub next_cursor: Option<String>,
     pub has_more: bool,
@@ -52,7 +51,7 @@ pub struct ConversationFeed {
 #[derive(Serialize, ToSchema)]
 pub struct ConversationResponse {
     pub success: bool,
-    pub conversation: EntryView,
+    pub conversation: Entry,
 }
 
 #[derive(IntoParams)]
@@ -99,7 +98,7 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         success: true,
         has_more: next.is_some(),
         next_cursor: next.as_ref().map(encode_cursor),
-        conversations: entries.into_iter().map(Into::into).collect(),
+        conversations: entries.into_iter().collect(),
     })
 }
 
@@ -115,6 +114,6 @@ pub async fn get(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         .ok_or_else(|| ApiError::not_found("no conversation entry with this id"))?;
     ok(&ConversationResponse {
         success: true,
-        conversation: entry.into(),
+        conversation: entry,
     })
 }

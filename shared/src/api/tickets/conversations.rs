@@ -9,7 +9,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use super::model::{AuthorType, ConversationList, CreatedEntry, EntryView, NewEntryRequest, Status, name_of};
+use super::model::{AuthorType, ConversationList, CreatedEntry, NewEntryRequest, Status, name_of};
 use super::{find_ticket, publish_event};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
@@ -17,7 +17,7 @@ use crate::http::{Call, json_response, ok};
 use crate::ids::new_ulid;
 use crate::outbound::Publisher;
 use crate::store::csat::CsatToken;
-use crate::store::tickets::{Entry, EntryEffect, Ticket};
+use crate::store::tickets::{Entry, EntryAuthor, EntryEffect, Ticket};
 
 /// The thread, oldest first.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/conversations", operation_id = "tickets_conversations",
@@ -29,7 +29,7 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let entries = call.store().list_entries(call.org_id(), &ticket.ticket_id).await?;
     ok(&ConversationList {
         success: true,
-        conversations: entries.into_iter().map(Into::into).collect(),
+        conversations: entries.into_iter().collect(),
     })
 }
 
@@ -52,8 +52,10 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
     let entry = Entry {
         entry_id: format!("cnv_{}", new_ulid()),
         ticket_id: ticket.ticket_id.clone(),
-        author_type: name_of(&author),
-        author_name: body.author.name,
+        author: EntryAuthor {
+            role: name_of(&author),
+            name: body.author.name,
+        },
         content_text: body.content_text,
         content: body.content,
         direction: match (author, body.internal) {
@@ -79,13 +81,12 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
         return Err(super::crud::changed_meanwhile());
     }
     let ticket = after(ticket, &effect, &now);
-    let entry = EntryView::from(entry);
     let created = json!({"ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "conversation": entry});
     publish_event(&call, publisher, "conversation.created", &created).await?;
     if reply {
         // Seed 000's payload (`emailId`, `replyId`, `category`), with the ticket and channel.
         let sent = json!({
-            "emailId": null, "replyId": entry.id, "category": ticket.category,
+            "emailId": null, "replyId": entry.entry_id, "category": ticket.category,
             "ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "channel": ticket.channel,
             "author": entry.author,
         });

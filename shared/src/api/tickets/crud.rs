@@ -15,7 +15,7 @@ use crate::http::{Call, json_response, normalized_email, normalized_timestamp, o
 use crate::ids::new_ulid;
 use crate::outbound::Publisher;
 use crate::store::encode_cursor;
-use crate::store::tickets::{Entry, Ticket, TicketFilter, tickets_index_pk};
+use crate::store::tickets::{Entry, EntryAuthor, Ticket, TicketFilter, tickets_index_pk};
 
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 100;
@@ -32,8 +32,10 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     let first = body.message.as_ref().map(|message| Entry {
         entry_id: format!("cnv_{}", new_ulid()),
         ticket_id: ticket_id.clone(),
-        author_type: "customer".into(),
-        author_name: message.author_name.clone(),
+        author: EntryAuthor {
+            role: "customer".into(),
+            name: message.author_name.clone(),
+        },
         content_text: message.content_text.clone(),
         content: message.content.clone(),
         direction: "inbound".into(),
@@ -69,7 +71,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     let view = ticket;
     publish_event(&call, publisher, "ticket.created", &json!(view)).await?;
     if let Some(first) = first {
-        let entry = super::model::EntryView::from(first);
+        let entry = first;
         let created = json!({"ticketId": view.ticket_id, "ticketNumber": view.number, "conversation": entry});
         publish_event(&call, publisher, "conversation.created", &created).await?;
     }

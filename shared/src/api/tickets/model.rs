@@ -290,50 +290,6 @@ impl Validate for NewEntryRequest {
     }
 }
 
-/// A conversation entry as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EntryView {
-    pub id: String,
-    pub ticket_id: String,
-    pub author: EntryAuthor,
-    pub content_text: String,
-    #[schema(value_type = Option<Object>)]
-    pub content: Option<Value>,
-    /// `inbound`, `outbound` or `internal`.
-    pub direction: String,
-    pub channel: String,
-    pub internal: bool,
-    pub provider_message_id: Option<String>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EntryAuthor {
-    /// `customer`, `agent`, `ai` or `system`.
-    pub role: String,
-    pub name: Option<String>,
-}
-
-impl From<Entry> for EntryView {
-    fn from(entry: Entry) -> Self {
-        Self {
-            id: entry.entry_id,
-            ticket_id: entry.ticket_id,
-            author: EntryAuthor {
-                role: entry.author_type,
-                name: entry.author_name,
-            },
-            content_text: entry.content_text,
-            content: entry.content,
-            direction: entry.direction,
-            channel: entry.channel,
-            internal: entry.internal,
-            provider_message_id: entry.provider_message_id,
-            created_at: entry.created_at,
-        }
-    }
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct TicketResponse {
     pub success: bool,
@@ -354,13 +310,13 @@ pub struct TicketPageResponse {
 #[derive(Serialize, ToSchema)]
 pub struct ConversationList {
     pub success: bool,
-    pub conversations: Vec<EntryView>,
+    pub conversations: Vec<Entry>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CreatedEntry {
     pub success: bool,
-    pub conversation: EntryView,
+    pub conversation: Entry,
     pub ticket: Ticket,
     /// An AI reply's CSAT token, shown this once: the customer rates the reply with it
     /// (`GET`/`POST /api/csat`) within 30 days.
