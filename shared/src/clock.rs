@@ -38,3 +38,14 @@ pub fn rfc3339(at: OffsetDateTime) -> String {
 pub fn epoch_ms(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
+
+/// An RFC 3339 timestamp as clients and providers send it (any offset; spaces around ignored).
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// The instant an RFC 3339 timestamp names, in Hookgate's format ([`rfc3339`]); `None` when it
+/// is not one.
+pub fn normalized_rfc3339(text: &str) -> Option<String> {
+    parse_rfc3339(text).map(rfc3339)
+}

@@ -83,12 +83,21 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
 
-    pub fn method_not_allowed() -> Self {
+    /// 405: the path takes only the `allowed` methods (`details.allow`, sent as `Allow` too).
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
             "this method is not allowed on this path",
         )
+        .with_details(serde_json::json!({ "allow": allowed }))
+    }
+
+    /// The methods a 405 names.
+    pub fn allowed_methods(&self) -> Option<String> {
+        let allowed = self.details.as_ref()?.get("allow")?.as_array()?;
+        let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+        Some(names.join(", "))
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {

@@ -32,12 +32,16 @@ pub fn ok(body: &impl Serialize) -> Result<Response<Body>, ApiError> {
     Ok(json_response(StatusCode::OK, body))
 }
 
+/// The JSON error, with the headers it calls for (`Retry-After`, `Allow`).
 pub fn error_response(error: &ApiError) -> Response<Body> {
     let mut response = json_response(error.status, &error.body());
     if let Some(seconds) = error.retry_after {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(allow) = error.allowed_methods().and_then(|a| HeaderValue::from_str(&a).ok()) {
+        response.headers_mut().insert(header::ALLOW, allow);
     }
     response
 }
@@ -107,7 +111,7 @@ pub fn find_route<'a, R>(routes: &'a [Route<R>], request: &Request) -> Result<&'
     if allowed.is_empty() {
         Err(ApiError::not_found("no such route"))
     } else {
-        Err(ApiError::method_not_allowed().with_details(serde_json::json!({ "allow": allowed })))
+        Err(ApiError::method_not_allowed(&allowed))
     }
 }
 
@@ -214,26 +218,8 @@ where
             tracing::error!("a public route was served as an authenticated one");
             error_response(&ApiError::internal())
         }
-        Err(error) => route_error_response(&error),
+        Err(error) => error_response(&error),
     }
-}
-
-/// The answer to a request no route takes: 404, or 405 naming in `Allow` the methods the path
-/// takes, as HTTP asks.
-pub fn route_error_response(error: &ApiError) -> Response<Body> {
-    let mut response = error_response(error);
-    let allow = error
-        .details
-        .as_ref()
-        .and_then(|d| d.get("allow"))
-        .and_then(Value::as_array);
-    if let Some(methods) = allow {
-        let list: Vec<&str> = methods.iter().filter_map(Value::as_str).collect();
-        if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
-            response.headers_mut().insert(header::ALLOW, value);
-        }
-    }
-    response
 }
 
 /// Authenticates and rate-limits the request, requires `scope`, runs `route`, and answers in
@@ -353,14 +339,6 @@ pub fn normalized_email(text: &str) -> Option<String> {
     let plausible =
         !local.is_empty() && domain.contains('.') && email.len() <= 254 && !email.contains(char::is_whitespace);
     plausible.then(|| email.to_lowercase())
-}
-
-/// An RFC 3339 timestamp in Hookgate's UTC format, which sorts as text; `None` when it is not one.
-pub fn normalized_timestamp(text: &str) -> Option<String> {
-    use time::format_description::well_known::Rfc3339;
-    OffsetDateTime::parse(text.trim(), &Rfc3339)
-        .ok()
-        .map(crate::clock::rfc3339)
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`, through `default`):

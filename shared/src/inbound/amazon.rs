@@ -16,9 +16,9 @@ use serde_json::{Map, Value, json};
 
 use super::sns::{SnsRefusal, SnsVerifier, trusted_sns_url};
 
-use super::payload::{parse_object, parse_time, text, without_nulls};
+use super::payload::{parse_object, text, without_nulls};
 use super::{Identified, InboundServices, Intake, Processed, Source, Webhook, check_age, receive};
-use crate::clock::rfc3339;
+use crate::clock::{normalized_rfc3339, parse_rfc3339, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, json_response};
 use crate::ids::new_ulid;
@@ -115,7 +115,7 @@ impl Source for AmazonServices {
         let sent = message
             .get("Timestamp")
             .and_then(Value::as_str)
-            .and_then(parse_time)
+            .and_then(parse_rfc3339)
             .ok_or_else(|| ApiError::unauthorized("the SNS Timestamp is missing or invalid"))?;
         check_age(sent, webhook.now, MAX_AGE_SECONDS)
     }
@@ -238,7 +238,7 @@ async fn notification(
                 "status": field(&summary, "OrderStatus").and_then(Value::as_str).map(str::to_lowercase),
                 "fulfillment_type": field(&summary, "FulfillmentType"),
                 "marketplace_id": field(&summary, "MarketplaceId"),
-                "ordered_at": field(&summary, "PurchaseDate").and_then(Value::as_str).and_then(parse_time).map(rfc3339),
+                "ordered_at": field(&summary, "PurchaseDate").and_then(Value::as_str).and_then(normalized_rfc3339),
                 "items": (!items.is_empty()).then_some(items),
             });
             ("amazon.order_change", Some(fields))

@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::SecretBox;
 use crate::error::ApiError;
-use crate::http::{Route, error_response, find_route, json_response, route_error_response};
+use crate::http::{Route, error_response, find_route, json_response};
 use crate::outbound::{Alerts, Publisher, publish};
 use crate::runtime::{Error, required_env};
 use crate::store::Store;
@@ -163,7 +163,7 @@ pub async fn receive<S: Source, R>(
     request: &Request,
 ) -> Response<Body> {
     if let Err(error) = find_route(routes, request) {
-        return route_error_response(&error);
+        return error_response(&error);
     }
     accept(services, source, request)
         .await

@@ -1,11 +1,7 @@
-//! Reading providers' payloads: ids sent as numbers or text, decimals as text, timestamps with
-//! offsets, and nulls that must not erase what an earlier webhook stored.
+//! Reading providers' payloads: ids sent as numbers or text, decimals as text, and nulls that must not erase what an earlier webhook stored.
 
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::clock::rfc3339;
 use crate::error::ApiError;
 
 /// A verified body as a JSON object (400 otherwise).
@@ -15,16 +11,6 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
         Ok(_) => Err(ApiError::invalid_json("the body must be a JSON object")),
         Err(e) => Err(ApiError::invalid_json(format!("the body is not valid JSON: {e}"))),
     }
-}
-
-/// An RFC 3339 timestamp, as providers send them (offsets allowed), in UTC.
-pub fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).ok()
-}
-
-/// Normalizes a provider timestamp to Hookgate's UTC format, so that it sorts as text.
-pub fn normalized_time(text: Option<&str>) -> Option<String> {
-    text.and_then(parse_time).map(rfc3339)
 }
 
 /// A JSON value's text, for ids that providers send as numbers or strings.

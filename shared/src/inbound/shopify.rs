@@ -14,11 +14,11 @@ use serde_json::{Map, Value, json};
 
 use lambda_http::http::Method;
 
-use super::payload::{decimal, normalized_time, parse_object, parse_time, text, without_nulls};
+use super::payload::{decimal, parse_object, text, without_nulls};
 use super::{
     Identified, InboundServices, Intake, Processed, Source, Webhook, check_age, header, integration_secret, receive,
 };
-use crate::clock::rfc3339;
+use crate::clock::{normalized_rfc3339, parse_rfc3339, rfc3339};
 use crate::crypto::{constant_time_eq, hmac_sha256};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, find_route};
@@ -92,7 +92,7 @@ impl Source for Shopify {
             return Err(ApiError::unauthorized("the Shopify signature does not match the body"));
         }
         let triggered_at = header(request, "x-shopify-triggered-at")
-            .and_then(parse_time)
+            .and_then(parse_rfc3339)
             .ok_or_else(|| ApiError::unauthorized("X-Shopify-Triggered-At is missing or not a timestamp"))?;
         check_age(triggered_at, webhook.now, MAX_AGE_SECONDS)
     }
@@ -316,16 +316,24 @@ pub fn map_order(order: &Map<String, Value>) -> Map<String, Value> {
         ),
         (
             "ordered_at".to_string(),
-            json!(normalized_time(order.get("created_at").and_then(Value::as_str))),
+            json!(
+                order
+                    .get("created_at")
+                    .and_then(Value::as_str)
+                    .and_then(normalized_rfc3339)
+            ),
         ),
         ("tracking_number".to_string(), from_fulfillment("tracking_number")),
         ("carrier".to_string(), from_fulfillment("tracking_company")),
         ("tracking_url".to_string(), from_fulfillment("tracking_url")),
         (
             "shipped_at".to_string(),
-            json!(normalized_time(
-                fulfillment.and_then(|f| f.get("created_at")).and_then(Value::as_str)
-            )),
+            json!(
+                fulfillment
+                    .and_then(|f| f.get("created_at"))
+                    .and_then(Value::as_str)
+                    .and_then(normalized_rfc3339)
+            ),
         ),
         ("source".to_string(), json!("shopify")),
         ("shopify_order_id".to_string(), json!(text(order.get("id")))),

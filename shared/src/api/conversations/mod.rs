@@ -8,8 +8,9 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Scope;
+use crate::clock::normalized_rfc3339;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Call, Route, normalized_timestamp, ok, serve_routes};
+use crate::http::{Call, Route, ok, serve_routes};
 use crate::runtime::Services;
 use crate::store::encode_cursor;
 use crate::store::tickets::{Entry, entries_index_pk};
@@ -84,7 +85,7 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     // `0` sorts before every timestamp: no `since` is the beginning.
     let since = match call.query("since") {
         None => "0".to_string(),
-        Some(text) => normalized_timestamp(&text)
+        Some(text) => normalized_rfc3339(&text)
             .ok_or_else(|| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))?,
     };
     let (limit, start) = call.page(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, &entries_index_pk(call.org_id()))?;

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, error_response, find_route, json_body, json_response, query_parameter, route_error_response};
+use crate::http::{Route, error_response, find_route, json_body, json_response, query_parameter};
 use crate::ids::{ORG_ID_LEN, is_base32};
 use crate::outbound::{Publisher, publish};
 use crate::runtime::{Error, env_or, required_env};
@@ -105,7 +105,7 @@ pub async fn handle(services: &CsatServices, request: Request) -> Response<Body>
         preflight
     } else {
         match find_route(&ROUTES, &request) {
-            Err(error) => route_error_response(&error),
+            Err(error) => error_response(&error),
             Ok(route) => serve(services, &request, route.route)
                 .await
                 .unwrap_or_else(|error| error_response(&error)),

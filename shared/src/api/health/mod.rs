@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::clock::{Clock, rfc3339};
-use crate::http::{Route, find_route, json_response, route_error_response};
+use crate::http::{Route, error_response, find_route, json_response};
 use crate::runtime::{Error, required_env};
 
 /// A probe slower than this marks its dependency `degraded`.
@@ -124,7 +124,7 @@ pub const ROUTES: [Route<()>; 2] = [
     responses((status = 200, body = HealthReport), (status = 503, body = HealthReport)))]
 pub async fn handle(probes: &HealthProbes, clock: &dyn Clock, request: Request) -> Response<Body> {
     if let Err(error) = find_route(&ROUTES, &request) {
-        return route_error_response(&error);
+        return error_response(&error);
     }
     let started = Instant::now();
     let (dynamodb, sqs, secrets) = tokio::join!(

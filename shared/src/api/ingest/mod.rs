@@ -9,12 +9,10 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use crate::auth::Scope;
-use crate::clock::rfc3339;
+use crate::clock::{normalized_rfc3339, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_body, json_response, normalized_email, serve_routes};
 use crate::ids::new_ulid;
@@ -280,14 +278,12 @@ fn optional_email(document: &Map<String, Value>, field: &str, path: &str) -> Res
 fn optional_timestamp(document: &Map<String, Value>, field: &str, path: &str) -> Result<Option<String>, ApiError> {
     match document.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => OffsetDateTime::parse(text, &Rfc3339)
-            .map(|at| Some(rfc3339(at)))
-            .map_err(|_| {
-                ApiError::invalid_input(
-                    path,
-                    format!("{path} must be an RFC 3339 timestamp such as 2026-03-12T10:30:00Z"),
-                )
-            }),
+        Some(Value::String(text)) => normalized_rfc3339(text).map(Some).ok_or_else(|| {
+            ApiError::invalid_input(
+                path,
+                format!("{path} must be an RFC 3339 timestamp such as 2026-03-12T10:30:00Z"),
+            )
+        }),
         Some(_) => Err(ApiError::invalid_input(
             path,
             format!("{path} must be an RFC 3339 timestamp"),

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{Route, find_route, route_error_response};
+use crate::http::{Route, error_response, find_route};
 
 use super::{
     agent_context, api_keys, conversations, csat, customers, deliveries_redrive, health, ingest, integrations, tickets,
@@ -110,7 +110,7 @@ pub const ROUTES: [Route<()>; 1] = [Route::public(Method::GET, "/api/openapi", (
 #[utoipa::path(get, path = "/api/openapi", operation_id = "openapi", tag = "Operations", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn document(request: Request) -> Response<Body> {
     if let Err(error) = find_route(&ROUTES, &request) {
-        return route_error_response(&error);
+        return error_response(&error);
     }
     let mut response = Response::new(Body::Text(json().to_string()));
     *response.status_mut() = StatusCode::OK;

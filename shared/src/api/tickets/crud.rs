@@ -9,9 +9,9 @@ use super::model::{
     UpdateTicketRequest, name_of, normalized_tags,
 };
 use super::{find_ticket, publish_event};
-use crate::clock::rfc3339;
+use crate::clock::{normalized_rfc3339, rfc3339};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Call, json_response, normalized_email, normalized_timestamp, ok};
+use crate::http::{Call, json_response, normalized_email, ok};
 use crate::ids::new_ulid;
 use crate::outbound::Publisher;
 use crate::store::encode_cursor;
@@ -115,7 +115,7 @@ fn filter(call: &Call<'_>) -> Result<TicketFilter, ApiError> {
     let timestamp = |field: &str| -> Result<Option<String>, ApiError> {
         call.query(field)
             .map(|text| {
-                normalized_timestamp(&text)
+                normalized_rfc3339(&text)
                     .ok_or_else(|| ApiError::invalid_input(field, format!("{field} must be an RFC 3339 timestamp")))
             })
             .transpose()

@@ -7,12 +7,11 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use crate::api::webhook_endpoints::find_endpoint;
 use crate::auth::Scope;
-use crate::clock::rfc3339;
+use crate::clock::{parse_rfc3339, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, Validate, json_response, serve_routes};
 use crate::outbound::{DeliveryMessage, DeliveryQueue, catalog};
@@ -69,8 +68,8 @@ impl Validate for RecoverRequest {
 
 impl RecoverRequest {
     fn since_time(&self) -> Result<OffsetDateTime, ApiError> {
-        OffsetDateTime::parse(&self.since, &Rfc3339)
-            .map_err(|_| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))
+        parse_rfc3339(&self.since)
+            .ok_or_else(|| ApiError::invalid_input("since", "since must be an RFC 3339 timestamp"))
     }
 }
 
