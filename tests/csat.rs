@@ -4,38 +4,13 @@
 //! fields and too many requests from one address get their JSON errors.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use harness::{Org, fixture, new_org, read, services};
+use harness::{Org, OwnQueue, fixture, new_org, read, services};
 use serde_json::{Value, json};
 use shared::api::csat::{self, CsatServices};
 use shared::clock::{Clock, FixedClock};
-use shared::outbound::{DeliveryQueue, EndpointCache, Publisher};
+use shared::outbound::Publisher;
 use shared::runtime::Services;
-
-async fn queue(name: &str) -> (aws_sdk_sqs::Client, String) {
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("csat-{name}-{}", std::process::id()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (sqs, url)
-}
-
-fn publisher(sqs: &aws_sdk_sqs::Client, url: &str) -> Publisher {
-    Publisher {
-        queue: DeliveryQueue {
-            sqs: sqs.clone(),
-            queue_url: url.to_string(),
-        },
-        cache: EndpointCache::new(Duration::ZERO),
-    }
-}
 
 fn csat_services(services: &Services, publisher: Publisher, clock: Arc<dyn Clock>, limit: u32) -> CsatServices {
     CsatServices {
@@ -83,22 +58,9 @@ fn status_of(token: &str) -> harness::FixtureRequest {
 async fn a_reply_is_rated_once_even_by_two_simultaneous_ratings() {
     let services = services().await;
     let org = new_org(&services).await;
-    let (sqs, url) = queue("once").await;
-    let publisher = publisher(&sqs, &url);
-    let subscribe = json!({"name": "CSAT", "url": "https://receiver.example/csat", "events": ["csat.received"]});
-    let settings = shared::api::webhook_endpoints::WebhookSettings {
-        secrets: harness::secret_box().await,
-        allow_http: false,
-        rotation_grace_seconds: 3600,
-    };
-    let request = fixture("webhook-endpoints-create.json")
-        .key(&org.admin_key)
-        .body(subscribe.to_string())
-        .build();
-    assert_eq!(
-        read(shared::api::webhook_endpoints::handle(&services, &settings, request).await).0,
-        201
-    );
+    let queue = OwnQueue::new("csat-once").await;
+    let publisher = queue.publisher();
+    harness::subscribe(&services, &org, &["csat.received"]).await;
     let (number, token) = ai_reply(&services, &org, &publisher).await;
     let csat = csat_services(&services, publisher, Arc::new(shared::clock::SystemClock), 100);
 
@@ -150,25 +112,7 @@ async fn a_reply_is_rated_once_even_by_two_simultaneous_ratings() {
     assert_eq!(organization["csat_ratings"].as_n().unwrap(), "1");
     assert_eq!(organization["csat_rating_total"].as_n().unwrap(), &stars.to_string());
 
-    let mut published = Vec::new();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if received.messages().is_empty() {
-            break;
-        }
-        published.extend(
-            received
-                .messages()
-                .iter()
-                .map(|m| serde_json::from_str::<Value>(m.body().unwrap()).unwrap()),
-        );
-    }
+    let published = queue.drain().await;
     let ratings: Vec<&Value> = published.iter().filter(|m| m["event"] == "csat.received").collect();
     assert_eq!(ratings.len(), 1, "csat.received is published once: {published:?}");
     assert_eq!(ratings[0]["data"]["ticketNumber"], number);
@@ -179,14 +123,9 @@ async fn a_reply_is_rated_once_even_by_two_simultaneous_ratings() {
 async fn bad_ratings_unknown_and_expired_tokens_get_their_json_errors() {
     let services = services().await;
     let org = new_org(&services).await;
-    let (sqs, url) = queue("errors").await;
-    let (_, token) = ai_reply(&services, &org, &publisher(&sqs, &url)).await;
-    let csat = csat_services(
-        &services,
-        publisher(&sqs, &url),
-        Arc::new(shared::clock::SystemClock),
-        100,
-    );
+    let queue = OwnQueue::new("csat-errors").await;
+    let (_, token) = ai_reply(&services, &org, &queue.publisher()).await;
+    let csat = csat_services(&services, queue.publisher(), Arc::new(shared::clock::SystemClock), 100);
 
     for body in [
         json!({"rating": 5}),
@@ -231,7 +170,7 @@ async fn bad_ratings_unknown_and_expired_tokens_get_their_json_errors() {
     assert_eq!(status, 404);
 
     let later = time::OffsetDateTime::now_utc() + time::Duration::days(31);
-    let expired = csat_services(&services, publisher(&sqs, &url), Arc::new(FixedClock(later)), 100);
+    let expired = csat_services(&services, queue.publisher(), Arc::new(FixedClock(later)), 100);
     let (status, refused) = read(csat::handle(&expired, rate(&token, json!(5)).build()).await);
     assert_eq!((status, refused["error"]["code"].as_str()), (410, Some("GONE")));
     let (status, still) = read(csat::handle(&csat, status_of(&token).build()).await);
@@ -256,8 +195,8 @@ async fn one_address_is_limited_per_minute_and_others_are_not() {
     let services = services().await;
     // A minute that starts now, so that the three requests share it whatever the wall clock does.
     let minute = time::OffsetDateTime::now_utc().replace_second(0).unwrap() + time::Duration::days(400);
-    let (sqs, url) = queue("limit").await;
-    let csat = csat_services(&services, publisher(&sqs, &url), Arc::new(FixedClock(minute)), 2);
+    let queue = OwnQueue::new("csat-limit").await;
+    let csat = csat_services(&services, queue.publisher(), Arc::new(FixedClock(minute)), 2);
     let ip = format!("198.51.100.{}", std::process::id() % 250);
     let ask = |ip: &str| csat::handle(&csat, status_of("csat_nope").client_ip(ip).build());
     assert_eq!(ask(&ip).await.status().as_u16(), 404);

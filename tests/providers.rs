@@ -71,23 +71,6 @@ fn flipped(request: FixtureRequest) -> FixtureRequest {
     request.body(body)
 }
 
-/// An outbound endpoint of `org` subscribed to `event`; returns its id.
-async fn subscribe(org: &Org, event: &str) -> String {
-    let settings = shared::api::webhook_endpoints::WebhookSettings {
-        secrets: harness::secret_box().await,
-        allow_http: false,
-        rotation_grace_seconds: 3600,
-    };
-    let body = json!({"name": "Provider events", "url": "https://receiver.example/hooks", "events": [event]});
-    let request = fixture("webhook-endpoints-create.json")
-        .key(&org.admin_key)
-        .body(body.to_string())
-        .build();
-    let (status, created) = read(shared::api::webhook_endpoints::handle(&services().await, &settings, request).await);
-    assert_eq!(status, 201, "{created}");
-    created["webhook"]["id"].as_str().unwrap().to_string()
-}
-
 /// The delivery message queued for `endpoint` (the fan-out of an accepted webhook).
 async fn published_to(endpoint: &str) -> Value {
     let config = harness::sdk_config(&harness::emulator().endpoint).await;
@@ -150,7 +133,7 @@ async fn shopify_orders_customers_and_compliance_webhooks() {
         (409, &json!("CONFLICT")),
         "{conflict}"
     );
-    let subscriber = subscribe(&org, "shopify.order.fulfilled").await;
+    let subscriber = harness::subscribe(&services().await, &org, &["shopify.order.fulfilled"]).await;
     let services = at(SIGNED_AT).await;
     let sample = || fixture("shopify-webhooks-orders-fulfilled.json");
 

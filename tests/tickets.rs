@@ -2,71 +2,18 @@
 //! emulator: lifecycle and events, numbering under concurrency, filters and cursor pages,
 //! replies moving the ticket, scopes and bad input.
 
-use std::time::Duration;
-
-use harness::{FixtureRequest, Org, fixture, new_key, new_org, read, services};
+use harness::{FixtureRequest, fixture, new_key, new_org, read, services};
 use serde_json::{Value, json};
-use shared::outbound::{DeliveryQueue, EndpointCache, Publisher};
+use shared::outbound::Publisher;
 use shared::runtime::Services;
 
-/// A publisher over a queue of this test's own, so that what it finds there is its events.
-async fn own_publisher(name: &str) -> (Publisher, aws_sdk_sqs::Client, String) {
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("tickets-{name}-{}", std::process::id()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let publisher = Publisher {
-        queue: DeliveryQueue {
-            sqs: sqs.clone(),
-            queue_url: queue_url.clone(),
-        },
-        cache: EndpointCache::new(Duration::ZERO),
-    };
-    (publisher, sqs, queue_url)
-}
-
-/// Every event queued so far, in the order they were published.
-async fn events(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<(String, Value)> {
-    let mut found = Vec::new();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if received.messages().is_empty() {
-            break;
-        }
-        for message in received.messages() {
-            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            found.push((body["event"].as_str().unwrap().to_string(), body));
-        }
-    }
-    found.sort_by(|a, b| a.1["delivery_id"].as_str().cmp(&b.1["delivery_id"].as_str()));
-    found
-}
-
-/// An endpoint of `org` subscribed to every event.
-async fn subscribe_all(services: &Services, org: &Org) {
-    let settings = shared::api::webhook_endpoints::WebhookSettings {
-        secrets: harness::secret_box().await,
-        allow_http: false,
-        rotation_grace_seconds: 3600,
-    };
-    let body = json!({"name": "Desk events", "url": "https://receiver.example/desk", "events": ["*"]});
-    let request = fixture("webhook-endpoints-create.json")
-        .key(&org.admin_key)
-        .body(body.to_string());
-    let (status, created) = read(shared::api::webhook_endpoints::handle(services, &settings, request.build()).await);
-    assert_eq!(status, 201, "{created}");
+/// Every event queued on `queue` so far, in the order they were published.
+async fn events(queue: &harness::OwnQueue) -> Vec<(String, Value)> {
+    let messages = queue.drain().await;
+    messages
+        .into_iter()
+        .map(|message| (message["event"].as_str().unwrap().to_string(), message))
+        .collect()
 }
 
 async fn call(services: &Services, publisher: &Publisher, request: FixtureRequest) -> (u16, Value) {
@@ -104,8 +51,9 @@ async fn counts(services: &Services, publisher: &Publisher, key: &str) -> Value 
 async fn a_ticket_is_opened_read_by_id_and_number_changed_and_solved_publishing_each_step() {
     let services = services().await;
     let org = new_org(&services).await;
-    subscribe_all(&services, &org).await;
-    let (publisher, sqs, queue) = own_publisher("lifecycle").await;
+    harness::subscribe(&services, &org, &["*"]).await;
+    let queue = harness::OwnQueue::new("tickets-lifecycle").await;
+    let publisher = queue.publisher();
 
     let (status, opened) = call(
         &services,
@@ -162,7 +110,7 @@ async fn a_ticket_is_opened_read_by_id_and_number_changed_and_solved_publishing_
     assert_eq!(solved["ticket"]["assignee"], Value::Null);
     assert_eq!(solved["ticket"]["custom_fields"], json!({}));
 
-    let published: Vec<String> = events(&sqs, &queue).await.into_iter().map(|(event, _)| event).collect();
+    let published: Vec<String> = events(&queue).await.into_iter().map(|(event, _)| event).collect();
     assert_eq!(
         published,
         [
@@ -328,8 +276,9 @@ async fn lists_filter_and_page_with_a_cursor() {
 async fn replies_and_notes_move_the_ticket_as_a_desk_does_and_publish_reply_sent() {
     let services = services().await;
     let org = new_org(&services).await;
-    subscribe_all(&services, &org).await;
-    let (publisher, sqs, queue) = own_publisher("replies").await;
+    harness::subscribe(&services, &org, &["*"]).await;
+    let queue = harness::OwnQueue::new("tickets-replies").await;
+    let publisher = queue.publisher();
     let body = json!({"subject": "Broken strap", "customer_email": "max@example.com", "category": "returns",
         "message": {"content_text": "The strap broke after a day."}});
     let (_, opened) = call(&services, &publisher, open(&org.admin_key, body)).await;
@@ -388,7 +337,7 @@ async fn replies_and_notes_move_the_ticket_as_a_desk_does_and_publish_reply_sent
         ]
     );
 
-    let published = events(&sqs, &queue).await;
+    let published = events(&queue).await;
     let names: Vec<&str> = published.iter().map(|(event, _)| event.as_str()).collect();
     assert_eq!(
         names,
@@ -492,8 +441,9 @@ async fn scopes_guard_the_desk_and_bad_input_gets_the_json_error_with_nothing_st
 async fn escalation_hands_the_ticket_to_a_team_and_email_tickets_also_publish_email_escalated() {
     let services = services().await;
     let org = new_org(&services).await;
-    subscribe_all(&services, &org).await;
-    let (publisher, sqs, queue) = own_publisher("escalation").await;
+    harness::subscribe(&services, &org, &["*"]).await;
+    let queue = harness::OwnQueue::new("tickets-escalation").await;
+    let publisher = queue.publisher();
     let mut ids = Vec::new();
     for channel in ["email", "widget"] {
         let body = json!({"subject": "Refund not received", "channel": channel, "customer_email": "ida@example.com"});
@@ -509,7 +459,7 @@ async fn escalation_hands_the_ticket_to_a_team_and_email_tickets_also_publish_em
         assert_eq!(escalated["ticket"]["escalation"]["reason"], "Refund older than 14 days");
         assert!(escalated["ticket"]["escalation"]["escalated_at"].is_string());
     }
-    let published = events(&sqs, &queue).await;
+    let published = events(&queue).await;
     let escalations: Vec<(&str, &Value)> = published
         .iter()
         .filter(|(event, _)| event.ends_with("escalated"))

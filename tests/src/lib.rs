@@ -686,3 +686,81 @@ pub async fn inbound_services(clock: Arc<dyn Clock>) -> shared::inbound::Inbound
         clock,
     }
 }
+
+/// An outbound endpoint of `org` subscribed to `events`, created through the endpoints handler;
+/// returns its id.
+pub async fn subscribe(services: &Services, org: &Org, events: &[&str]) -> String {
+    let settings = shared::api::webhook_endpoints::WebhookSettings {
+        secrets: secret_box().await,
+        allow_http: false,
+        rotation_grace_seconds: 3600,
+    };
+    let body =
+        serde_json::json!({"name": "Test subscriber", "url": "https://receiver.example/hooks", "events": events});
+    let request = fixture("webhook-endpoints-create.json")
+        .key(&org.admin_key)
+        .body(body.to_string())
+        .build();
+    let (status, created) = read(shared::api::webhook_endpoints::handle(services, &settings, request).await);
+    assert_eq!(status, 201, "{created}");
+    created["webhook"]["id"].as_str().expect("endpoint id").to_string()
+}
+
+/// A delivery queue of a test's own: what the test finds there is what it published.
+pub struct OwnQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub url: String,
+}
+
+impl OwnQueue {
+    pub async fn new(name: &str) -> Self {
+        let config = sdk_config(&emulator().endpoint).await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-{}", std::process::id()))
+            .send()
+            .await
+            .expect("queue created")
+            .queue_url
+            .expect("queue url");
+        Self { sqs, url }
+    }
+
+    /// A publisher over this queue, reading endpoints afresh each time.
+    pub fn publisher(&self) -> shared::outbound::Publisher {
+        shared::outbound::Publisher {
+            queue: shared::outbound::DeliveryQueue {
+                sqs: self.sqs.clone(),
+                queue_url: self.url.clone(),
+            },
+            cache: shared::outbound::EndpointCache::new(Duration::ZERO),
+        }
+    }
+
+    /// Every message queued so far (taken off the queue), in the order they were published.
+    pub async fn drain(&self) -> Vec<Value> {
+        let mut found: Vec<Value> = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            if received.messages().is_empty() {
+                break;
+            }
+            found.extend(
+                received
+                    .messages()
+                    .iter()
+                    .map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("a JSON message")),
+            );
+        }
+        found.sort_by(|a, b| a["delivery_id"].as_str().cmp(&b["delivery_id"].as_str()));
+        found
+    }
+}

@@ -2,20 +2,12 @@
 //! `ORG#<org>#CUSTOMER#<email>`: one query answers "who is this and what did they order".
 
 use super::{
-    Document, Fields, GSI1PK, GSI1SK, Item, Meta, PK, SK, Store, StoreError, get_s, newest_first, org_prefix,
+    Document, Fields, GSI1PK, GSI1SK, Item, Meta, PK, Store, StoreError, get_s, index_key, newest_first, org_prefix,
     query_all, s,
 };
 
 /// Sorts after every `ORDER#...`, so a descending query returns the profile first.
 const PROFILE_SORT_KEY: &str = "~PROFILE";
-
-/// The key attributes that locate an item in GSI1, as a query's `ExclusiveStartKey`.
-fn index_key(item: &Item) -> Item {
-    [PK, SK, GSI1PK, GSI1SK]
-        .iter()
-        .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
-        .collect()
-}
 
 pub(crate) fn customer_pk(org_id: &str, email: &str) -> String {
     format!("{}#CUSTOMER#{}", org_prefix(org_id), email.to_lowercase())

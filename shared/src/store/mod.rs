@@ -440,6 +440,14 @@ pub(crate) fn entity_item<T: serde::Serialize>(entity: &T) -> Result<Item, Store
     Ok(item)
 }
 
+/// The key attributes that locate an item in GSI1: a page that ends with it continues there.
+pub(crate) fn index_key(item: &Item) -> Item {
+    [PK, SK, GSI1PK, GSI1SK]
+        .iter()
+        .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
+        .collect()
+}
+
 /// A JSON value as a DynamoDB attribute value.
 pub(crate) fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
     serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Rejected(e.to_string()))

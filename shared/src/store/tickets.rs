@@ -32,8 +32,8 @@ use serde_json::{Map, Value};
 
 use super::csat::{CsatToken, TicketCsat};
 use super::{
-    GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, entity_item, get_n, get_s, n, org_prefix, query_all, s,
-    store_error,
+    GSI1PK, GSI1SK, Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, get_n, get_s, n, org_prefix, query_all,
+    s, store_error,
 };
 
 /// A support ticket, stored as the API shows it: its fields are top-level attributes (see
@@ -191,6 +191,15 @@ fn counter_pk(org_id: &str) -> String {
 /// Prefix of the counter's per-status attributes (`status_open`).
 const STATUS_COUNT: &str = "status_";
 
+/// An item that finds a ticket from another key of it (its number, an entry's id).
+fn ticket_pointer(pk: String, sk: &str, ticket_id: &str) -> Item {
+    HashMap::from([
+        (PK.to_string(), s(pk)),
+        (SK.to_string(), s(sk)),
+        ("ticket_id".to_string(), s(ticket_id)),
+    ])
+}
+
 fn number_pk(org_id: &str, number: u64) -> String {
     format!("{}#TICKETNO#{number}", org_prefix(org_id))
 }
@@ -241,14 +250,10 @@ impl Store {
     /// The writes that store an entry: the entry in its ticket's partition, and the item that
     /// finds its ticket from its id alone.
     fn entry_writes(&self, org_id: &str, entry: &Entry) -> Result<[TransactWriteItem; 2], StoreError> {
-        let lookup = HashMap::from([
-            (PK.to_string(), s(entry_lookup_pk(org_id, &entry.entry_id))),
-            (SK.to_string(), s("ENTRY")),
-            ("ticket_id".to_string(), s(&entry.ticket_id)),
-        ]);
+        let lookup = ticket_pointer(entry_lookup_pk(org_id, &entry.entry_id), "ENTRY", &entry.ticket_id);
         Ok([
-            self.transact_put(entry_item(org_id, entry)?, Some(super::NOT_STORED))?,
-            self.transact_put(lookup, Some(super::NOT_STORED))?,
+            self.transact_put(entry_item(org_id, entry)?, Some(NOT_STORED))?,
+            self.transact_put(lookup, Some(NOT_STORED))?,
         ])
     }
 
@@ -315,27 +320,20 @@ impl Store {
 
     /// Stores a new ticket (numbered by [`Store::next_ticket_number`]) with its first entry, if any.
     pub async fn create_ticket(&self, ticket: &Ticket, first: Option<&Entry>) -> Result<(), StoreError> {
-        let absent = Some("attribute_not_exists(PK)");
-        let number = HashMap::from([
-            (PK.to_string(), s(number_pk(&ticket.org_id, ticket.number))),
-            (SK.to_string(), s("TICKETNO")),
-            ("ticket_id".to_string(), s(&ticket.ticket_id)),
-        ]);
+        let number = ticket_pointer(number_pk(&ticket.org_id, ticket.number), "TICKETNO", &ticket.ticket_id);
         let mut writes = vec![
-            self.transact_put(ticket_item(ticket)?, absent)?,
-            self.transact_put(number, absent)?,
+            self.transact_put(ticket_item(ticket)?, Some(NOT_STORED))?,
+            self.transact_put(number, Some(NOT_STORED))?,
         ];
         if let Some(entry) = first {
             writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         }
         writes.push(self.status_count_write(&ticket.org_id, None, &ticket.status)?);
-        self.client()
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        match self.transact(writes).await? {
+            true => Ok(()),
+            // Its id is new and its number was just given: neither can be taken.
+            false => Err(StoreError::Unavailable("a new ticket's id or number was taken".into())),
+        }
     }
 
     pub async fn get_ticket(&self, org_id: &str, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
@@ -357,9 +355,10 @@ impl Store {
     }
 
     /// Sets a ticket's changeable fields to `ticket`'s, leaving what replies change (message
-    /// count, first response) as stored. A status change also moves the ticket between the
-    /// organization's counts, in one transaction that holds only while the ticket's status is
-    /// still `previous_status`. `None`: the ticket is gone or its status changed meanwhile.
+    /// count, first response) as stored, and answers the ticket as stored. Both hold only while
+    /// the ticket's status is still `previous_status`; a status change also moves the ticket
+    /// between the organization's counts, in the same transaction. `None`: the ticket is gone
+    /// or its status changed meanwhile.
     pub async fn update_ticket(&self, ticket: &Ticket, previous_status: &str) -> Result<Option<Ticket>, StoreError> {
         let mut item = ticket_item(ticket)?;
         let mut names = HashMap::from([("#status".to_string(), "status".to_string())]);
@@ -375,22 +374,50 @@ impl Store {
                 None => removals.push(format!("#c{i}")),
             }
         }
+        let key = super::key(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET");
+        let (expression, condition) = (
+            update_expression(&sets, &removals),
+            "attribute_exists(PK) AND #status = :previous",
+        );
+        if ticket.status == previous_status {
+            // Nothing to count: one update, which answers the ticket it leaves.
+            let result = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            return match super::unless_condition_failed(result)? {
+                Some(output) => output
+                    .attributes
+                    .map(|item| ticket_from(&ticket.org_id, item))
+                    .transpose(),
+                None => Ok(None),
+            };
+        }
         let update = Update::builder()
             .table_name(self.table())
-            .set_key(Some(super::key(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")))
-            .update_expression(update_expression(&sets, &removals))
-            .condition_expression("attribute_exists(PK) AND #status = :previous")
+            .set_key(Some(key))
+            .update_expression(expression)
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        if ticket.status != previous_status {
-            writes.push(self.status_count_write(&ticket.org_id, Some(previous_status), &ticket.status)?);
-        }
+        let writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.status_count_write(&ticket.org_id, Some(previous_status), &ticket.status)?,
+        ];
         if !self.transact(writes).await? {
             return Ok(None);
         }
+        // A transaction answers nothing: read what it left.
         self.get_ticket_consistent(&ticket.org_id, &ticket.ticket_id).await
     }
 
@@ -456,7 +483,7 @@ impl Store {
                 .await
                 .map_err(store_error)?;
             for item in output.items.unwrap_or_default() {
-                tickets.push((item_key(&item), ticket_from(org_id, item)?));
+                tickets.push((super::index_key(&item), ticket_from(org_id, item)?));
             }
             start = output.last_evaluated_key;
             if start.is_none() || tickets.len() > limit {
@@ -559,11 +586,9 @@ fn ticket_query(
     equal("customer_email", &filter.customer_email);
     match &filter.assignee {
         Some(Some(assignee)) => equal("assignee", &Some(assignee.clone())),
-        Some(None) => conditions.push("(attribute_not_exists(assignee) OR attribute_type(assignee, :null))".into()),
+        // An absent value is no attribute (see `entity_item`).
+        Some(None) => conditions.push("attribute_not_exists(assignee)".into()),
         None => {}
-    }
-    if matches!(filter.assignee, Some(None)) {
-        values.push((":null".into(), s("NULL")));
     }
     if let Some(text) = &filter.text {
         values.push((":text".into(), s(text)));
@@ -600,12 +625,4 @@ fn update_expression<S: AsRef<str>, R: AsRef<str>>(sets: &[S], removals: &[R]) -
         expression.push_str(&format!(" REMOVE {}", removals.join(", ")));
     }
     expression
-}
-
-/// The index key of a ticket item: where a page that ends with it continues.
-fn item_key(item: &Item) -> Item {
-    [PK, SK, GSI1PK, GSI1SK]
-        .iter()
-        .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
-        .collect()
 }
