@@ -36,6 +36,75 @@ use super::{
     s, store_error,
 };
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    New,
+    Open,
+    Pending,
+    Solved,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+    Urgent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    #[default]
+    Api,
+    Email,
+    Widget,
+    Whatsapp,
+    Messenger,
+    Slack,
+    Sms,
+    Phone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorType {
+    Customer,
+    Agent,
+    Ai,
+    System,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::New,
+        Status::Open,
+        Status::Pending,
+        Status::Solved,
+        Status::Closed,
+    ];
+
+    /// The name the API and the table use (`open`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Open => "open",
+            Status::Pending => "pending",
+            Status::Solved => "solved",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// Not yet solved: the customer is waiting on the desk or the desk on the customer.
+    pub const fn is_unsolved(self) -> bool {
+        matches!(self, Status::New | Status::Open | Status::Pending)
+    }
+}
+
 /// A support ticket, stored as the API shows it: its fields are top-level attributes (see
 /// [`super::entity_item`]), so filters can read them; the organization is in its key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -48,13 +117,10 @@ pub struct Ticket {
     #[serde(rename = "ticketNumber")]
     pub number: u64,
     pub subject: String,
-    /// `new`, `open`, `pending`, `solved` or `closed`.
-    pub status: String,
-    /// `low`, `normal`, `high` or `urgent`.
-    pub priority: String,
-    /// Where the ticket came from: `api`, `email`, `widget`, `whatsapp`, `messenger`, `slack`,
-    /// `sms` or `phone`.
-    pub channel: String,
+    pub status: Status,
+    pub priority: Priority,
+    /// Where the ticket came from.
+    pub channel: Channel,
     pub customer_email: Option<String>,
     pub assignee: Option<String>,
     pub team: Option<String>,
@@ -96,7 +162,7 @@ pub struct Entry {
     pub content: Option<Value>,
     /// `inbound` (from the customer), `outbound` (to the customer) or `internal`.
     pub direction: String,
-    pub channel: String,
+    pub channel: Channel,
     pub internal: bool,
     /// The provider's id of the message (an email's Message-ID), for threading and deduplication.
     pub provider_message_id: Option<String>,
@@ -106,15 +172,14 @@ pub struct Entry {
 /// Who wrote an entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EntryAuthor {
-    /// `customer`, `agent`, `ai` or `system`.
-    pub role: String,
+    pub role: AuthorType,
     pub name: Option<String>,
 }
 
 /// What adding an entry does to its ticket.
 pub struct EntryEffect<'a> {
     /// The status the ticket moves to, when the entry moves it.
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     /// The entry is the ticket's first response to the customer.
     pub first_response: bool,
     /// The CSAT token the entry (an AI reply) carries, with its secret.
@@ -328,7 +393,7 @@ impl Store {
         if let Some(entry) = first {
             writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         }
-        writes.push(self.status_count_write(&ticket.org_id, None, &ticket.status)?);
+        writes.push(self.status_count_write(&ticket.org_id, None, ticket.status)?);
         match self.transact(writes).await? {
             true => Ok(()),
             // Its id is new and its number was just given: neither can be taken.
@@ -359,10 +424,10 @@ impl Store {
     /// the ticket's status is still `previous_status`; a status change also moves the ticket
     /// between the organization's counts, in the same transaction. `None`: the ticket is gone
     /// or its status changed meanwhile.
-    pub async fn update_ticket(&self, ticket: &Ticket, previous_status: &str) -> Result<Option<Ticket>, StoreError> {
+    pub async fn update_ticket(&self, ticket: &Ticket, previous_status: Status) -> Result<Option<Ticket>, StoreError> {
         let mut item = ticket_item(ticket)?;
         let mut names = HashMap::from([("#status".to_string(), "status".to_string())]);
-        let mut values = HashMap::from([(":previous".to_string(), s(previous_status))]);
+        let mut values = HashMap::from([(":previous".to_string(), s(previous_status.as_str()))]);
         let (mut sets, mut removals) = (Vec::new(), Vec::new());
         for (i, field) in CHANGEABLE.iter().enumerate() {
             names.insert(format!("#c{i}"), field.to_string());
@@ -412,7 +477,7 @@ impl Store {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let writes = vec![
             TransactWriteItem::builder().update(update).build(),
-            self.status_count_write(&ticket.org_id, Some(previous_status), &ticket.status)?,
+            self.status_count_write(&ticket.org_id, Some(previous_status), ticket.status)?,
         ];
         if !self.transact(writes).await? {
             return Ok(None);
@@ -436,16 +501,21 @@ impl Store {
 
     /// The write that moves one ticket from status `from` (none: a new ticket) to `to` in the
     /// organization's counts.
-    fn status_count_write(&self, org_id: &str, from: Option<&str>, to: &str) -> Result<TransactWriteItem, StoreError> {
+    fn status_count_write(
+        &self,
+        org_id: &str,
+        from: Option<Status>,
+        to: Status,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(self.table())
             .set_key(Some(super::key(counter_pk(org_id), "COUNTER")))
-            .expression_attribute_names("#to", format!("{STATUS_COUNT}{to}"))
+            .expression_attribute_names("#to", format!("{STATUS_COUNT}{}", to.as_str()))
             .expression_attribute_values(":one", n(1));
         update = match from {
             Some(from) => update
                 .update_expression("ADD #to :one, #from :minus_one")
-                .expression_attribute_names("#from", format!("{STATUS_COUNT}{from}"))
+                .expression_attribute_names("#from", format!("{STATUS_COUNT}{}", from.as_str()))
                 .expression_attribute_values(":minus_one", n(-1)),
             None => update.update_expression("ADD #to :one"),
         };
@@ -516,19 +586,19 @@ impl Store {
         let mut values = HashMap::from([
             (":one".to_string(), n(1)),
             (":now".to_string(), s(&entry.created_at)),
-            (":closed".to_string(), s("closed")),
+            (":closed".to_string(), s(Status::Closed.as_str())),
         ]);
         let mut condition = "attribute_exists(PK) AND #status <> :closed".to_string();
         let mut count = None;
         if let Some(status) = effect.status.filter(|status| *status != ticket.status) {
             sets.push("#status = :status");
-            values.insert(":status".into(), s(status));
+            values.insert(":status".into(), s(status.as_str()));
             // The counts move only from the status the ticket still has.
             condition.push_str(" AND #status = :current");
-            values.insert(":current".into(), s(&ticket.status));
-            count = Some(self.status_count_write(&ticket.org_id, Some(&ticket.status), status)?);
+            values.insert(":current".into(), s(ticket.status.as_str()));
+            count = Some(self.status_count_write(&ticket.org_id, Some(ticket.status), status)?);
             // A reopened ticket is no longer solved.
-            if status == "open" {
+            if status == Status::Open {
                 removals.push("solved_at");
             }
         }

@@ -265,7 +265,7 @@ async fn customer_tickets(call: &Call<'_>, email: &str) -> Result<(Vec<Ticket>, 
         .max_by(|a, b| a.rated_at.cmp(&b.rated_at));
     let open = tickets
         .into_iter()
-        .filter(|ticket| matches!(ticket.status.as_str(), "new" | "open" | "pending"))
+        .filter(|ticket| ticket.status.is_unsolved())
         .collect();
     Ok((open, last_csat))
 }

@@ -9,7 +9,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use super::model::{AuthorType, ConversationList, CreatedEntry, NewEntryRequest, Status, name_of};
+use super::model::{AuthorType, ConversationList, CreatedEntry, NewEntryRequest, Status};
 use super::{find_ticket, publish_event};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
@@ -43,7 +43,7 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
     let body: NewEntryRequest = call.validated_body()?;
     let ticket = find_ticket(&call).await?;
-    if ticket.status == name_of(&Status::Closed) {
+    if ticket.status == Status::Closed {
         return Err(ApiError::conflict("a closed ticket takes no more entries"));
     }
     let now = rfc3339(call.now());
@@ -53,7 +53,7 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
         entry_id: format!("cnv_{}", new_ulid()),
         ticket_id: ticket.ticket_id.clone(),
         author: EntryAuthor {
-            role: name_of(&author),
+            role: author,
             name: body.author.name,
         },
         content_text: body.content_text,
@@ -64,16 +64,16 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
             _ => "outbound",
         }
         .to_string(),
-        channel: ticket.channel.clone(),
+        channel: ticket.channel,
         internal: body.internal,
         provider_message_id: body.provider_message_id,
         created_at: now.clone(),
     };
-    let status = next_status(&ticket.status, author, body.internal);
+    let status = next_status(ticket.status, author, body.internal);
     // Every AI reply carries a CSAT token, so that its customer can rate it.
     let csat = (reply && author == AuthorType::Ai).then(|| new_csat_token(&ticket, &entry, &call));
     let effect = EntryEffect {
-        status: status.as_deref(),
+        status,
         first_response: reply,
         csat: csat.as_ref().map(|(token, secret, _)| (token, secret.as_str())),
     };
@@ -125,14 +125,13 @@ fn new_csat_token(ticket: &Ticket, reply: &Entry, call: &Call<'_>) -> (CsatToken
 const CSAT_SECRET_CHARS: usize = 52;
 
 /// The status an entry moves its ticket to, if it moves it.
-fn next_status(current: &str, author: AuthorType, internal: bool) -> Option<String> {
-    let next = match (author, internal, current) {
+fn next_status(current: Status, author: AuthorType, internal: bool) -> Option<Status> {
+    match (author, internal, current) {
         (_, true, _) | (AuthorType::System, _, _) => None,
-        (AuthorType::Agent | AuthorType::Ai, false, "new" | "open") => Some(Status::Pending),
-        (AuthorType::Customer, false, "pending" | "solved") => Some(Status::Open),
+        (AuthorType::Agent | AuthorType::Ai, false, Status::New | Status::Open) => Some(Status::Pending),
+        (AuthorType::Customer, false, Status::Pending | Status::Solved) => Some(Status::Open),
         _ => None,
-    };
-    next.map(|status| name_of(&status))
+    }
 }
 
 /// The ticket as the entry left it (what the store's update did), without reading it again.
@@ -140,8 +139,8 @@ fn after(mut ticket: Ticket, effect: &EntryEffect<'_>, now: &str) -> Ticket {
     ticket.message_count += 1;
     ticket.updated_at = now.to_string();
     if let Some(status) = effect.status {
-        ticket.status = status.to_string();
-        if status == "open" {
+        ticket.status = status;
+        if status == Status::Open {
             ticket.solved_at = None;
         }
     }
@@ -157,23 +156,26 @@ mod tests {
 
     #[test]
     fn replies_wait_on_the_customer_and_customers_reopen() {
-        assert_eq!(next_status("new", AuthorType::Agent, false).as_deref(), Some("pending"));
-        assert_eq!(next_status("open", AuthorType::Ai, false).as_deref(), Some("pending"));
-        assert_eq!(next_status("pending", AuthorType::Agent, false), None);
         assert_eq!(
-            next_status("pending", AuthorType::Customer, false).as_deref(),
-            Some("open")
+            next_status(Status::New, AuthorType::Agent, false),
+            Some(Status::Pending)
+        );
+        assert_eq!(next_status(Status::Open, AuthorType::Ai, false), Some(Status::Pending));
+        assert_eq!(next_status(Status::Pending, AuthorType::Agent, false), None);
+        assert_eq!(
+            next_status(Status::Pending, AuthorType::Customer, false),
+            Some(Status::Open)
         );
         assert_eq!(
-            next_status("solved", AuthorType::Customer, false).as_deref(),
-            Some("open")
+            next_status(Status::Solved, AuthorType::Customer, false),
+            Some(Status::Open)
         );
-        assert_eq!(next_status("new", AuthorType::Customer, false), None);
+        assert_eq!(next_status(Status::New, AuthorType::Customer, false), None);
         assert_eq!(
-            next_status("open", AuthorType::Agent, true),
+            next_status(Status::Open, AuthorType::Agent, true),
             None,
             "internal notes move nothing"
         );
-        assert_eq!(next_status("pending", AuthorType::System, false), None);
+        assert_eq!(next_status(Status::Pending, AuthorType::System, false), None);
     }
 }

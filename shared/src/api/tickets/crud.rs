@@ -5,8 +5,8 @@ use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
 use super::model::{
-    Channel, CreateTicketRequest, Priority, Status, TicketListParams, TicketPageResponse, TicketResponse,
-    UpdateTicketRequest, name_of, normalized_tags,
+    AuthorType, Channel, CreateTicketRequest, Priority, Status, TicketListParams, TicketPageResponse, TicketResponse,
+    UpdateTicketRequest, normalized_tags,
 };
 use super::{find_ticket, publish_event};
 use crate::clock::{normalized_rfc3339, rfc3339};
@@ -28,18 +28,17 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     let body: CreateTicketRequest = call.validated_body()?;
     let now = rfc3339(call.now());
     let ticket_id = format!("tkt_{}", new_ulid());
-    let channel = name_of(&body.channel);
     let first = body.message.as_ref().map(|message| Entry {
         entry_id: format!("cnv_{}", new_ulid()),
         ticket_id: ticket_id.clone(),
         author: EntryAuthor {
-            role: "customer".into(),
+            role: AuthorType::Customer,
             name: message.author_name.clone(),
         },
         content_text: message.content_text.clone(),
         content: message.content.clone(),
         direction: "inbound".into(),
-        channel: channel.clone(),
+        channel: body.channel,
         internal: false,
         provider_message_id: None,
         created_at: now.clone(),
@@ -49,9 +48,9 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         number: call.store().next_ticket_number(call.org_id()).await?,
         ticket_id,
         subject: body.subject.trim().to_string(),
-        status: name_of(&Status::New),
-        priority: name_of(&body.priority),
-        channel,
+        status: Status::New,
+        priority: body.priority,
+        channel: body.channel,
         customer_email: body.customer_email.as_deref().and_then(normalized_email),
         assignee: body.assignee,
         team: body.team,
@@ -96,9 +95,8 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let counts_by_status = Status::ALL
         .iter()
         .map(|status| {
-            let name = name_of(status);
-            let count = counted.get(&name).copied().unwrap_or(0);
-            (name, count)
+            let name = status.as_str();
+            (name.to_string(), counted.get(name).copied().unwrap_or(0))
         })
         .collect();
     ok(&TicketPageResponse {
@@ -177,10 +175,10 @@ pub async fn get(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 pub async fn update(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
     let body: UpdateTicketRequest = call.validated_body()?;
     let current = find_ticket(&call).await?;
-    if current.status == name_of(&Status::Closed) {
+    if current.status == Status::Closed {
         return Err(ApiError::conflict("a closed ticket no longer changes"));
     }
-    if body.status == Some(Status::New) && current.status != name_of(&Status::New) {
+    if body.status == Some(Status::New) && current.status != Status::New {
         return Err(ApiError::invalid_input(
             "status",
             "a ticket that left `new` does not go back to it",
@@ -188,10 +186,10 @@ pub async fn update(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     }
     let now = rfc3339(call.now());
     let changed = apply(current.clone(), body, &now);
-    let solved_now = changed.status == name_of(&Status::Solved) && current.status != changed.status;
+    let solved_now = changed.status == Status::Solved && current.status != changed.status;
     let updated = call
         .store()
-        .update_ticket(&changed, &current.status)
+        .update_ticket(&changed, current.status)
         .await?
         .ok_or_else(changed_meanwhile)?;
     let view = updated;
@@ -216,14 +214,14 @@ fn apply(mut ticket: Ticket, body: UpdateTicketRequest, now: &str) -> Ticket {
         ticket.subject = subject.trim().to_string();
     }
     if let Some(status) = body.status {
-        ticket.status = name_of(&status);
+        ticket.status = status;
         ticket.solved_at = match status {
             Status::Solved | Status::Closed => ticket.solved_at.or_else(|| Some(now.to_string())),
             _ => None,
         };
     }
     if let Some(priority) = body.priority {
-        ticket.priority = name_of(&priority);
+        ticket.priority = priority;
     }
     for (field, value) in [
         (&mut ticket.assignee, body.assignee),

@@ -4,7 +4,7 @@
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use super::model::{EscalateRequest, Status, TicketResponse, name_of};
+use super::model::{Channel, EscalateRequest, Status, TicketResponse};
 use super::{find_ticket, publish_event};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
@@ -20,8 +20,8 @@ use crate::store::tickets::Escalation;
 pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
     let body: EscalateRequest = call.validated_body()?;
     let mut ticket = find_ticket(&call).await?;
-    let status = ticket.status.clone();
-    if ticket.status == name_of(&Status::Closed) {
+    let status = ticket.status;
+    if ticket.status == Status::Closed {
         return Err(ApiError::conflict("a closed ticket is not escalated"));
     }
     let now = rfc3339(call.now());
@@ -35,7 +35,7 @@ pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<
     ticket.updated_at = now;
     let updated = call
         .store()
-        .update_ticket(&ticket, &status)
+        .update_ticket(&ticket, status)
         .await?
         .ok_or_else(super::crud::changed_meanwhile)?;
     let view = updated;
@@ -45,7 +45,7 @@ pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<
         "customer_email": view.customer_email,
     });
     publish_event(&call, publisher, "ticket.escalated", &escalation).await?;
-    if view.channel == "email" {
+    if view.channel == Channel::Email {
         publish_event(&call, publisher, "email.escalated", &escalation).await?;
     }
     ok(&TicketResponse {

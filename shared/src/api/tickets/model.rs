@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::http::{Validate, normalized_email};
+pub use crate::store::tickets::{AuthorType, Channel, Priority, Status};
 use crate::store::tickets::{Entry, Ticket};
 
 const MAX_SUBJECT_CHARS: usize = 300;
@@ -16,67 +17,6 @@ const MAX_NAME_CHARS: usize = 200;
 /// A message's text, at most (the request body itself is capped at 100 KB).
 pub const MAX_MESSAGE_CHARS: usize = 50_000;
 const MAX_CUSTOM_FIELDS: usize = 50;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    New,
-    Open,
-    Pending,
-    Solved,
-    Closed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    Low,
-    #[default]
-    Normal,
-    High,
-    Urgent,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    #[default]
-    Api,
-    Email,
-    Widget,
-    Whatsapp,
-    Messenger,
-    Slack,
-    Sms,
-    Phone,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthorType {
-    Customer,
-    Agent,
-    Ai,
-    System,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::New,
-        Status::Open,
-        Status::Pending,
-        Status::Solved,
-        Status::Closed,
-    ];
-}
-
-/// The text name of a serde enum value (`Status::Open` → `open`).
-pub fn name_of(value: &impl Serialize) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
 
 /// The customer's first message of a new ticket.
 #[derive(Debug, Deserialize, ToSchema)]
