@@ -244,7 +244,7 @@ async fn health_and_openapi_are_served_at_their_paths() {
         .json()
         .await
         .unwrap();
-    assert!(document["paths"]["/api/webhook"]["post"].is_object());
+    assert!(document["paths"]["/api/webhook"]["post"].is_object(), "{document}");
     // The served document, as client generators read it, passes a maintained OpenAPI validator
     // (which also refuses an operationId used twice).
     let file = std::env::temp_dir().join(format!("hookgate-openapi-{}.json", std::process::id()));
