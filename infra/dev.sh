@@ -2,7 +2,8 @@
 # The whole stack on one machine: emulated AWS (moto) on 127.0.0.1:$MOTO_PORT with the
 # resources of template.yaml, a demo organization and its admin key, and every function served
 # by `cargo lambda watch` at its real path on http://127.0.0.1:$API_PORT, and the poller that
-# feeds the delivery queue to the delivery worker as Lambda's SQS event source would.
+# feeds the delivery queue to the delivery worker as Lambda's SQS event source would, and the
+# schedule that runs the SLA job every minute as EventBridge would.
 # Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +64,11 @@ for _ in $(seq 1 300); do port_busy "$API_PORT" && break; sleep 0.2; done
 echo "== feeding the delivery queue to the delivery worker (log: .local/poller.log)"
 ./target/debug/hookgate-admin poll-queue --queue-url "$DELIVERY_QUEUE_URL" --function delivery-worker \
   --invoke-url "http://127.0.0.1:$API_PORT" >.local/poller.log 2>&1 &
+started+=($!)
+
+echo "== running the SLA job every minute, as its EventBridge schedule does (log: .local/schedule.log)"
+./target/debug/hookgate-admin schedule --function sla-breaches --every-seconds 60 \
+  --invoke-url "http://127.0.0.1:$API_PORT" >.local/schedule.log 2>&1 &
 started+=($!)
 
 cat <<MSG

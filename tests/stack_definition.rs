@@ -240,6 +240,7 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("csat", table(&csat::ROUTES)),
         ("conversations", table(&conversations::ROUTES)),
         ("customers", table(&customers::ROUTES)),
+        ("sla-policies", table(&sla_policies::ROUTES)),
         ("webhook-endpoints", table(&webhook_endpoints::ROUTES)),
         ("webhook-sends", table(&webhook_sends::ROUTES)),
         ("shopify-webhooks", table(&shopify::ROUTES)),
@@ -314,6 +315,20 @@ fn the_delivery_worker_consumes_the_delivery_queue_reporting_item_failures() {
 }
 
 #[test]
+fn the_sla_job_runs_every_minute_one_run_at_a_time() {
+    let template = template();
+    let job = &template["Resources"]["SlaBreachesFunction"]["Properties"];
+    let schedule = &job["Events"]["EveryMinute"];
+    assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
+    assert_eq!(schedule["Properties"]["Schedule"].as_str(), Some("rate(1 minute)"));
+    assert_eq!(job["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    assert!(
+        job["Timeout"].as_u64().unwrap() < 60,
+        "a run ends before the next one starts"
+    );
+}
+
+#[test]
 fn every_function_has_a_sample_event_and_a_template_entry() {
     let binaries = template_binaries();
     let events: Vec<String> = std::fs::read_dir(repo_root().join("events"))
@@ -335,6 +350,9 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
         if event.starts_with("delivery-worker") {
             let sqs: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
             assert!(!sqs.records.is_empty(), "events/{event}");
+        } else if event.starts_with("sla-breaches") {
+            let scheduled: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(scheduled["detail-type"], "Scheduled Event", "events/{event}");
         } else if event.starts_with("amazon-notifications") {
             let sns: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert!(sns["Records"][0]["Sns"]["TopicArn"].is_string(), "events/{event}");

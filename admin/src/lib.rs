@@ -6,9 +6,11 @@
 //! - [`bootstrap`]: creates an organization and its first `keys:manage` key.
 //! - [`billing`]: connects Hookgate's own Stripe account to an organization (plans).
 //! - [`poller`]: the local stand-in for Lambda's SQS event source mapping.
+//! - [`schedule`]: the local stand-in for an EventBridge schedule.
 
 pub mod billing;
 pub mod bootstrap;
 pub mod poller;
 pub mod provision;
+pub mod schedule;
 pub mod template;

@@ -8,6 +8,8 @@
 //!                                                       Hookgate's Stripe account for an organization's plan
 //! hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
 //!                                                       feed a queue to a local function (SQS event source)
+//! hookgate-admin schedule --function NAME [--every-seconds 60] [--invoke-url http://127.0.0.1:9000]
+//!                                                       invoke a local function on a schedule (EventBridge)
 //! ```
 //! Both use the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials);
 //! `bootstrap` also `TABLE_NAME` and `PEPPER_SECRET_ID`, as the functions do, and
@@ -23,7 +25,8 @@ const USAGE: &str = "usage:
   hookgate-admin provision [--template template.yaml]
   hookgate-admin bootstrap --org-name NAME [--rate-limit-per-minute N]
   hookgate-admin connect-billing --org-id ID --account-id acct_... --secret whsec_...
-  hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]";
+  hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
+  hookgate-admin schedule --function NAME [--every-seconds 60] [--invoke-url http://127.0.0.1:9000]";
 
 fn option(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -89,6 +92,18 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 invoke_url: option(&args, "--invoke-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
             };
             poller.run(&config).await
+        }
+        Some("schedule") => {
+            let seconds: u64 = option(&args, "--every-seconds")
+                .map(|n| n.parse().map_err(|_| "--every-seconds is a whole number"))
+                .transpose()?
+                .unwrap_or(60);
+            let schedule = admin::schedule::Schedule {
+                function: option(&args, "--function").ok_or(USAGE)?,
+                every: std::time::Duration::from_secs(seconds.max(1)),
+                invoke_url: option(&args, "--invoke-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
+            };
+            schedule.run().await
         }
         _ => Err(USAGE.into()),
     }

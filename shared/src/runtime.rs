@@ -85,6 +85,23 @@ where
     .await
 }
 
+/// Runs the Lambda loop of a scheduled job: every invocation (an EventBridge scheduled event,
+/// whose content the job does not need) runs `job` once and answers its summary.
+pub async fn serve_scheduled<F, Fut, S>(job: F) -> Result<(), Error>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S> + Send,
+    S: serde::Serialize,
+{
+    lambda_http::lambda_runtime::run(service_fn(
+        |_: lambda_http::lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let summary = job();
+            async move { Ok::<_, Infallible>(serde_json::json!(summary.await)) }
+        },
+    ))
+    .await
+}
+
 /// Runs the Lambda loop, answering every invocation with `handler`'s response.
 pub async fn serve<F, Fut>(handler: F) -> Result<(), Error>
 where

@@ -12,6 +12,7 @@ pub mod health;
 pub mod ingest;
 pub mod integrations;
 pub mod openapi;
+pub mod sla_policies;
 pub mod tickets;
 pub mod webhook_endpoints;
 pub mod webhook_sends;

@@ -36,10 +36,16 @@ pub enum Scope {
     /// Create and change customers.
     #[serde(rename = "customers:write")]
     CustomersWrite,
+    /// Create, change and delete SLA policies (reading them needs `tickets:read`).
+    #[serde(rename = "sla:manage")]
+    SlaManage,
+    /// Act for the organization's account: redeem activation codes.
+    #[serde(rename = "account:manage")]
+    AccountManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::WebhookWrite,
         Scope::ContextRead,
         Scope::KeysManage,
@@ -50,6 +56,8 @@ impl Scope {
         Scope::TicketsWrite,
         Scope::CustomersRead,
         Scope::CustomersWrite,
+        Scope::SlaManage,
+        Scope::AccountManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +72,8 @@ impl Scope {
             Scope::TicketsWrite => "tickets:write",
             Scope::CustomersRead => "customers:read",
             Scope::CustomersWrite => "customers:write",
+            Scope::SlaManage => "sla:manage",
+            Scope::AccountManage => "account:manage",
         }
     }
 
@@ -80,6 +90,8 @@ impl Scope {
             Scope::TicketsWrite => &[Scope::TicketsWrite],
             Scope::CustomersRead => &[Scope::CustomersRead, Scope::CustomersWrite],
             Scope::CustomersWrite => &[Scope::CustomersWrite],
+            Scope::SlaManage => &[Scope::SlaManage],
+            Scope::AccountManage => &[Scope::AccountManage],
         }
     }
 

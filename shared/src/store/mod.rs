@@ -69,6 +69,7 @@ pub mod orders;
 pub mod organizations;
 pub mod products;
 pub mod records;
+pub mod sla;
 pub mod tickets;
 
 use std::collections::HashMap;

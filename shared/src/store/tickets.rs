@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::csat::{CsatToken, TicketCsat};
+use super::sla::TicketSla;
 use super::{
     GSI1PK, GSI1SK, Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, get_n, get_s, n, org_prefix, query_all,
     s, store_error,
@@ -134,6 +135,8 @@ pub struct Ticket {
     pub csat: Option<TicketCsat>,
     /// The last escalation, when the ticket was escalated.
     pub escalation: Option<Escalation>,
+    /// Its SLA targets and breaches, when a policy applies to it.
+    pub sla: Option<TicketSla>,
     pub created_at: String,
     pub updated_at: String,
     pub first_response_at: Option<String>,
@@ -210,6 +213,9 @@ pub struct TicketPage {
     /// Where the next page starts; `None` on the last page.
     pub next: Option<Item>,
 }
+
+/// The ticket's SLA: changed by an update only when the ticket takes new targets.
+const SLA: &str = "sla";
 
 /// The attribute that `q` searches: the subject and customer email, lowercased.
 const SEARCH: &str = "search_text";
@@ -393,6 +399,9 @@ impl Store {
         if let Some(entry) = first {
             writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         }
+        if let Some(sla) = &ticket.sla {
+            writes.extend(self.sla_due_writes(&ticket.org_id, &ticket.ticket_id, sla)?);
+        }
         writes.push(self.status_count_write(&ticket.org_id, None, ticket.status)?);
         match self.transact(writes).await? {
             true => Ok(()),
@@ -424,12 +433,22 @@ impl Store {
     /// the ticket's status is still `previous_status`; a status change also moves the ticket
     /// between the organization's counts, in the same transaction. `None`: the ticket is gone
     /// or its status changed meanwhile.
-    pub async fn update_ticket(&self, ticket: &Ticket, previous_status: Status) -> Result<Option<Ticket>, StoreError> {
+    ///
+    /// `new_sla`: the ticket took new SLA targets (a new priority); they replace the stored ones
+    /// and are indexed by due time in the same transaction. Otherwise the stored SLA is left as
+    /// it is, breaches recorded meanwhile included.
+    pub async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        previous_status: Status,
+        new_sla: bool,
+    ) -> Result<Option<Ticket>, StoreError> {
         let mut item = ticket_item(ticket)?;
         let mut names = HashMap::from([("#status".to_string(), "status".to_string())]);
         let mut values = HashMap::from([(":previous".to_string(), s(previous_status.as_str()))]);
         let (mut sets, mut removals) = (Vec::new(), Vec::new());
-        for (i, field) in CHANGEABLE.iter().enumerate() {
+        let sla_field = new_sla.then_some(SLA);
+        for (i, field) in CHANGEABLE.iter().chain(sla_field.iter()).enumerate() {
             names.insert(format!("#c{i}"), field.to_string());
             match item.remove(*field) {
                 Some(value) => {
@@ -444,8 +463,12 @@ impl Store {
             update_expression(&sets, &removals),
             "attribute_exists(PK) AND #status = :previous",
         );
-        if ticket.status == previous_status {
-            // Nothing to count: one update, which answers the ticket it leaves.
+        let mut due = Vec::new();
+        if let (true, Some(sla)) = (new_sla, &ticket.sla) {
+            due = self.sla_due_writes(&ticket.org_id, &ticket.ticket_id, sla)?;
+        }
+        if ticket.status == previous_status && due.is_empty() {
+            // Nothing to count or index: one update, which answers the ticket it leaves.
             let result = self
                 .client()
                 .update_item()
@@ -475,10 +498,11 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let writes = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.status_count_write(&ticket.org_id, Some(previous_status), ticket.status)?,
-        ];
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        if ticket.status != previous_status {
+            writes.push(self.status_count_write(&ticket.org_id, Some(previous_status), ticket.status)?);
+        }
+        writes.extend(due);
         if !self.transact(writes).await? {
             return Ok(None);
         }

@@ -1,10 +1,12 @@
-//! The queue consumers. Each receives an SQS batch through [`process_batch`], which runs every
+//! The queue consumers and scheduled jobs. Each consumer receives an SQS batch through [`process_batch`], which runs every
 //! message concurrently and reports failures per item (Lambda's partial batch response), so one
 //! bad message never makes SQS redeliver the whole batch.
 //!
 //! - [`delivery`]: the delivery queue (`delivery-worker`): signs, sends, retries, dead-letters.
+//! - [`sla_breaches`]: every minute (`sla-breaches`): publishes the SLA targets that passed.
 
 pub mod delivery;
+pub mod sla_breaches;
 
 use std::future::Future;
 

@@ -11,8 +11,8 @@ use utoipa::{Modify, OpenApi};
 use crate::http::{Route, error_response, find_route};
 
 use super::{
-    agent_context, api_keys, conversations, csat, customers, deliveries_redrive, health, ingest, integrations, tickets,
-    webhook_endpoints, webhook_sends,
+    agent_context, api_keys, conversations, csat, customers, deliveries_redrive, health, ingest, integrations,
+    sla_policies, tickets, webhook_endpoints, webhook_sends,
 };
 use crate::inbound::{amazon, shopify, stripe};
 
@@ -55,6 +55,11 @@ use crate::inbound::{amazon, shopify, stripe};
         customers::create,
         customers::get,
         customers::update,
+        sla_policies::create,
+        sla_policies::list,
+        sla_policies::get,
+        sla_policies::replace,
+        sla_policies::delete,
         conversations::list,
         conversations::get,
         csat::status,

@@ -9,12 +9,13 @@ use super::model::{
     UpdateTicketRequest, normalized_tags,
 };
 use super::{find_ticket, publish_event};
-use crate::clock::{normalized_rfc3339, rfc3339};
+use crate::clock::{normalized_rfc3339, parse_rfc3339, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, normalized_email, ok};
 use crate::ids::new_ulid;
 use crate::outbound::Publisher;
 use crate::store::encode_cursor;
+use crate::store::sla::ticket_sla;
 use crate::store::tickets::{Entry, EntryAuthor, Ticket, TicketFilter, tickets_index_pk};
 
 const DEFAULT_PAGE_SIZE: usize = 25;
@@ -43,6 +44,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         provider_message_id: None,
         created_at: now.clone(),
     });
+    let policies = call.store().list_sla_policies(call.org_id()).await?;
     let ticket = Ticket {
         org_id: call.org_id().to_string(),
         number: call.store().next_ticket_number(call.org_id()).await?,
@@ -60,6 +62,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         order_numbers: body.order_numbers,
         message_count: u32::from(first.is_some()),
         escalation: None,
+        sla: ticket_sla(&policies, body.channel, body.priority, call.now()),
         csat: None,
         created_at: now.clone(),
         updated_at: now,
@@ -185,11 +188,18 @@ pub async fn update(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         ));
     }
     let now = rfc3339(call.now());
-    let changed = apply(current.clone(), body, &now);
+    let mut changed = apply(current.clone(), body, &now);
+    let reprioritised = changed.priority != current.priority;
+    if reprioritised {
+        // Targets count from the ticket's opening, under the policy that covers the new priority.
+        let policies = call.store().list_sla_policies(call.org_id()).await?;
+        let opened = parse_rfc3339(&current.created_at).unwrap_or(call.now());
+        changed.sla = ticket_sla(&policies, changed.channel, changed.priority, opened);
+    }
     let solved_now = changed.status == Status::Solved && current.status != changed.status;
     let updated = call
         .store()
-        .update_ticket(&changed, current.status)
+        .update_ticket(&changed, current.status, reprioritised)
         .await?
         .ok_or_else(changed_meanwhile)?;
     let view = updated;

@@ -35,7 +35,7 @@ pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<
     ticket.updated_at = now;
     let updated = call
         .store()
-        .update_ticket(&ticket, status)
+        .update_ticket(&ticket, status, false)
         .await?
         .ok_or_else(super::crud::changed_meanwhile)?;
     let view = updated;
