@@ -241,6 +241,7 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("conversations", table(&conversations::ROUTES)),
         ("customers", table(&customers::ROUTES)),
         ("sla-policies", table(&sla_policies::ROUTES)),
+        ("activate", table(&activate::ROUTES)),
         ("webhook-endpoints", table(&webhook_endpoints::ROUTES)),
         ("webhook-sends", table(&webhook_sends::ROUTES)),
         ("shopify-webhooks", table(&shopify::ROUTES)),

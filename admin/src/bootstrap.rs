@@ -34,6 +34,8 @@ pub async fn bootstrap(
         subscription_status: None,
         trial_ends_at: None,
         plan_rate_limit: None,
+        trial_previous_plan: None,
+        trial_previous_rate_limit: None,
     };
     let request = CreateApiKeyRequest {
         name: "Admin (bootstrap)".into(),

@@ -6,8 +6,10 @@
 //! - [`bootstrap`]: creates an organization and its first `keys:manage` key.
 //! - [`billing`]: connects Hookgate's own Stripe account to an organization (plans).
 //! - [`poller`]: the local stand-in for Lambda's SQS event source mapping.
+//! - [`activation`]: the operator's activation codes.
 //! - [`schedule`]: the local stand-in for an EventBridge schedule.
 
+pub mod activation;
 pub mod billing;
 pub mod bootstrap;
 pub mod poller;

@@ -8,6 +8,8 @@
 //!                                                       Hookgate's Stripe account for an organization's plan
 //! hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
 //!                                                       feed a queue to a local function (SQS event source)
+//! hookgate-admin activation-code create --code CODE --plan PLAN --trial-days N [--max-redemptions N] [--expires RFC3339]
+//!                                                       a code that puts an organization on a plan for a trial
 //! hookgate-admin schedule --function NAME [--every-seconds 60] [--invoke-url http://127.0.0.1:9000]
 //!                                                       invoke a local function on a schedule (EventBridge)
 //! ```
@@ -26,6 +28,7 @@ const USAGE: &str = "usage:
   hookgate-admin bootstrap --org-name NAME [--rate-limit-per-minute N]
   hookgate-admin connect-billing --org-id ID --account-id acct_... --secret whsec_...
   hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
+  hookgate-admin activation-code create --code CODE --plan PLAN --trial-days N [--max-redemptions N] [--expires RFC3339]
   hookgate-admin schedule --function NAME [--every-seconds 60] [--invoke-url http://127.0.0.1:9000]";
 
 fn option(args: &[String], name: &str) -> Option<String> {
@@ -92,6 +95,29 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 invoke_url: option(&args, "--invoke-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
             };
             poller.run(&config).await
+        }
+        Some("activation-code") if args.get(1).map(String::as_str) == Some("create") => {
+            let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
+            let code = admin::activation::create_code(
+                &services,
+                &admin::activation::CodeSpec {
+                    code: option(&args, "--code").ok_or(USAGE)?,
+                    plan: option(&args, "--plan").ok_or(USAGE)?,
+                    trial_days: option(&args, "--trial-days").ok_or(USAGE)?,
+                    max_redemptions: option(&args, "--max-redemptions"),
+                    expires: option(&args, "--expires"),
+                },
+            )
+            .await?;
+            println!(
+                "activation code {}: plan {} for {} days, {} redemptions, expires {}",
+                code.code,
+                code.plan,
+                code.trial_days,
+                code.max_redemptions.map_or("unlimited".to_string(), |n| n.to_string()),
+                code.expires_at.as_deref().unwrap_or("never")
+            );
+            Ok(())
         }
         Some("schedule") => {
             let seconds: u64 = option(&args, "--every-seconds")

@@ -2,6 +2,7 @@
 //! [`webhook_endpoints`]). Each module's `handle` is what the binary serves; its route table
 //! (`ROUTES`) sits next to the handlers it names.
 
+pub mod activate;
 pub mod agent_context;
 pub mod api_keys;
 pub mod conversations;

@@ -49,8 +49,19 @@ pub struct KeyState {
     pub window: i64,
     pub count: u32,
     /// The organization's plan limit across all its keys, copied onto each key so that an
-    /// organization without one costs no extra round trip (see `organizations::set_plan`).
+    /// organization without one costs no extra round trip (see `organizations::set_plan`);
+    /// during a trial, the trial plan's until it ends and the previous plan's after.
     pub org_rate_limit: Option<u32>,
+}
+
+/// An organization's plan limit as its keys carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgRateLimit {
+    pub limit: u32,
+    /// A trial's end (RFC 3339): from then on `after` applies, without anyone acting.
+    pub until: Option<String>,
+    /// The limit after the trial; none: no plan limit.
+    pub after: Option<u32>,
 }
 
 /// What `count_use` did.
@@ -115,13 +126,19 @@ fn record_from(item: &Item) -> Option<ApiKeyRecord> {
     })
 }
 
-fn state_from(item: &Item) -> Option<KeyState> {
+/// A key item as read at `now` (RFC 3339): the plan limit in force then.
+fn state_from(item: &Item, now: &str) -> Option<KeyState> {
+    let trial_ended = get_s(item, ORG_RATE_LIMIT_UNTIL).is_some_and(|until| now >= until);
+    let org_rate_limit = match trial_ended {
+        true => get_n(item, ORG_RATE_LIMIT_AFTER),
+        false => get_n(item, ORG_RATE_LIMIT),
+    };
     Some(KeyState {
         record: record_from(item)?,
         secret_hash: get_s(item, "secret_hash")?.to_string(),
         window: get_n(item, "rl_window").unwrap_or(0),
         count: get_n(item, "rl_count").unwrap_or(0),
-        org_rate_limit: get_n(item, ORG_RATE_LIMIT),
+        org_rate_limit,
     })
 }
 
@@ -140,8 +157,10 @@ const OPEN_WINDOW: UseExpressions = (
     "secret_hash = :hash AND attribute_not_exists(revoked_at) AND rl_window < :window AND rate_limit >= :one",
 );
 
-/// The attribute of a key item holding its organization's plan limit.
+/// The attributes of a key item holding its organization's plan limit (see [`OrgRateLimit`]).
 pub(crate) const ORG_RATE_LIMIT: &str = "org_rate_limit";
+const ORG_RATE_LIMIT_UNTIL: &str = "org_rate_limit_until";
+const ORG_RATE_LIMIT_AFTER: &str = "org_rate_limit_after";
 
 impl Store {
     /// Stores a new key; `org_rate_limit` is its organization's plan limit, if it has one.
@@ -149,24 +168,55 @@ impl Store {
         &self,
         record: &ApiKeyRecord,
         secret_hash: &str,
-        org_rate_limit: Option<u32>,
+        org_rate_limit: Option<&OrgRateLimit>,
     ) -> Result<(), StoreError> {
         let mut item = key_item(record, secret_hash);
         if let Some(limit) = org_rate_limit {
-            item.insert(ORG_RATE_LIMIT.to_string(), n(limit));
+            item.insert(ORG_RATE_LIMIT.to_string(), n(limit.limit));
+            if let Some(until) = &limit.until {
+                item.insert(ORG_RATE_LIMIT_UNTIL.to_string(), s(until));
+            }
+            if let Some(after) = limit.after {
+                item.insert(ORG_RATE_LIMIT_AFTER.to_string(), n(after));
+            }
         }
         self.put_new_item(item).await
     }
 
     /// Every key of an organization, revoked ones included, oldest first.
     /// Copies the organization's plan limit onto each of its keys.
-    pub(crate) async fn set_keys_org_rate_limit(&self, org_id: &str, limit: u32) -> Result<(), StoreError> {
+    pub(crate) async fn set_keys_org_rate_limit(&self, org_id: &str, limit: &OrgRateLimit) -> Result<(), StoreError> {
+        let mut sets = vec![format!("{ORG_RATE_LIMIT} = :limit")];
+        let mut removals = Vec::new();
+        let mut values = vec![(":limit", n(limit.limit))];
+        match &limit.until {
+            Some(until) => {
+                sets.push(format!("{ORG_RATE_LIMIT_UNTIL} = :until"));
+                values.push((":until", s(until)));
+            }
+            None => removals.push(ORG_RATE_LIMIT_UNTIL),
+        }
+        match limit.after {
+            Some(after) => {
+                sets.push(format!("{ORG_RATE_LIMIT_AFTER} = :after"));
+                values.push((":after", n(after)));
+            }
+            None => removals.push(ORG_RATE_LIMIT_AFTER),
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removals.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removals.join(", ")));
+        }
         for record in self.list_api_keys(org_id).await? {
-            let result = self
+            let request = self
                 .update_key(org_id, &record.key_id)
                 .condition_expression("attribute_exists(PK)")
-                .update_expression("SET org_rate_limit = :limit")
-                .expression_attribute_values(":limit", n(limit))
+                .update_expression(&expression);
+            let result = values
+                .iter()
+                .fold(request, |request, (name, value)| {
+                    request.expression_attribute_values(*name, value.clone())
+                })
                 .send()
                 .await;
             super::unless_condition_failed(result)?;
@@ -229,9 +279,9 @@ impl Store {
         Ok(match update_or_refused(request).await? {
             Ok(counted) => counted
                 .as_ref()
-                .and_then(state_from)
+                .and_then(|item| state_from(item, now))
                 .map_or(CountOutcome::Refused(None), CountOutcome::Counted),
-            Err(refused) => CountOutcome::Refused(refused.as_ref().and_then(state_from)),
+            Err(refused) => CountOutcome::Refused(refused.as_ref().and_then(|item| state_from(item, now))),
         })
     }
 }

@@ -28,6 +28,10 @@
 //! | ticket number   | `ORG#<org>#TICKETNO#<n>`         | `TICKETNO`    | –                          | –                              |
 //! | ticket counter  | `ORG#<org>#COUNTER#TICKETS`      | `COUNTER`     | –                          | –                              |
 //! | CSAT token      | `ORG#<org>#CSAT#<sha256>`        | `CSAT`        | –                          | –                              |
+//! | SLA policy      | `ORG#<org>#SLA`                  | `POLICY#<id>` | –                          | –                              |
+//! | SLA due target  | `ORG#<org>#TICKET#<id>`          | `SLADUE#<metric>` | `SLADUE#<shard>`       | `<due_at>#<org>#<ticketId>`    |
+//! | activation code | `ACTIVATION#<CODE>`              | `CODE`        | –                          | –                              |
+//! | redemption      | `ORG#<org>#ACTIVATION#<CODE>`    | `REDEMPTION`  | –                          | –                              |
 //! | public use      | `PUBLIC#<route>#<client ip>`     | `<minute>`    | –                          | –                              |
 //!
 //! Emails in keys are lowercased. `TTL` (epoch seconds) is the table's time-to-live attribute for
@@ -49,13 +53,16 @@
 //!
 //! - Endpoints, deliveries, batches, integrations, inbound deduplication, tickets (with their
 //!   entries, numbers and counts) and CSAT: see their modules.
-//!   Provider routes and public uses are the exceptions to organization-led keys: an inbound
-//!   webhook names the provider's account, and its route item finds the organization in one
-//!   `GetItem`; a public route counts a client address before it knows any organization.
+//!   Provider routes, public uses, the SLA due index and activation codes are the exceptions to
+//!   organization-led keys: an inbound webhook names the provider's account, and its route item
+//!   finds the organization in one `GetItem`; a public route counts a client address before it
+//!   knows any organization; the SLA job reads what is due across organizations; codes are the
+//!   operator's.
 //!
 //! Merchant fields are stored as top-level attributes, so the attribute names in
 //! [`RESERVED_ATTRIBUTES`] are ours and refused as merchant field names.
 
+pub mod activation;
 pub mod api_keys;
 pub mod batches;
 pub mod csat;

@@ -2,7 +2,7 @@
 
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 
-use super::api_keys::{ApiKeyRecord, key_item};
+use super::api_keys::{ApiKeyRecord, OrgRateLimit, key_item};
 use super::{Item, NOT_STORED, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +17,42 @@ pub struct Organization {
     pub trial_ends_at: Option<String>,
     /// Requests per minute across all keys, from the plan; none until billing sets a plan.
     pub plan_rate_limit: Option<u32>,
+    /// During an activation-code trial: the plan and limit it returns to at `trial_ends_at`.
+    pub trial_previous_plan: Option<String>,
+    pub trial_previous_rate_limit: Option<u32>,
 }
+
+impl Organization {
+    /// The organization as it stands at `now` (RFC 3339): once an activation trial has ended,
+    /// back on its previous plan, though nobody has written that yet.
+    pub fn at(mut self, now: &str) -> Self {
+        let ended = self.trial_ends_at.as_deref().is_some_and(|ends| now >= ends);
+        if let Some(previous) = self.trial_previous_plan.take_if(|_| ended) {
+            self.plan = previous;
+            self.plan_rate_limit = self.trial_previous_rate_limit.take();
+            self.trial_ends_at = None;
+            self.subscription_status = None;
+        }
+        self
+    }
+
+    /// The plan limit its keys carry: during an activation trial, with the limit after it.
+    pub fn key_rate_limit(&self) -> Option<OrgRateLimit> {
+        let trial = self.trial_previous_plan.is_some();
+        Some(OrgRateLimit {
+            limit: self.plan_rate_limit?,
+            until: self.trial_ends_at.clone().filter(|_| trial),
+            after: self.trial_previous_rate_limit.filter(|_| trial),
+        })
+    }
+}
+
+/// The attributes of an organization's activation trial: the plan it returns to, and its limit.
+pub(crate) const TRIAL_PREVIOUS_PLAN: &str = "trial_previous_plan";
+pub(crate) const TRIAL_PREVIOUS_RATE_LIMIT: &str = "trial_previous_rate_limit";
+
+/// The plans there are.
+pub const PLANS: [&str; 4] = ["free", "starter", "professional", "growth"];
 
 /// Requests per minute across all of an organization's keys, by plan.
 pub fn plan_rate_limit(plan: &str) -> u32 {
@@ -91,6 +126,8 @@ impl Store {
                 subscription_status: get_s(&item, "subscription_status").map(str::to_string),
                 trial_ends_at: get_s(&item, "trial_ends_at").map(str::to_string),
                 plan_rate_limit: get_n(&item, "plan_rate_limit"),
+                trial_previous_plan: get_s(&item, TRIAL_PREVIOUS_PLAN).map(str::to_string),
+                trial_previous_rate_limit: get_n(&item, TRIAL_PREVIOUS_RATE_LIMIT),
             }))
     }
 
@@ -155,16 +192,22 @@ impl Store {
         request = match change.trial_ends_at {
             Some(trial) => request
                 .update_expression(
-                    "SET #plan = :plan, plan_rate_limit = :limit, subscription_status = :status, plan_changed_at = :changed, trial_ends_at = :trial",
+                    "SET #plan = :plan, plan_rate_limit = :limit, subscription_status = :status, plan_changed_at = :changed, trial_ends_at = :trial REMOVE trial_previous_plan, trial_previous_rate_limit",
                 )
                 .expression_attribute_values(":trial", s(trial)),
             None => request.update_expression(
-                "SET #plan = :plan, plan_rate_limit = :limit, subscription_status = :status, plan_changed_at = :changed REMOVE trial_ends_at",
+                "SET #plan = :plan, plan_rate_limit = :limit, subscription_status = :status, plan_changed_at = :changed REMOVE trial_ends_at, trial_previous_plan, trial_previous_rate_limit",
             ),
         };
         let applied = super::unless_condition_failed(request.send().await)?.is_some();
         if applied {
-            self.set_keys_org_rate_limit(org_id, limit).await?;
+            // A billed plan replaces any activation trial.
+            let limit = OrgRateLimit {
+                limit,
+                until: None,
+                after: None,
+            };
+            self.set_keys_org_rate_limit(org_id, &limit).await?;
         }
         Ok(applied)
     }

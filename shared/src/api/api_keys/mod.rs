@@ -215,14 +215,15 @@ async fn create(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let spec = body.spec()?;
     spec.within_reach_of(caller)?;
     let (key, record) = spec.issue(services, &caller.org_id);
+    let now = crate::clock::rfc3339(call.now());
     let org_rate_limit = services
         .store
         .get_organization(&caller.org_id)
         .await?
-        .and_then(|org| org.plan_rate_limit);
+        .and_then(|org| org.at(&now).key_rate_limit());
     services
         .store
-        .create_api_key(&record, &key.secret_hash, org_rate_limit)
+        .create_api_key(&record, &key.secret_hash, org_rate_limit.as_ref())
         .await?;
     tracing::info!(org_id = %caller.org_id, created_key_id = %record.key_id, "api key created");
     Ok(json_response(

@@ -11,8 +11,8 @@ use utoipa::{Modify, OpenApi};
 use crate::http::{Route, error_response, find_route};
 
 use super::{
-    agent_context, api_keys, conversations, csat, customers, deliveries_redrive, health, ingest, integrations,
-    sla_policies, tickets, webhook_endpoints, webhook_sends,
+    activate, agent_context, api_keys, conversations, csat, customers, deliveries_redrive, health, ingest,
+    integrations, sla_policies, tickets, webhook_endpoints, webhook_sends,
 };
 use crate::inbound::{amazon, shopify, stripe};
 
@@ -60,6 +60,7 @@ use crate::inbound::{amazon, shopify, stripe};
         sla_policies::get,
         sla_policies::replace,
         sla_policies::delete,
+        activate::activate,
         conversations::list,
         conversations::get,
         csat::status,
@@ -70,7 +71,7 @@ use crate::inbound::{amazon, shopify, stripe};
         amazon::handle,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Provider webhooks"), (name = "Operations"))
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))
 )]
 pub struct ApiDoc;
 
