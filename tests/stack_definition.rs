@@ -242,6 +242,7 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("customers", table(&customers::ROUTES)),
         ("sla-policies", table(&sla_policies::ROUTES)),
         ("activate", table(&activate::ROUTES)),
+        ("attachments", table(&attachments::ROUTES)),
         ("webhook-endpoints", table(&webhook_endpoints::ROUTES)),
         ("webhook-sends", table(&webhook_sends::ROUTES)),
         ("shopify-webhooks", table(&shopify::ROUTES)),
@@ -312,6 +313,30 @@ fn the_delivery_worker_consumes_the_delivery_queue_reporting_item_failures() {
     assert!(
         template["Resources"]["DeadLetterQueueAlarm"].is_mapping(),
         "an alarm watches the dead-letter queue"
+    );
+}
+
+#[tokio::test]
+async fn the_emulated_buckets_match_the_template() {
+    let config = sdk_config(&emulator().endpoint).await;
+    let s3 = aws_sdk_s3::Client::new(&config);
+    let listed = s3.list_buckets().send().await.unwrap();
+    let live: BTreeSet<String> = listed
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_string))
+        .collect();
+    let stack = stack();
+    assert!(!stack.buckets.is_empty());
+    for bucket in &stack.buckets {
+        assert!(
+            live.contains(&admin::template::bucket_name(bucket)),
+            "{bucket} is not provisioned"
+        );
+    }
+    assert_eq!(
+        admin::template::bucket_name("AttachmentsBucket"),
+        harness::ATTACHMENTS_BUCKET
     );
 }
 

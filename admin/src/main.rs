@@ -53,6 +53,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 println!("topic:   {name} {arn}");
             }
             println!("secrets: {}", done.secrets.join(", "));
+            println!("buckets: {}", done.buckets.join(", "));
             Ok(())
         }
         Some("bootstrap") => {

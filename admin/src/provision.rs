@@ -19,6 +19,7 @@ pub struct Provisioned {
     pub queue_urls: BTreeMap<String, String>,
     pub topic_arns: BTreeMap<String, String>,
     pub secrets: Vec<String>,
+    pub buckets: Vec<String>,
 }
 
 fn error(what: &str, e: impl std::error::Error) -> String {
@@ -170,6 +171,20 @@ pub async fn provision(config: &SdkConfig, stack: &StackDefinition) -> Result<Pr
             Err(e) => return Err(error(&format!("creating secret {secret}"), e)),
         }
         done.secrets.push(secret.clone());
+    }
+
+    let s3 = aws_sdk_s3::Client::new(config);
+    for bucket in &stack.buckets {
+        let name = crate::template::bucket_name(bucket);
+        let created = s3.create_bucket().bucket(&name).send().await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => {}
+            Err(e) => return Err(error(&format!("creating bucket {name}"), e)),
+        }
+        done.buckets.push(name);
     }
     Ok(done)
 }

@@ -1,4 +1,4 @@
-//! The stateful resources of `template.yaml`: table, queues, topics, secrets.
+//! The stateful resources of `template.yaml`: table, queues, topics, secrets, buckets.
 //!
 //! Locally each resource is named after its logical id (CloudFormation generates names in
 //! AWS), which is what the functions' local environment in Cargo.toml refers to.
@@ -52,6 +52,13 @@ pub struct StackDefinition {
     pub queues: Vec<QueueDefinition>,
     pub topics: Vec<String>,
     pub secrets: Vec<String>,
+    /// Logical ids of the S3 buckets; locally each is named in lower case (see [`bucket_name`]).
+    pub buckets: Vec<String>,
+}
+
+/// A bucket's local name: its logical id in lower case, as S3 bucket names must be.
+pub fn bucket_name(logical_id: &str) -> String {
+    logical_id.to_lowercase()
 }
 
 type Result<T> = std::result::Result<T, String>;
@@ -137,6 +144,7 @@ impl StackDefinition {
                 "AWS::SQS::Queue" => stack.queues.push(queue(&id, properties)?),
                 "AWS::SNS::Topic" => stack.topics.push(id),
                 "AWS::SecretsManager::Secret" => stack.secrets.push(id),
+                "AWS::S3::Bucket" => stack.buckets.push(id),
                 _ => {}
             }
         }

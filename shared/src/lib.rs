@@ -6,19 +6,21 @@
 //!   handlers.
 //! - [`inbound`]: provider webhooks on one pipeline (find the connected account, verify the
 //!   raw bytes, claim the provider's event id, process, publish), one module per source.
-//! - [`worker`]: the queue consumers (`delivery-worker`).
+//! - [`worker`]: the queue consumers (`delivery-worker`) and scheduled jobs (`sla-breaches`).
 //!
 //! Beneath them, used by all and importing none of them:
 //! - [`outbound`]: the event catalog, condition matching and field filters, queue messages,
 //!   signing, the SSRF guard, fan-out and batching, operational alerts.
 //! - [`store`] (the single DynamoDB table; imports nothing above it), [`auth`] (keys, scopes,
 //!   rate limits), [`http`] (route tables, body extraction, JSON responses), [`error`],
-//!   [`runtime`] (per-container wiring), [`cache`], [`clock`], [`crypto`], [`secrets`], [`ids`].
+//!   [`runtime`] (per-container wiring), [`blob`] (files in S3), [`cache`], [`clock`],
+//!   [`crypto`], [`secrets`], [`ids`].
 //!
 //! Entry modules never import one another; a test (`tests/layering.rs`) holds that.
 
 pub mod api;
 pub mod auth;
+pub mod blob;
 pub mod cache;
 pub mod clock;
 pub mod crypto;

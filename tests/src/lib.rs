@@ -28,6 +28,8 @@ pub const PEPPER_SECRET: &str = "ApiKeyPepperSecret";
 pub const DELIVERY_QUEUE: &str = "DeliveryQueue";
 pub const DEAD_LETTER_QUEUE: &str = "DeliveryDeadLetterQueue";
 pub const SIGNING_KEY_SECRET: &str = "SigningKeySecret";
+/// The attachments bucket as provisioned locally (its logical id in lower case).
+pub const ATTACHMENTS_BUCKET: &str = "attachmentsbucket";
 pub const ALERTS_TOPIC: &str = "AlertsTopic";
 
 /// The repository's root directory.
@@ -175,6 +177,8 @@ pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
         ("ALERTS_TOPIC_ARN", emulator.topic_arns[ALERTS_TOPIC].clone()),
         ("ALLOW_HTTP_ENDPOINTS", "true".into()),
         ("DELIVERY_ALLOWED_CIDRS", "127.0.0.0/8".into()),
+        ("ATTACHMENTS_BUCKET", ATTACHMENTS_BUCKET.into()),
+        ("S3_FORCE_PATH_STYLE", "true".into()),
     ]
 }
 
@@ -282,6 +286,15 @@ impl FixtureRequest {
 
     pub fn body(mut self, body: impl Into<String>) -> Self {
         self.event["body"] = Value::String(body.into());
+        self.event["isBase64Encoded"] = Value::Bool(false);
+        self
+    }
+
+    /// A binary body, base64-encoded in the event as API Gateway sends it.
+    pub fn binary_body(mut self, bytes: &[u8]) -> Self {
+        use base64::Engine;
+        self.event["body"] = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        self.event["isBase64Encoded"] = Value::Bool(true);
         self
     }
 

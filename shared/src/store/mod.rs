@@ -30,6 +30,7 @@
 //! | CSAT token      | `ORG#<org>#CSAT#<sha256>`        | `CSAT`        | –                          | –                              |
 //! | SLA policy      | `ORG#<org>#SLA`                  | `POLICY#<id>` | –                          | –                              |
 //! | SLA due target  | `ORG#<org>#TICKET#<id>`          | `SLADUE#<metric>` | `SLADUE#<shard>`       | `<due_at>#<org>#<ticketId>`    |
+//! | attachment      | `ORG#<org>#ATTACHMENT#<id>`      | `ATTACHMENT`  | –                          | –                              |
 //! | activation code | `ACTIVATION#<CODE>`              | `CODE`        | –                          | –                              |
 //! | redemption      | `ORG#<org>#ACTIVATION#<CODE>`    | `REDEMPTION`  | –                          | –                              |
 //! | public use      | `PUBLIC#<route>#<client ip>`     | `<minute>`    | –                          | –                              |
@@ -64,6 +65,7 @@
 
 pub mod activation;
 pub mod api_keys;
+pub mod attachments;
 pub mod batches;
 pub mod csat;
 pub mod customers;

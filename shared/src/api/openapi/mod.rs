@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use crate::http::{Route, error_response, find_route};
 
 use super::{
-    activate, agent_context, api_keys, conversations, csat, customers, deliveries_redrive, health, ingest,
+    activate, agent_context, api_keys, attachments, conversations, csat, customers, deliveries_redrive, health, ingest,
     integrations, sla_policies, tickets, webhook_endpoints, webhook_sends,
 };
 use crate::inbound::{amazon, shopify, stripe};
@@ -61,6 +61,9 @@ use crate::inbound::{amazon, shopify, stripe};
         sla_policies::replace,
         sla_policies::delete,
         activate::activate,
+        attachments::upload,
+        attachments::presign_upload,
+        attachments::download,
         conversations::list,
         conversations::get,
         csat::status,

@@ -1,0 +1,397 @@
+//! `attachments`: files of tickets and conversations, kept in S3 (scope `tickets:write`;
+//! downloads also with `tickets:read`).
+//!
+//! - `POST /api/upload`: multipart (`file`, `conversationId`, `ticketId`), answered as seed 002
+//!   shows. Lambda takes at most 6 MB per request, so this route carries files up to that.
+//! - `POST /api/v1/attachments`: a presigned POST for files up to the seed's 10 MB, sent straight
+//!   to S3; its policy caps the size, names the object key and the type, and expires in 1 hour.
+//! - `GET /api/attachments/{id}/download`: a presigned GET valid for 1 hour, saving the file
+//!   under its name (`Content-Disposition: attachment`); another organization's attachment is
+//!   not found.
+
+use std::time::Duration;
+
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Scope;
+use crate::blob::{FileStore, PresignedPost};
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{Call, Route, Validate, json_response, ok, serve_routes};
+use crate::ids::new_ulid;
+use crate::runtime::Services;
+use crate::store::attachments::Attachment;
+
+/// The largest attachment (seed 002: 10 MB).
+pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// How long a presigned download or upload is valid.
+const PRESIGNED_FOR: Duration = Duration::from_secs(3600);
+const MAX_FILENAME_CHARS: usize = 255;
+
+#[derive(Clone, Copy)]
+pub enum AttachmentRoute {
+    Upload,
+    PresignUpload,
+    Download,
+}
+
+/// `attachments`' routes.
+pub const ROUTES: [Route<AttachmentRoute>; 3] = [
+    Route::new(
+        Method::POST,
+        "/api/upload",
+        Scope::TicketsWrite,
+        AttachmentRoute::Upload,
+    ),
+    Route::new(
+        Method::POST,
+        "/api/v1/attachments",
+        Scope::TicketsWrite,
+        AttachmentRoute::PresignUpload,
+    ),
+    Route::new(
+        Method::GET,
+        "/api/attachments/{id}/download",
+        Scope::TicketsRead,
+        AttachmentRoute::Download,
+    ),
+];
+
+/// What `POST /api/upload` answers (seed 002), with the ids it was associated with.
+#[derive(Serialize, ToSchema)]
+pub struct UploadedFile {
+    pub id: String,
+    pub filename: String,
+    /// Where to get the file: this API's download route, which answers a presigned URL.
+    pub url: String,
+    pub size: u64,
+    /// The MIME type.
+    #[serde(rename = "type")]
+    pub content_type: String,
+    #[serde(rename = "ticketId")]
+    pub ticket_id: Option<String>,
+    #[serde(rename = "conversationId")]
+    pub conversation_id: Option<String>,
+}
+
+/// Body of `POST /api/v1/attachments`: the file to come.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresignRequest {
+    pub filename: String,
+    /// The MIME type (default `application/octet-stream`); the upload must send the same.
+    #[serde(rename = "type")]
+    pub content_type: Option<String>,
+    /// The file's size in bytes, 1 to 10 MB; the policy refuses a larger upload.
+    #[schema(minimum = 1, maximum = 10485760)]
+    pub size: u64,
+    #[serde(rename = "ticketId")]
+    pub ticket_id: Option<String>,
+    #[serde(rename = "conversationId")]
+    pub conversation_id: Option<String>,
+}
+
+impl Validate for PresignRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        check_filename(&self.filename)?;
+        if let Some(content_type) = &self.content_type {
+            check_content_type(content_type)?;
+        }
+        if self.size == 0 || self.size > MAX_FILE_BYTES {
+            return Err(too_large().with_details(serde_json::json!({"field": "size", "limitBytes": MAX_FILE_BYTES})));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresignedUpload {
+    pub success: bool,
+    pub attachment: Attachment,
+    /// POST a multipart form to `upload.url` with `upload.fields`, then the file as `file`.
+    pub upload: PresignedPost,
+}
+
+/// What `GET /api/attachments/{id}/download` answers (seed 002).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Download {
+    /// Valid for 1 hour; the file is saved under its name.
+    pub url: String,
+    pub filename: String,
+    pub mime_type: String,
+    pub expires_at: String,
+}
+
+pub async fn handle(services: &Services, files: &FileStore, request: Request) -> Response<Body> {
+    serve_routes(services, &request, &ROUTES, |route, call| async move {
+        match route {
+            AttachmentRoute::Upload => upload(call, files).await,
+            AttachmentRoute::PresignUpload => presign_upload(call, files).await,
+            AttachmentRoute::Download => download(call, files).await,
+        }
+    })
+    .await
+}
+
+fn too_large() -> ApiError {
+    ApiError::bad_request(format!("File too large (>{} MB)", MAX_FILE_BYTES / (1024 * 1024)))
+}
+
+fn check_filename(name: &str) -> Result<(), ApiError> {
+    let bad = name.trim().is_empty()
+        || name.chars().count() > MAX_FILENAME_CHARS
+        || name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+    if bad {
+        return Err(ApiError::invalid_input(
+            "filename",
+            format!("filename is 1 to {MAX_FILENAME_CHARS} characters, without / \\ or control characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_content_type(content_type: &str) -> Result<(), ApiError> {
+    let well_formed = content_type.len() <= 127
+        && content_type.split_once('/').is_some_and(|(kind, sub)| {
+            let token = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+            };
+            token(kind) && token(sub)
+        });
+    if !well_formed {
+        return Err(ApiError::invalid_input(
+            "type",
+            "type is a MIME type such as application/pdf",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that the ticket and conversation entry named belong to the caller's organization.
+async fn check_links(call: &Call<'_>, ticket_id: Option<&str>, conversation_id: Option<&str>) -> Result<(), ApiError> {
+    if let Some(ticket_id) = ticket_id
+        && call.store().get_ticket(call.org_id(), ticket_id).await?.is_none()
+    {
+        return Err(ApiError::not_found("no ticket with this ticketId"));
+    }
+    if let Some(entry_id) = conversation_id {
+        let entry = call.store().get_entry(call.org_id(), entry_id).await?;
+        match entry {
+            None => return Err(ApiError::not_found("no conversation with this conversationId")),
+            Some(entry) if ticket_id.is_some_and(|ticket| ticket != entry.ticket_id) => {
+                return Err(ApiError::invalid_input(
+                    "conversationId",
+                    "the conversation is not on the ticket named",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn new_attachment(call: &Call<'_>, filename: &str, content_type: &str, size: u64, status: &str) -> Attachment {
+    let id = format!("att_{}", new_ulid());
+    let object_key = format!("attachments/{}/{id}/{}", call.org_id(), filename.trim());
+    Attachment {
+        id,
+        filename: filename.trim().to_string(),
+        content_type: content_type.to_string(),
+        size,
+        ticket_id: None,
+        conversation_id: None,
+        status: status.into(),
+        created_at: rfc3339(call.now()),
+        object_key,
+    }
+}
+
+/// The parts of an upload form.
+#[derive(Default)]
+struct UploadForm {
+    file: Option<(String, String, Vec<u8>)>,
+    ticket_id: Option<String>,
+    conversation_id: Option<String>,
+}
+
+/// Reads the multipart body, refusing a file over [`MAX_FILE_BYTES`].
+async fn read_form(request: &Request) -> Result<UploadForm, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ApiError::bad_request("send the file as multipart/form-data with a boundary")
+            .with_details(serde_json::json!({"field": "file"}))
+    })?;
+    let body = request.body().to_vec();
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let limits = multer::SizeLimit::new()
+        .per_field(MAX_FILE_BYTES)
+        .whole_stream(MAX_FILE_BYTES + 64 * 1024);
+    let mut multipart =
+        multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
+    let mut form = UploadForm::default();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. }) => {
+                return Err(too_large());
+            }
+            Err(error) => return Err(ApiError::bad_request(format!("unreadable multipart body: {error}"))),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let filename = field.file_name().map(str::to_string);
+        let content_type = field.content_type().map(|m| m.essence_str().to_string());
+        let data = match field.bytes().await {
+            Ok(data) => data.to_vec(),
+            Err(multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. }) => {
+                return Err(too_large());
+            }
+            Err(error) => return Err(ApiError::bad_request(format!("unreadable multipart body: {error}"))),
+        };
+        let text = || {
+            String::from_utf8(data.clone())
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        };
+        match name.as_str() {
+            "file" => {
+                let filename = filename.unwrap_or_else(|| "file".into());
+                let content_type = content_type.unwrap_or_else(|| "application/octet-stream".into());
+                form.file = Some((filename, content_type, data));
+            }
+            "ticketId" => form.ticket_id = text(),
+            "conversationId" => form.conversation_id = text(),
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+/// The URL of an attachment's download route on the host the request came to.
+fn download_url(request: &Request, id: &str) -> String {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("https://{host}/api/attachments/{id}/download")
+}
+
+/// Upload a file (multipart) and attach it to a ticket or conversation.
+#[utoipa::path(post, path = "/api/upload", operation_id = "attachments_upload", tag = "Support desk",
+    request_body(content_type = "multipart/form-data", description = "`file` (required, up to 10 MB; a Lambda request carries at most 6 MB, so larger files go through `POST /api/v1/attachments`), `ticketId`, `conversationId`"),
+    security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 201, body = UploadedFile),
+        (status = 400, description = "No file provided, or file too large (>10MB)", body = ErrorBody),
+        (status = "4XX", body = ErrorBody)))]
+pub async fn upload(call: Call<'_>, files: &FileStore) -> Result<Response<Body>, ApiError> {
+    let form = read_form(call.request).await?;
+    let Some((filename, content_type, data)) = form.file else {
+        return Err(ApiError::bad_request("No file provided").with_details(serde_json::json!({"field": "file"})));
+    };
+    check_filename(&filename)?;
+    check_content_type(&content_type)?;
+    if data.is_empty() {
+        return Err(ApiError::bad_request("No file provided: the file is empty")
+            .with_details(serde_json::json!({"field": "file"})));
+    }
+    check_links(&call, form.ticket_id.as_deref(), form.conversation_id.as_deref()).await?;
+    let mut attachment = new_attachment(&call, &filename, &content_type, data.len() as u64, "stored");
+    attachment.ticket_id = form.ticket_id;
+    attachment.conversation_id = form.conversation_id;
+    // The file first: a record never names a file that is not there.
+    files.put(&attachment.object_key, data, &content_type).await?;
+    call.store().put_attachment(call.org_id(), &attachment).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &UploadedFile {
+            url: download_url(call.request, &attachment.id),
+            id: attachment.id,
+            filename: attachment.filename,
+            size: attachment.size,
+            content_type: attachment.content_type,
+            ticket_id: attachment.ticket_id,
+            conversation_id: attachment.conversation_id,
+        },
+    ))
+}
+
+/// Get a presigned POST to upload a file of up to 10 MB straight to storage.
+#[utoipa::path(post, path = "/api/v1/attachments", operation_id = "attachments_presign_upload", tag = "Support desk",
+    request_body = PresignRequest, security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 201, body = PresignedUpload), (status = "4XX", body = ErrorBody)))]
+pub async fn presign_upload(call: Call<'_>, files: &FileStore) -> Result<Response<Body>, ApiError> {
+    let body: PresignRequest = call.validated_body()?;
+    check_links(&call, body.ticket_id.as_deref(), body.conversation_id.as_deref()).await?;
+    let content_type = body.content_type.unwrap_or_else(|| "application/octet-stream".into());
+    let mut attachment = new_attachment(&call, &body.filename, &content_type, body.size, "pending");
+    attachment.ticket_id = body.ticket_id;
+    attachment.conversation_id = body.conversation_id;
+    let upload = files
+        .presigned_post(
+            &attachment.object_key,
+            &content_type,
+            MAX_FILE_BYTES,
+            call.now(),
+            PRESIGNED_FOR,
+        )
+        .await?;
+    call.store().put_attachment(call.org_id(), &attachment).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &PresignedUpload {
+            success: true,
+            attachment,
+            upload,
+        },
+    ))
+}
+
+/// A signed URL that downloads the attachment for 1 hour.
+#[utoipa::path(get, path = "/api/attachments/{id}/download", operation_id = "attachments_download", tag = "Support desk",
+    params(("id" = String, Path, description = "The attachment's id")), security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 200, body = Download),
+        (status = 409, description = "A presigned upload has not put the file yet", body = ErrorBody),
+        (status = "4XX", body = ErrorBody)))]
+pub async fn download(call: Call<'_>, files: &FileStore) -> Result<Response<Body>, ApiError> {
+    let id = call.path("id")?;
+    let mut attachment = call
+        .store()
+        .get_attachment(call.org_id(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no attachment with this id"))?;
+    if attachment.status == "pending" {
+        // The presigned upload went straight to storage: the file tells whether it came.
+        let Some(size) = files.size(&attachment.object_key).await? else {
+            return Err(ApiError::conflict("the file has not been uploaded yet"));
+        };
+        attachment.size = size;
+        attachment.status = "stored".into();
+        call.store().put_attachment(call.org_id(), &attachment).await?;
+    }
+    let url = files
+        .presigned_get(
+            &attachment.object_key,
+            &attachment.filename,
+            &attachment.content_type,
+            PRESIGNED_FOR,
+        )
+        .await?;
+    ok(&Download {
+        url,
+        filename: attachment.filename,
+        mime_type: attachment.content_type,
+        expires_at: rfc3339(call.now() + PRESIGNED_FOR),
+    })
+}

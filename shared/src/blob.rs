@@ -1,0 +1,213 @@
+//! File storage in S3: objects written by the functions, presigned POSTs for browsers and other
+//! clients to upload directly (past Lambda's 6 MB request limit), presigned GETs to download.
+//!
+//! The AWS SDK has no presigned POST, so [`FileStore::presigned_post`] follows AWS's documented
+//! recipe (Signature Version 4 of a POST policy): the policy names the bucket, the object key,
+//! the size range and the credential, and is signed with the date-scoped signing key.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::config::ProvideCredentials;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::crypto::hmac_sha256;
+use crate::error::ApiError;
+
+/// The bucket and how to reach it.
+#[derive(Clone)]
+pub struct FileStore {
+    client: aws_sdk_s3::Client,
+    config: SdkConfig,
+    bucket: String,
+    /// Addresses objects as `<endpoint>/<bucket>/<key>` (an S3-compatible endpoint such as the
+    /// local emulator) rather than `<bucket>.s3.<region>.amazonaws.com/<key>`.
+    path_style: bool,
+}
+
+/// A presigned POST: the URL, and the form fields to send before the file (`file` last).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PresignedPost {
+    pub url: String,
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub expires_at: String,
+}
+
+fn storage_failure<E: std::fmt::Debug>(doing: &'static str) -> impl FnOnce(E) -> ApiError {
+    move |error| {
+        tracing::error!(?error, doing, "file storage failed");
+        ApiError::internal()
+    }
+}
+
+impl FileStore {
+    pub fn new(config: &SdkConfig, bucket: impl Into<String>, path_style: bool) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(path_style)
+            .build();
+        Self {
+            client: aws_sdk_s3::Client::from_conf(s3_config),
+            config: config.clone(),
+            bucket: bucket.into(),
+            path_style,
+        }
+    }
+
+    /// `ATTACHMENTS_BUCKET`, and `S3_FORCE_PATH_STYLE` (`true` for S3-compatible endpoints).
+    pub fn from_env(config: &SdkConfig) -> Result<Self, crate::runtime::Error> {
+        let bucket = crate::runtime::required_env("ATTACHMENTS_BUCKET")?;
+        let path_style = crate::runtime::env_or("S3_FORCE_PATH_STYLE", false)?;
+        Ok(Self::new(config, bucket, path_style))
+    }
+
+    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ApiError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(storage_failure("storing a file"))?;
+        Ok(())
+    }
+
+    /// The object's size, or `None` when there is no object under `key`.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(error) => Err(storage_failure("reading a file's size")(error)),
+        }
+    }
+
+    /// A URL that downloads the object for `expires_in`, saved as `filename`.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        filename: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<String, ApiError> {
+        let presigning = PresigningConfig::expires_in(expires_in).map_err(storage_failure("presigning"))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(content_disposition(filename))
+            .response_content_type(content_type)
+            .presigned(presigning)
+            .await
+            .map_err(storage_failure("presigning a download"))?;
+        Ok(request.uri().to_string())
+    }
+
+    /// A POST that uploads one object under exactly `key`, of 1 to `max_bytes` bytes, with
+    /// `content_type`, until `now + expires_in`.
+    pub async fn presigned_post(
+        &self,
+        key: &str,
+        content_type: &str,
+        max_bytes: u64,
+        now: OffsetDateTime,
+        expires_in: Duration,
+    ) -> Result<PresignedPost, ApiError> {
+        let provider = self.config.credentials_provider().ok_or_else(|| {
+            tracing::error!("no AWS credentials to sign an upload with");
+            ApiError::internal()
+        })?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(storage_failure("reading credentials"))?;
+        let region = self
+            .config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".into());
+        let date = now
+            .format(format_description!("[year][month][day]"))
+            .map_err(storage_failure("formatting a date"))?;
+        let amz_date = now
+            .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
+            .map_err(storage_failure("formatting a date"))?;
+        let credential = format!("{}/{date}/{region}/s3/aws4_request", credentials.access_key_id());
+        let expires_at = crate::clock::rfc3339(now + expires_in);
+        let mut fields = serde_json::Map::new();
+        fields.insert("key".into(), json!(key));
+        fields.insert("Content-Type".into(), json!(content_type));
+        fields.insert("x-amz-algorithm".into(), json!("AWS4-HMAC-SHA256"));
+        fields.insert("x-amz-credential".into(), json!(credential));
+        fields.insert("x-amz-date".into(), json!(amz_date));
+        if let Some(token) = credentials.session_token() {
+            fields.insert("x-amz-security-token".into(), json!(token));
+        }
+        let mut conditions = vec![
+            json!({"bucket": self.bucket}),
+            json!(["content-length-range", 1, max_bytes]),
+        ];
+        conditions.extend(fields.iter().map(|(name, value)| json!({ name: value })));
+        let policy = json!({"expiration": expires_at, "conditions": conditions});
+        let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let signing_key = [date.as_str(), region.as_str(), "s3", "aws4_request"].iter().fold(
+            format!("AWS4{}", credentials.secret_access_key()).into_bytes(),
+            |key, part| hmac_sha256(&key, &[part.as_bytes()]),
+        );
+        let signature = hex::encode(hmac_sha256(&signing_key, &[policy.as_bytes()]));
+        fields.insert("policy".into(), json!(policy));
+        fields.insert("x-amz-signature".into(), json!(signature));
+        Ok(PresignedPost {
+            url: self.bucket_url(&region),
+            fields,
+            expires_at,
+        })
+    }
+
+    /// Where a POST upload goes.
+    fn bucket_url(&self, region: &str) -> String {
+        match (self.path_style, self.config.endpoint_url()) {
+            (true, Some(endpoint)) => format!("{}/{}", endpoint.trim_end_matches('/'), self.bucket),
+            (true, None) => format!("https://s3.{region}.amazonaws.com/{}", self.bucket),
+            (false, _) => format!("https://{}.s3.{region}.amazonaws.com/", self.bucket),
+        }
+    }
+}
+
+/// `attachment; filename="..."` with the name's unsafe characters replaced, and the exact name
+/// as RFC 6266's `filename*`.
+pub fn content_disposition(filename: &str) -> String {
+    let plain: String = filename
+        .chars()
+        .map(|c| {
+            let safe = (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ';
+            if safe { c } else { '_' }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disposition_always_downloads_and_keeps_the_name() {
+        assert_eq!(
+            content_disposition("report.pdf"),
+            "attachment; filename=\"report.pdf\"; filename*=UTF-8''report%2Epdf"
+        );
+        let tricky = content_disposition("a\"b\r\nc ü.txt");
+        assert!(tricky.starts_with("attachment; filename=\"a_b__c _.txt\""), "{tricky}");
+        assert!(!tricky.contains('\n'));
+    }
+}
