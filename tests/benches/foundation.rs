@@ -197,7 +197,7 @@ async fn desk(services: &shared::runtime::Services, calls: &harness::CallCounter
 support desk ({TICKETS} tickets, then a reply to each, one process; fan-out excluded):"
     );
     println!(
-        "  ticket opened   CPU {:>9}   AWS calls {open_calls:.2}  (key check, number, one transaction)",
+        "  ticket opened   CPU {:>9}   AWS calls {open_calls:.2}  (key check, number, SLA policies, one transaction)",
         ms(open_cpu / TICKETS)
     );
     println!(
