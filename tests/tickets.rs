@@ -685,6 +685,115 @@ async fn a_customer_is_one_record_per_email_shown_with_their_tickets_and_orders(
 }
 
 #[tokio::test]
+async fn customers_are_listed_in_pages_and_found_by_phone_or_channel_identity() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let publisher = harness::publisher().await;
+    let customers = |request: FixtureRequest| {
+        let services = &services;
+        let publisher = &publisher;
+        async move { read(shared::api::customers::handle(services, publisher, request.build()).await) }
+    };
+    let add = |body: Value| {
+        fixture("customers-create.json")
+            .key(&org.admin_key)
+            .body(body.to_string())
+    };
+    let listing = |query: &[(&str, &str)]| {
+        let mut request = fixture("customers-create.json")
+            .key(&org.admin_key)
+            .method("GET", "/api/v1/customers")
+            .without_query();
+        for (name, value) in query {
+            request = request.query(name, value);
+        }
+        request
+    };
+    let max = json!({"email": "max@example.com", "phone": "+49 151 2345-6789",
+        "identities": {"whatsapp": "4915123456789", "slack": "U024BE7LH"}});
+    assert_eq!(customers(add(max)).await.0, 201);
+    for i in 0..4 {
+        assert_eq!(
+            customers(add(json!({"email": format!("c{i}@example.com")}))).await.0,
+            201
+        );
+    }
+    // Ingest writes the same record, and so the same identities.
+    let ingested = json!({"type": "customer", "customer": {"email": "eve@example.com", "phone": "0044 20 7946 0958"}});
+    let request = fixture("ingest-order.json")
+        .key(&org.admin_key)
+        .body(ingested.to_string())
+        .build();
+    assert_eq!(
+        read(shared::api::ingest::handle(&services, &publisher, request).await).0,
+        200
+    );
+
+    let mut emails = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "4")];
+        if let Some(cursor) = cursor.as_deref() {
+            query.push(("cursor", cursor));
+        }
+        let (status, page) = customers(listing(&query)).await;
+        assert_eq!(status, 200, "{page}");
+        emails.extend(
+            page["customers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["data"]["email"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    emails.sort();
+    assert_eq!(
+        emails,
+        [
+            "c0@example.com",
+            "c1@example.com",
+            "c2@example.com",
+            "c3@example.com",
+            "eve@example.com",
+            "max@example.com"
+        ]
+    );
+
+    for (kind, value, email) in [
+        ("phone", "+4915123456789", "max@example.com"),
+        ("phone", "+49 (151) 23456789", "max@example.com"),
+        ("whatsapp", "4915123456789", "max@example.com"),
+        ("slack", "U024BE7LH", "max@example.com"),
+        ("phone", "+44 20 7946 0958", "eve@example.com"),
+        ("email", "MAX@example.com", "max@example.com"),
+    ] {
+        let (status, found) = customers(listing(&[(kind, value)])).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["customers"][0]["data"]["email"], email, "{kind} {value}: {found}");
+    }
+    let (_, none) = customers(listing(&[("messenger", "1234567890")])).await;
+    assert_eq!(none["customers"], json!([]));
+    let (status, _) = customers(listing(&[("phone", "12")])).await;
+    assert_eq!(status, 422);
+    let (status, _) = customers(listing(&[("phone", "+4915123456789"), ("slack", "U1")])).await;
+    assert_eq!(status, 422, "one identity at a time");
+
+    // An identity is the organization's own.
+    let other = new_org(&services).await;
+    let foreign = fixture("customers-create.json")
+        .key(&other.admin_key)
+        .method("GET", "/api/v1/customers")
+        .without_query()
+        .query("phone", "+4915123456789");
+    let (_, found) = customers(foreign).await;
+    assert_eq!(found["customers"], json!([]));
+}
+
+#[tokio::test]
 async fn the_agent_reads_a_ticket_with_its_thread_orders_and_customer_in_one_call() {
     let services = services().await;
     let org = new_org(&services).await;

@@ -152,12 +152,15 @@ pub fn emulator() -> &'static Emulator {
     })
 }
 
-/// SDK configuration for the emulator, with dummy credentials.
+/// SDK configuration for the emulator, with dummy credentials. More attempts than the SDK's
+/// default 3: the emulator answers 500 now and then under concurrent transactions (it copies the
+/// whole table at each one while other threads write it), which DynamoDB does not.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
         .load()
         .await
 }

@@ -1,9 +1,25 @@
 //! Customers, upserted by email. A customer's profile and orders share GSI1's partition
 //! `ORG#<org>#CUSTOMER#<email>`: one query answers "who is this and what did they order".
+//!
+//! | item      | PK                                        | SK         | GSI2PK                | GSI2SK                 |
+//! |-----------|-------------------------------------------|------------|-----------------------|------------------------|
+//! | customer  | `ORG#<org>#CUSTOMER#<email>`              | `CUSTOMER` | `ORG#<org>#CUSTOMERS` | `<updated_at>#<email>` |
+//! | identity  | `ORG#<org>#IDENTITY#<kind>#<value>`       | `IDENTITY` | –                     | –                      |
+//!
+//! - The organization's customers, last updated first: `Query GSI2` on `ORG#<org>#CUSTOMERS`.
+//! - A customer by phone or channel identity (`phone`, `whatsapp`, `messenger`, `slack`): one
+//!   `GetItem` of the identity item, which names the email, then the customer. Identity items
+//!   are written in the upsert's own transaction from the customer's `phone` and `identities`
+//!   fields, so one record per email stays the one record; an identity sent for another email
+//!   moves to it.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
 
 use super::{
-    Document, Fields, GSI1PK, GSI1SK, Item, Meta, PK, Store, StoreError, get_s, index_key, newest_first, org_prefix,
-    query_all, s,
+    Document, Fields, GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, Meta, PK, SK, Store, StoreError, get_s, index_key,
+    newest_first, org_prefix, query_all, s,
 };
 
 /// Sorts after every `ORDER#...`, so a descending query returns the profile first.
@@ -11,6 +27,68 @@ const PROFILE_SORT_KEY: &str = "~PROFILE";
 
 pub(crate) fn customer_pk(org_id: &str, email: &str) -> String {
     format!("{}#CUSTOMER#{}", org_prefix(org_id), email.to_lowercase())
+}
+
+/// The index partition listing an organization's customers; cursors are checked against it.
+pub fn customers_index_pk(org_id: &str) -> String {
+    format!("{}#CUSTOMERS", org_prefix(org_id))
+}
+
+fn identity_pk(org_id: &str, kind: &str, value: &str) -> String {
+    format!("{}#IDENTITY#{kind}#{value}", org_prefix(org_id))
+}
+
+/// The identities a customer can be found by besides the email.
+pub const IDENTITY_KINDS: [&str; 4] = ["phone", "whatsapp", "messenger", "slack"];
+
+/// An identity as stored: a phone as `+` and digits (`+49 123-456` → `+49123456`, `0049…` →
+/// `+49…`), a WhatsApp id as digits, the others trimmed; `None` when it cannot be one.
+pub fn normalized_identity(kind: &str, value: &str) -> Option<String> {
+    let value = value.trim();
+    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    let normalized = match kind {
+        "phone" => {
+            let international = value.starts_with('+') || value.starts_with("00");
+            let digits = if value.starts_with("00") {
+                &digits[2..]
+            } else {
+                &digits[..]
+            };
+            let allowed = value.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+            (allowed && international && (6..=15).contains(&digits.len())).then(|| format!("+{digits}"))?
+        }
+        "whatsapp" => (value.chars().all(|c| c.is_ascii_digit() || c == '+') && (6..=15).contains(&digits.len()))
+            .then_some(digits)?,
+        "messenger" | "slack" => {
+            (!value.is_empty() && value.len() <= 128 && !value.contains(['#', '\0'])).then(|| value.to_string())?
+        }
+        _ => return None,
+    };
+    Some(normalized)
+}
+
+/// The identities a customer's fields name: `phone`, and `identities.{whatsapp,messenger,slack}`.
+pub fn identities(fields: &Fields) -> BTreeSet<(&'static str, String)> {
+    let mut found = BTreeSet::new();
+    if let Some(phone) = fields
+        .get("phone")
+        .and_then(Value::as_str)
+        .and_then(|p| normalized_identity("phone", p))
+    {
+        found.insert(("phone", phone));
+    }
+    if let Some(Value::Object(named)) = fields.get("identities") {
+        for kind in &IDENTITY_KINDS[1..] {
+            if let Some(value) = named
+                .get(*kind)
+                .and_then(Value::as_str)
+                .and_then(|v| normalized_identity(kind, v))
+            {
+                found.insert((*kind, value));
+            }
+        }
+    }
+    found
 }
 
 /// One page of a customer's context.
@@ -33,8 +111,56 @@ impl Store {
         now: &str,
     ) -> Result<(), StoreError> {
         let pk = customer_pk(org_id, email);
-        let meta = vec![Meta::Set(GSI1PK, s(pk.clone())), Meta::Set(GSI1SK, s(PROFILE_SORT_KEY))];
-        self.merge_document(pk, "CUSTOMER", "customer", fields, now, meta).await
+        let meta = vec![
+            Meta::Set(GSI1PK, s(pk.clone())),
+            Meta::Set(GSI1SK, s(PROFILE_SORT_KEY)),
+            Meta::Set(GSI2PK, s(customers_index_pk(org_id))),
+            Meta::Set(GSI2SK, s(format!("{now}#{}", email.to_lowercase()))),
+        ];
+        let identities = identities(fields)
+            .into_iter()
+            .map(|(kind, value)| {
+                let item = Item::from([
+                    (PK.to_string(), s(identity_pk(org_id, kind, &value))),
+                    (SK.to_string(), s("IDENTITY")),
+                    ("email".to_string(), s(email.to_lowercase())),
+                ]);
+                self.transact_put(item, None)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.merge_document((pk, "CUSTOMER"), "customer", fields, now, meta, identities)
+            .await
+    }
+
+    /// The email of the customer with this identity (`phone`, `whatsapp`, `messenger`, `slack`).
+    pub async fn customer_email_by_identity(
+        &self,
+        org_id: &str,
+        kind: &str,
+        value: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(value) = normalized_identity(kind, value) else {
+            return Ok(None);
+        };
+        let item = self.get_item(identity_pk(org_id, kind, &value), "IDENTITY").await?;
+        Ok(item.and_then(|item| get_s(&item, "email").map(str::to_string)))
+    }
+
+    /// A page of the organization's customers, last updated first.
+    pub async fn list_customers(
+        &self,
+        org_id: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<Document>, Option<Item>), StoreError> {
+        let output = newest_first(self.query_index2(customers_index_pk(org_id)), limit, start).await?;
+        let customers = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(Document::from_item)
+            .collect::<Result<_, _>>()?;
+        Ok((customers, output.last_evaluated_key))
     }
 
     pub async fn get_customer(&self, org_id: &str, email: &str) -> Result<Option<Document>, StoreError> {
@@ -94,6 +220,18 @@ impl Store {
     /// partitions. Returns how many items were deleted.
     pub async fn erase_customer(&self, org_id: &str, email: &str) -> Result<usize, StoreError> {
         let mut erased = 0;
+        // The identities that still find this customer go with them.
+        if let Some(profile) = self.get_customer(org_id, email).await? {
+            for (kind, value) in identities(&profile.fields) {
+                let deleted = self
+                    .delete_item(identity_pk(org_id, kind, &value), "IDENTITY")
+                    .condition_expression("email = :email")
+                    .expression_attribute_values(":email", s(email.to_lowercase()))
+                    .send()
+                    .await;
+                erased += usize::from(super::unless_condition_failed(deleted)?.is_some());
+            }
+        }
         for pk in self.customer_partitions(org_id, email).await? {
             erased += self.delete_partition(&pk).await?;
         }

@@ -23,6 +23,12 @@
 //! | provider route  | `PROVIDER#<provider>#<account>`  | `PROVIDER`    | –                          | –                              |
 //! | inbound seen    | `ORG#<org>#INBOUND#<provider>#<eventId>` | `INBOUND` | –                    | –                              |
 //! | ticket          | `ORG#<org>#TICKET#<id>`          | `TICKET`      | `ORG#<org>#TICKETS`        | `<created_at>#<id>`            |
+//!
+//! GSI2 is a second view: customers by last update (`ORG#<org>#CUSTOMERS`) and a customer's
+//! tickets (`ORG#<org>#CUSTOMER#<email>#TICKETS`, by creation); see `customers` and `tickets`.
+//!
+//! | entity          | PK                               | SK            | GSI1PK                     | GSI1SK                         |
+//! |-----------------|----------------------------------|---------------|----------------------------|--------------------------------|
 //! | conversation entry | `ORG#<org>#TICKET#<id>`       | `ENTRY#<ulid>`| `ORG#<org>#ENTRIES`        | `<created_at>#<entryId>`       |
 //! | entry lookup    | `ORG#<org>#ENTRY#<entryId>`      | `ENTRY`       | –                          | –                              |
 //! | ticket number   | `ORG#<org>#TICKETNO#<n>`         | `TICKETNO`    | –                          | –                              |
@@ -106,13 +112,18 @@ pub const SK: &str = "SK";
 pub const GSI1: &str = "GSI1";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
 pub const TTL: &str = "TTL";
 const ENTITY: &str = "ENTITY";
 const CREATED_AT: &str = "CREATED_AT";
 const UPDATED_AT: &str = "UPDATED_AT";
 
 /// Attribute names Hookgate uses on items that also hold merchant fields.
-pub const RESERVED_ATTRIBUTES: [&str; 8] = [PK, SK, GSI1PK, GSI1SK, TTL, ENTITY, CREATED_AT, UPDATED_AT];
+pub const RESERVED_ATTRIBUTES: [&str; 10] = [
+    PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, TTL, ENTITY, CREATED_AT, UPDATED_AT,
+];
 
 /// Most top-level fields one merchant document may have: each becomes a term of one update
 /// expression, which DynamoDB caps at 4 KB.
@@ -291,6 +302,16 @@ impl Store {
         self.query_keys(Some(GSI1), "GSI1PK = :pk".to_string(), index_pk)
     }
 
+    /// A query of GSI2's partition `index_pk`.
+    pub(crate) fn query_index2(&self, index_pk: String) -> QueryFluentBuilder {
+        self.query_keys(Some(GSI2), "GSI2PK = :pk".to_string(), index_pk)
+    }
+
+    /// A query of GSI2's partition `index_pk` narrowed by `sort_condition` on `GSI2SK`.
+    pub(crate) fn query_index2_where(&self, index_pk: String, sort_condition: &str) -> QueryFluentBuilder {
+        self.query_keys(Some(GSI2), format!("GSI2PK = :pk AND {sort_condition}"), index_pk)
+    }
+
     /// A query of GSI1's partition `index_pk` narrowed by `sort_condition` on `GSI1SK`.
     pub(crate) fn query_index_where(&self, index_pk: String, sort_condition: &str) -> QueryFluentBuilder {
         self.query_keys(Some(GSI1), format!("GSI1PK = :pk AND {sort_condition}"), index_pk)
@@ -452,7 +473,16 @@ pub(crate) fn entity_item<T: serde::Serialize>(entity: &T) -> Result<Item, Store
 
 /// The key attributes that locate an item in GSI1: a page that ends with it continues there.
 pub(crate) fn index_key(item: &Item) -> Item {
-    [PK, SK, GSI1PK, GSI1SK]
+    key_attributes(item, [PK, SK, GSI1PK, GSI1SK])
+}
+
+/// The same in GSI2.
+pub(crate) fn index2_key(item: &Item) -> Item {
+    key_attributes(item, [PK, SK, GSI2PK, GSI2SK])
+}
+
+fn key_attributes(item: &Item, names: [&str; 4]) -> Item {
+    names
         .iter()
         .filter_map(|name| Some((name.to_string(), item.get(*name)?.clone())))
         .collect()
@@ -488,6 +518,43 @@ impl Document {
     }
 }
 
+/// The `SET` expression, names and values that merge `fields` into a document.
+type DocumentUpdate = (String, HashMap<String, String>, HashMap<String, AttributeValue>);
+
+fn document_update(
+    entity: &str,
+    fields: &Map<String, Value>,
+    now: &str,
+    meta: Vec<Meta>,
+) -> Result<DocumentUpdate, StoreError> {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = Vec::with_capacity(fields.len() + meta.len() + 3);
+    for (i, (name, value)) in fields.iter().enumerate() {
+        names.insert(format!("#f{i}"), name.clone());
+        values.insert(format!(":f{i}"), to_attribute(value)?);
+        sets.push(format!("#f{i} = :f{i}"));
+    }
+    values.insert(":entity".into(), s(entity));
+    values.insert(":now".into(), s(now));
+    sets.push(format!("{ENTITY} = :entity"));
+    sets.push(format!("{UPDATED_AT} = :now"));
+    sets.push(format!("{CREATED_AT} = if_not_exists({CREATED_AT}, :now)"));
+    for (i, m) in meta.into_iter().enumerate() {
+        match m {
+            Meta::Set(attr, value) => {
+                values.insert(format!(":m{i}"), value);
+                sets.push(format!("{attr} = :m{i}"));
+            }
+            Meta::SetIfAbsent(attr, value) => {
+                values.insert(format!(":m{i}"), value);
+                sets.push(format!("{attr} = if_not_exists({attr}, :m{i})"));
+            }
+        }
+    }
+    Ok((format!("SET {}", sets.join(", ")), names, values))
+}
+
 /// How `merge_document` sets one of Hookgate's own attributes.
 pub(crate) enum Meta {
     /// Always overwrite.
@@ -514,52 +581,45 @@ impl Store {
 
     /// Upserts a merchant document in one `UpdateItem`: the given top-level fields overwrite
     /// what was stored, fields not sent are kept, so partial updates (`{order_number, status}`)
-    /// do not erase a tracking number sent earlier.
+    /// do not erase a tracking number sent earlier. With `also`, the upsert and those writes
+    /// are one transaction.
     pub(crate) async fn merge_document(
         &self,
-        pk: String,
-        sk: &str,
+        (pk, sk): (String, &str),
         entity: &str,
         fields: &Map<String, Value>,
         now: &str,
         meta: Vec<Meta>,
+        also: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
-        let mut names = HashMap::new();
-        let mut values = HashMap::new();
-        let mut sets = Vec::with_capacity(fields.len() + meta.len() + 3);
-        for (i, (name, value)) in fields.iter().enumerate() {
-            names.insert(format!("#f{i}"), name.clone());
-            values.insert(format!(":f{i}"), to_attribute(value)?);
-            sets.push(format!("#f{i} = :f{i}"));
+        let (expression, names, values) = document_update(entity, fields, now, meta)?;
+        if also.is_empty() {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .update_expression(expression)
+                .set_expression_attribute_names((!names.is_empty()).then_some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map_err(store_error)?;
+            return Ok(());
         }
-        values.insert(":entity".into(), s(entity));
-        values.insert(":now".into(), s(now));
-        sets.push(format!("{ENTITY} = :entity"));
-        sets.push(format!("{UPDATED_AT} = :now"));
-        sets.push(format!("{CREATED_AT} = if_not_exists({CREATED_AT}, :now)"));
-        for (i, m) in meta.into_iter().enumerate() {
-            match m {
-                Meta::Set(attr, value) => {
-                    values.insert(format!(":m{i}"), value);
-                    sets.push(format!("{attr} = :m{i}"));
-                }
-                Meta::SetIfAbsent(attr, value) => {
-                    values.insert(format!(":m{i}"), value);
-                    sets.push(format!("{attr} = if_not_exists({attr}, :m{i})"));
-                }
-            }
-        }
-        self.client
-            .update_item()
+        let update = aws_sdk_dynamodb::types::Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk)))
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(expression)
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        writes.extend(also);
+        match self.transact(writes).await? {
+            true => Ok(()),
+            false => Err(StoreError::Unavailable("a document's transaction was refused".into())),
+        }
     }
 
     /// Reads one merchant document.
@@ -583,14 +643,17 @@ pub fn encode_cursor(next: &Item) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&keys).unwrap_or_default())
 }
 
-/// A cursor from `encode_cursor` for a GSI1 query, accepted only for the same `GSI1PK`, so a
-/// client cannot page into another tenant's partition.
+/// A cursor from `encode_cursor` for a GSI1 or GSI2 query, accepted only for the same index
+/// partition, so a client cannot page into another tenant's partition.
 pub(crate) fn decode_cursor(expected_index_pk: &str, cursor: &str) -> Option<Item> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let keys: HashMap<String, String> = serde_json::from_slice(&bytes).ok()?;
+    let of_index = |index_pk: &str, index_sk: &str| {
+        keys.get(index_pk).map(String::as_str) == Some(expected_index_pk) && keys.contains_key(index_sk)
+    };
     let well_formed = keys.len() == 4
-        && keys.get(GSI1PK).map(String::as_str) == Some(expected_index_pk)
-        && [PK, SK, GSI1SK].iter().all(|name| keys.contains_key(*name));
+        && (of_index(GSI1PK, GSI1SK) || of_index(GSI2PK, GSI2SK))
+        && [PK, SK].iter().all(|name| keys.contains_key(*name));
     well_formed.then(|| keys.into_iter().map(|(name, value)| (name, s(value))).collect())
 }

@@ -44,8 +44,15 @@ impl Store {
             Some(at) => meta.push(Meta::Set(GSI1SK, s(format!("ORDER#{at}#{order_number}")))),
             None => meta.push(Meta::SetIfAbsent(GSI1SK, s(format!("ORDER#{now}#{order_number}")))),
         }
-        self.merge_document(order_pk(org_id, order_number), "ORDER", "order", fields, now, meta)
-            .await
+        self.merge_document(
+            (order_pk(org_id, order_number), "ORDER"),
+            "order",
+            fields,
+            now,
+            meta,
+            Vec::new(),
+        )
+        .await
     }
 
     /// The order (if it was sent) and up to `max_events` events on it, newest first.

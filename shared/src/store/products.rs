@@ -8,8 +8,15 @@ fn product_pk(org_id: &str, sku: &str) -> String {
 
 impl Store {
     pub async fn upsert_product(&self, org_id: &str, sku: &str, fields: &Fields, now: &str) -> Result<(), StoreError> {
-        self.merge_document(product_pk(org_id, sku), "PRODUCT", "product", fields, now, Vec::new())
-            .await
+        self.merge_document(
+            (product_pk(org_id, sku), "PRODUCT"),
+            "product",
+            fields,
+            now,
+            Vec::new(),
+            Vec::new(),
+        )
+        .await
     }
 
     pub async fn get_product(&self, org_id: &str, sku: &str) -> Result<Option<Document>, StoreError> {

@@ -3,6 +3,7 @@
 //! | item                | PK                               | SK                 | GSI1PK                  | GSI1SK                       |
 //! |---------------------|----------------------------------|--------------------|-------------------------|------------------------------|
 //! | ticket              | `ORG#<org>#TICKET#<id>`          | `TICKET`           | `ORG#<org>#TICKETS`     | `<created_at>#<id>`          |
+//! | (its GSI2 view)     |                                  |                    | GSI2PK `ORG#<org>#CUSTOMER#<email>#TICKETS` | GSI2SK `<created_at>#<id>` |
 //! | conversation entry  | `ORG#<org>#TICKET#<id>`          | `ENTRY#<ulid>`     | `ORG#<org>#ENTRIES`     | `<created_at>#<entry id>`    |
 //! | entry lookup        | `ORG#<org>#ENTRY#<entry id>`     | `ENTRY`            | –                       | –                            |
 //! | ticket number       | `ORG#<org>#TICKETNO#<number>`    | `TICKETNO`         | –                       | –                            |
@@ -14,7 +15,9 @@
 //!   the ticket, its number item and its first entry, each only if absent.
 //! - A ticket by id: `GetItem`; by number: `GetItem` of the number item, then of the ticket.
 //! - The organization's tickets, newest first, created within a range: `Query GSI1` on
-//!   `ORG#<org>#TICKETS` with `GSI1SK BETWEEN`, the other filters as a filter expression.
+//!   `ORG#<org>#TICKETS` with `GSI1SK BETWEEN`, the other filters as a filter expression; a
+//!   customer's tickets the same on GSI2's `ORG#<org>#CUSTOMER#<email>#TICKETS` (a ticket's
+//!   customer does not change), so they are read without passing over anyone else's.
 //! - The thread: `Query PK = ORG#<org>#TICKET#<id>, SK begins_with ENTRY#` (oldest first).
 //! - Entries across tickets since a time: `Query GSI1` on `ORG#<org>#ENTRIES`, `GSI1SK > since`;
 //!   one entry by id: `GetItem` of its lookup item, then of the entry.
@@ -33,8 +36,8 @@ use serde_json::{Map, Value};
 use super::csat::{CsatToken, TicketCsat};
 use super::sla::TicketSla;
 use super::{
-    GSI1PK, GSI1SK, Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, get_n, get_s, n, org_prefix, query_all,
-    s, store_error,
+    GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, get_n, get_s, n,
+    org_prefix, query_all, s, store_error,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -280,6 +283,19 @@ pub fn tickets_index_pk(org_id: &str) -> String {
     format!("{}#TICKETS", org_prefix(org_id))
 }
 
+/// The GSI2 partition listing one customer's tickets.
+pub fn customer_tickets_index_pk(org_id: &str, email: &str) -> String {
+    format!("{}#CUSTOMER#{email}#TICKETS", org_prefix(org_id))
+}
+
+/// The index partition a list with `filter` reads; its cursors are checked against it.
+pub fn ticket_list_index_pk(org_id: &str, filter: &TicketFilter) -> String {
+    match &filter.customer_email {
+        Some(email) => customer_tickets_index_pk(org_id, email),
+        None => tickets_index_pk(org_id),
+    }
+}
+
 fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
     let mut item = entity_item(ticket)?;
     item.insert(PK.into(), s(ticket_pk(&ticket.org_id, &ticket.ticket_id)));
@@ -287,6 +303,10 @@ fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
     item.insert(SEARCH.into(), s(search_text(ticket)));
     item.insert(GSI1PK.into(), s(tickets_index_pk(&ticket.org_id)));
     item.insert(GSI1SK.into(), s(format!("{}#{}", ticket.created_at, ticket.ticket_id)));
+    if let Some(email) = &ticket.customer_email {
+        item.insert(GSI2PK.into(), s(customer_tickets_index_pk(&ticket.org_id, email)));
+        item.insert(GSI2SK.into(), s(format!("{}#{}", ticket.created_at, ticket.ticket_id)));
+    }
     Ok(item)
 }
 
@@ -577,7 +597,11 @@ impl Store {
                 .await
                 .map_err(store_error)?;
             for item in output.items.unwrap_or_default() {
-                tickets.push((super::index_key(&item), ticket_from(org_id, item)?));
+                let key = match filter.customer_email {
+                    Some(_) => super::index2_key(&item),
+                    None => super::index_key(&item),
+                };
+                tickets.push((key, ticket_from(org_id, item)?));
             }
             start = output.last_evaluated_key;
             if start.is_none() || tickets.len() > limit {
@@ -677,7 +701,6 @@ fn ticket_query(
     equal("status", &filter.status);
     equal("priority", &filter.priority);
     equal("channel", &filter.channel);
-    equal("customer_email", &filter.customer_email);
     match &filter.assignee {
         Some(Some(assignee)) => equal("assignee", &Some(assignee.clone())),
         // An absent value is no attribute (see `entity_item`).
@@ -700,8 +723,14 @@ fn ticket_query(
         values.push((":updated_before".into(), s(before)));
         conditions.push("updated_at <= :updated_before".into());
     }
-    let query = store
-        .query_index_where(tickets_index_pk(org_id), "GSI1SK BETWEEN :from AND :to")
+    // A customer's tickets are a partition of their own: nobody else's are read.
+    let query = match &filter.customer_email {
+        Some(email) => {
+            store.query_index2_where(customer_tickets_index_pk(org_id, email), "GSI2SK BETWEEN :from AND :to")
+        }
+        None => store.query_index_where(tickets_index_pk(org_id), "GSI1SK BETWEEN :from AND :to"),
+    };
+    let query = query
         .scan_index_forward(false)
         .set_filter_expression((!conditions.is_empty()).then(|| conditions.join(" AND ")))
         .set_expression_attribute_names((!names.is_empty()).then_some(names));

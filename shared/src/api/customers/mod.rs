@@ -4,6 +4,8 @@
 //!
 //! `GET /api/v1/customers/{email}` answers the customer with their tickets (newest first),
 //! their latest orders and their CSAT (each rated ticket's rating, and the average).
+//! `GET /api/v1/customers` lists them, last updated first, or finds one by `email`, `phone` or a
+//! channel identity (`whatsapp`, `messenger`, `slack`: the customer's `identities` field).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -18,21 +20,29 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, Validate, json_response, normalized_email, ok, serve_routes};
 use crate::outbound::{Publisher, publish};
 use crate::runtime::Services;
+use crate::store::customers::{customers_index_pk, normalized_identity};
 use crate::store::tickets::{Ticket, TicketFilter};
-use crate::store::{MAX_DOCUMENT_FIELDS, RESERVED_ATTRIBUTES};
+use crate::store::{MAX_DOCUMENT_FIELDS, RESERVED_ATTRIBUTES, encode_cursor};
 
 /// Tickets and orders a customer answer shows, newest first.
 const SHOWN: usize = 20;
 
 #[derive(Clone, Copy)]
 pub enum CustomerRoute {
+    List,
     Create,
     Get,
     Update,
 }
 
 /// `customers`' routes.
-pub const ROUTES: [Route<CustomerRoute>; 3] = [
+pub const ROUTES: [Route<CustomerRoute>; 4] = [
+    Route::new(
+        Method::GET,
+        "/api/v1/customers",
+        Scope::CustomersRead,
+        CustomerRoute::List,
+    ),
     Route::new(
         Method::POST,
         "/api/v1/customers",
@@ -114,12 +124,98 @@ pub struct CustomerResponse {
 pub async fn handle(services: &Services, publisher: &Publisher, request: Request) -> Response<Body> {
     serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
+            CustomerRoute::List => list(call).await,
             CustomerRoute::Create => create(call, publisher).await,
             CustomerRoute::Get => get(call).await,
             CustomerRoute::Update => update(call, publisher).await,
         }
     })
     .await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerListResponse {
+    pub success: bool,
+    /// Last updated first; for a lookup, the one customer found or none.
+    pub customers: Vec<Record>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /api/v1/customers`: a page, or a lookup by one identity.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for the OpenAPI document only
+struct CustomerListParams {
+    /// 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Find the customer with this email.
+    email: Option<String>,
+    /// Find the customer with this phone number (international form, `+49 123 456789`).
+    phone: Option<String>,
+    /// Find the customer with this WhatsApp id (`identities.whatsapp`).
+    whatsapp: Option<String>,
+    /// Find the customer with this Messenger PSID (`identities.messenger`).
+    messenger: Option<String>,
+    /// Find the customer with this Slack user id (`identities.slack`).
+    slack: Option<String>,
+}
+
+/// The organization's customers, last updated first, one page at a time; or the one customer
+/// with an email, phone or channel identity.
+#[utoipa::path(get, path = "/api/v1/customers", operation_id = "customers_list", tag = "Support desk",
+    params(CustomerListParams), security(("apiKey" = []), ("bearer" = [])),
+    responses((status = 200, body = CustomerListResponse), (status = "4XX", body = ErrorBody)))]
+pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
+    let lookups: Vec<(&str, String)> = ["email", "phone", "whatsapp", "messenger", "slack"]
+        .into_iter()
+        .filter_map(|kind| Some((kind, call.query(kind)?)))
+        .collect();
+    if lookups.len() > 1 {
+        return Err(ApiError::invalid_input(
+            lookups[1].0,
+            "find a customer by one identity at a time",
+        ));
+    }
+    if let Some((kind, value)) = lookups.into_iter().next() {
+        let email = match kind {
+            "email" => normalized_email(&value)
+                .ok_or_else(|| ApiError::invalid_input("email", "email must be an email address"))?,
+            _ => {
+                if normalized_identity(kind, &value).is_none() {
+                    return Err(ApiError::invalid_input(
+                        kind,
+                        format!("{kind} is not a valid {kind} identity"),
+                    ));
+                }
+                call.store()
+                    .customer_email_by_identity(call.org_id(), kind, &value)
+                    .await?
+                    .unwrap_or_default()
+            }
+        };
+        let found = match email.is_empty() {
+            true => None,
+            false => call.store().get_customer(call.org_id(), &email).await?,
+        };
+        return ok(&CustomerListResponse {
+            success: true,
+            customers: found.into_iter().map(Into::into).collect(),
+            has_more: false,
+            next_cursor: None,
+        });
+    }
+    let (limit, start) = call.page(25, 100, &customers_index_pk(call.org_id()))?;
+    let (customers, next) = call.store().list_customers(call.org_id(), limit as i32, start).await?;
+    ok(&CustomerListResponse {
+        success: true,
+        customers: customers.into_iter().map(Into::into).collect(),
+        has_more: next.is_some(),
+        next_cursor: next.as_ref().map(encode_cursor),
+    })
 }
 
 /// Add a customer; 409 when one with this email exists (change it with PATCH).

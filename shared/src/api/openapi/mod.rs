@@ -52,6 +52,7 @@ use crate::inbound::{amazon, shopify, stripe};
         tickets::conversations::list,
         tickets::conversations::add,
         tickets::escalation::escalate,
+        customers::list,
         customers::create,
         customers::get,
         customers::update,

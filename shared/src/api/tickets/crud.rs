@@ -16,7 +16,7 @@ use crate::ids::new_ulid;
 use crate::outbound::Publisher;
 use crate::store::encode_cursor;
 use crate::store::sla::ticket_sla;
-use crate::store::tickets::{Entry, EntryAuthor, Ticket, TicketFilter, tickets_index_pk};
+use crate::store::tickets::{Entry, EntryAuthor, Ticket, TicketFilter, ticket_list_index_pk};
 
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 100;
@@ -92,7 +92,11 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
     responses((status = 200, body = TicketPageResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let filter = filter(&call)?;
-    let (limit, start) = call.page(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, &tickets_index_pk(call.org_id()))?;
+    let (limit, start) = call.page(
+        DEFAULT_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+        &ticket_list_index_pk(call.org_id(), &filter),
+    )?;
     let page = call.store().list_tickets(call.org_id(), &filter, limit, start).await?;
     let counted = call.store().ticket_counts(call.org_id()).await?;
     let counts_by_status = Status::ALL
