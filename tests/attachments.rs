@@ -148,6 +148,30 @@ async fn a_multipart_upload_comes_back_byte_for_byte_and_only_to_its_organizatio
     let other = new_org(&services).await;
     let (status, hidden) = call(&services, &files, download(&other.admin_key, id)).await;
     assert_eq!((status, hidden["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+
+    // A reply carries it in the thread; a foreign or unknown attachment is refused.
+    let entry = |attachments: Value| {
+        let body = json!({"author": {"type": "agent"}, "content_text": "See the photo.", "attachments": attachments});
+        fixture("tickets-create.json")
+            .key(&org.admin_key)
+            .method("POST", &format!("/api/v1/tickets/{ticket_id}/conversations"))
+            .path_parameter("id", ticket_id)
+            .body(body.to_string())
+            .build()
+    };
+    let publisher = harness::publisher().await;
+    let (status, added) = read(shared::api::tickets::handle(&services, &publisher, entry(json!([id]))).await);
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["conversation"]["attachments"][0]["id"], id);
+    assert_eq!(
+        added["conversation"]["attachments"][0]["filename"],
+        "Foto Kopfhörer.jpg"
+    );
+    let (status, refused) = read(shared::api::tickets::handle(&services, &publisher, entry(json!(["att_NOPE"]))).await);
+    assert_eq!(
+        (status, refused["error"]["details"]["field"].as_str()),
+        (422, Some("attachments"))
+    );
 }
 
 #[tokio::test]

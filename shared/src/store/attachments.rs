@@ -33,6 +33,27 @@ pub struct Attachment {
     pub object_key: String,
 }
 
+/// An attachment as an entry of the thread shows it; download it by its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AttachmentRef {
+    pub id: String,
+    pub filename: String,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    pub size: u64,
+}
+
+impl From<Attachment> for AttachmentRef {
+    fn from(attachment: Attachment) -> Self {
+        Self {
+            id: attachment.id,
+            filename: attachment.filename,
+            content_type: attachment.content_type,
+            size: attachment.size,
+        }
+    }
+}
+
 fn attachment_pk(org_id: &str, id: &str) -> String {
     format!("{}#ATTACHMENT#{id}", org_prefix(org_id))
 }

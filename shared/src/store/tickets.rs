@@ -33,6 +33,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Up
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::attachments::AttachmentRef;
 use super::csat::{CsatToken, TicketCsat};
 use super::sla::TicketSla;
 use super::{
@@ -172,6 +173,9 @@ pub struct Entry {
     pub internal: bool,
     /// The provider's id of the message (an email's Message-ID), for threading and deduplication.
     pub provider_message_id: Option<String>,
+    /// Files sent with it (`GET /api/attachments/{id}/download`).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
     pub created_at: String,
 }
 

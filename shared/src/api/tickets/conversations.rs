@@ -16,8 +16,28 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, ok};
 use crate::ids::new_ulid;
 use crate::outbound::Publisher;
+use crate::store::attachments::AttachmentRef;
 use crate::store::csat::CsatToken;
 use crate::store::tickets::{Entry, EntryAuthor, EntryEffect, Ticket};
+
+/// The attachments an entry names: each the organization's and on no other ticket (one from a
+/// presigned upload counts as announced; its download checks that the file came).
+async fn attachments_of(call: &Call<'_>, ticket: &Ticket, ids: &[String]) -> Result<Vec<AttachmentRef>, ApiError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let attachment = call.store().get_attachment(call.org_id(), id).await?;
+        match attachment.filter(|a| a.ticket_id.as_deref().is_none_or(|on| on == ticket.ticket_id)) {
+            Some(attachment) => found.push(attachment.into()),
+            None => {
+                return Err(ApiError::invalid_input(
+                    "attachments",
+                    format!("no attachment {id} for this ticket"),
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
 
 /// The thread, oldest first.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/conversations", operation_id = "tickets_conversations",
@@ -46,6 +66,7 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
     if ticket.status == Status::Closed {
         return Err(ApiError::conflict("a closed ticket takes no more entries"));
     }
+    let attachments = attachments_of(&call, &ticket, &body.attachments).await?;
     let now = rfc3339(call.now());
     let author = body.author.r#type;
     let reply = matches!(author, AuthorType::Agent | AuthorType::Ai) && !body.internal;
@@ -67,6 +88,7 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
         channel: ticket.channel,
         internal: body.internal,
         provider_message_id: body.provider_message_id,
+        attachments,
         created_at: now.clone(),
     };
     let status = next_status(ticket.status, author, body.internal);

@@ -42,6 +42,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         channel: body.channel,
         internal: false,
         provider_message_id: None,
+        attachments: Vec::new(),
         created_at: now.clone(),
     });
     let policies = call.store().list_sla_policies(call.org_id()).await?;

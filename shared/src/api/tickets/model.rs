@@ -17,6 +17,8 @@ const MAX_NAME_CHARS: usize = 200;
 /// A message's text, at most (the request body itself is capped at 100 KB).
 pub const MAX_MESSAGE_CHARS: usize = 50_000;
 const MAX_CUSTOM_FIELDS: usize = 50;
+/// Attachments one entry carries, at most.
+const MAX_ENTRY_ATTACHMENTS: usize = 10;
 
 /// The customer's first message of a new ticket.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -109,6 +111,10 @@ pub struct NewEntryRequest {
     pub internal: bool,
     /// The provider's id of the message (an email's Message-ID), for threading.
     pub provider_message_id: Option<String>,
+    /// Ids of attachments uploaded before (`POST /api/upload`, `POST /api/v1/attachments`),
+    /// unattached or attached to this ticket; at most 10.
+    #[serde(default)]
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema, Clone)]
@@ -220,6 +226,7 @@ impl Validate for NewEntryRequest {
         check_text("content_text", &self.content_text, MAX_MESSAGE_CHARS)?;
         check_optional("author.name", &self.author.name, MAX_NAME_CHARS)?;
         check_optional("provider_message_id", &self.provider_message_id, 998)?;
+        check_list("attachments", &self.attachments, MAX_ENTRY_ATTACHMENTS, 64)?;
         if self.internal && self.author.r#type == AuthorType::Customer {
             return Err(ApiError::invalid_input(
                 "internal",
