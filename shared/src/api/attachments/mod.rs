@@ -278,14 +278,13 @@ async fn read_form(request: &Request) -> Result<UploadForm, ApiError> {
     Ok(form)
 }
 
-/// The URL of an attachment's download route on the host the request came to.
+/// The URL of an attachment's download route on the host the request came to (by the scheme
+/// it came with, when a proxy says; API Gateway serves HTTPS).
 fn download_url(request: &Request, id: &str) -> String {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    format!("https://{host}/api/attachments/{id}/download")
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header(header::HOST.as_str()).unwrap_or("localhost");
+    let scheme = header("x-forwarded-proto").filter(|p| *p == "http").unwrap_or("https");
+    format!("{scheme}://{host}/api/attachments/{id}/download")
 }
 
 /// Upload a file (multipart) and attach it to a ticket or conversation.

@@ -27,7 +27,8 @@ const MAX_PAGE_SIZE: usize = 100;
     responses((status = 201, body = TicketResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
     let body: CreateTicketRequest = call.validated_body()?;
-    let now = rfc3339(call.now());
+    let opened = call.now();
+    let now = rfc3339(opened);
     let ticket_id = format!("tkt_{}", new_ulid());
     let first = body.message.as_ref().map(|message| Entry {
         entry_id: format!("cnv_{}", new_ulid()),
@@ -63,7 +64,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         order_numbers: body.order_numbers,
         message_count: u32::from(first.is_some()),
         escalation: None,
-        sla: ticket_sla(&policies, body.channel, body.priority, call.now()),
+        sla: ticket_sla(&policies, body.channel, body.priority, opened),
         csat: None,
         created_at: now.clone(),
         updated_at: now,
