@@ -4,19 +4,19 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
+use super::desk::{NewEntry, NewTicket};
 use super::model::{
-    AuthorType, Channel, CreateTicketRequest, Priority, Status, TicketListParams, TicketPageResponse, TicketResponse,
+    Channel, CreateTicketRequest, Priority, Status, TicketListParams, TicketPageResponse, TicketResponse,
     UpdateTicketRequest, normalized_tags,
 };
-use super::{find_ticket, publish_event};
+use super::{desk, find_ticket, publish_event};
 use crate::clock::{normalized_rfc3339, parse_rfc3339, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, normalized_email, ok};
-use crate::ids::new_ulid;
 use crate::outbound::Publisher;
 use crate::store::encode_cursor;
 use crate::store::sla::ticket_sla;
-use crate::store::tickets::{Entry, EntryAuthor, Ticket, TicketFilter, ticket_list_index_pk};
+use crate::store::tickets::{Ticket, TicketFilter, ticket_list_index_pk};
 
 const DEFAULT_PAGE_SIZE: usize = 25;
 const MAX_PAGE_SIZE: usize = 100;
@@ -27,32 +27,12 @@ const MAX_PAGE_SIZE: usize = 100;
     responses((status = 201, body = TicketResponse), (status = "4XX", body = ErrorBody)))]
 pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
     let body: CreateTicketRequest = call.validated_body()?;
-    let opened = call.now();
-    let now = rfc3339(opened);
-    let ticket_id = format!("tkt_{}", new_ulid());
-    let first = body.message.as_ref().map(|message| Entry {
-        entry_id: format!("cnv_{}", new_ulid()),
-        ticket_id: ticket_id.clone(),
-        author: EntryAuthor {
-            role: AuthorType::Customer,
-            name: message.author_name.clone(),
-        },
-        content_text: message.content_text.clone(),
-        content: message.content.clone(),
-        direction: "inbound".into(),
-        channel: body.channel,
-        internal: false,
-        provider_message_id: None,
-        attachments: Vec::new(),
-        created_at: now.clone(),
+    let first = body.message.map(|message| NewEntry {
+        content: message.content,
+        ..NewEntry::from_customer(message.author_name, message.content_text)
     });
-    let policies = call.store().list_sla_policies(call.org_id()).await?;
-    let ticket = Ticket {
-        org_id: call.org_id().to_string(),
-        number: call.store().next_ticket_number(call.org_id()).await?,
-        ticket_id,
+    let new = NewTicket {
         subject: body.subject.trim().to_string(),
-        status: Status::New,
         priority: body.priority,
         channel: body.channel,
         customer_email: body.customer_email.as_deref().and_then(normalized_email),
@@ -62,29 +42,12 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         tags: normalized_tags(&body.tags),
         custom_fields: body.custom_fields,
         order_numbers: body.order_numbers,
-        message_count: u32::from(first.is_some()),
-        escalation: None,
-        sla: ticket_sla(&policies, body.channel, body.priority, opened),
-        csat: None,
-        created_at: now.clone(),
-        updated_at: now,
-        first_response_at: None,
-        solved_at: None,
+        first,
     };
-    call.store().create_ticket(&ticket, first.as_ref()).await?;
-    let view = ticket;
-    publish_event(&call, publisher, "ticket.created", &json!(view)).await?;
-    if let Some(first) = first {
-        let entry = first;
-        let created = json!({"ticketId": view.ticket_id, "ticketNumber": view.number, "conversation": entry});
-        publish_event(&call, publisher, "conversation.created", &created).await?;
-    }
+    let (ticket, _) = desk(&call, publisher).open(new).await?;
     Ok(json_response(
         StatusCode::CREATED,
-        &TicketResponse {
-            success: true,
-            ticket: view,
-        },
+        &TicketResponse { success: true, ticket },
     ))
 }
 

@@ -5,11 +5,13 @@
 //!
 //! - [`crud`]: open, list (filters, cursor pages), read (by id or number), change;
 //! - [`conversations`]: the thread, and replies and internal notes;
+//! - [`desk`]: opening a ticket and adding an entry, as every door into the desk does;
 //! - [`escalation`]: handing a ticket to a team;
 //! - [`model`]: the request and response bodies and their rules.
 
 pub mod conversations;
 pub mod crud;
+pub mod desk;
 pub mod escalation;
 pub mod model;
 
@@ -87,6 +89,16 @@ pub async fn find_ticket(call: &Call<'_>) -> Result<Ticket, ApiError> {
         Err(_) => call.store().get_ticket(call.org_id(), &id).await?,
     };
     found.ok_or_else(|| ApiError::not_found("no ticket with this id or number"))
+}
+
+/// The caller's organization's desk, now.
+fn desk<'a>(call: &'a Call<'_>, publisher: &'a Publisher) -> desk::Desk<'a> {
+    desk::Desk {
+        store: call.store(),
+        publisher,
+        org_id: call.org_id(),
+        now: call.now(),
+    }
 }
 
 /// Publishes one of the desk's events for the caller's organization.

@@ -1,0 +1,277 @@
+//! What every door into the desk does the same way: open a ticket with its first message, and
+//! add an entry to a ticket, each stored and published. `/api/v1/tickets` and the widget (and the
+//! channels to come) call these, so a ticket is opened and a reply published one way only.
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::model::{AuthorType, Channel, Priority, Status};
+use crate::clock::rfc3339;
+use crate::error::ApiError;
+use crate::ids::new_ulid;
+use crate::outbound::{Publisher, publish};
+use crate::store::Store;
+use crate::store::attachments::AttachmentRef;
+use crate::store::csat::CsatToken;
+use crate::store::sla::ticket_sla;
+use crate::store::tickets::{Entry, EntryAuthor, EntryEffect, Ticket};
+
+/// The organization's desk at one instant.
+pub struct Desk<'a> {
+    pub store: &'a Store,
+    pub publisher: &'a Publisher,
+    pub org_id: &'a str,
+    pub now: OffsetDateTime,
+}
+
+/// A ticket to open.
+#[derive(Default)]
+pub struct NewTicket {
+    pub subject: String,
+    pub priority: Priority,
+    pub channel: Channel,
+    pub customer_email: Option<String>,
+    pub assignee: Option<String>,
+    pub team: Option<String>,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub custom_fields: Map<String, Value>,
+    pub order_numbers: Vec<String>,
+    /// The customer's first message.
+    pub first: Option<NewEntry>,
+}
+
+/// An entry to add.
+pub struct NewEntry {
+    /// Its id when the caller chose it (a door that de-duplicates claims it first).
+    pub entry_id: Option<String>,
+    pub role: AuthorType,
+    pub author_name: Option<String>,
+    pub content_text: String,
+    pub content: Option<Value>,
+    pub internal: bool,
+    pub provider_message_id: Option<String>,
+    pub attachments: Vec<AttachmentRef>,
+}
+
+impl NewEntry {
+    /// A customer's message.
+    pub fn from_customer(name: Option<String>, text: String) -> Self {
+        Self {
+            entry_id: None,
+            role: AuthorType::Customer,
+            author_name: name,
+            content_text: text,
+            content: None,
+            internal: false,
+            provider_message_id: None,
+            attachments: Vec::new(),
+        }
+    }
+}
+
+/// An entry added, and what it did.
+pub struct Added {
+    pub entry: Entry,
+    /// The ticket as the entry left it.
+    pub ticket: Ticket,
+    /// An AI reply's CSAT token, to show once.
+    pub csat_token: Option<String>,
+}
+
+/// 52 base32 characters: 260 random bits.
+const CSAT_SECRET_CHARS: usize = 52;
+
+impl Desk<'_> {
+    fn at(&self) -> String {
+        rfc3339(self.now)
+    }
+
+    /// Publishes one of the desk's events.
+    pub async fn publish(&self, event: &str, data: &Value) -> Result<(), ApiError> {
+        publish(self.store, self.publisher, self.org_id, event, &self.at(), data).await?;
+        Ok(())
+    }
+
+    fn entry(&self, ticket_id: &str, channel: Channel, new: NewEntry) -> Entry {
+        let direction = match (new.role, new.internal) {
+            (_, true) => "internal",
+            (AuthorType::Customer, _) => "inbound",
+            _ => "outbound",
+        };
+        Entry {
+            entry_id: new.entry_id.unwrap_or_else(|| format!("cnv_{}", new_ulid())),
+            ticket_id: ticket_id.to_string(),
+            author: EntryAuthor {
+                role: new.role,
+                name: new.author_name,
+            },
+            content_text: new.content_text,
+            content: new.content,
+            direction: direction.into(),
+            channel,
+            internal: new.internal,
+            provider_message_id: new.provider_message_id,
+            attachments: new.attachments,
+            created_at: self.at(),
+        }
+    }
+
+    /// Opens a ticket (numbered, with the SLA targets its policy gives) with its first message,
+    /// and publishes `ticket.created` and `conversation.created`.
+    pub async fn open(&self, new: NewTicket) -> Result<(Ticket, Option<Entry>), ApiError> {
+        let ticket_id = format!("tkt_{}", new_ulid());
+        let first = new.first.map(|first| self.entry(&ticket_id, new.channel, first));
+        let policies = self.store.list_sla_policies(self.org_id).await?;
+        let ticket = Ticket {
+            org_id: self.org_id.to_string(),
+            number: self.store.next_ticket_number(self.org_id).await?,
+            ticket_id,
+            subject: new.subject,
+            status: Status::New,
+            priority: new.priority,
+            channel: new.channel,
+            customer_email: new.customer_email,
+            assignee: new.assignee,
+            team: new.team,
+            category: new.category,
+            tags: new.tags,
+            custom_fields: new.custom_fields,
+            order_numbers: new.order_numbers,
+            message_count: u32::from(first.is_some()),
+            escalation: None,
+            sla: ticket_sla(&policies, new.channel, new.priority, self.now),
+            csat: None,
+            created_at: self.at(),
+            updated_at: self.at(),
+            first_response_at: None,
+            solved_at: None,
+        };
+        self.store.create_ticket(&ticket, first.as_ref()).await?;
+        self.publish("ticket.created", &json!(ticket)).await?;
+        if let Some(first) = &first {
+            let created = json!({"ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "conversation": first});
+            self.publish("conversation.created", &created).await?;
+        }
+        Ok((ticket, first))
+    }
+
+    /// Adds an entry to a ticket, moving it as a desk does, and publishes `conversation.created`
+    /// and, for a public reply by an agent or the AI, `reply.sent` (and `chat.message.sent` on a
+    /// widget ticket). Every AI reply carries a CSAT token. A closed ticket, or one whose status
+    /// changed meanwhile, takes nothing (409).
+    pub async fn add(&self, ticket: Ticket, new: NewEntry) -> Result<Added, ApiError> {
+        if ticket.status == Status::Closed {
+            return Err(ApiError::conflict("a closed ticket takes no more entries"));
+        }
+        let (role, internal) = (new.role, new.internal);
+        let reply = matches!(role, AuthorType::Agent | AuthorType::Ai) && !internal;
+        let entry = self.entry(&ticket.ticket_id, ticket.channel, new);
+        let csat = (reply && role == AuthorType::Ai).then(|| self.csat_token(&ticket, &entry));
+        let effect = EntryEffect {
+            status: next_status(ticket.status, role, internal),
+            first_response: reply,
+            csat: csat.as_ref().map(|(token, secret, _)| (token, secret.as_str())),
+        };
+        if !self.store.add_entry(&ticket, &entry, &effect).await? {
+            return Err(super::crud::changed_meanwhile());
+        }
+        let ticket = after(ticket, &effect, &entry.created_at);
+        let created = json!({"ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "conversation": entry});
+        self.publish("conversation.created", &created).await?;
+        if reply {
+            // Seed 000's payload (`emailId`, `replyId`, `category`), with the ticket and channel.
+            let sent = json!({
+                "emailId": null, "replyId": entry.entry_id, "category": ticket.category,
+                "ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "channel": ticket.channel,
+                "author": entry.author,
+            });
+            self.publish("reply.sent", &sent).await?;
+            if ticket.channel == Channel::Widget {
+                let chat = json!({"ticketId": ticket.ticket_id, "messageId": entry.entry_id,
+                    "message": entry.content_text, "author": entry.author, "sentAt": entry.created_at});
+                self.publish("chat.message.sent", &chat).await?;
+            }
+        }
+        Ok(Added {
+            entry,
+            ticket,
+            csat_token: csat.map(|(_, _, shown)| shown),
+        })
+    }
+
+    /// A CSAT token for an AI reply: the stored record, its secret, and the token shown once.
+    fn csat_token(&self, ticket: &Ticket, reply: &Entry) -> (CsatToken, String, String) {
+        let secret = crate::ids::random_base32(CSAT_SECRET_CHARS);
+        let token = CsatToken {
+            org_id: ticket.org_id.clone(),
+            ticket_id: ticket.ticket_id.clone(),
+            ticket_number: ticket.number,
+            reply_id: reply.entry_id.clone(),
+            customer_email: ticket.customer_email.clone(),
+            issued_at: self.at(),
+            issued_epoch: self.now.unix_timestamp(),
+            rating: None,
+        };
+        let shown = format!("csat_{}_{secret}", ticket.org_id);
+        (token, secret, shown)
+    }
+}
+
+/// The status an entry moves its ticket to, if it moves it: a public reply by an agent or the
+/// AI puts a `new` or `open` ticket in `pending`; a customer's message reopens a `pending` or
+/// `solved` one; notes and system entries move nothing.
+fn next_status(current: Status, author: AuthorType, internal: bool) -> Option<Status> {
+    match (author, internal, current) {
+        (_, true, _) | (AuthorType::System, _, _) => None,
+        (AuthorType::Agent | AuthorType::Ai, false, Status::New | Status::Open) => Some(Status::Pending),
+        (AuthorType::Customer, false, Status::Pending | Status::Solved) => Some(Status::Open),
+        _ => None,
+    }
+}
+
+/// The ticket as the entry left it (what the store's update did), without reading it again.
+fn after(mut ticket: Ticket, effect: &EntryEffect<'_>, now: &str) -> Ticket {
+    ticket.message_count += 1;
+    ticket.updated_at = now.to_string();
+    if let Some(status) = effect.status {
+        ticket.status = status;
+        if status == Status::Open {
+            ticket.solved_at = None;
+        }
+    }
+    if effect.first_response && ticket.first_response_at.is_none() {
+        ticket.first_response_at = Some(now.to_string());
+    }
+    ticket
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_wait_on_the_customer_and_customers_reopen() {
+        assert_eq!(
+            next_status(Status::New, AuthorType::Agent, false),
+            Some(Status::Pending)
+        );
+        assert_eq!(next_status(Status::Open, AuthorType::Ai, false), Some(Status::Pending));
+        assert_eq!(next_status(Status::Pending, AuthorType::Agent, false), None);
+        assert_eq!(
+            next_status(Status::Pending, AuthorType::Customer, false),
+            Some(Status::Open)
+        );
+        assert_eq!(
+            next_status(Status::Solved, AuthorType::Customer, false),
+            Some(Status::Open)
+        );
+        assert_eq!(next_status(Status::New, AuthorType::Customer, false), None);
+        assert_eq!(
+            next_status(Status::Open, AuthorType::Agent, true),
+            None,
+            "internal notes move nothing"
+        );
+        assert_eq!(next_status(Status::Pending, AuthorType::System, false), None);
+    }
+}
