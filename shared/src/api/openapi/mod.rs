@@ -10,6 +10,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::http::{Route, error_response, find_route};
 
+mod webhooks;
+
 use super::{
     activate, agent_context, api_keys, attachments, conversations, csat, customers, deliveries_redrive, health, ingest,
     integrations, sla_policies, tickets, webhook_endpoints, webhook_sends,
@@ -109,7 +111,9 @@ pub fn json() -> &'static str {
     DOCUMENT.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
         doc.info.version = crate::VERSION.to_string();
-        doc.to_json().unwrap_or_else(|_| "{}".to_string())
+        let mut document = serde_json::to_value(&doc).unwrap_or_default();
+        document["webhooks"] = webhooks::documented();
+        serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_string())
     })
 }
 

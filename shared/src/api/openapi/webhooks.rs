@@ -1,0 +1,137 @@
+//! The outbound events' payloads, as OpenAPI 3.1 `webhooks`: what a subscribed endpoint
+//! receives, `{event, timestamp, webhook_id, data}`, with each event's `data`.
+
+use serde_json::{Value, json};
+
+fn object(properties: Value) -> Value {
+    json!({"type": "object", "properties": properties})
+}
+
+fn reference(schema: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{schema}")})
+}
+
+/// The desk's events and what their `data` holds.
+fn payloads() -> Vec<(&'static str, &'static str, Value)> {
+    let ticket_ref = || object(json!({"ticketId": {"type": "string"}, "ticketNumber": {"type": "integer"}}));
+    let text = || json!({"type": "string"});
+    let nullable_text = || json!({"type": ["string", "null"]});
+    let with_ticket = |extra: Value| {
+        let mut schema = ticket_ref();
+        if let (Some(properties), Value::Object(extra)) = (schema["properties"].as_object_mut(), extra) {
+            properties.extend(extra);
+        }
+        schema
+    };
+    vec![
+        ("ticket.created", "A support ticket was opened", reference("Ticket")),
+        ("ticket.updated", "A ticket changed", reference("Ticket")),
+        ("ticket.solved", "A ticket was solved", reference("Ticket")),
+        (
+            "conversation.created",
+            "A message, reply or internal note was added to a ticket",
+            with_ticket(json!({"conversation": reference("Entry")})),
+        ),
+        (
+            "reply.sent",
+            "A public reply by an agent or the AI (seed 000's emailId, replyId, category)",
+            with_ticket(
+                json!({"emailId": nullable_text(), "replyId": text(), "category": nullable_text(),
+                "channel": reference("Channel"), "author": reference("EntryAuthor")}),
+            ),
+        ),
+        (
+            "ticket.escalated",
+            "A ticket was handed to a team",
+            with_ticket(json!({"team": text(), "reason": text(), "channel": reference("Channel")})),
+        ),
+        (
+            "email.escalated",
+            "An email ticket was handed to a team (seed 000's name)",
+            with_ticket(json!({"team": text(), "reason": text(), "channel": reference("Channel")})),
+        ),
+        (
+            "sla.breached",
+            "An SLA target passed unmet; once per ticket and target",
+            with_ticket(
+                json!({"metric": {"type": "string", "enum": ["first_response", "resolution"]},
+                "dueAt": text(), "breachedAt": text(), "policyId": nullable_text(),
+                "priority": reference("Priority"), "status": reference("Status"), "channel": reference("Channel"),
+                "assignee": nullable_text(), "team": nullable_text(), "customerEmail": nullable_text()}),
+            ),
+        ),
+        (
+            "csat.received",
+            "A customer rated an AI reply",
+            with_ticket(
+                json!({"replyId": text(), "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                "comment": nullable_text(), "customer_email": nullable_text()}),
+            ),
+        ),
+    ]
+}
+
+/// The `webhooks` object of the document.
+pub fn documented() -> Value {
+    let mut webhooks = serde_json::Map::new();
+    for (event, summary, data) in payloads() {
+        let envelope = json!({
+            "type": "object",
+            "required": ["event", "timestamp", "webhook_id", "data"],
+            "properties": {
+                "event": {"type": "string", "const": event},
+                "timestamp": {"type": "string", "format": "date-time"},
+                "webhook_id": {"type": "string", "description": "The endpoint's id"},
+                "data": data,
+            },
+        });
+        webhooks.insert(
+            event.to_string(),
+            json!({"post": {
+                "operationId": format!("event_{}", event.replace('.', "_")),
+                "summary": summary,
+                "tags": ["Outbound webhooks"],
+                "description": "Signed with `webhook-id`, `webhook-timestamp`, `webhook-signature` (and the seed's `X-Aficial-Signature`); see the endpoints' documentation.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": envelope}}},
+                "responses": {"2XX": {"description": "Received; anything else is retried on the endpoint's schedule"}},
+            }}),
+        );
+    }
+    Value::Object(webhooks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn references(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target.clone());
+                }
+                map.values().for_each(|v| references(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_event_payload_names_schemas_the_document_has_and_is_in_the_catalog() {
+        let document: Value = serde_json::from_str(super::super::json()).unwrap();
+        let mut found = Vec::new();
+        references(&document["webhooks"], &mut found);
+        assert!(!found.is_empty());
+        for target in found {
+            let name = target.trim_start_matches("#/components/schemas/");
+            assert!(
+                document["components"]["schemas"][name].is_object(),
+                "{target} is not in the document"
+            );
+        }
+        for (event, _, _) in payloads() {
+            assert!(crate::outbound::catalog::is_known(event), "{event}");
+        }
+    }
+}
