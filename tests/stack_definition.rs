@@ -243,6 +243,8 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("sla-policies", table(&sla_policies::ROUTES)),
         ("activate", table(&activate::ROUTES)),
         ("attachments", table(&attachments::ROUTES)),
+        ("widget", table(&widget::ROUTES)),
+        ("widget-settings", table(&widget_settings::ROUTES)),
         ("webhook-endpoints", table(&webhook_endpoints::ROUTES)),
         ("webhook-sends", table(&webhook_sends::ROUTES)),
         ("shopify-webhooks", table(&shopify::ROUTES)),

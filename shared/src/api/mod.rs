@@ -18,3 +18,5 @@ pub mod sla_policies;
 pub mod tickets;
 pub mod webhook_endpoints;
 pub mod webhook_sends;
+pub mod widget;
+pub mod widget_settings;

@@ -39,13 +39,16 @@ pub enum Scope {
     /// Create, change and delete SLA policies (reading them needs `tickets:read`).
     #[serde(rename = "sla:manage")]
     SlaManage,
+    /// Configure the website widget (`/api/v1/widget`).
+    #[serde(rename = "widget:manage")]
+    WidgetManage,
     /// Act for the organization's account: redeem activation codes.
     #[serde(rename = "account:manage")]
     AccountManage,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 13] = [
         Scope::WebhookWrite,
         Scope::ContextRead,
         Scope::KeysManage,
@@ -57,6 +60,7 @@ impl Scope {
         Scope::CustomersRead,
         Scope::CustomersWrite,
         Scope::SlaManage,
+        Scope::WidgetManage,
         Scope::AccountManage,
     ];
 
@@ -73,6 +77,7 @@ impl Scope {
             Scope::CustomersRead => "customers:read",
             Scope::CustomersWrite => "customers:write",
             Scope::SlaManage => "sla:manage",
+            Scope::WidgetManage => "widget:manage",
             Scope::AccountManage => "account:manage",
         }
     }
@@ -91,6 +96,7 @@ impl Scope {
             Scope::CustomersRead => &[Scope::CustomersRead, Scope::CustomersWrite],
             Scope::CustomersWrite => &[Scope::CustomersWrite],
             Scope::SlaManage => &[Scope::SlaManage],
+            Scope::WidgetManage => &[Scope::WidgetManage],
             Scope::AccountManage => &[Scope::AccountManage],
         }
     }

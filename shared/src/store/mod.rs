@@ -37,6 +37,8 @@
 //! | SLA policy      | `ORG#<org>#SLA`                  | `POLICY#<id>` | –                          | –                              |
 //! | SLA due target  | `ORG#<org>#TICKET#<id>`          | `SLADUE#<metric>` | `SLADUE#<shard>`       | `<due_at>#<org>#<ticketId>`    |
 //! | attachment      | `ORG#<org>#ATTACHMENT#<id>`      | `ATTACHMENT`  | –                          | –                              |
+//! | widget settings | `ORG#<org>#WIDGET`               | `SETTINGS`    | –                          | –                              |
+//! | widget session  | `ORG#<org>#WIDGETSESSION#<sha256>` | `SESSION`, `MSG#<sha256>` | –                | –                              |
 //! | activation code | `ACTIVATION#<CODE>`              | `CODE`        | –                          | –                              |
 //! | redemption      | `ORG#<org>#ACTIVATION#<CODE>`    | `REDEMPTION`  | –                          | –                              |
 //! | public use      | `PUBLIC#<route>#<client ip>`     | `<minute>`    | –                          | –                              |
@@ -86,6 +88,7 @@ pub mod products;
 pub mod records;
 pub mod sla;
 pub mod tickets;
+pub mod widget;
 
 use std::collections::HashMap;
 

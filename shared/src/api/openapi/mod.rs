@@ -14,7 +14,7 @@ mod webhooks;
 
 use super::{
     activate, agent_context, api_keys, attachments, conversations, csat, customers, deliveries_redrive, health, ingest,
-    integrations, sla_policies, tickets, webhook_endpoints, webhook_sends,
+    integrations, sla_policies, tickets, webhook_endpoints, webhook_sends, widget, widget_settings,
 };
 use crate::inbound::{amazon, shopify, stripe};
 
@@ -67,6 +67,13 @@ use crate::inbound::{amazon, shopify, stripe};
         attachments::upload,
         attachments::presign_upload,
         attachments::download,
+        widget_settings::get,
+        widget_settings::replace,
+        widget::config,
+        widget::init,
+        widget::send_message,
+        widget::messages,
+        widget::contact,
         conversations::list,
         conversations::get,
         csat::status,
@@ -77,7 +84,7 @@ use crate::inbound::{amazon, shopify, stripe};
         amazon::handle,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Widget"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))
 )]
 pub struct ApiDoc;
 

@@ -32,6 +32,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         ..NewEntry::from_customer(message.author_name, message.content_text)
     });
     let new = NewTicket {
+        ticket_id: None,
         subject: body.subject.trim().to_string(),
         priority: body.priority,
         channel: body.channel,

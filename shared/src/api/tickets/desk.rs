@@ -27,6 +27,8 @@ pub struct Desk<'a> {
 /// A ticket to open.
 #[derive(Default)]
 pub struct NewTicket {
+    /// Its id when the caller chose it (a door that claims it first); else a new one.
+    pub ticket_id: Option<String>,
     pub subject: String,
     pub priority: Priority,
     pub channel: Channel,
@@ -79,6 +81,16 @@ pub struct Added {
     pub csat_token: Option<String>,
 }
 
+/// A new ticket's id.
+pub fn new_ticket_id() -> String {
+    format!("tkt_{}", new_ulid())
+}
+
+/// A new entry's id.
+pub fn new_entry_id() -> String {
+    format!("cnv_{}", new_ulid())
+}
+
 /// 52 base32 characters: 260 random bits.
 const CSAT_SECRET_CHARS: usize = 52;
 
@@ -100,7 +112,7 @@ impl Desk<'_> {
             _ => "outbound",
         };
         Entry {
-            entry_id: new.entry_id.unwrap_or_else(|| format!("cnv_{}", new_ulid())),
+            entry_id: new.entry_id.unwrap_or_else(new_entry_id),
             ticket_id: ticket_id.to_string(),
             author: EntryAuthor {
                 role: new.role,
@@ -120,7 +132,7 @@ impl Desk<'_> {
     /// Opens a ticket (numbered, with the SLA targets its policy gives) with its first message,
     /// and publishes `ticket.created` and `conversation.created`.
     pub async fn open(&self, new: NewTicket) -> Result<(Ticket, Option<Entry>), ApiError> {
-        let ticket_id = format!("tkt_{}", new_ulid());
+        let ticket_id = new.ticket_id.unwrap_or_else(new_ticket_id);
         let first = new.first.map(|first| self.entry(&ticket_id, new.channel, first));
         let policies = self.store.list_sla_policies(self.org_id).await?;
         let ticket = Ticket {

@@ -1,0 +1,10 @@
+//! `/api/widget/*`: the website widget's public routes (config, sessions, messages, contact).
+use shared::api::widget::{self, WidgetServices};
+use shared::runtime::{aws_config, init_tracing, serve};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let services = WidgetServices::from_env(&aws_config().await).await?;
+    serve(|request| widget::handle(&services, request)).await
+}

@@ -1,0 +1,695 @@
+//! `widget`: the public routes a merchant's website calls (seed 002's Widget API). No API key:
+//! the public widget key (`hg_pub_...`) names the organization, a session token
+//! (`ws_<org>_<secret>`, from `init`, stored hashed, 24 hours) names the visitor's session.
+//!
+//! - `GET /api/widget/config?apiKey=`, `POST /api/widget/init`: the look and the pre-chat form;
+//!   `init` opens a session (publishing `chat.session.created`), and when the merchant set an
+//!   identity secret it requires `identifierHash = hex(HMAC-SHA256(secret, visitorId))`, so one
+//!   visitor cannot read another's history.
+//! - `POST /api/widget/message`: the first message opens a ticket (channel `widget`), later ones
+//!   add to it; the same text from the same session within 30 seconds is the same message (same
+//!   ids back, nothing stored twice, also when both arrive at once). Each new message publishes
+//!   `chat.message.received`; agents' and the AI's replies publish `chat.message.sent`.
+//! - `GET /api/widget/message?sessionToken=`: the session's history, without internal notes.
+//! - `POST /api/widget/contact`: the contact form: the customer created or updated, a ticket.
+//!
+//! CORS: a browser's `Origin` must be one of the widget's allowed domains (when it names some):
+//! else 403 `ORIGIN_NOT_ALLOWED` with nothing stored. Answers echo the origin (never `*` once
+//! domains are named) with `Vary: Origin` and no credentials; preflights are answered.
+//! Limited per client IP and per widget; the country from `CloudFront-Viewer-Country`.
+
+use std::sync::Arc;
+
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use time::Duration;
+use utoipa::{IntoParams, ToSchema};
+
+use super::tickets::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
+use super::tickets::model::Channel;
+use crate::clock::{Clock, SystemClock, rfc3339};
+use crate::crypto::{SecretBox, constant_time_eq, hmac_sha256};
+use crate::error::{ApiError, ErrorBody};
+use crate::http::{Route, error_response, find_route, json_response, normalized_email, query_parameter, typed_body};
+use crate::ids::{ORG_ID_LEN, is_base32};
+use crate::outbound::Publisher;
+use crate::runtime::{Error, env_or, required_env};
+use crate::store::Store;
+use crate::store::widget::{FormField, RecentMessage, Theme, WidgetSession, WidgetSettings};
+
+/// A session lasts this long.
+const SESSION_SECONDS: i64 = 86_400;
+/// The same text from the same session within this many seconds is the same message.
+const DUPLICATE_WINDOW_SECONDS: i64 = 30;
+const MAX_MESSAGE_CHARS: usize = 5_000;
+/// Most bytes a widget request body may have.
+const MAX_BODY_BYTES: usize = 32 * 1024;
+/// A session token's secret: 52 base32 characters, 260 random bits.
+const SESSION_SECRET_CHARS: usize = 52;
+
+/// What the widget routes need, built once per container.
+pub struct WidgetServices {
+    pub store: Store,
+    pub publisher: Publisher,
+    pub secrets: SecretBox,
+    pub clock: Arc<dyn Clock>,
+    /// Requests per client IP and minute (`WIDGET_RATE_LIMIT_PER_MINUTE`, default 60).
+    pub per_client_per_minute: u32,
+    /// Requests per widget and minute, all visitors together (`WIDGET_KEY_RATE_LIMIT_PER_MINUTE`,
+    /// default 1200).
+    pub per_widget_per_minute: u32,
+}
+
+impl WidgetServices {
+    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        Ok(Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
+            publisher: Publisher::from_env(config)?,
+            secrets: SecretBox::from_env(config).await?,
+            clock: Arc::new(SystemClock),
+            per_client_per_minute: env_or("WIDGET_RATE_LIMIT_PER_MINUTE", 60)?,
+            per_widget_per_minute: env_or("WIDGET_KEY_RATE_LIMIT_PER_MINUTE", 1200)?,
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum WidgetRoute {
+    Config,
+    Init,
+    SendMessage,
+    Messages,
+    Contact,
+}
+
+/// `widget`'s routes: public, no API key.
+pub const ROUTES: [Route<WidgetRoute>; 5] = [
+    Route::public(Method::GET, "/api/widget/config", WidgetRoute::Config),
+    Route::public(Method::POST, "/api/widget/init", WidgetRoute::Init),
+    Route::public(Method::POST, "/api/widget/message", WidgetRoute::SendMessage),
+    Route::public(Method::GET, "/api/widget/message", WidgetRoute::Messages),
+    Route::public(Method::POST, "/api/widget/contact", WidgetRoute::Contact),
+];
+
+/// The widget's look and form, as `config` and `init` answer them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetConfig {
+    pub theme: Theme,
+    /// The pre-chat form (`config` calls it `formFields`, as seed 002 does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form_fields: Option<Vec<FormField>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_chat_form: Option<Vec<FormField>>,
+    pub allow_file_uploads: bool,
+    pub greeting: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConfigResponse {
+    pub success: bool,
+    pub config: WidgetConfig,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for the OpenAPI document only
+pub struct ConfigParams {
+    /// The public widget key.
+    #[param(rename = "apiKey")]
+    api_key: String,
+}
+
+/// Body of `POST /api/widget/init`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InitRequest {
+    pub api_key: String,
+    pub visitor_id: Option<String>,
+    /// `hex(HMAC-SHA256(identity secret, visitorId))`, required when the merchant set a secret.
+    pub identifier_hash: Option<String>,
+    /// What the page knows: `page_url`, `referrer`, and the pre-chat form's `name` and `email`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InitResponse {
+    pub success: bool,
+    pub session_token: String,
+    pub expires_at: String,
+    pub config: WidgetConfig,
+}
+
+/// Body of `POST /api/widget/message`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRequest {
+    pub session_token: String,
+    pub message: String,
+    /// Ids of attachments uploaded for the message (none yet from the widget itself).
+    #[serde(default)]
+    pub attachments: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageResponse {
+    pub success: bool,
+    pub ticket_id: String,
+    pub conversation_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query string for the OpenAPI document only
+pub struct MessagesParams {
+    #[param(rename = "sessionToken")]
+    session_token: String,
+}
+
+/// One message of the history (seed 002's shape).
+#[derive(Serialize, ToSchema)]
+pub struct HistoryMessage {
+    pub id: String,
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<Value>,
+    pub content_text: String,
+    pub created_at: String,
+    #[schema(value_type = Object)]
+    pub author: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagesResponse {
+    pub messages: Vec<HistoryMessage>,
+}
+
+/// Body of `POST /api/widget/contact`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactRequest {
+    pub api_key: String,
+    pub name: Option<String>,
+    pub email: String,
+    pub message: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom_fields: Map<String, Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactResponse {
+    pub success: bool,
+    pub ticket_id: String,
+    pub ticket_number: u64,
+    pub message: String,
+}
+
+pub async fn handle(services: &WidgetServices, request: Request) -> Response<Body> {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if request.method() == Method::OPTIONS {
+        let mut preflight = Response::new(Body::Empty);
+        *preflight.status_mut() = StatusCode::NO_CONTENT;
+        return with_cors(preflight, origin.as_deref(), true);
+    }
+    let result = match find_route(&ROUTES, &request) {
+        Err(error) => Err(error),
+        Ok(route) => serve(services, &request, route.route, origin.as_deref()).await,
+    };
+    // A refused origin gets no CORS header: the browser shows the page nothing.
+    let refused = matches!(&result, Err(error) if error.code == ORIGIN_NOT_ALLOWED);
+    let response = result.unwrap_or_else(|error| error_response(&error));
+    with_cors(response, origin.as_deref().filter(|_| !refused), false)
+}
+
+/// The error code of a page whose origin the widget's allowed domains do not name.
+pub const ORIGIN_NOT_ALLOWED: &str = "ORIGIN_NOT_ALLOWED";
+
+async fn serve(
+    services: &WidgetServices,
+    request: &Request,
+    route: WidgetRoute,
+    origin: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    if request.body().len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    within_limit(services, "widget", &client_ip(request), services.per_client_per_minute).await?;
+    let call = WidgetCall {
+        services,
+        request,
+        origin,
+    };
+    match route {
+        WidgetRoute::Config => config(&call).await,
+        WidgetRoute::Init => init(&call).await,
+        WidgetRoute::SendMessage => send_message(&call).await,
+        WidgetRoute::Messages => messages(&call).await,
+        WidgetRoute::Contact => contact(&call).await,
+    }
+}
+
+/// One request to the widget routes.
+struct WidgetCall<'a> {
+    services: &'a WidgetServices,
+    request: &'a Request,
+    origin: Option<&'a str>,
+}
+
+impl WidgetCall<'_> {
+    fn now(&self) -> time::OffsetDateTime {
+        self.services.clock.now()
+    }
+
+    fn desk<'a>(&'a self, org_id: &'a str) -> Desk<'a> {
+        Desk {
+            store: &self.services.store,
+            publisher: &self.services.publisher,
+            org_id,
+            now: self.now(),
+        }
+    }
+
+    /// The organization and settings of a public widget key, the page's origin allowed and the
+    /// widget within its limit: 404 for an unknown key, 403 `ORIGIN_NOT_ALLOWED`, 429.
+    async fn widget(&self, public_key: &str) -> Result<(String, WidgetSettings), ApiError> {
+        let unknown = || ApiError::not_found("no widget has this key");
+        let org_id = public_key
+            .trim()
+            .strip_prefix("hg_pub_")
+            .and_then(|rest| rest.split_once('_'))
+            .map(|(org, _)| org)
+            .filter(|org| org.len() == ORG_ID_LEN && is_base32(org))
+            .ok_or_else(unknown)?
+            .to_string();
+        let settings = self
+            .services
+            .store
+            .get_widget_settings(&org_id)
+            .await?
+            .ok_or_else(unknown)?;
+        if !constant_time_eq(settings.public_key.as_bytes(), public_key.trim().as_bytes()) {
+            return Err(unknown());
+        }
+        self.allowed(&settings)?;
+        within_limit(self.services, "widgetkey", &org_id, self.services.per_widget_per_minute).await?;
+        Ok((org_id, settings))
+    }
+
+    fn allowed(&self, settings: &WidgetSettings) -> Result<(), ApiError> {
+        match self.origin {
+            Some(origin) if !settings.allows_origin(origin) => Err(ApiError::forbidden(
+                "this page's origin may not use the widget",
+                json!({"origin": origin}),
+            )
+            .with_code(ORIGIN_NOT_ALLOWED)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The session of a token, live: 401 otherwise.
+    async fn session(&self, token: &str) -> Result<(String, String, WidgetSession, WidgetSettings), ApiError> {
+        let invalid = || ApiError::unauthorized("the session token is unknown or expired; call /api/widget/init");
+        let (org_id, secret) = token
+            .trim()
+            .strip_prefix("ws_")
+            .and_then(|rest| rest.split_once('_'))
+            .filter(|(org, secret)| {
+                org.len() == ORG_ID_LEN && is_base32(org) && secret.len() == SESSION_SECRET_CHARS && is_base32(secret)
+            })
+            .ok_or_else(invalid)?;
+        let session = self
+            .services
+            .store
+            .get_widget_session(org_id, secret)
+            .await?
+            .filter(|session| session.expires_epoch > self.now().unix_timestamp())
+            .ok_or_else(invalid)?;
+        let settings = self
+            .services
+            .store
+            .get_widget_settings(org_id)
+            .await?
+            .ok_or_else(invalid)?;
+        self.allowed(&settings)?;
+        Ok((org_id.to_string(), secret.to_string(), session, settings))
+    }
+}
+
+fn client_ip(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "unknown".to_string())
+}
+
+async fn within_limit(services: &WidgetServices, route: &str, client: &str, limit: u32) -> Result<(), ApiError> {
+    let now = services.clock.now().unix_timestamp();
+    let window = now.div_euclid(60);
+    if services.store.count_public_use(route, client, window, limit).await? {
+        return Ok(());
+    }
+    let mut error = ApiError::rate_limited(((window + 1) * 60 - now).max(1) as u64);
+    error.message = "too many widget requests; retry later".into();
+    Err(error)
+}
+
+/// The widget's CORS: the page's origin echoed (the routes refused it when not allowed), never
+/// with credentials; a preflight also names the methods and headers.
+fn with_cors(mut response: Response<Body>, origin: Option<&str>, preflight: bool) -> Response<Body> {
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin.and_then(|o| HeaderValue::from_str(o).ok()) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    if preflight {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type"),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    response
+}
+
+fn config_of(settings: &WidgetSettings, seed_config_names: bool) -> WidgetConfig {
+    let form = Some(settings.pre_chat_form.clone());
+    WidgetConfig {
+        theme: settings.theme.clone(),
+        form_fields: if seed_config_names { form.clone() } else { None },
+        pre_chat_form: if seed_config_names { None } else { form },
+        allow_file_uploads: settings.allow_file_uploads,
+        greeting: settings.greeting.clone(),
+    }
+}
+
+/// The widget's look and pre-chat form.
+#[utoipa::path(get, path = "/api/widget/config", operation_id = "widget_config", tag = "Widget", params(ConfigParams),
+    responses((status = 200, body = ConfigResponse), (status = 403, description = "ORIGIN_NOT_ALLOWED", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+async fn config(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
+    let key = query_parameter(call.request, "apiKey").ok_or_else(|| ApiError::bad_request("apiKey required"))?;
+    let (_, settings) = call.widget(&key).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ConfigResponse {
+            success: true,
+            config: config_of(&settings, true),
+        },
+    ))
+}
+
+fn text_field(metadata: &Map<String, Value>, name: &str, max: usize) -> Option<String> {
+    metadata
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|text| !text.is_empty() && text.chars().count() <= max && !text.contains('\0'))
+        .map(str::to_string)
+}
+
+/// Open a visitor's session.
+#[utoipa::path(post, path = "/api/widget/init", operation_id = "widget_init", tag = "Widget", request_body = InitRequest,
+    responses((status = 200, body = InitResponse), (status = 401, description = "identifierHash missing or wrong", body = ErrorBody),
+        (status = 403, description = "ORIGIN_NOT_ALLOWED", body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+async fn init(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
+    let body: InitRequest = typed_body(call.request)?;
+    let (org_id, settings) = call.widget(&body.api_key).await?;
+    let visitor_id = body.visitor_id.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    if visitor_id.is_some_and(|v| v.len() > 200 || v.contains('\0')) {
+        return Err(ApiError::invalid_input(
+            "visitorId",
+            "visitorId is at most 200 characters",
+        ));
+    }
+    if let Some(sealed) = &settings.identity_secret_sealed {
+        let secret = call.services.secrets.open(sealed).ok_or_else(ApiError::internal)?;
+        let expected = visitor_id.map(|v| hex::encode(hmac_sha256(secret.as_bytes(), &[v.as_bytes()])));
+        let given = body.identifier_hash.as_deref().map(|h| h.trim().to_lowercase());
+        let verified =
+            matches!((&expected, &given), (Some(e), Some(g)) if constant_time_eq(e.as_bytes(), g.as_bytes()));
+        if !verified {
+            return Err(ApiError::unauthorized(
+                "this widget verifies visitors: send visitorId with identifierHash = hex(HMAC-SHA256(identity secret, visitorId))",
+            ));
+        }
+    }
+    let now = call.now();
+    let secret = crate::ids::random_base32(SESSION_SECRET_CHARS);
+    let session = WidgetSession {
+        visitor_id: visitor_id.map(str::to_string),
+        ticket_id: None,
+        page_url: text_field(&body.metadata, "page_url", 2000),
+        country: call
+            .request
+            .headers()
+            .get("cloudfront-viewer-country")
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()))
+            .map(str::to_string),
+        name: text_field(&body.metadata, "name", 200),
+        email: text_field(&body.metadata, "email", 320).and_then(|e| normalized_email(&e)),
+        created_at: rfc3339(now),
+        expires_epoch: (now + Duration::seconds(SESSION_SECONDS)).unix_timestamp(),
+    };
+    call.services
+        .store
+        .create_widget_session(&org_id, &secret, &session)
+        .await?;
+    let event = json!({"visitorId": session.visitor_id, "pageUrl": session.page_url,
+        "referrer": text_field(&body.metadata, "referrer", 2000), "country": session.country,
+        "name": session.name, "email": session.email});
+    call.desk(&org_id).publish("chat.session.created", &event).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &InitResponse {
+            success: true,
+            session_token: format!("ws_{org_id}_{secret}"),
+            expires_at: rfc3339(now + Duration::seconds(SESSION_SECONDS)),
+            config: config_of(&settings, false),
+        },
+    ))
+}
+
+fn checked_message(text: &str) -> Result<String, ApiError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_MESSAGE_CHARS || text.contains('\0') {
+        return Err(ApiError::invalid_input(
+            "message",
+            format!("message is 1 to {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// Send a visitor's message: the first opens a ticket, later ones add to it.
+#[utoipa::path(post, path = "/api/widget/message", operation_id = "widget_send_message", tag = "Widget",
+    request_body = MessageRequest,
+    responses((status = 200, body = MessageResponse), (status = 401, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
+    let body: MessageRequest = typed_body(call.request)?;
+    let text = checked_message(&body.message)?;
+    if !body.attachments.is_empty() {
+        return Err(ApiError::invalid_input(
+            "attachments",
+            "the widget sends no attachments yet",
+        ));
+    }
+    let (org_id, secret, session, _) = call.session(&body.session_token).await?;
+    let store = &call.services.store;
+    // The session's ticket: this message's to open when the session has none yet.
+    let (ticket_id, opens) = match &session.ticket_id {
+        Some(ticket_id) => (ticket_id.clone(), false),
+        None => {
+            let mine = new_ticket_id();
+            let claimed = store.claim_session_ticket(&org_id, &secret, &mine).await?;
+            let opens = claimed == mine;
+            (claimed, opens)
+        }
+    };
+    let claim = RecentMessage {
+        entry_id: new_entry_id(),
+        ticket_id: ticket_id.clone(),
+    };
+    let now = call.now().unix_timestamp();
+    let desk = call.desk(&org_id);
+    let new_ticket = |first| NewTicket {
+        ticket_id: Some(ticket_id.clone()),
+        subject: subject_of(&text),
+        channel: Channel::Widget,
+        customer_email: session.email.clone(),
+        first,
+        ..NewTicket::default()
+    };
+    if let Some(earlier) = store
+        .claim_widget_message(&org_id, &secret, &text, &claim, now, DUPLICATE_WINDOW_SECONDS)
+        .await?
+    {
+        // A duplicate; but the request that claimed the session's ticket opens it all the same,
+        // since the one that claimed the message waits for it.
+        if opens {
+            desk.open(new_ticket(None)).await?;
+        }
+        return Ok(message_response(earlier));
+    }
+    let entry = NewEntry {
+        entry_id: Some(claim.entry_id.clone()),
+        ..NewEntry::from_customer(session.name.clone(), text.clone())
+    };
+    if opens {
+        desk.open(new_ticket(Some(entry))).await?;
+    } else {
+        let ticket = opened_ticket(store, &org_id, &ticket_id).await?;
+        desk.add(ticket, entry).await?;
+    }
+    let received = json!({"ticketId": ticket_id, "messageId": claim.entry_id, "message": text,
+        "visitorId": session.visitor_id, "pageUrl": session.page_url, "country": session.country});
+    desk.publish("chat.message.received", &received).await?;
+    Ok(message_response(claim))
+}
+
+fn message_response(message: RecentMessage) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &MessageResponse {
+            success: true,
+            ticket_id: message.ticket_id,
+            conversation_id: message.entry_id,
+        },
+    )
+}
+
+/// A ticket's subject from its first message: its first line, at most 80 characters.
+fn subject_of(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    let mut subject: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        subject.push('…');
+    }
+    subject
+}
+
+/// The session's ticket, which another request of the session may be opening this instant.
+async fn opened_ticket(
+    store: &Store,
+    org_id: &str,
+    ticket_id: &str,
+) -> Result<crate::store::tickets::Ticket, ApiError> {
+    for attempt in 0..20 {
+        if let Some(ticket) = store.get_ticket(org_id, ticket_id).await? {
+            return Ok(ticket);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+    }
+    Err(ApiError::conflict(
+        "the session's ticket is still being opened; send again",
+    ))
+}
+
+/// The session's messages, oldest first, internal notes left out.
+#[utoipa::path(get, path = "/api/widget/message", operation_id = "widget_messages", tag = "Widget", params(MessagesParams),
+    responses((status = 200, body = MessagesResponse), (status = 401, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+async fn messages(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
+    let token =
+        query_parameter(call.request, "sessionToken").ok_or_else(|| ApiError::bad_request("sessionToken required"))?;
+    let (org_id, _, session, _) = call.session(&token).await?;
+    let entries = match &session.ticket_id {
+        Some(ticket_id) => call.services.store.list_entries(&org_id, ticket_id).await?,
+        None => Vec::new(),
+    };
+    let messages = entries
+        .into_iter()
+        .filter(|entry| !entry.internal)
+        .map(|entry| HistoryMessage {
+            id: entry.entry_id,
+            content: entry.content,
+            content_text: entry.content_text,
+            created_at: entry.created_at,
+            author: json!({"name": entry.author.name, "avatar_url": null, "role": entry.author.role}),
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &MessagesResponse { messages }))
+}
+
+/// The contact form: the customer created or updated, and a ticket opened.
+#[utoipa::path(post, path = "/api/widget/contact", operation_id = "widget_contact", tag = "Widget",
+    request_body = ContactRequest,
+    responses((status = 200, body = ContactResponse), (status = 403, description = "ORIGIN_NOT_ALLOWED", body = ErrorBody),
+        (status = "4XX", body = ErrorBody)))]
+async fn contact(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
+    let body: ContactRequest = typed_body(call.request)?;
+    let email = normalized_email(&body.email)
+        .ok_or_else(|| ApiError::invalid_input("email", "email must be an email address"))?;
+    let text = checked_message(&body.message)?;
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) || body.custom_fields.len() > 20 {
+        return Err(ApiError::invalid_input(
+            "body",
+            "name is at most 200 characters, customFields at most 20",
+        ));
+    }
+    let (org_id, _) = call.widget(&body.api_key).await?;
+    let now = rfc3339(call.now());
+    let mut fields = Map::new();
+    fields.insert("email".into(), json!(email));
+    if let Some(name) = &name {
+        fields.insert("name".into(), json!(name));
+    }
+    if let Some(phone) = body.custom_fields.get("phone") {
+        fields.insert("phone".into(), phone.clone());
+    }
+    call.services
+        .store
+        .upsert_customer(&org_id, &email, &fields, &now)
+        .await?;
+    let new = NewTicket {
+        subject: subject_of(&text),
+        channel: Channel::Widget,
+        customer_email: Some(email),
+        custom_fields: body.custom_fields,
+        first: Some(NewEntry::from_customer(name, text)),
+        ..NewTicket::default()
+    };
+    let (ticket, _) = call.desk(&org_id).open(new).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &ContactResponse {
+            success: true,
+            ticket_id: ticket.ticket_id,
+            ticket_number: ticket.number,
+            message: "Thank you for contacting us. We will get back to you soon.".into(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subject_is_the_first_line_shortened() {
+        assert_eq!(subject_of("Where is my order?\nIt is late."), "Where is my order?");
+        let long = "x".repeat(100);
+        assert_eq!(subject_of(&long).chars().count(), 81);
+    }
+}

@@ -1,0 +1,379 @@
+//! The website widget against the emulator: settings through `widget-settings`, and a visitor's
+//! session, messages, an agent's reply and the history through the public `widget` routes, with
+//! CORS, the identity hash, duplicates and limits; time moves on an injected clock.
+
+use std::sync::{Arc, Mutex};
+
+use harness::{FixtureRequest, OwnQueue, fixture, new_key, new_org, read, services};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use shared::api::widget::WidgetServices;
+use shared::clock::Clock;
+use shared::runtime::Services;
+use time::{Duration, OffsetDateTime};
+
+/// A clock the test moves.
+struct MovableClock(Mutex<OffsetDateTime>);
+
+impl Clock for MovableClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl MovableClock {
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+struct Widget {
+    services: WidgetServices,
+    clock: Arc<MovableClock>,
+    queue: OwnQueue,
+}
+
+async fn widget(name: &str, per_client: u32) -> Widget {
+    let queue = OwnQueue::new(name).await;
+    // Early in a minute, so that a test's requests share the minute their limits count in.
+    let start = OffsetDateTime::now_utc()
+        .replace_second(5)
+        .unwrap()
+        .replace_nanosecond(0)
+        .unwrap();
+    let clock = Arc::new(MovableClock(Mutex::new(start)));
+    let desk = services().await;
+    let services = WidgetServices {
+        store: desk.store.clone(),
+        publisher: queue.publisher(),
+        secrets: harness::secret_box().await,
+        clock: clock.clone(),
+        per_client_per_minute: per_client,
+        per_widget_per_minute: 10_000,
+    };
+    Widget { services, clock, queue }
+}
+
+async fn settings(services: &Services, request: FixtureRequest) -> (u16, Value) {
+    let secrets = harness::secret_box().await;
+    read(shared::api::widget_settings::handle(services, &secrets, request.build()).await)
+}
+
+fn put_settings(key: &str, body: Value) -> FixtureRequest {
+    fixture("widget-settings-update.json").key(key).body(body.to_string())
+}
+
+/// A public widget request from `origin`.
+fn public(fixture_name: &str, origin: &str, body: Value) -> FixtureRequest {
+    fixture(fixture_name).header("origin", origin).body(body.to_string())
+}
+
+async fn call(widget: &Widget, request: FixtureRequest) -> (u16, Value, lambda_http::Response<lambda_http::Body>) {
+    let response = shared::api::widget::handle(&widget.services, request.build()).await;
+    let headers = response.headers().clone();
+    let (status, body) = read(response);
+    let mut echo = lambda_http::Response::new(lambda_http::Body::Empty);
+    *echo.headers_mut() = headers;
+    (status, body, echo)
+}
+
+fn history(token: &str) -> FixtureRequest {
+    fixture("widget-message.json")
+        .method("GET", "/api/widget/message")
+        .without_query()
+        .query("sessionToken", token)
+        .header("origin", "https://shop.example.com")
+}
+
+/// The events of `org_id` queued so far, by name.
+async fn events(queue: &OwnQueue, org_id: &str) -> Vec<String> {
+    queue
+        .drain()
+        .await
+        .into_iter()
+        .filter(|m| m["org_id"] == org_id)
+        .map(|m| m["event"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn settings_make_a_public_key_and_keep_the_identity_secret_sealed() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let get = fixture("widget-settings-update.json")
+        .key(&org.admin_key)
+        .method("GET", "/api/v1/widget");
+    let (status, first) = settings(&services, get).await;
+    assert_eq!(status, 200, "{first}");
+    let key = first["widget"]["publicKey"].as_str().unwrap().to_string();
+    assert!(key.starts_with(&format!("hg_pub_{}_", org.org_id)));
+    assert_eq!(first["widget"]["theme"]["position"], "bottom-right");
+
+    let change =
+        json!({"allowedDomains": ["shop.example.com", "*.example.org"], "identitySecret": "s3cret-s3cret-s3cret"});
+    let (status, changed) = settings(&services, put_settings(&org.admin_key, change)).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["widget"]["publicKey"], key.as_str(), "the key stays");
+    assert_eq!(changed["widget"]["identitySecretSet"], true);
+    assert!(!changed.to_string().contains("s3cret"), "the secret is never shown");
+    let stored = services.store.get_widget_settings(&org.org_id).await.unwrap().unwrap();
+    assert!(
+        !stored.identity_secret_sealed.unwrap().contains("s3cret"),
+        "stored sealed"
+    );
+
+    for bad in [
+        json!({"allowedDomains": ["https://shop.example.com"]}),
+        json!({"allowedDomains": ["*"]}),
+        json!({"theme": {"primaryColor": "blue", "headerText": "Hi", "position": "bottom-right"}}),
+        json!({"identitySecret": "short"}),
+        json!({"colour": "blue"}),
+    ] {
+        let (status, refused) = settings(&services, put_settings(&org.admin_key, bad.clone())).await;
+        assert_eq!(status, 422, "{bad}: {refused}");
+    }
+    let agent = new_key(&services, &org, &["tickets:write"], 100).await;
+    let (status, _) = settings(&services, put_settings(&agent, json!({}))).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn a_visitor_chats_duplicates_collapse_and_the_agent_reply_shows_in_the_history() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    harness::subscribe(
+        &desk,
+        &org,
+        &[
+            "chat.session.created",
+            "chat.message.received",
+            "chat.message.sent",
+            "ticket.created",
+            "reply.sent",
+        ],
+    )
+    .await;
+    let w = widget("widget-chat", 1000).await;
+    let change = json!({"allowedDomains": ["shop.example.com"]});
+    let (_, configured) = settings(&desk, put_settings(&org.admin_key, change)).await;
+    let key = configured["widget"]["publicKey"].as_str().unwrap().to_string();
+    let origin = "https://shop.example.com";
+
+    let config = fixture("widget-init.json")
+        .method("GET", "/api/widget/config")
+        .without_query()
+        .query("apiKey", &key)
+        .header("origin", origin);
+    let (status, shown, headers) = call(&w, config).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["config"]["formFields"][1]["name"], "email");
+    assert_eq!(headers.headers()["access-control-allow-origin"], origin);
+    assert_eq!(headers.headers()["vary"], "Origin");
+    assert!(headers.headers().get("access-control-allow-credentials").is_none());
+
+    let init = json!({"apiKey": key, "visitorId": "visitor-42",
+        "metadata": {"page_url": "https://shop.example.com/p/1", "email": "Max@Example.com", "name": "Max"}});
+    let (status, session, _) = call(
+        &w,
+        public("widget-init.json", origin, init).header("cloudfront-viewer-country", "DE"),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let token = session["sessionToken"].as_str().unwrap().to_string();
+
+    let send = |text: &str| {
+        public(
+            "widget-message.json",
+            origin,
+            json!({"sessionToken": token, "message": text}),
+        )
+    };
+    let (status, first, _) = call(&w, send("Where is my order 4521?")).await;
+    assert_eq!(status, 200, "{first}");
+    // The same text twice at once, and once more within 30 s: one message, the same ids.
+    let (a, b) = tokio::join!(call(&w, send("Hello?")), call(&w, send("Hello?")));
+    assert_eq!((a.0, b.0), (200, 200));
+    assert_eq!(a.1, b.1, "the same ids back");
+    w.clock.advance(Duration::seconds(20));
+    let (_, again, _) = call(&w, send("Hello?")).await;
+    assert_eq!(again, a.1);
+    assert_eq!(first["ticketId"], a.1["ticketId"], "one ticket per session");
+    // After the window the same text is a new message.
+    w.clock.advance(Duration::seconds(31));
+    let (_, later, _) = call(&w, send("Hello?")).await;
+    assert_ne!(later["conversationId"], a.1["conversationId"]);
+
+    // A new session whose first message is sent twice at once: one ticket, one message.
+    let init = json!({"apiKey": key, "visitorId": "visitor-43"});
+    let (_, other, _) = call(&w, public("widget-init.json", origin, init)).await;
+    let other_token = other["sessionToken"].as_str().unwrap().to_string();
+    let send_other = || {
+        public(
+            "widget-message.json",
+            origin,
+            json!({"sessionToken": other_token, "message": "Hi!"}),
+        )
+    };
+    let (c, d) = tokio::join!(call(&w, send_other()), call(&w, send_other()));
+    assert_eq!((c.0, d.0), (200, 200), "{} {}", c.1, d.1);
+    assert_eq!(c.1, d.1);
+    let opened = desk
+        .store
+        .get_ticket(&org.org_id, c.1["ticketId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(opened.message_count, 1);
+
+    let ticket_id = first["ticketId"].as_str().unwrap();
+    let ticket = desk.store.get_ticket(&org.org_id, ticket_id).await.unwrap().unwrap();
+    assert_eq!(ticket.channel, shared::store::tickets::Channel::Widget);
+    assert_eq!(ticket.customer_email.as_deref(), Some("max@example.com"));
+    assert_eq!(ticket.message_count, 3);
+
+    // An agent replies, and adds a note the visitor never sees.
+    let publisher = w.queue.publisher();
+    for (text, internal) in [("It ships today.", false), ("Checked the warehouse.", true)] {
+        let body = json!({"author": {"type": "agent", "name": "Ana"}, "content_text": text, "internal": internal});
+        let request = fixture("tickets-create.json")
+            .key(&org.admin_key)
+            .method("POST", &format!("/api/v1/tickets/{ticket_id}/conversations"))
+            .path_parameter("id", ticket_id)
+            .body(body.to_string());
+        let (status, _) = read(shared::api::tickets::handle(&desk, &publisher, request.build()).await);
+        assert_eq!(status, 201);
+    }
+    let (status, shown, _) = call(&w, history(&token)).await;
+    assert_eq!(status, 200, "{shown}");
+    let texts: Vec<&str> = shown["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content_text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Where is my order 4521?", "Hello?", "Hello?", "It ships today."]
+    );
+    assert_eq!(
+        shown["messages"][3]["author"],
+        json!({"name": "Ana", "avatar_url": null, "role": "agent"})
+    );
+
+    let published = events(&w.queue, &org.org_id).await;
+    let count = |name: &str| published.iter().filter(|e| *e == name).count();
+    assert_eq!(count("chat.session.created"), 2);
+    assert_eq!(count("chat.message.received"), 4, "{published:?}");
+    assert_eq!(count("ticket.created"), 2);
+    assert_eq!(count("chat.message.sent"), 1);
+    assert_eq!(count("reply.sent"), 1);
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_with_nothing_stored_and_preflights_are_answered() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    let w = widget("widget-cors", 1000).await;
+    let (_, configured) = settings(
+        &desk,
+        put_settings(&org.admin_key, json!({"allowedDomains": ["*.example.com"]})),
+    )
+    .await;
+    let key = configured["widget"]["publicKey"].as_str().unwrap().to_string();
+
+    for origin in ["https://shop.example.com", "https://evil.test"] {
+        let preflight = fixture("widget-init.json")
+            .method("OPTIONS", "/api/widget/init")
+            .header("origin", origin);
+        let (status, _, headers) = call(&w, preflight).await;
+        assert_eq!(status, 204);
+        assert_eq!(headers.headers()["access-control-allow-methods"], "GET, POST, OPTIONS");
+    }
+    let contact = |origin: &str| {
+        public(
+            "widget-contact.json",
+            origin,
+            json!({"apiKey": key, "email": "eve@example.com", "message": "Hi"}),
+        )
+    };
+    let (status, refused, headers) = call(&w, contact("https://evil.test")).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("ORIGIN_NOT_ALLOWED"))
+    );
+    assert!(headers.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        desk.store
+            .get_customer(&org.org_id, "eve@example.com")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing stored"
+    );
+    let (status, refused, _) = call(&w, contact("https://example.com")).await;
+    assert_eq!(status, 403, "the wildcard is for subdomains: {refused}");
+
+    let (status, done, headers) = call(&w, contact("https://eu.shop.example.com")).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        done["message"],
+        "Thank you for contacting us. We will get back to you soon."
+    );
+    assert!(done["ticketNumber"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        headers.headers()["access-control-allow-origin"],
+        "https://eu.shop.example.com"
+    );
+    assert!(
+        desk.store
+            .get_customer(&org.org_id, "eve@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_verifying_widget_requires_the_visitors_identity_hash_and_limits_each_address() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    let w = widget("widget-identity", 5).await;
+    let secret = "merchant-identity-secret-1";
+    let (_, configured) = settings(&desk, put_settings(&org.admin_key, json!({"identitySecret": secret}))).await;
+    let key = configured["widget"]["publicKey"].as_str().unwrap().to_string();
+    let init = |visitor: &str, hash: Option<&str>| {
+        let body = json!({"apiKey": key, "visitorId": visitor, "identifierHash": hash});
+        // An address of this test's own: the per-address count is shared by the whole table.
+        fixture("widget-init.json")
+            .header("origin", "https://shop.example.com")
+            .client_ip("198.51.100.77")
+            .body(body.to_string())
+    };
+    // The merchant's server computes it, as the widget's documentation says.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"visitor-7");
+    let hash = hex::encode(mac.finalize().into_bytes());
+
+    let (status, _, _) = call(&w, init("visitor-7", None)).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = call(&w, init("visitor-8", Some(&hash))).await;
+    assert_eq!(status, 401, "another visitor's hash");
+    let (status, session, _) = call(&w, init("visitor-7", Some(&hash.to_uppercase()))).await;
+    assert_eq!(status, 200, "{session}");
+
+    // 5 requests a minute from one address (refused ones count): the 6th is refused until the
+    // next minute, with the seconds to wait.
+    for _ in 0..2 {
+        let (status, _, _) = call(&w, init("visitor-7", Some(&hash))).await;
+        assert_eq!(status, 200);
+    }
+    let (status, limited, headers) = call(&w, init("visitor-7", Some(&hash))).await;
+    assert_eq!((status, limited["error"]["code"].as_str()), (429, Some("RATE_LIMITED")));
+    assert_eq!(headers.headers()["retry-after"], "55");
+    w.clock.advance(Duration::seconds(61));
+    let (status, _, _) = call(&w, init("visitor-7", Some(&hash))).await;
+    assert_eq!(status, 200);
+
+    let (status, bad, _) = call(&w, history("ws_nope")).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (401, Some("UNAUTHORIZED")));
+}
