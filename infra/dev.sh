@@ -37,7 +37,7 @@ if port_busy "$MOTO_PORT"; then
   fi
 else
   echo "== starting the AWS emulator (moto) on 127.0.0.1:$MOTO_PORT (log: .local/moto.log)"
-  moto_server -H 127.0.0.1 -p "$MOTO_PORT" >.local/moto.log 2>&1 &
+  python infra/emulator.py -H 127.0.0.1 -p "$MOTO_PORT" >.local/moto.log 2>&1 &
   started+=($!)
   for _ in $(seq 1 100); do port_busy "$MOTO_PORT" && break; sleep 0.2; done
 fi
@@ -58,7 +58,9 @@ echo "$bootstrap"
 key=$(echo "$bootstrap" | grep -o 'hg_live_[a-z0-9_]*')
 
 echo "== serving the functions on http://127.0.0.1:$API_PORT (log: .local/watch.log)"
-cargo lambda watch -A 127.0.0.1 -P "$API_PORT" >.local/watch.log 2>&1 &
+# --disable-cors: the functions answer CORS themselves, as behind API Gateway (which has no CORS
+# configuration in template.yaml and routes OPTIONS to them).
+cargo lambda watch --disable-cors -A 127.0.0.1 -P "$API_PORT" >.local/watch.log 2>&1 &
 started+=($!)
 for _ in $(seq 1 300); do port_busy "$API_PORT" && break; sleep 0.2; done
 

@@ -116,9 +116,6 @@ async fn a_code_puts_the_organization_on_its_plan_once_and_refuses_what_it_shoul
     );
 }
 
-/// The answers are what DynamoDB's transactions guarantee. The stored count is not asserted
-/// here: the emulator runs a transaction's writes one by one and cancels one by restoring a
-/// copy of the whole table, so concurrent transactions are not isolated there as in DynamoDB.
 #[tokio::test]
 async fn concurrent_redemptions_never_pass_the_limit_nor_redeem_twice_for_one_organization() {
     let services = services().await;
@@ -132,6 +129,8 @@ async fn concurrent_redemptions_never_pass_the_limit_nor_redeem_twice_for_one_or
     let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{answers:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 5, "{answers:?}");
+    let stored = services.store.get_activation_code(&limited).await.unwrap().unwrap();
+    assert_eq!(stored.redemptions, 3);
 
     let open = code(&services, "starter", None, None).await;
     let org = new_org(&services).await;
@@ -142,6 +141,8 @@ async fn concurrent_redemptions_never_pass_the_limit_nor_redeem_twice_for_one_or
         answers.iter().all(|(status, _)| [200, 409].contains(status)),
         "{answers:?}"
     );
+    let stored = services.store.get_activation_code(&open).await.unwrap().unwrap();
+    assert_eq!(stored.redemptions, 1);
 }
 
 /// Requests the organization's keys may make in one minute at `at`, up to `tries`.

@@ -266,6 +266,26 @@ async fn health_and_openapi_are_served_at_their_paths() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Browsers' preflights reach the functions through the router, which adds no CORS of its
+    // own (as API Gateway without a CORS configuration): the answer is the function's.
+    for path in ["/api/widget/init", "/api/csat"] {
+        let preflight = client()
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", api.base))
+            .header("origin", "https://shop.example.com")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), StatusCode::NO_CONTENT, "{path}");
+        let header = |name: &str| preflight.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            header("access-control-allow-methods").as_deref(),
+            Some("GET, POST, OPTIONS"),
+            "{path}"
+        );
+        assert_eq!(header("access-control-allow-credentials"), None, "{path}");
+    }
 }
 
 #[tokio::test]

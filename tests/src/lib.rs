@@ -115,9 +115,11 @@ pub fn emulator() -> &'static Emulator {
         let port = free_port();
         let logs = repo_root().join("target/test-logs");
         std::fs::create_dir_all(&logs).expect("log directory");
-        let moto = venv_bin("moto_server");
+        // moto's server, its DynamoDB requests one at a time (see infra/emulator.py).
+        let python = venv_bin("python");
+        let emulator = repo_root().join("infra/emulator.py");
         let process = spawn_tied_to_this_process(
-            &format!("exec {} -H 127.0.0.1 -p {port}", moto.display()),
+            &format!("exec {} {} -H 127.0.0.1 -p {port}", python.display(), emulator.display()),
             &[],
             &logs.join(format!("moto-{port}.log")),
         );
@@ -152,15 +154,12 @@ pub fn emulator() -> &'static Emulator {
     })
 }
 
-/// SDK configuration for the emulator, with dummy credentials. More attempts than the SDK's
-/// default 3: the emulator answers 500 now and then under concurrent transactions (it copies the
-/// whole table at each one while other threads write it), which DynamoDB does not.
+/// SDK configuration for the emulator, with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(8))
         .load()
         .await
 }
@@ -492,7 +491,7 @@ impl LocalStack {
         let log = root.join(format!("target/test-logs/watch-{port}.log"));
         let mut processes = vec![spawn_tied_to_this_process(
             &format!(
-                "cd {} && exec {}/cargo-lambda lambda watch -A 127.0.0.1 -P {port}",
+                "cd {} && exec {}/cargo-lambda lambda watch --disable-cors -A 127.0.0.1 -P {port}",
                 root.display(),
                 venv.display()
             ),

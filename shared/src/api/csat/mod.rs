@@ -50,12 +50,15 @@ impl CsatServices {
 pub enum CsatRoute {
     Status,
     Rate,
+    /// A browser's CORS preflight.
+    Preflight,
 }
 
 /// `csat`'s routes: public, no key.
-pub const ROUTES: [Route<CsatRoute>; 2] = [
+pub const ROUTES: [Route<CsatRoute>; 3] = [
     Route::public(Method::GET, "/api/csat", CsatRoute::Status),
     Route::public(Method::POST, "/api/csat", CsatRoute::Rate),
+    Route::public(Method::OPTIONS, "/api/csat", CsatRoute::Preflight),
 ];
 
 /// What a token rates and whether it is rated.
@@ -99,17 +102,16 @@ pub struct CsatParams {
 }
 
 pub async fn handle(services: &CsatServices, request: Request) -> Response<Body> {
-    let response = if request.method() == Method::OPTIONS {
-        let mut preflight = Response::new(Body::Empty);
-        *preflight.status_mut() = StatusCode::NO_CONTENT;
-        preflight
-    } else {
-        match find_route(&ROUTES, &request) {
-            Err(error) => error_response(&error),
-            Ok(route) => serve(services, &request, route.route)
-                .await
-                .unwrap_or_else(|error| error_response(&error)),
+    let response = match find_route(&ROUTES, &request) {
+        Err(error) => error_response(&error),
+        Ok(route) if matches!(route.route, CsatRoute::Preflight) => {
+            let mut preflight = Response::new(Body::Empty);
+            *preflight.status_mut() = StatusCode::NO_CONTENT;
+            preflight
         }
+        Ok(route) => serve(services, &request, route.route)
+            .await
+            .unwrap_or_else(|error| error_response(&error)),
     };
     with_open_cors(response)
 }
@@ -119,6 +121,7 @@ async fn serve(services: &CsatServices, request: &Request, route: CsatRoute) -> 
     match route {
         CsatRoute::Status => status(services, request).await,
         CsatRoute::Rate => rate(services, request).await,
+        CsatRoute::Preflight => Ok(Response::new(Body::Empty)),
     }
 }
 

@@ -120,8 +120,31 @@ pub fn json() -> &'static str {
         doc.info.version = crate::VERSION.to_string();
         let mut document = serde_json::to_value(&doc).unwrap_or_default();
         document["webhooks"] = webhooks::documented();
+        document_preflights(&mut document);
         serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_string())
     })
+}
+
+/// The public routes that browsers call across origins answer their own CORS preflights.
+fn document_preflights(document: &mut serde_json::Value) {
+    let (csat_routes, widget_routes) = (csat::ROUTES, widget::ROUTES);
+    let preflights: Vec<(&str, &str)> = csat_routes
+        .iter()
+        .map(|route| ("csat", &route.method, route.path))
+        .chain(widget_routes.iter().map(|route| ("widget", &route.method, route.path)))
+        .filter(|(_, method, _)| **method == Method::OPTIONS)
+        .map(|(function, _, path)| (function, path))
+        .collect();
+    for (function, path) in preflights {
+        let slug = path.trim_start_matches("/api/").replace('/', "_");
+        document["paths"][path]["options"] = serde_json::json!({
+            "operationId": format!("{function}_preflight_{slug}"),
+            "summary": "CORS preflight",
+            "description": "Answers the browser's preflight: the page's origin echoed (with `Vary: Origin`), the methods and headers allowed; no credentials.",
+            "tags": [if function == "csat" { "Support desk" } else { "Widget" }],
+            "responses": {"204": {"description": "Preflight answered"}},
+        });
+    }
 }
 
 /// `openapi`'s one route.

@@ -82,15 +82,21 @@ pub enum WidgetRoute {
     SendMessage,
     Messages,
     Contact,
+    /// A browser's CORS preflight of any of them.
+    Preflight,
 }
 
 /// `widget`'s routes: public, no API key.
-pub const ROUTES: [Route<WidgetRoute>; 5] = [
+pub const ROUTES: [Route<WidgetRoute>; 9] = [
     Route::public(Method::GET, "/api/widget/config", WidgetRoute::Config),
     Route::public(Method::POST, "/api/widget/init", WidgetRoute::Init),
     Route::public(Method::POST, "/api/widget/message", WidgetRoute::SendMessage),
     Route::public(Method::GET, "/api/widget/message", WidgetRoute::Messages),
     Route::public(Method::POST, "/api/widget/contact", WidgetRoute::Contact),
+    Route::public(Method::OPTIONS, "/api/widget/config", WidgetRoute::Preflight),
+    Route::public(Method::OPTIONS, "/api/widget/init", WidgetRoute::Preflight),
+    Route::public(Method::OPTIONS, "/api/widget/message", WidgetRoute::Preflight),
+    Route::public(Method::OPTIONS, "/api/widget/contact", WidgetRoute::Preflight),
 ];
 
 /// The widget's look and form, as `config` and `init` answer them.
@@ -217,13 +223,13 @@ pub async fn handle(services: &WidgetServices, request: Request) -> Response<Bod
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if request.method() == Method::OPTIONS {
-        let mut preflight = Response::new(Body::Empty);
-        *preflight.status_mut() = StatusCode::NO_CONTENT;
-        return with_cors(preflight, origin.as_deref(), true);
-    }
     let result = match find_route(&ROUTES, &request) {
         Err(error) => Err(error),
+        Ok(route) if matches!(route.route, WidgetRoute::Preflight) => {
+            let mut preflight = Response::new(Body::Empty);
+            *preflight.status_mut() = StatusCode::NO_CONTENT;
+            return with_cors(preflight, origin.as_deref(), true);
+        }
         Ok(route) => serve(services, &request, route.route, origin.as_deref()).await,
     };
     // A refused origin gets no CORS header: the browser shows the page nothing.
@@ -256,6 +262,7 @@ async fn serve(
         WidgetRoute::SendMessage => send_message(&call).await,
         WidgetRoute::Messages => messages(&call).await,
         WidgetRoute::Contact => contact(&call).await,
+        WidgetRoute::Preflight => Ok(Response::new(Body::Empty)),
     }
 }
 
