@@ -119,7 +119,11 @@ pub fn emulator() -> &'static Emulator {
         let python = venv_bin("python");
         let emulator = repo_root().join("infra/emulator.py");
         let process = spawn_tied_to_this_process(
-            &format!("exec {} {} -H 127.0.0.1 -p {port}", python.display(), emulator.display()),
+            &format!(
+                "exec {} {} -H 127.0.0.1 -p {port}",
+                python.display(),
+                emulator.display()
+            ),
             &[],
             &logs.join(format!("moto-{port}.log")),
         );
