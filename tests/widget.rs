@@ -43,9 +43,11 @@ async fn widget(name: &str, per_client: u32) -> Widget {
         .unwrap();
     let clock = Arc::new(MovableClock(Mutex::new(start)));
     let desk = services().await;
+    let config = harness::sdk_config(&harness::emulator().endpoint).await;
     let services = WidgetServices {
         store: desk.store.clone(),
         publisher: queue.publisher(),
+        files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true),
         secrets: harness::secret_box().await,
         clock: clock.clone(),
         per_client_per_minute: per_client,
@@ -376,4 +378,52 @@ async fn a_verifying_widget_requires_the_visitors_identity_hash_and_limits_each_
 
     let (status, bad, _) = call(&w, history("ws_nope")).await;
     assert_eq!((status, bad["error"]["code"].as_str()), (401, Some("UNAUTHORIZED")));
+}
+
+#[tokio::test]
+async fn a_visitor_sends_a_file_with_a_message_when_the_widget_takes_files() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    let w = widget("widget-files", 1000).await;
+    let (_, configured) = settings(&desk, put_settings(&org.admin_key, json!({}))).await;
+    let key = configured["widget"]["publicKey"].as_str().unwrap().to_string();
+    let origin = "https://shop.example.com";
+    let (_, session, _) = call(&w, public("widget-init.json", origin, json!({"apiKey": key}))).await;
+    let token = session["sessionToken"].as_str().unwrap().to_string();
+
+    let boundary = "----visitorBoundary";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"sessionToken\"\r\n\r\n{token}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"parcel.jpg\"\r\n\
+         Content-Type: image/jpeg\r\n\r\nJPEGBYTES\r\n--{boundary}--\r\n"
+    );
+    let upload = || {
+        fixture("widget-upload.json")
+            .header("origin", origin)
+            .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
+            .binary_body(form.as_bytes())
+    };
+    let (status, refused, _) = call(&w, upload()).await;
+    assert_eq!(status, 403, "uploads are off by default: {refused}");
+
+    settings(&desk, put_settings(&org.admin_key, json!({"allowFileUploads": true}))).await;
+    let (status, uploaded, _) = call(&w, upload()).await;
+    assert_eq!(status, 201, "{uploaded}");
+    assert_eq!(
+        (uploaded["filename"].as_str(), uploaded["size"].as_u64()),
+        (Some("parcel.jpg"), Some(9))
+    );
+    let id = uploaded["id"].as_str().unwrap();
+
+    let message = json!({"sessionToken": token, "message": "Here is the damage.", "attachments": [id]});
+    let (status, sent, _) = call(&w, public("widget-message.json", origin, message)).await;
+    assert_eq!(status, 200, "{sent}");
+    let (_, shown, _) = call(&w, history(&token)).await;
+    assert_eq!(shown["messages"][0]["attachments"][0]["id"], id);
+    assert_eq!(shown["messages"][0]["attachments"][0]["type"], "image/jpeg");
+
+    // Another organization's file is not this visitor's to send.
+    let message = json!({"sessionToken": token, "message": "And this.", "attachments": ["att_01NOTMINE"]});
+    let (status, _, _) = call(&w, public("widget-message.json", origin, message)).await;
+    assert_eq!(status, 422);
 }

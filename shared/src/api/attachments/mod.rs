@@ -65,8 +65,10 @@ pub const ROUTES: [Route<AttachmentRoute>; 3] = [
 pub struct UploadedFile {
     pub id: String,
     pub filename: String,
-    /// Where to get the file: this API's download route, which answers a presigned URL.
-    pub url: String,
+    /// Where to get the file: this API's download route, which answers a presigned URL (not for
+    /// a widget visitor's file, which the visitor sees in the history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub size: u64,
     /// The MIME type.
     #[serde(rename = "type")]
@@ -196,9 +198,9 @@ async fn check_links(call: &Call<'_>, ticket_id: Option<&str>, conversation_id: 
     Ok(())
 }
 
-fn new_attachment(call: &Call<'_>, filename: &str, content_type: &str, size: u64, status: &str) -> Attachment {
+fn new_attachment(org_id: &str, now: &str, filename: &str, content_type: &str, size: u64, status: &str) -> Attachment {
     let id = format!("att_{}", new_ulid());
-    let object_key = format!("attachments/{}/{id}/{}", call.org_id(), filename.trim());
+    let object_key = format!("attachments/{org_id}/{id}/{}", filename.trim());
     Attachment {
         id,
         filename: filename.trim().to_string(),
@@ -207,21 +209,57 @@ fn new_attachment(call: &Call<'_>, filename: &str, content_type: &str, size: u64
         ticket_id: None,
         conversation_id: None,
         status: status.into(),
-        created_at: rfc3339(call.now()),
+        created_at: now.to_string(),
         object_key,
     }
 }
 
+/// A file sent in a form: its name, MIME type and bytes.
+pub struct FormFile {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
 /// The parts of an upload form.
 #[derive(Default)]
-struct UploadForm {
-    file: Option<(String, String, Vec<u8>)>,
-    ticket_id: Option<String>,
-    conversation_id: Option<String>,
+pub struct UploadForm {
+    pub file: Option<FormFile>,
+    pub ticket_id: Option<String>,
+    pub conversation_id: Option<String>,
+    /// The widget's session, when a visitor uploads.
+    pub session_token: Option<String>,
+}
+
+/// Checks a form's file and stores it (the file first: a record never names a file that is not
+/// there); answers the attachment, linked to the ticket and conversation given.
+pub async fn store_file(
+    store: &crate::store::Store,
+    files: &FileStore,
+    org_id: &str,
+    now: &str,
+    file: Option<FormFile>,
+    links: (Option<String>, Option<String>),
+) -> Result<Attachment, ApiError> {
+    let Some(file) = file else {
+        return Err(ApiError::bad_request("No file provided").with_details(serde_json::json!({"field": "file"})));
+    };
+    check_filename(&file.filename)?;
+    check_content_type(&file.content_type)?;
+    if file.data.is_empty() {
+        return Err(ApiError::bad_request("No file provided: the file is empty")
+            .with_details(serde_json::json!({"field": "file"})));
+    }
+    let size = file.data.len() as u64;
+    let mut attachment = new_attachment(org_id, now, &file.filename, &file.content_type, size, "stored");
+    (attachment.ticket_id, attachment.conversation_id) = links;
+    files.put(&attachment.object_key, file.data, &file.content_type).await?;
+    store.put_attachment(org_id, &attachment).await?;
+    Ok(attachment)
 }
 
 /// Reads the multipart body, refusing a file over [`MAX_FILE_BYTES`].
-async fn read_form(request: &Request) -> Result<UploadForm, ApiError> {
+pub async fn read_form(request: &Request) -> Result<UploadForm, ApiError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -266,12 +304,15 @@ async fn read_form(request: &Request) -> Result<UploadForm, ApiError> {
         };
         match name.as_str() {
             "file" => {
-                let filename = filename.unwrap_or_else(|| "file".into());
-                let content_type = content_type.unwrap_or_else(|| "application/octet-stream".into());
-                form.file = Some((filename, content_type, data));
+                form.file = Some(FormFile {
+                    filename: filename.unwrap_or_else(|| "file".into()),
+                    content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                    data,
+                });
             }
             "ticketId" => form.ticket_id = text(),
             "conversationId" => form.conversation_id = text(),
+            "sessionToken" => form.session_token = text(),
             _ => {}
         }
     }
@@ -296,26 +337,16 @@ fn download_url(request: &Request, id: &str) -> String {
         (status = "4XX", body = ErrorBody)))]
 pub async fn upload(call: Call<'_>, files: &FileStore) -> Result<Response<Body>, ApiError> {
     let form = read_form(call.request).await?;
-    let Some((filename, content_type, data)) = form.file else {
-        return Err(ApiError::bad_request("No file provided").with_details(serde_json::json!({"field": "file"})));
-    };
-    check_filename(&filename)?;
-    check_content_type(&content_type)?;
-    if data.is_empty() {
-        return Err(ApiError::bad_request("No file provided: the file is empty")
-            .with_details(serde_json::json!({"field": "file"})));
+    if form.file.is_some() {
+        check_links(&call, form.ticket_id.as_deref(), form.conversation_id.as_deref()).await?;
     }
-    check_links(&call, form.ticket_id.as_deref(), form.conversation_id.as_deref()).await?;
-    let mut attachment = new_attachment(&call, &filename, &content_type, data.len() as u64, "stored");
-    attachment.ticket_id = form.ticket_id;
-    attachment.conversation_id = form.conversation_id;
-    // The file first: a record never names a file that is not there.
-    files.put(&attachment.object_key, data, &content_type).await?;
-    call.store().put_attachment(call.org_id(), &attachment).await?;
+    let now = rfc3339(call.now());
+    let links = (form.ticket_id, form.conversation_id);
+    let attachment = store_file(call.store(), files, call.org_id(), &now, form.file, links).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &UploadedFile {
-            url: download_url(call.request, &attachment.id),
+            url: Some(download_url(call.request, &attachment.id)),
             id: attachment.id,
             filename: attachment.filename,
             size: attachment.size,
@@ -334,7 +365,8 @@ pub async fn presign_upload(call: Call<'_>, files: &FileStore) -> Result<Respons
     let body: PresignRequest = call.validated_body()?;
     check_links(&call, body.ticket_id.as_deref(), body.conversation_id.as_deref()).await?;
     let content_type = body.content_type.unwrap_or_else(|| "application/octet-stream".into());
-    let mut attachment = new_attachment(&call, &body.filename, &content_type, body.size, "pending");
+    let now = rfc3339(call.now());
+    let mut attachment = new_attachment(call.org_id(), &now, &body.filename, &content_type, body.size, "pending");
     attachment.ticket_id = body.ticket_id;
     attachment.conversation_id = body.conversation_id;
     let upload = files

@@ -74,6 +74,7 @@ use crate::inbound::{amazon, shopify, stripe};
         widget::send_message,
         widget::messages,
         widget::contact,
+        widget::upload,
         conversations::list,
         conversations::get,
         csat::status,

@@ -10,27 +10,6 @@ use super::{desk, find_ticket};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, ok};
 use crate::outbound::Publisher;
-use crate::store::attachments::AttachmentRef;
-use crate::store::tickets::Ticket;
-
-/// The attachments an entry names: each the organization's and on no other ticket (one from a
-/// presigned upload counts as announced; its download checks that the file came).
-async fn attachments_of(call: &Call<'_>, ticket: &Ticket, ids: &[String]) -> Result<Vec<AttachmentRef>, ApiError> {
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        let attachment = call.store().get_attachment(call.org_id(), id).await?;
-        match attachment.filter(|a| a.ticket_id.as_deref().is_none_or(|on| on == ticket.ticket_id)) {
-            Some(attachment) => found.push(attachment.into()),
-            None => {
-                return Err(ApiError::invalid_input(
-                    "attachments",
-                    format!("no attachment {id} for this ticket"),
-                ));
-            }
-        }
-    }
-    Ok(found)
-}
 
 /// The thread, oldest first.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/conversations", operation_id = "tickets_conversations",
@@ -56,7 +35,8 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
     let body: NewEntryRequest = call.validated_body()?;
     let ticket = find_ticket(&call).await?;
-    let attachments = attachments_of(&call, &ticket, &body.attachments).await?;
+    let desk = desk(&call, publisher);
+    let attachments = desk.attachments(&ticket.ticket_id, &body.attachments).await?;
     let new = NewEntry {
         entry_id: None,
         role: body.author.r#type,
@@ -67,7 +47,7 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
         provider_message_id: body.provider_message_id,
         attachments,
     };
-    let added = desk(&call, publisher).add(ticket, new).await?;
+    let added = desk.add(ticket, new).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &CreatedEntry {

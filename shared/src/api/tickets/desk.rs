@@ -99,6 +99,26 @@ impl Desk<'_> {
         rfc3339(self.now)
     }
 
+    /// The attachments an entry on `ticket_id` names: each the organization's and on no other
+    /// ticket (one from a presigned upload counts as announced; its download checks that the
+    /// file came).
+    pub async fn attachments(&self, ticket_id: &str, ids: &[String]) -> Result<Vec<AttachmentRef>, ApiError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let attachment = self.store.get_attachment(self.org_id, id).await?;
+            match attachment.filter(|a| a.ticket_id.as_deref().is_none_or(|on| on == ticket_id)) {
+                Some(attachment) => found.push(attachment.into()),
+                None => {
+                    return Err(ApiError::invalid_input(
+                        "attachments",
+                        format!("no attachment {id} for this ticket"),
+                    ));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Publishes one of the desk's events.
     pub async fn publish(&self, event: &str, data: &Value) -> Result<(), ApiError> {
         publish(self.store, self.publisher, self.org_id, event, &self.at(), data).await?;

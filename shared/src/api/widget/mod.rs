@@ -11,6 +11,8 @@
 //!   ids back, nothing stored twice, also when both arrive at once). Each new message publishes
 //!   `chat.message.received`; agents' and the AI's replies publish `chat.message.sent`.
 //! - `GET /api/widget/message?sessionToken=`: the session's history, without internal notes.
+//! - `POST /api/widget/upload`: a visitor's file (multipart `sessionToken`, `file`), when the
+//!   widget allows uploads; the message that names it carries it.
 //! - `POST /api/widget/contact`: the contact form: the customer created or updated, a ticket.
 //!
 //! CORS: a browser's `Origin` must be one of the widget's allowed domains (when it names some):
@@ -27,8 +29,10 @@ use serde_json::{Map, Value, json};
 use time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
+use super::attachments::{UploadedFile, read_form, store_file};
 use super::tickets::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
 use super::tickets::model::Channel;
+use crate::blob::FileStore;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::{SecretBox, constant_time_eq, hmac_sha256};
 use crate::error::{ApiError, ErrorBody};
@@ -37,6 +41,7 @@ use crate::ids::{ORG_ID_LEN, is_base32};
 use crate::outbound::Publisher;
 use crate::runtime::{Error, env_or, required_env};
 use crate::store::Store;
+use crate::store::attachments::AttachmentRef;
 use crate::store::widget::{FormField, RecentMessage, Theme, WidgetSession, WidgetSettings};
 
 /// A session lasts this long.
@@ -46,6 +51,8 @@ const DUPLICATE_WINDOW_SECONDS: i64 = 30;
 const MAX_MESSAGE_CHARS: usize = 5_000;
 /// Most bytes a widget request body may have.
 const MAX_BODY_BYTES: usize = 32 * 1024;
+/// Most bytes an upload's body may have: Lambda takes at most 6 MB per request.
+const MAX_UPLOAD_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// A session token's secret: 52 base32 characters, 260 random bits.
 const SESSION_SECRET_CHARS: usize = 52;
 
@@ -53,6 +60,8 @@ const SESSION_SECRET_CHARS: usize = 52;
 pub struct WidgetServices {
     pub store: Store,
     pub publisher: Publisher,
+    /// Where visitors' files go.
+    pub files: FileStore,
     pub secrets: SecretBox,
     pub clock: Arc<dyn Clock>,
     /// Requests per client IP and minute (`WIDGET_RATE_LIMIT_PER_MINUTE`, default 60).
@@ -67,6 +76,7 @@ impl WidgetServices {
         Ok(Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
             publisher: Publisher::from_env(config)?,
+            files: FileStore::from_env(config)?,
             secrets: SecretBox::from_env(config).await?,
             clock: Arc::new(SystemClock),
             per_client_per_minute: env_or("WIDGET_RATE_LIMIT_PER_MINUTE", 60)?,
@@ -82,21 +92,24 @@ pub enum WidgetRoute {
     SendMessage,
     Messages,
     Contact,
+    Upload,
     /// A browser's CORS preflight of any of them.
     Preflight,
 }
 
 /// `widget`'s routes: public, no API key.
-pub const ROUTES: [Route<WidgetRoute>; 9] = [
+pub const ROUTES: [Route<WidgetRoute>; 11] = [
     Route::public(Method::GET, "/api/widget/config", WidgetRoute::Config),
     Route::public(Method::POST, "/api/widget/init", WidgetRoute::Init),
     Route::public(Method::POST, "/api/widget/message", WidgetRoute::SendMessage),
     Route::public(Method::GET, "/api/widget/message", WidgetRoute::Messages),
     Route::public(Method::POST, "/api/widget/contact", WidgetRoute::Contact),
+    Route::public(Method::POST, "/api/widget/upload", WidgetRoute::Upload),
     Route::public(Method::OPTIONS, "/api/widget/config", WidgetRoute::Preflight),
     Route::public(Method::OPTIONS, "/api/widget/init", WidgetRoute::Preflight),
     Route::public(Method::OPTIONS, "/api/widget/message", WidgetRoute::Preflight),
     Route::public(Method::OPTIONS, "/api/widget/contact", WidgetRoute::Preflight),
+    Route::public(Method::OPTIONS, "/api/widget/upload", WidgetRoute::Preflight),
 ];
 
 /// The widget's look and form, as `config` and `init` answer them.
@@ -157,7 +170,7 @@ pub struct InitResponse {
 pub struct MessageRequest {
     pub session_token: String,
     pub message: String,
-    /// Ids of attachments uploaded for the message (none yet from the widget itself).
+    /// Ids of the visitor's files (`POST /api/widget/upload`), at most 10.
     #[serde(default)]
     pub attachments: Vec<String>,
 }
@@ -188,6 +201,7 @@ pub struct HistoryMessage {
     pub created_at: String,
     #[schema(value_type = Object)]
     pub author: Value,
+    pub attachments: Vec<AttachmentRef>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -247,8 +261,13 @@ async fn serve(
     route: WidgetRoute,
     origin: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    if request.body().len() > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    let max_body = match route {
+        // A file, up to what a Lambda request carries.
+        WidgetRoute::Upload => MAX_UPLOAD_BODY_BYTES,
+        _ => MAX_BODY_BYTES,
+    };
+    if request.body().len() > max_body {
+        return Err(ApiError::payload_too_large(max_body));
     }
     within_limit(services, "widget", &client_ip(request), services.per_client_per_minute).await?;
     let call = WidgetCall {
@@ -262,6 +281,7 @@ async fn serve(
         WidgetRoute::SendMessage => send_message(&call).await,
         WidgetRoute::Messages => messages(&call).await,
         WidgetRoute::Contact => contact(&call).await,
+        WidgetRoute::Upload => upload(&call).await,
         WidgetRoute::Preflight => Ok(Response::new(Body::Empty)),
     }
 }
@@ -511,11 +531,8 @@ fn checked_message(text: &str) -> Result<String, ApiError> {
 async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
     let body: MessageRequest = typed_body(call.request)?;
     let text = checked_message(&body.message)?;
-    if !body.attachments.is_empty() {
-        return Err(ApiError::invalid_input(
-            "attachments",
-            "the widget sends no attachments yet",
-        ));
+    if body.attachments.len() > 10 {
+        return Err(ApiError::invalid_input("attachments", "at most 10 attachments"));
     }
     let (org_id, secret, session, _) = call.session(&body.session_token).await?;
     let store = &call.services.store;
@@ -535,6 +552,7 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
     };
     let now = call.now().unix_timestamp();
     let desk = call.desk(&org_id);
+    let attachments = desk.attachments(&ticket_id, &body.attachments).await?;
     let new_ticket = |first| NewTicket {
         ticket_id: Some(ticket_id.clone()),
         subject: subject_of(&text),
@@ -556,6 +574,7 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
     }
     let entry = NewEntry {
         entry_id: Some(claim.entry_id.clone()),
+        attachments,
         ..NewEntry::from_customer(session.name.clone(), text.clone())
     };
     if opens {
@@ -628,9 +647,47 @@ async fn messages(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
             content_text: entry.content_text,
             created_at: entry.created_at,
             author: json!({"name": entry.author.name, "avatar_url": null, "role": entry.author.role}),
+            attachments: entry.attachments,
         })
         .collect();
     Ok(json_response(StatusCode::OK, &MessagesResponse { messages }))
+}
+
+/// A visitor's file, for the message that names it.
+#[utoipa::path(post, path = "/api/widget/upload", operation_id = "widget_upload", tag = "Widget",
+    request_body(content_type = "multipart/form-data", description = "`sessionToken` and `file` (up to what one request carries, 6 MB)"),
+    responses((status = 201, body = UploadedFile), (status = 401, body = ErrorBody),
+        (status = 403, description = "The widget takes no files, or ORIGIN_NOT_ALLOWED", body = ErrorBody),
+        (status = "4XX", body = ErrorBody)))]
+async fn upload(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
+    let form = read_form(call.request).await?;
+    let token = form
+        .session_token
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("sessionToken required"))?;
+    let (org_id, _, session, settings) = call.session(token).await?;
+    if !settings.allow_file_uploads {
+        return Err(ApiError::forbidden(
+            "this widget takes no files",
+            json!({"allowFileUploads": false}),
+        ));
+    }
+    let now = rfc3339(call.now());
+    let links = (session.ticket_id.clone(), None);
+    let store = &call.services.store;
+    let attachment = store_file(store, &call.services.files, &org_id, &now, form.file, links).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &UploadedFile {
+            url: None,
+            id: attachment.id,
+            filename: attachment.filename,
+            size: attachment.size,
+            content_type: attachment.content_type,
+            ticket_id: attachment.ticket_id,
+            conversation_id: None,
+        },
+    ))
 }
 
 /// The contact form: the customer created or updated, and a ticket opened.
