@@ -777,6 +777,17 @@ async fn customers_are_listed_in_pages_and_found_by_phone_or_channel_identity() 
     }
     let (_, none) = customers(listing(&[("messenger", "1234567890")])).await;
     assert_eq!(none["customers"], json!([]));
+    // A changed phone finds the customer by the new number only.
+    let moved = fixture("customers-create.json")
+        .key(&org.admin_key)
+        .method("PATCH", "/api/v1/customers/eve@example.com")
+        .path_parameter("email", "eve@example.com")
+        .body(json!({"phone": "+44 20 7946 0000"}).to_string());
+    assert_eq!(customers(moved).await.0, 200);
+    let (_, old) = customers(listing(&[("phone", "+44 20 7946 0958")])).await;
+    assert_eq!(old["customers"], json!([]), "{old}");
+    let (_, new) = customers(listing(&[("phone", "+442079460000")])).await;
+    assert_eq!(new["customers"][0]["data"]["email"], "eve@example.com");
     let (status, _) = customers(listing(&[("phone", "12")])).await;
     assert_eq!(status, 422);
     let (status, _) = customers(listing(&[("phone", "+4915123456789"), ("slack", "U1")])).await;

@@ -67,6 +67,11 @@ pub fn normalized_identity(kind: &str, value: &str) -> Option<String> {
     Some(normalized)
 }
 
+/// The static name of an identity kind (one of [`IDENTITY_KINDS`]).
+fn kind_name(kind: &str) -> &'static str {
+    IDENTITY_KINDS.into_iter().find(|k| *k == kind).unwrap_or("phone")
+}
+
 /// The identities a customer's fields name: `phone`, and `identities.{whatsapp,messenger,slack}`.
 pub fn identities(fields: &Fields) -> BTreeSet<(&'static str, String)> {
     let mut found = BTreeSet::new();
@@ -132,18 +137,23 @@ impl Store {
             .await
     }
 
-    /// The email of the customer with this identity (`phone`, `whatsapp`, `messenger`, `slack`).
-    pub async fn customer_email_by_identity(
+    /// The customer with this identity (`phone`, `whatsapp`, `messenger`, `slack`) now: an
+    /// identity item whose customer no longer has that identity (a changed phone) finds no one.
+    pub async fn customer_by_identity(
         &self,
         org_id: &str,
         kind: &str,
         value: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Document>, StoreError> {
         let Some(value) = normalized_identity(kind, value) else {
             return Ok(None);
         };
         let item = self.get_item(identity_pk(org_id, kind, &value), "IDENTITY").await?;
-        Ok(item.and_then(|item| get_s(&item, "email").map(str::to_string)))
+        let Some(email) = item.as_ref().and_then(|item| get_s(item, "email")) else {
+            return Ok(None);
+        };
+        let customer = self.get_customer(org_id, email).await?;
+        Ok(customer.filter(|customer| identities(&customer.fields).contains(&(kind_name(kind), value.clone()))))
     }
 
     /// A page of the organization's customers, last updated first.

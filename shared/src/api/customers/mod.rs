@@ -181,9 +181,12 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         ));
     }
     if let Some((kind, value)) = lookups.into_iter().next() {
-        let email = match kind {
-            "email" => normalized_email(&value)
-                .ok_or_else(|| ApiError::invalid_input("email", "email must be an email address"))?,
+        let found = match kind {
+            "email" => {
+                let email = normalized_email(&value)
+                    .ok_or_else(|| ApiError::invalid_input("email", "email must be an email address"))?;
+                call.store().get_customer(call.org_id(), &email).await?
+            }
             _ => {
                 if normalized_identity(kind, &value).is_none() {
                     return Err(ApiError::invalid_input(
@@ -191,15 +194,8 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
                         format!("{kind} is not a valid {kind} identity"),
                     ));
                 }
-                call.store()
-                    .customer_email_by_identity(call.org_id(), kind, &value)
-                    .await?
-                    .unwrap_or_default()
+                call.store().customer_by_identity(call.org_id(), kind, &value).await?
             }
-        };
-        let found = match email.is_empty() {
-            true => None,
-            false => call.store().get_customer(call.org_id(), &email).await?,
         };
         return ok(&CustomerListResponse {
             success: true,
