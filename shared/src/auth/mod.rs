@@ -216,6 +216,37 @@ fn accept(pepper: &Pepper, key: &PresentedKey, state: KeyState, window: i64) -> 
     })
 }
 
+/// The client address API Gateway saw (`unknown` outside API Gateway).
+pub fn client_ip(request: &lambda_http::Request) -> String {
+    use lambda_http::RequestExt;
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Counts one use of a public route by `client` (an address, a widget) in the current minute:
+/// 429 with the seconds to wait once `limit` uses were counted; `what` names the route in the
+/// message.
+pub async fn within_public_limit(
+    store: &Store,
+    now: OffsetDateTime,
+    route: &str,
+    client: &str,
+    limit: u32,
+    what: &str,
+) -> Result<(), ApiError> {
+    let now = now.unix_timestamp();
+    let window = now.div_euclid(WINDOW_SECONDS);
+    if store.count_public_use(route, client, window, limit).await? {
+        return Ok(());
+    }
+    let mut error = ApiError::rate_limited(((window + 1) * WINDOW_SECONDS - now).max(1) as u64);
+    error.message = format!("too many {what} requests; retry later");
+    Err(error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

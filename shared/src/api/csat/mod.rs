@@ -8,11 +8,12 @@
 use std::sync::Arc;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::auth::{client_ip, within_public_limit};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, error_response, find_route, json_body, json_response, query_parameter};
@@ -117,7 +118,9 @@ pub async fn handle(services: &CsatServices, request: Request) -> Response<Body>
 }
 
 async fn serve(services: &CsatServices, request: &Request, route: CsatRoute) -> Result<Response<Body>, ApiError> {
-    within_client_limit(services, request).await?;
+    let client = client_ip(request);
+    let limit = services.per_client_per_minute;
+    within_public_limit(&services.store, services.clock.now(), "csat", &client, limit, "CSAT").await?;
     match route {
         CsatRoute::Status => status(services, request).await,
         CsatRoute::Rate => rate(services, request).await,
@@ -139,27 +142,6 @@ fn with_open_cors(mut response: Response<Body>) -> Response<Body> {
     );
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     response
-}
-
-/// 429 once the client IP has used the routes too often this minute.
-async fn within_client_limit(services: &CsatServices, request: &Request) -> Result<(), ApiError> {
-    let client = match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
-        _ => None,
-    }
-    .unwrap_or_else(|| "unknown".to_string());
-    let now = services.clock.now().unix_timestamp();
-    let window = now.div_euclid(60);
-    if services
-        .store
-        .count_public_use("csat", &client, window, services.per_client_per_minute)
-        .await?
-    {
-        return Ok(());
-    }
-    let mut error = ApiError::rate_limited(((window + 1) * 60 - now).max(1) as u64);
-    error.message = "too many CSAT requests from this address; retry later".into();
-    Err(error)
 }
 
 /// `csat_<org>_<secret>` → the organization and the secret.

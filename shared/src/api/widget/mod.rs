@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::Duration;
@@ -32,6 +32,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::attachments::{UploadedFile, read_form, store_file};
 use super::tickets::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
 use super::tickets::model::Channel;
+use crate::auth::{client_ip, within_public_limit};
 use crate::blob::FileStore;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::{SecretBox, constant_time_eq, hmac_sha256};
@@ -373,23 +374,8 @@ impl WidgetCall<'_> {
     }
 }
 
-fn client_ip(request: &Request) -> String {
-    match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
-        _ => None,
-    }
-    .unwrap_or_else(|| "unknown".to_string())
-}
-
 async fn within_limit(services: &WidgetServices, route: &str, client: &str, limit: u32) -> Result<(), ApiError> {
-    let now = services.clock.now().unix_timestamp();
-    let window = now.div_euclid(60);
-    if services.store.count_public_use(route, client, window, limit).await? {
-        return Ok(());
-    }
-    let mut error = ApiError::rate_limited(((window + 1) * 60 - now).max(1) as u64);
-    error.message = "too many widget requests; retry later".into();
-    Err(error)
+    within_public_limit(&services.store, services.clock.now(), route, client, limit, "widget").await
 }
 
 /// The widget's CORS: the page's origin echoed (the routes refused it when not allowed), never
