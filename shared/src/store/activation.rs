@@ -13,12 +13,11 @@
 //! ends by itself: the organization and its keys carry its end and what applies after (see
 //! [`super::organizations::Organization::at`] and [`super::api_keys::OrgRateLimit`]).
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
 use super::api_keys::OrgRateLimit;
 use super::organizations::{Organization, TRIAL_PREVIOUS_PLAN, TRIAL_PREVIOUS_RATE_LIMIT, plan_rate_limit};
-use super::{Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, key, n, org_prefix, s};
+use super::{Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, n, org_prefix, s, transact_update};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivationCode {
@@ -57,15 +56,6 @@ fn redemption_pk(org_id: &str, code: &str) -> String {
 
 fn code_from(item: Item) -> Result<ActivationCode, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable activation code: {e}")))
-}
-
-fn update(store: &Store, key: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    Update::builder().table_name(store.table()).set_key(Some(key))
-}
-
-fn built(update: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
-    let update = update.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    Ok(TransactWriteItem::builder().update(update).build())
 }
 
 impl Store {
@@ -110,7 +100,8 @@ impl Store {
         let ends = trial_ends_at(&found);
         let current = org.clone().at(now);
         let limit = plan_rate_limit(&found.plan);
-        let count = update(self, key(code_pk(code), "CODE"))
+        let count = self
+            .update_write(code_pk(code), "CODE")
             .update_expression("ADD redemptions :one")
             .condition_expression(
                 "attribute_exists(PK) AND (attribute_not_exists(max_redemptions) OR redemptions < max_redemptions) \
@@ -126,7 +117,8 @@ impl Store {
         ]);
         // The organization returns to the plan it is on now; the plan is taken only while the
         // stored one is still the one read.
-        let mut plan = update(self, key(org_prefix(&org.org_id), "ORG"))
+        let mut plan = self
+            .update_write(org_prefix(&org.org_id), "ORG")
             .condition_expression("attribute_exists(PK) AND #plan = :stored")
             .expression_attribute_names("#plan", "plan")
             .expression_attribute_values(":stored", s(&org.plan))
@@ -146,9 +138,9 @@ impl Store {
             None => plan.update_expression(format!("{sets} REMOVE {TRIAL_PREVIOUS_RATE_LIMIT}")),
         };
         let writes = vec![
-            built(count)?,
+            transact_update(count)?,
             self.transact_put(redemption, Some(NOT_STORED))?,
-            built(plan)?,
+            transact_update(plan)?,
         ];
         if !self.transact(writes).await? {
             return self.why_not_redeemed(&org.org_id, code, now).await;

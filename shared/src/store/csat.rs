@@ -13,7 +13,7 @@
 //! Public uses are counted per client IP and minute, the one other key that no organization
 //! leads: a public route knows no organization before it has read the request.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -81,18 +81,8 @@ impl Store {
     pub async fn rate_csat(&self, token: &CsatToken, secret: &str, rating: &TicketCsat) -> Result<Rated, StoreError> {
         let value =
             |csat: &TicketCsat| serde_dynamo::to_attribute_value(csat).map_err(|e| StoreError::Rejected(e.to_string()));
-        let update = |pk: String, sk: &str, expression: &str| {
-            Update::builder()
-                .table_name(self.table())
-                .set_key(Some(super::key(pk, sk)))
-                .update_expression(expression)
-        };
-        let built = |update: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
-            update
-                .build()
-                .map(|update| TransactWriteItem::builder().update(update).build())
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-        };
+        let update = |pk: String, sk: &str, expression: &str| self.update_write(pk, sk).update_expression(expression);
+        let built = super::transact_update;
         let writes = vec![
             built(
                 update(csat_pk(&token.org_id, secret), "CSAT", "SET rating = :rating")

@@ -100,7 +100,10 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -281,6 +284,12 @@ impl Store {
             .set_key(Some(key(pk, sk)))
     }
 
+    /// A transaction's update of one item; the caller adds its expression, condition and values
+    /// and hands it to [`transact_update`].
+    pub(crate) fn update_write(&self, pk: String, sk: &str) -> UpdateBuilder {
+        Update::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
+    }
+
     /// A `DeleteItem` of one item; the caller adds its condition, if any.
     pub(crate) fn delete_item(&self, pk: String, sk: &str) -> DeleteItemFluentBuilder {
         self.client
@@ -345,6 +354,14 @@ impl Store {
             Err(error) => Err(store_error(error)),
         }
     }
+}
+
+/// A transaction's write of an update from [`Store::update_write`].
+pub(crate) fn transact_update(update: UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
+    update
+        .build()
+        .map(|update| TransactWriteItem::builder().update(update).build())
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// Whether a transaction was cancelled because the condition of one of its writes failed.
@@ -609,15 +626,12 @@ impl Store {
                 .map_err(store_error)?;
             return Ok(());
         }
-        let update = aws_sdk_dynamodb::types::Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
+        let update = self
+            .update_write(pk, sk)
             .update_expression(expression)
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+            .set_expression_attribute_values(Some(values));
+        let mut writes = vec![transact_update(update)?];
         writes.extend(also);
         match self.transact(writes).await? {
             true => Ok(()),

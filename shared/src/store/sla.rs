@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use super::tickets::{Channel, Priority, Status};
+use super::tickets::{Channel, Priority, Status, Ticket, ticket_from, ticket_pk};
 use super::{GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, entity_item, get_s, org_prefix, s};
 use crate::clock::rfc3339;
 
@@ -176,10 +176,6 @@ fn policy_sk(policy_id: &str) -> String {
     format!("POLICY#{policy_id}")
 }
 
-fn ticket_pk(org_id: &str, ticket_id: &str) -> String {
-    format!("{}#TICKET#{ticket_id}", org_prefix(org_id))
-}
-
 fn due_sk(metric: SlaMetric) -> String {
     format!("SLADUE#{}", metric.as_str())
 }
@@ -309,8 +305,9 @@ impl Store {
     }
 
     /// Records that a ticket breached a target at `at`, only if the target is still due when it
-    /// was, still unmet and not breached before: `true` for the one caller that records it.
-    pub async fn record_sla_breach(&self, due: &DueTarget, at: &str) -> Result<bool, StoreError> {
+    /// was, still unmet and not breached before: the ticket as recorded, for the one caller that
+    /// records it.
+    pub async fn record_sla_breach(&self, due: &DueTarget, at: &str) -> Result<Option<Ticket>, StoreError> {
         let metric = due.metric.as_str();
         let unmet = match due.metric {
             SlaMetric::FirstResponse => {
@@ -333,9 +330,13 @@ impl Store {
             .expression_attribute_values(":new", s(Status::New.as_str()))
             .expression_attribute_values(":open", s(Status::Open.as_str()))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        Ok(super::unless_condition_failed(result)?.is_some())
+        super::unless_condition_failed(result)?
+            .and_then(|output| output.attributes)
+            .map(|item| ticket_from(&due.org_id, item))
+            .transpose()
     }
 
     /// Takes back a breach recorded at `at` whose event could not be published, so that the

@@ -29,7 +29,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -257,7 +257,7 @@ const CHANGEABLE: [&str; 13] = [
     SEARCH,
 ];
 
-fn ticket_pk(org_id: &str, ticket_id: &str) -> String {
+pub(crate) fn ticket_pk(org_id: &str, ticket_id: &str) -> String {
     format!("{}#TICKET#{ticket_id}", org_prefix(org_id))
 }
 
@@ -314,7 +314,7 @@ fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-fn ticket_from(org_id: &str, item: Item) -> Result<Ticket, StoreError> {
+pub(crate) fn ticket_from(org_id: &str, item: Item) -> Result<Ticket, StoreError> {
     let ticket: Ticket =
         serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(format!("unreadable ticket: {e}")))?;
     Ok(Ticket {
@@ -482,7 +482,7 @@ impl Store {
                 None => removals.push(format!("#c{i}")),
             }
         }
-        let key = super::key(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET");
+        let pk = ticket_pk(&ticket.org_id, &ticket.ticket_id);
         let (expression, condition) = (
             update_expression(&sets, &removals),
             "attribute_exists(PK) AND #status = :previous",
@@ -494,10 +494,7 @@ impl Store {
         if ticket.status == previous_status && due.is_empty() {
             // Nothing to count or index: one update, which answers the ticket it leaves.
             let result = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(key))
+                .update_item(pk, "TICKET")
                 .update_expression(expression)
                 .condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
@@ -513,16 +510,13 @@ impl Store {
                 None => Ok(None),
             };
         }
-        let update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key))
+        let update = self
+            .update_write(pk, "TICKET")
             .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+            .set_expression_attribute_values(Some(values));
+        let mut writes = vec![super::transact_update(update)?];
         if ticket.status != previous_status {
             writes.push(self.status_count_write(&ticket.org_id, Some(previous_status), ticket.status)?);
         }
@@ -555,9 +549,8 @@ impl Store {
         from: Option<Status>,
         to: Status,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(super::key(counter_pk(org_id), "COUNTER")))
+        let mut update = self
+            .update_write(counter_pk(org_id), "COUNTER")
             .expression_attribute_names("#to", format!("{STATUS_COUNT}{}", to.as_str()))
             .expression_attribute_values(":one", n(1));
         update = match from {
@@ -567,8 +560,7 @@ impl Store {
                 .expression_attribute_values(":minus_one", n(-1)),
             None => update.update_expression("ADD #to :one"),
         };
-        let update = update.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        super::transact_update(update)
     }
 
     async fn get_ticket_consistent(&self, org_id: &str, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
@@ -657,16 +649,13 @@ impl Store {
         if effect.first_response {
             sets.push("first_response_at = if_not_exists(first_response_at, :now)");
         }
-        let update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(super::key(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")))
+        let update = self
+            .update_write(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")
             .update_expression(update_expression(&sets, &removals))
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+            .set_expression_attribute_values(Some(values));
+        let mut writes = vec![super::transact_update(update)?];
         writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         if let Some((token, secret)) = effect.csat {
             writes.push(self.csat_token_write(token, secret)?);

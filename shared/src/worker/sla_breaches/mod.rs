@@ -76,19 +76,23 @@ pub async fn run(store: &Store, publisher: &Publisher, now: OffsetDateTime) -> R
 /// `true` when it was a breach.
 async fn settle(store: &Store, publisher: &Publisher, due: &DueTarget, at: &str) -> Result<bool, ApiError> {
     let breached = store.record_sla_breach(due, at).await?;
-    if breached && let Err(error) = publish_breach(store, publisher, due, at).await {
+    if let Some(ticket) = &breached
+        && let Err(error) = publish_breach(store, publisher, due, ticket, at).await
+    {
         store.withdraw_sla_breach(due, at).await?;
         return Err(error);
     }
     store.remove_due_target(due).await?;
-    Ok(breached)
+    Ok(breached.is_some())
 }
 
-async fn publish_breach(store: &Store, publisher: &Publisher, due: &DueTarget, at: &str) -> Result<(), ApiError> {
-    let ticket: Option<Ticket> = store.get_ticket(&due.org_id, &due.ticket_id).await?;
-    let Some(ticket) = ticket else {
-        return Ok(());
-    };
+async fn publish_breach(
+    store: &Store,
+    publisher: &Publisher,
+    due: &DueTarget,
+    ticket: &Ticket,
+    at: &str,
+) -> Result<(), ApiError> {
     let data = json!({
         "ticketId": ticket.ticket_id,
         "ticketNumber": ticket.number,
