@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole stack on one machine: emulated AWS (moto) on 127.0.0.1:$MOTO_PORT with the
 # resources of template.yaml, a demo organization and its admin key, and every function served
-# by `cargo lambda watch` at its real path on http://127.0.0.1:$API_PORT, and the poller that
-# feeds the delivery queue to the delivery worker as Lambda's SQS event source would, and the
+# by `cargo lambda watch` at its real path on http://127.0.0.1:$API_PORT, and the pollers that
+# feed the delivery and reply queues to their workers as Lambda's SQS event source would, and the
 # schedule that runs the SLA job every minute as EventBridge would.
 # Ctrl-C stops it all.
 set -euo pipefail
@@ -46,6 +46,7 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 export TABLE_NAME=HookgateTable PEPPER_SECRET_ID=ApiKeyPepperSecret
 export DELIVERY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/DeliveryQueue"
+export REPLY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/ReplyQueue"
 export ATTACHMENTS_BUCKET=attachmentsbucket S3_FORCE_PATH_STYLE=true
 
 echo "== building (first run: a few minutes)"
@@ -67,6 +68,11 @@ for _ in $(seq 1 300); do port_busy "$API_PORT" && break; sleep 0.2; done
 echo "== feeding the delivery queue to the delivery worker (log: .local/poller.log)"
 ./target/debug/hookgate-admin poll-queue --queue-url "$DELIVERY_QUEUE_URL" --function delivery-worker \
   --invoke-url "http://127.0.0.1:$API_PORT" >.local/poller.log 2>&1 &
+started+=($!)
+
+echo "== feeding the reply queue to the reply sender (log: .local/reply-poller.log)"
+./target/debug/hookgate-admin poll-queue --queue-url "$REPLY_QUEUE_URL" --function reply-sender \
+  --invoke-url "http://127.0.0.1:$API_PORT" >.local/reply-poller.log 2>&1 &
 started+=($!)
 
 echo "== running the SLA job every minute, as its EventBridge schedule does (log: .local/schedule.log)"

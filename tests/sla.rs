@@ -17,7 +17,7 @@ async fn policies(services: &Services, request: FixtureRequest) -> (u16, Value) 
 }
 
 async fn tickets(services: &Services, publisher: &Publisher, request: FixtureRequest) -> (u16, Value) {
-    read(shared::api::tickets::handle(services, publisher, request.build()).await)
+    read(shared::api::tickets::handle(services, publisher, &harness::reply_queue().await, request.build()).await)
 }
 
 fn on_policy(key: &str, method: &str, id: &str) -> FixtureRequest {

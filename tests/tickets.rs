@@ -17,7 +17,7 @@ async fn events(queue: &harness::OwnQueue) -> Vec<(String, Value)> {
 }
 
 async fn call(services: &Services, publisher: &Publisher, request: FixtureRequest) -> (u16, Value) {
-    read(shared::api::tickets::handle(services, publisher, request.build()).await)
+    read(shared::api::tickets::handle(services, publisher, &harness::reply_queue().await, request.build()).await)
 }
 
 fn open(key: &str, body: Value) -> FixtureRequest {

@@ -35,6 +35,7 @@ pub async fn connect_billing(
         sealed_secret: Some(secrets.seal(endpoint_secret)),
         created_at: rfc3339(time::OffsetDateTime::now_utc()),
         billing: true,
+        mailbox: None,
     };
     match store
         .create_integration(&integration)

@@ -71,6 +71,12 @@ pub fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// SHA-256 in hex: how tokens shown once are kept (a token of 200 random bits needs no pepper).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// Compares without revealing where two values differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;

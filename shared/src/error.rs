@@ -148,6 +148,12 @@ impl ApiError {
         Self::new(StatusCode::GONE, "GONE", message)
     }
 
+    /// A provider's API that this request needed failed or refused us: the provider's retry
+    /// of the webhook may succeed.
+    pub fn provider_unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "PROVIDER_UNAVAILABLE", message)
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

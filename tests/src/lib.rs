@@ -27,6 +27,7 @@ pub const TABLE: &str = "HookgateTable";
 pub const PEPPER_SECRET: &str = "ApiKeyPepperSecret";
 pub const DELIVERY_QUEUE: &str = "DeliveryQueue";
 pub const DEAD_LETTER_QUEUE: &str = "DeliveryDeadLetterQueue";
+pub const REPLY_QUEUE: &str = "ReplyQueue";
 pub const SIGNING_KEY_SECRET: &str = "SigningKeySecret";
 /// The attachments bucket as provisioned locally (its logical id in lower case).
 pub const ATTACHMENTS_BUCKET: &str = "attachmentsbucket";
@@ -179,6 +180,7 @@ pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
         ("PEPPER_SECRET_ID", PEPPER_SECRET.into()),
         ("DELIVERY_QUEUE_URL", emulator.queue_urls[DELIVERY_QUEUE].clone()),
         ("DEAD_LETTER_QUEUE_URL", emulator.queue_urls[DEAD_LETTER_QUEUE].clone()),
+        ("REPLY_QUEUE_URL", emulator.queue_urls[REPLY_QUEUE].clone()),
         ("SIGNING_KEY_SECRET_ID", SIGNING_KEY_SECRET.into()),
         ("ALERTS_TOPIC_ARN", emulator.topic_arns[ALERTS_TOPIC].clone()),
         ("ALLOW_HTTP_ENDPOINTS", "true".into()),
@@ -449,6 +451,15 @@ pub async fn publisher() -> shared::outbound::Publisher {
             queue_url: emulator().queue_urls[DELIVERY_QUEUE].clone(),
         },
         cache: shared::outbound::EndpointCache::new(Duration::ZERO),
+    }
+}
+
+/// The reply queue of the emulator, where replies on email tickets wait for `reply-sender`.
+pub async fn reply_queue() -> shared::outbound::ReplyQueue {
+    let config = sdk_config(&emulator().endpoint).await;
+    shared::outbound::ReplyQueue {
+        sqs: aws_sdk_sqs::Client::new(&config),
+        queue_url: emulator().queue_urls[REPLY_QUEUE].clone(),
     }
 }
 

@@ -1,11 +1,12 @@
 //! `/api/v1/tickets`, `/api/v1/tickets/{id}`, `/api/v1/tickets/{id}/conversations`: the support desk.
 use shared::api::tickets;
-use shared::outbound::Publisher;
+use shared::outbound::{Publisher, ReplyQueue};
 use shared::runtime::{serve, start};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let publisher = Publisher::from_env(&config)?;
-    serve(|request| tickets::handle(&services, &publisher, request)).await
+    let replies = ReplyQueue::from_env(&config)?;
+    serve(|request| tickets::handle(&services, &publisher, &replies, request)).await
 }

@@ -6,6 +6,7 @@ pub mod activate;
 pub mod agent_context;
 pub mod api_keys;
 pub mod attachments;
+pub mod blocked_senders;
 pub mod conversations;
 pub mod csat;
 pub mod customers;

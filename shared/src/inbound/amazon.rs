@@ -98,12 +98,12 @@ impl Source for AmazonServices {
     const PROVIDER: Provider = Provider::Amazon;
 
     /// The topic: an integration lists the topics whose messages it accepts.
-    fn account(&self, _request: &Request, body: &[u8]) -> Result<String, ApiError> {
+    fn accounts(&self, _request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
         // SNS sends `text/plain`: the body is read as JSON whatever the content type says.
         parse_object(body)?
             .get("TopicArn")
             .and_then(Value::as_str)
-            .map(str::to_string)
+            .map(|topic| vec![topic.to_string()])
             .ok_or_else(|| ApiError::bad_request("not an SNS message: TopicArn is missing"))
     }
 

@@ -1,4 +1,4 @@
-//! Provider webhooks (Shopify, Stripe, Amazon via SNS; the chat and email channels to come)
+//! Provider webhooks (Shopify, Stripe, Amazon via SNS, email; the chat channels to come)
 //! on one pipeline, [`receive`]: find the connected account the request names (unknown: 401,
 //! nothing stored), verify the raw bytes and the timestamp (401), parse, claim the provider's
 //! event id (seen before: 200 `duplicate`, not processed again), process, publish.
@@ -8,6 +8,7 @@
 //! `<source>-webhooks`.
 
 pub mod amazon;
+pub mod email;
 pub mod payload;
 pub mod shopify;
 pub mod sns;
@@ -32,6 +33,9 @@ use crate::runtime::{Error, required_env};
 use crate::store::Store;
 use crate::store::inbound::Claim;
 use crate::store::integrations::{Integration, Provider};
+
+/// How many of the accounts a request names are looked up.
+const MAX_ACCOUNTS_TRIED: usize = 10;
 
 /// Largest provider webhook accepted (Shopify orders with many lines run to hundreds of KB).
 pub const MAX_PROVIDER_BODY_BYTES: usize = 1024 * 1024;
@@ -127,9 +131,12 @@ pub trait Source: Sync {
     /// Whose integrations hold the accounts.
     const PROVIDER: Provider;
 
-    /// The connected account the request names (its shop, account or topic): untrusted until
-    /// [`Source::verify`] passes.
-    fn account(&self, request: &Request, body: &[u8]) -> Result<String, ApiError>;
+    /// The largest body accepted.
+    const MAX_BODY_BYTES: usize = MAX_PROVIDER_BODY_BYTES;
+
+    /// The connected accounts the request names (its shop, account or topic; a mail's
+    /// recipients), tried in order: untrusted until [`Source::verify`] passes.
+    fn accounts(&self, request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError>;
 
     /// Checks the signature over the raw bytes, and the timestamp, for the webhook's integration.
     fn verify(&self, webhook: &Webhook<'_>) -> impl Future<Output = Result<(), ApiError>> + Send;
@@ -176,18 +183,8 @@ pub async fn accept<S: Source>(
     source: &S,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    let body = raw_body(request)?;
-    let account = source.account(request, body)?;
-    let integration = services
-        .store
-        .find_integration(S::PROVIDER, &account)
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized(format!(
-                "no {} integration is connected for this account",
-                S::PROVIDER.as_str()
-            ))
-        })?;
+    let body = raw_body(request, S::MAX_BODY_BYTES)?;
+    let integration = connected_integration::<S>(services, source.accounts(request, body)?).await?;
     let webhook = Webhook {
         services,
         request,
@@ -204,11 +201,28 @@ pub async fn accept<S: Source>(
     }
 }
 
-/// The raw body, refused above [`MAX_PROVIDER_BODY_BYTES`].
-pub fn raw_body(request: &Request) -> Result<&[u8], ApiError> {
+/// The first of the named accounts that is connected (an unknown one: 401). A request names a
+/// few at most (a mail's recipients); more are not looked up.
+async fn connected_integration<S: Source>(
+    services: &InboundServices,
+    accounts: Vec<String>,
+) -> Result<Integration, ApiError> {
+    for account in accounts.iter().take(MAX_ACCOUNTS_TRIED) {
+        if let Some(integration) = services.store.find_integration(S::PROVIDER, account).await? {
+            return Ok(integration);
+        }
+    }
+    Err(ApiError::unauthorized(format!(
+        "no {} integration is connected for this account",
+        S::PROVIDER.as_str()
+    )))
+}
+
+/// The raw body, refused above `max_bytes`.
+pub fn raw_body(request: &Request, max_bytes: usize) -> Result<&[u8], ApiError> {
     let bytes: &[u8] = request.body().as_ref();
-    if bytes.len() > MAX_PROVIDER_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_PROVIDER_BODY_BYTES));
+    if bytes.len() > max_bytes {
+        return Err(ApiError::payload_too_large(max_bytes));
     }
     Ok(bytes)
 }

@@ -77,9 +77,9 @@ impl Source for Shopify {
 
     const PROVIDER: Provider = Provider::Shopify;
 
-    fn account(&self, request: &Request, _body: &[u8]) -> Result<String, ApiError> {
+    fn accounts(&self, request: &Request, _body: &[u8]) -> Result<Vec<String>, ApiError> {
         header(request, "x-shopify-shop-domain")
-            .map(str::to_string)
+            .map(|shop| vec![shop.to_string()])
             .ok_or_else(|| ApiError::unauthorized("X-Shopify-Shop-Domain is missing"))
     }
 

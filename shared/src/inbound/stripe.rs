@@ -70,8 +70,9 @@ impl Source for Stripe {
     const PROVIDER: Provider = Provider::Stripe;
 
     /// Stripe lets the merchant register any URL: `?account=` names the connected account.
-    fn account(&self, request: &Request, _body: &[u8]) -> Result<String, ApiError> {
+    fn accounts(&self, request: &Request, _body: &[u8]) -> Result<Vec<String>, ApiError> {
         query_parameter(request, "account")
+            .map(|account| vec![account])
             .ok_or_else(|| ApiError::unauthorized("the account query parameter names the connected Stripe account"))
     }
 

@@ -30,6 +30,8 @@ pub enum Provider {
     Shopify,
     Stripe,
     Amazon,
+    /// A mailbox: mail forwarded raw (`/api/webhooks/inbound-email`) or received by Resend.
+    Email,
 }
 
 impl Provider {
@@ -38,6 +40,7 @@ impl Provider {
             Provider::Shopify => "shopify",
             Provider::Stripe => "stripe",
             Provider::Amazon => "amazon",
+            Provider::Email => "email",
         }
     }
 }
@@ -62,6 +65,26 @@ pub struct Integration {
     /// own Stripe account must not choose the merchant's plan.
     #[serde(default)]
     pub billing: bool,
+    /// Email: the mailbox's addresses and settings.
+    #[serde(default)]
+    pub mailbox: Option<Mailbox>,
+}
+
+/// What an email integration knows beyond the common fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mailbox {
+    /// Every address whose mail lands here, lowercased: the inbound address Hookgate gave the
+    /// organization first, then the merchant's own support addresses.
+    pub addresses: Vec<String>,
+    /// The sender of replies (`Acme Support <support@acme.com>`).
+    pub from_address: Option<String>,
+    /// Addresses and domains whose mail is the organization's own (ignored, never a ticket).
+    #[serde(default)]
+    pub own_senders: Vec<String>,
+    /// The Resend API key (fetching received mail, sending replies), sealed.
+    pub sealed_api_key: Option<String>,
+    /// SHA-256 (hex) of the token that `/api/webhooks/inbound-email` requires.
+    pub token_hash: String,
 }
 
 impl Integration {
@@ -69,12 +92,19 @@ impl Integration {
     fn routes(&self) -> Vec<String> {
         match self.provider {
             Provider::Amazon => self.topic_arns.iter().map(|arn| route_pk(self.provider, arn)).collect(),
+            Provider::Email => self
+                .mailbox
+                .iter()
+                .flat_map(|mailbox| &mailbox.addresses)
+                .map(|address| route_pk(self.provider, address))
+                .collect(),
             provider => vec![route_pk(provider, &self.account)],
         }
     }
 }
 
-/// The route key of a provider account; shop domains and accounts compare case-insensitively.
+/// The route key of a provider account; shop domains, accounts and addresses compare
+/// case-insensitively.
 fn route_pk(provider: Provider, account: &str) -> String {
     let account = match provider {
         Provider::Amazon => account.to_string(),

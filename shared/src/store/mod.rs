@@ -82,6 +82,7 @@ pub mod endpoints;
 pub mod events;
 pub mod inbound;
 pub mod integrations;
+pub mod mail;
 pub mod orders;
 pub mod organizations;
 pub mod products;
@@ -231,6 +232,34 @@ impl Store {
             .await
             .map_err(store_error)?;
         Ok(output.item)
+    }
+
+    /// Reads up to 100 items by key in one request (eventually consistent); absent ones are
+    /// left out, and keys DynamoDB leaves unprocessed are asked for again.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = keys;
+        while !pending.is_empty() {
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .build()
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(store_error)?;
+            found.extend(output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+            pending = output
+                .unprocessed_keys
+                .unwrap_or_default()
+                .remove(&self.table)
+                .map(|rest| rest.keys)
+                .unwrap_or_default();
+        }
+        Ok(found)
     }
 
     /// Writes a whole item unconditionally (last writer wins).

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::attachments::AttachmentRef;
+use super::mail::{EntryDelivery, EntryEmail, MESSAGE_ID, message_id_pk};
 use super::csat::{CsatToken, TicketCsat};
 use super::sla::TicketSla;
 use super::{
@@ -176,6 +177,12 @@ pub struct Entry {
     /// Files sent with it (`GET /api/attachments/{id}/download`).
     #[serde(default)]
     pub attachments: Vec<AttachmentRef>,
+    /// A mail's addressing and threading, on entries that came or went by email.
+    #[serde(default)]
+    pub email: Option<EntryEmail>,
+    /// Where sending a reply through its channel stands (email tickets).
+    #[serde(default)]
+    pub delivery: Option<EntryDelivery>,
     pub created_at: String,
 }
 
@@ -344,12 +351,19 @@ fn entry_lookup_pk(org_id: &str, entry_id: &str) -> String {
 impl Store {
     /// The writes that store an entry: the entry in its ticket's partition, and the item that
     /// finds its ticket from its id alone.
-    fn entry_writes(&self, org_id: &str, entry: &Entry) -> Result<[TransactWriteItem; 2], StoreError> {
+    /// An inbound mail's Message-ID is stored with it (see `mail`): the same mail can never
+    /// land twice, and later mail that names it threads onto its ticket.
+    fn entry_writes(&self, org_id: &str, entry: &Entry) -> Result<Vec<TransactWriteItem>, StoreError> {
         let lookup = ticket_pointer(entry_lookup_pk(org_id, &entry.entry_id), "ENTRY", &entry.ticket_id);
-        Ok([
+        let mut writes = vec![
             self.transact_put(entry_item(org_id, entry)?, Some(NOT_STORED))?,
             self.transact_put(lookup, Some(NOT_STORED))?,
-        ])
+        ];
+        if let (Some(_), Some(message_id)) = (&entry.email, &entry.provider_message_id) {
+            let pointer = ticket_pointer(message_id_pk(org_id, message_id), MESSAGE_ID, &entry.ticket_id);
+            writes.push(self.transact_put(pointer, Some(NOT_STORED))?);
+        }
+        Ok(writes)
     }
 
     /// One entry by its id.

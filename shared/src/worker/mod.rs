@@ -3,9 +3,11 @@
 //! bad message never makes SQS redeliver the whole batch.
 //!
 //! - [`delivery`]: the delivery queue (`delivery-worker`): signs, sends, retries, dead-letters.
+//! - [`reply_sender`]: the reply queue (`reply-sender`): sends replies on email tickets.
 //! - [`sla_breaches`]: every minute (`sla-breaches`): publishes the SLA targets that passed.
 
 pub mod delivery;
+pub mod reply_sender;
 pub mod sla_breaches;
 
 use std::future::Future;

@@ -215,6 +215,7 @@ fn new_attachment(org_id: &str, now: &str, filename: &str, content_type: &str, s
 }
 
 /// A file sent in a form: its name, MIME type and bytes.
+#[derive(Debug, Clone)]
 pub struct FormFile {
     pub filename: String,
     pub content_type: String,

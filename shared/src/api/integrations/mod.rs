@@ -1,7 +1,12 @@
 //! `POST /api/v1/integrations`, `GET /api/v1/integrations[/{id}]`, `DELETE /api/v1/integrations/{id}`
 //! and `GET /api/v1/integrations/{id}/data-requests/{request_id}` (scope `integrations:manage`):
-//! connecting a provider account (a Shopify shop, a Stripe account, Amazon SNS topics) to the
-//! organization, so that its webhooks are accepted. Secrets are stored sealed and never returned.
+//! connecting a provider account (a Shopify shop, a Stripe account, Amazon SNS topics, a mailbox)
+//! to the organization, so that its webhooks are accepted. Secrets are stored sealed and never
+//! returned.
+//!
+//! A mailbox (`email`) gets an inbound address of its own (`<random>@<INBOUND_EMAIL_DOMAIN>`) and
+//! a token for `/api/webhooks/inbound-email`, shown once; the merchant's own support addresses
+//! can route to it too (mail received by Resend names them as recipients).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -15,9 +20,15 @@ use crate::crypto::SecretBox;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, ok, serve_routes};
 use crate::runtime::Services;
-use crate::store::integrations::{Connected, Integration, Provider};
+use crate::http::normalized_email;
+use crate::inbound::email::{mailbox_address, sender_or_domain};
+use crate::store::integrations::{Connected, Integration, Mailbox, Provider};
 
 const MAX_TOPICS: usize = 10;
+const MAX_ADDRESSES: usize = 10;
+const MAX_OWN_SENDERS: usize = 50;
+/// Where inbound addresses live when the deployment names no domain.
+const DEFAULT_INBOUND_DOMAIN: &str = "inbound.hookgate.local";
 
 /// Body of `POST /api/v1/integrations`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -32,8 +43,18 @@ pub struct IntegrationRequest {
     pub seller_id: Option<String>,
     /// Amazon: the SNS topics whose notifications are accepted (1 to 10).
     pub topic_arns: Option<Vec<String>>,
-    /// Shopify: the app's client secret; Stripe: the endpoint's signing secret (`whsec_...`).
+    /// Shopify: the app's client secret; Stripe: the endpoint's signing secret (`whsec_...`);
+    /// email: the signing secret (`whsec_...`) of the Resend webhook, when Resend receives the mail.
     pub secret: Option<String>,
+    /// Email: the merchant's own support addresses whose mail lands here (up to 10).
+    pub addresses: Option<Vec<String>>,
+    /// Email: the Resend API key (`re_...`) that fetches received mail and sends replies.
+    pub api_key: Option<String>,
+    /// Email: the sender of replies, `support@acme.com` or `Acme Support <support@acme.com>`.
+    pub from_address: Option<String>,
+    /// Email: addresses and domains (`acme.com`) whose mail is the organization's own and never
+    /// becomes a ticket (up to 50). The mailbox's addresses and sender count as own already.
+    pub own_senders: Option<Vec<String>>,
 }
 
 /// An integration as its owner sees it: never its secret.
@@ -49,7 +70,26 @@ pub struct IntegrationView {
     pub has_secret: bool,
     /// Hookgate's billing account for this organization (connected by the operator).
     pub billing: bool,
+    /// Email: the mailbox's settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<MailboxView>,
     pub created_at: String,
+}
+
+/// A mailbox as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MailboxView {
+    /// The address Hookgate gave this mailbox: forward mail here.
+    pub inbound_address: String,
+    /// Every address whose mail lands here.
+    pub addresses: Vec<String>,
+    pub from_address: Option<String>,
+    pub own_senders: Vec<String>,
+    pub has_api_key: bool,
+    /// The token of `POST /api/webhooks/inbound-email` (`Authorization: Bearer`): shown once,
+    /// when the mailbox is connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_token: Option<String>,
 }
 
 impl From<Integration> for IntegrationView {
@@ -58,7 +98,16 @@ impl From<Integration> for IntegrationView {
             Provider::Shopify => vec!["/api/webhooks/shopify".into(), "/api/webhooks/shopify/gdpr".into()],
             Provider::Stripe => vec![format!("/api/webhooks/stripe?account={}", integration.account)],
             Provider::Amazon => vec!["/api/amazon/webhook".into()],
+            Provider::Email => vec!["/api/webhooks/resend".into(), "/api/webhooks/inbound-email".into()],
         };
+        let mailbox = integration.mailbox.map(|mailbox| MailboxView {
+            inbound_address: mailbox.addresses.first().cloned().unwrap_or_default(),
+            addresses: mailbox.addresses,
+            from_address: mailbox.from_address,
+            own_senders: mailbox.own_senders,
+            has_api_key: mailbox.sealed_api_key.is_some(),
+            inbound_token: None,
+        });
         Self {
             id: integration.integration_id,
             provider: integration.provider,
@@ -67,6 +116,7 @@ impl From<Integration> for IntegrationView {
             webhook_paths,
             has_secret: integration.sealed_secret.is_some(),
             billing: integration.billing,
+            mailbox,
             created_at: integration.created_at,
         }
     }
@@ -156,7 +206,10 @@ fn required<'a>(value: &'a Option<String>, field: &str, what: &str) -> Result<&'
         .ok_or_else(|| ApiError::invalid_input(field, format!("{field} is required for {what}")))
 }
 
-fn validate(request: &IntegrationRequest) -> Result<(String, Vec<String>, Option<&str>), ApiError> {
+/// What a valid request connects: the account, its topics and its secret.
+type Validated<'a> = (String, Vec<String>, Option<&'a str>);
+
+fn validate(request: &IntegrationRequest) -> Result<Validated<'_>, ApiError> {
     let secret = request.secret.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if secret.is_some_and(|s| s.len() > 256) {
         return Err(ApiError::invalid_input(
@@ -211,7 +264,71 @@ fn validate(request: &IntegrationRequest) -> Result<(String, Vec<String>, Option
             }
             Ok((seller.to_string(), topics, None))
         }
+        Provider::Email => {
+            if secret.is_some_and(|s| !s.starts_with("whsec_")) {
+                return Err(ApiError::invalid_input(
+                    "secret",
+                    "secret is the Resend webhook's signing secret (whsec_...)",
+                ));
+            }
+            // The account is the inbound address, chosen when the mailbox is made.
+            Ok((String::new(), Vec::new(), secret))
+        }
     }
+}
+
+/// A new mailbox from the request: its inbound address first, the token shown once.
+fn new_mailbox(
+    request: &IntegrationRequest,
+    secrets: &SecretBox,
+    inbound_domain: &str,
+) -> Result<(Mailbox, String), ApiError> {
+    let list = |field: &str, values: &Option<Vec<String>>, max: usize, valid: fn(&str) -> Option<String>| {
+        let values = values.clone().unwrap_or_default();
+        if values.len() > max {
+            return Err(ApiError::invalid_input(field, format!("{field} lists at most {max} values")));
+        }
+        let mut normalized: Vec<String> = Vec::with_capacity(values.len());
+        for value in &values {
+            let value = valid(value).ok_or_else(|| {
+                ApiError::invalid_input(field, format!("{field}: {value:?} is not an email address or domain"))
+            })?;
+            if !normalized.contains(&value) {
+                normalized.push(value);
+            }
+        }
+        Ok(normalized)
+    };
+    let inbound = format!("{}@{inbound_domain}", crate::ids::random_base32(16).to_lowercase());
+    let mut addresses = vec![inbound];
+    addresses.extend(list("addresses", &request.addresses, MAX_ADDRESSES, normalized_email)?);
+    let own_senders = list("own_senders", &request.own_senders, MAX_OWN_SENDERS, sender_or_domain)?;
+    let from_address = match request.from_address.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(from) => Some(
+            mailbox_address(from)
+                .map(|_| from.to_string())
+                .ok_or_else(|| {
+                    ApiError::invalid_input(
+                        "from_address",
+                        "from_address is an address, or a name and an address: Acme Support <support@acme.com>",
+                    )
+                })?,
+        ),
+    };
+    let api_key = request.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty());
+    if api_key.is_some_and(|key| !key.starts_with("re_") || key.len() > 256) {
+        return Err(ApiError::invalid_input("api_key", "api_key is a Resend API key (re_...)"));
+    }
+    let token = format!("hg_in_{}", crate::ids::random_base32(40));
+    let mailbox = Mailbox {
+        addresses,
+        from_address,
+        own_senders,
+        sealed_api_key: api_key.map(|key| secrets.seal(key)),
+        token_hash: crate::crypto::sha256_hex(token.as_bytes()),
+    };
+    Ok((mailbox, token))
 }
 
 /// Connect a provider account.
@@ -220,7 +337,16 @@ fn validate(request: &IntegrationRequest) -> Result<(String, Vec<String>, Option
     responses((status = 201, body = IntegrationResponse), (status = 409, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
 async fn create(call: Call<'_>, secrets: &SecretBox) -> Result<Response<Body>, ApiError> {
     let body: IntegrationRequest = call.body()?;
-    let (account, topic_arns, secret) = validate(&body)?;
+    let (mut account, topic_arns, secret) = validate(&body)?;
+    let (mailbox, token) = match body.provider {
+        Provider::Email => {
+            let domain = std::env::var("INBOUND_EMAIL_DOMAIN").unwrap_or_else(|_| DEFAULT_INBOUND_DOMAIN.into());
+            let (mailbox, token) = new_mailbox(&body, secrets, &domain)?;
+            account = mailbox.addresses[0].clone();
+            (Some(mailbox), Some(token))
+        }
+        _ => (None, None),
+    };
     let integration = Integration {
         org_id: call.org_id().to_string(),
         integration_id: format!("int_{}", crate::ids::random_base32(20)),
@@ -230,17 +356,24 @@ async fn create(call: Call<'_>, secrets: &SecretBox) -> Result<Response<Body>, A
         sealed_secret: secret.map(|s| secrets.seal(s)),
         created_at: rfc3339(call.now()),
         billing: false,
+        mailbox,
     };
     match call.store().create_integration(&integration).await? {
-        Connected::Created => Ok(json_response(
-            StatusCode::CREATED,
-            &IntegrationResponse {
-                success: true,
-                integration: integration.into(),
-            },
-        )),
+        Connected::Created => {
+            let mut view = IntegrationView::from(integration);
+            if let Some(mailbox) = view.mailbox.as_mut() {
+                mailbox.inbound_token = token;
+            }
+            Ok(json_response(
+                StatusCode::CREATED,
+                &IntegrationResponse {
+                    success: true,
+                    integration: view,
+                },
+            ))
+        }
         Connected::AccountTaken => Err(ApiError::conflict(
-            "this provider account (or one of its topics) is already connected",
+            "this provider account (or one of its topics or addresses) is already connected",
         )),
     }
 }

@@ -14,9 +14,9 @@ mod webhooks;
 
 use super::{
     activate, agent_context, api_keys, attachments, conversations, csat, customers, deliveries_redrive, health, ingest,
-    integrations, sla_policies, tickets, webhook_endpoints, webhook_sends, widget, widget_settings,
+    blocked_senders, integrations, sla_policies, tickets, webhook_endpoints, webhook_sends, widget, widget_settings,
 };
-use crate::inbound::{amazon, shopify, stripe};
+use crate::inbound::{amazon, email, shopify, stripe};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -83,6 +83,12 @@ use crate::inbound::{amazon, shopify, stripe};
         shopify::compliance_document,
         stripe::handle,
         amazon::handle,
+        email::resend::resend_document,
+        email::resend::legacy_document,
+        email::raw::inbound_email_document,
+        blocked_senders::block,
+        blocked_senders::list,
+        blocked_senders::unblock,
     ),
     modifiers(&SecuritySchemes),
     tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Widget"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))

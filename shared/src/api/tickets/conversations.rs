@@ -9,7 +9,7 @@ use super::model::{ConversationList, CreatedEntry, NewEntryRequest};
 use super::{desk, find_ticket};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, ok};
-use crate::outbound::Publisher;
+use crate::outbound::{Publisher, ReplyQueue};
 
 /// The thread, oldest first.
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/conversations", operation_id = "tickets_conversations",
@@ -32,10 +32,10 @@ pub async fn list(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     params(("id" = String, Path, description = "The ticket's id or number")),
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 201, body = CreatedEntry), (status = 409, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
-pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
+pub async fn add(call: Call<'_>, publisher: &Publisher, replies: &ReplyQueue) -> Result<Response<Body>, ApiError> {
     let body: NewEntryRequest = call.validated_body()?;
     let ticket = find_ticket(&call).await?;
-    let desk = desk(&call, publisher);
+    let desk = desk(&call, publisher, Some(replies));
     let attachments = desk.attachments(&ticket.ticket_id, &body.attachments).await?;
     let new = NewEntry {
         entry_id: None,
@@ -46,6 +46,7 @@ pub async fn add(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>
         internal: body.internal,
         provider_message_id: body.provider_message_id,
         attachments,
+        email: None,
     };
     let added = desk.add(ticket, new).await?;
     Ok(json_response(

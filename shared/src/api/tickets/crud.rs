@@ -45,7 +45,7 @@ pub async fn create(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
         order_numbers: body.order_numbers,
         first,
     };
-    let (ticket, _) = desk(&call, publisher).open(new).await?;
+    let (ticket, _) = desk(&call, publisher, None).open(new).await?;
     Ok(json_response(
         StatusCode::CREATED,
         &TicketResponse { success: true, ticket },

@@ -9,10 +9,11 @@ use super::model::{AuthorType, Channel, Priority, Status};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::ids::new_ulid;
-use crate::outbound::{Publisher, publish};
+use crate::outbound::{Publisher, ReplyMessage, ReplyQueue, publish};
 use crate::store::Store;
 use crate::store::attachments::AttachmentRef;
 use crate::store::csat::CsatToken;
+use crate::store::mail::{EntryDelivery, EntryEmail};
 use crate::store::sla::ticket_sla;
 use crate::store::tickets::{Entry, EntryAuthor, EntryEffect, Ticket};
 
@@ -20,6 +21,8 @@ use crate::store::tickets::{Entry, EntryAuthor, EntryEffect, Ticket};
 pub struct Desk<'a> {
     pub store: &'a Store,
     pub publisher: &'a Publisher,
+    /// Where replies on email tickets go to be sent; doors that write no replies have none.
+    pub replies: Option<&'a ReplyQueue>,
     pub org_id: &'a str,
     pub now: OffsetDateTime,
 }
@@ -54,6 +57,8 @@ pub struct NewEntry {
     pub internal: bool,
     pub provider_message_id: Option<String>,
     pub attachments: Vec<AttachmentRef>,
+    /// A mail's addressing and threading.
+    pub email: Option<EntryEmail>,
 }
 
 impl NewEntry {
@@ -68,6 +73,7 @@ impl NewEntry {
             internal: false,
             provider_message_id: None,
             attachments: Vec::new(),
+            email: None,
         }
     }
 }
@@ -145,6 +151,8 @@ impl Desk<'_> {
             internal: new.internal,
             provider_message_id: new.provider_message_id,
             attachments: new.attachments,
+            email: new.email,
+            delivery: None,
             created_at: self.at(),
         }
     }
@@ -198,7 +206,15 @@ impl Desk<'_> {
         }
         let (role, internal) = (new.role, new.internal);
         let reply = matches!(role, AuthorType::Agent | AuthorType::Ai) && !internal;
-        let entry = self.entry(&ticket.ticket_id, ticket.channel, new);
+        let mut entry = self.entry(&ticket.ticket_id, ticket.channel, new);
+        let sent_by_provider = reply && ticket.channel == Channel::Email;
+        if sent_by_provider {
+            if self.replies.is_none() {
+                tracing::error!("a reply on an email ticket, and no reply queue to send it");
+                return Err(ApiError::internal());
+            }
+            entry.delivery = Some(EntryDelivery::queued(&self.at()));
+        }
         let csat = (reply && role == AuthorType::Ai).then(|| self.csat_token(&ticket, &entry));
         let effect = EntryEffect {
             status: next_status(ticket.status, role, internal),
@@ -209,6 +225,9 @@ impl Desk<'_> {
             return Err(super::crud::changed_meanwhile());
         }
         let ticket = after(ticket, &effect, &entry.created_at);
+        if let (true, Some(replies)) = (sent_by_provider, self.replies) {
+            self.queue_reply(replies, &mut entry).await;
+        }
         let created = json!({"ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "conversation": entry});
         self.publish("conversation.created", &created).await?;
         if reply {
@@ -230,6 +249,32 @@ impl Desk<'_> {
             ticket,
             csat_token: csat.map(|(_, _, shown)| shown),
         })
+    }
+
+    /// Queues a reply for sending; a reply that cannot be queued is marked failed at once, so
+    /// that its status never says `queued` for a message no worker will see.
+    async fn queue_reply(&self, replies: &ReplyQueue, entry: &mut Entry) {
+        let message = ReplyMessage {
+            org_id: self.org_id.to_string(),
+            ticket_id: entry.ticket_id.clone(),
+            entry_id: entry.entry_id.clone(),
+        };
+        if replies.enqueue(&message).await.is_ok() {
+            return;
+        }
+        let failed = EntryDelivery {
+            status: "failed".into(),
+            error: Some("the reply could not be queued for sending".into()),
+            ..EntryDelivery::queued(&self.at())
+        };
+        if let Err(e) = self
+            .store
+            .set_entry_delivery(self.org_id, &entry.ticket_id, &entry.entry_id, &failed)
+            .await
+        {
+            tracing::error!(error = ?e, entry_id = %entry.entry_id, "marking an unqueued reply failed");
+        }
+        entry.delivery = Some(failed);
     }
 
     /// A CSAT token for an AI reply: the stored record, its secret, and the token shown once.

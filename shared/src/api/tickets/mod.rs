@@ -21,7 +21,7 @@ use lambda_http::{Body, Request, Response};
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::http::{Call, Route, serve_routes};
-use crate::outbound::Publisher;
+use crate::outbound::{Publisher, ReplyQueue};
 use crate::runtime::Services;
 use crate::store::tickets::Ticket;
 
@@ -65,7 +65,7 @@ pub const ROUTES: [Route<TicketRoute>; 7] = [
     ),
 ];
 
-pub async fn handle(services: &Services, publisher: &Publisher, request: Request) -> Response<Body> {
+pub async fn handle(services: &Services, publisher: &Publisher, replies: &ReplyQueue, request: Request) -> Response<Body> {
     serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
             TicketRoute::Create => crud::create(call, publisher).await,
@@ -73,7 +73,7 @@ pub async fn handle(services: &Services, publisher: &Publisher, request: Request
             TicketRoute::Get => crud::get(call).await,
             TicketRoute::Update => crud::update(call, publisher).await,
             TicketRoute::Conversations => conversations::list(call).await,
-            TicketRoute::AddEntry => conversations::add(call, publisher).await,
+            TicketRoute::AddEntry => conversations::add(call, publisher, replies).await,
             TicketRoute::Escalate => escalation::escalate(call, publisher).await,
         }
     })
@@ -92,10 +92,11 @@ pub async fn find_ticket(call: &Call<'_>) -> Result<Ticket, ApiError> {
 }
 
 /// The caller's organization's desk, now.
-fn desk<'a>(call: &'a Call<'_>, publisher: &'a Publisher) -> desk::Desk<'a> {
+fn desk<'a>(call: &'a Call<'_>, publisher: &'a Publisher, replies: Option<&'a ReplyQueue>) -> desk::Desk<'a> {
     desk::Desk {
         store: call.store(),
         publisher,
+        replies,
         org_id: call.org_id(),
         now: call.now(),
     }

@@ -303,6 +303,8 @@ impl WidgetCall<'_> {
         Desk {
             store: &self.services.store,
             publisher: &self.services.publisher,
+            // Widget tickets' replies show in the visitor's history: nothing is sent.
+            replies: None,
             org_id,
             now: self.now(),
         }
