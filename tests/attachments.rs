@@ -96,7 +96,10 @@ async fn a_multipart_upload_comes_back_byte_for_byte_and_only_to_its_organizatio
     let org = new_org(&services).await;
     let ticket_body = json!({"subject": "Broken headphones", "customer_email": "max@example.com"}).to_string();
     let (_, ticket) = read(
-        shared::api::tickets::handle(&services, &harness::publisher().await, &harness::reply_queue().await,
+        shared::api::tickets::handle(
+            &services,
+            &harness::publisher().await,
+            &harness::reply_queue().await,
             fixture("tickets-create.json")
                 .key(&org.admin_key)
                 .body(ticket_body)
@@ -158,14 +161,24 @@ async fn a_multipart_upload_comes_back_byte_for_byte_and_only_to_its_organizatio
             .build()
     };
     let publisher = harness::publisher().await;
-    let (status, added) = read(shared::api::tickets::handle(&services, &publisher, &harness::reply_queue().await, entry(json!([id]))).await);
+    let (status, added) = read(
+        shared::api::tickets::handle(&services, &publisher, &harness::reply_queue().await, entry(json!([id]))).await,
+    );
     assert_eq!(status, 201, "{added}");
     assert_eq!(added["conversation"]["attachments"][0]["id"], id);
     assert_eq!(
         added["conversation"]["attachments"][0]["filename"],
         "Foto Kopfhörer.jpg"
     );
-    let (status, refused) = read(shared::api::tickets::handle(&services, &publisher, &harness::reply_queue().await, entry(json!(["att_NOPE"]))).await);
+    let (status, refused) = read(
+        shared::api::tickets::handle(
+            &services,
+            &publisher,
+            &harness::reply_queue().await,
+            entry(json!(["att_NOPE"])),
+        )
+        .await,
+    );
     assert_eq!(
         (status, refused["error"]["details"]["field"].as_str()),
         (422, Some("attachments"))

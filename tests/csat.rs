@@ -24,7 +24,8 @@ fn csat_services(services: &Services, publisher: Publisher, clock: Arc<dyn Clock
 /// A ticket of `org` with an AI reply; returns the ticket's number and the reply's token.
 async fn ai_reply(services: &Services, org: &Org, publisher: &Publisher) -> (u64, String) {
     let opened = fixture("tickets-create.json").key(&org.admin_key).build();
-    let (status, opened) = read(shared::api::tickets::handle(services, publisher, &harness::reply_queue().await, opened).await);
+    let (status, opened) =
+        read(shared::api::tickets::handle(services, publisher, &harness::reply_queue().await, opened).await);
     assert_eq!(status, 201, "{opened}");
     let number = opened["ticket"]["ticketNumber"].as_u64().unwrap();
     let agent = json!({"author": {"type": "agent"}, "content_text": "Looking into it."});
@@ -37,7 +38,8 @@ async fn ai_reply(services: &Services, org: &Org, publisher: &Publisher) -> (u64
             .path_parameter("id", &number.to_string())
             .body(reply.to_string())
             .build();
-        let (status, added) = read(shared::api::tickets::handle(services, publisher, &harness::reply_queue().await, request).await);
+        let (status, added) =
+            read(shared::api::tickets::handle(services, publisher, &harness::reply_queue().await, request).await);
         assert_eq!(status, 201, "{added}");
         tokens.push(added["csat_token"].clone());
     }
@@ -92,7 +94,8 @@ async fn a_reply_is_rated_once_even_by_two_simultaneous_ratings() {
         .method("GET", &format!("/api/v1/tickets/{number}"))
         .path_parameter("id", &number.to_string())
         .build();
-    let (_, ticket) = read(shared::api::tickets::handle(&services, &csat.publisher, &harness::reply_queue().await, ticket).await);
+    let (_, ticket) =
+        read(shared::api::tickets::handle(&services, &csat.publisher, &harness::reply_queue().await, ticket).await);
     assert_eq!(ticket["ticket"]["csat"], after["rating"], "the ticket shows the rating");
     let organization = services
         .store

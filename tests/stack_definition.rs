@@ -227,7 +227,7 @@ fn table<R>(routes: &[shared::http::Route<R>]) -> BTreeSet<(String, String)> {
 #[test]
 fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
     use shared::api::*;
-    use shared::inbound::{amazon, shopify, stripe};
+    use shared::inbound::{amazon, email, shopify, stripe};
     let modules = [
         ("agent-context", table(&agent_context::ROUTES)),
         ("api-keys", table(&api_keys::ROUTES)),
@@ -250,6 +250,8 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("shopify-webhooks", table(&shopify::ROUTES)),
         ("stripe-webhooks", table(&stripe::ROUTES)),
         ("amazon-webhooks", table(&amazon::ROUTES)),
+        ("email-webhooks", table(&email::ROUTES)),
+        ("blocked-senders", table(&blocked_senders::ROUTES)),
     ];
     let routed = router_routes();
     for (function, routes) in &modules {
@@ -375,7 +377,7 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
     // native Amazon door, API Gateway v2 for the others.
     for event in events {
         let text = std::fs::read_to_string(repo_root().join("events").join(&event)).unwrap();
-        if event.starts_with("delivery-worker") {
+        if event.starts_with("delivery-worker") || event.starts_with("reply-sender") {
             let sqs: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
             assert!(!sqs.records.is_empty(), "events/{event}");
         } else if event.starts_with("sla-breaches") {

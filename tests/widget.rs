@@ -242,7 +242,8 @@ async fn a_visitor_chats_duplicates_collapse_and_the_agent_reply_shows_in_the_hi
             .method("POST", &format!("/api/v1/tickets/{ticket_id}/conversations"))
             .path_parameter("id", ticket_id)
             .body(body.to_string());
-        let (status, _) = read(shared::api::tickets::handle(&desk, &publisher, &harness::reply_queue().await, request.build()).await);
+        let (status, _) =
+            read(shared::api::tickets::handle(&desk, &publisher, &harness::reply_queue().await, request.build()).await);
         assert_eq!(status, 201);
     }
     let (status, shown, _) = call(&w, history(&token)).await;

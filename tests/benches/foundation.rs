@@ -174,7 +174,8 @@ async fn desk(services: &shared::runtime::Services, calls: &harness::CallCounter
     calls.take();
     let (cpu, mut ids) = (process_cpu(), Vec::new());
     for _ in 0..TICKETS {
-        let (status, opened) = read(shared::api::tickets::handle(services, &publisher, &harness::reply_queue().await, open()).await);
+        let (status, opened) =
+            read(shared::api::tickets::handle(services, &publisher, &harness::reply_queue().await, open()).await);
         assert_eq!(status, 201, "{opened}");
         ids.push(opened["ticket"]["id"].as_str().unwrap().to_string());
     }
@@ -188,7 +189,8 @@ async fn desk(services: &shared::runtime::Services, calls: &harness::CallCounter
             .path_parameter("id", id)
             .body(reply.clone())
             .build();
-        let (status, replied) = read(shared::api::tickets::handle(services, &publisher, &harness::reply_queue().await, request).await);
+        let (status, replied) =
+            read(shared::api::tickets::handle(services, &publisher, &harness::reply_queue().await, request).await);
         assert_eq!(status, 201, "{replied}");
     }
     let (reply_cpu, reply_calls) = (process_cpu() - cpu, calls.take() as f64 / TICKETS as f64);

@@ -272,9 +272,13 @@ impl FixtureRequest {
         self
     }
 
-    pub fn without_key(mut self) -> Self {
+    pub fn without_key(self) -> Self {
+        self.without_header("x-api-key")
+    }
+
+    pub fn without_header(mut self, name: &str) -> Self {
         if let Some(headers) = self.event["headers"].as_object_mut() {
-            headers.remove("x-api-key");
+            headers.remove(name);
         }
         self
     }

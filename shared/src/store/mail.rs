@@ -249,6 +249,9 @@ mod tests {
             blocking_candidates("Spam@Mail.Example.com"),
             vec!["spam@mail.example.com", "mail.example.com", "example.com"]
         );
-        assert_eq!(blocking_candidates("a@example.com"), vec!["a@example.com", "example.com"]);
+        assert_eq!(
+            blocking_candidates("a@example.com"),
+            vec!["a@example.com", "example.com"]
+        );
     }
 }

@@ -251,7 +251,13 @@ impl Store {
                 .send()
                 .await
                 .map_err(store_error)?;
-            found.extend(output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
+            found.extend(
+                output
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default(),
+            );
             pending = output
                 .unprocessed_keys
                 .unwrap_or_default()

@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::attachments::AttachmentRef;
-use super::mail::{EntryDelivery, EntryEmail, MESSAGE_ID, message_id_pk};
 use super::csat::{CsatToken, TicketCsat};
+use super::mail::{EntryDelivery, EntryEmail, MESSAGE_ID, message_id_pk};
 use super::sla::TicketSla;
 use super::{
     GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, get_n, get_s, n,

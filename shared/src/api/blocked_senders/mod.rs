@@ -68,7 +68,11 @@ impl Validate for BlockRequest {
                 "sender is an email address or a domain (example.com)",
             ));
         }
-        if self.reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        if self
+            .reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+        {
             return Err(ApiError::invalid_input(
                 "reason",
                 format!("reason is at most {MAX_REASON_CHARS} characters"),

@@ -18,10 +18,10 @@ use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::crypto::SecretBox;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Call, Route, json_response, ok, serve_routes};
-use crate::runtime::Services;
 use crate::http::normalized_email;
+use crate::http::{Call, Route, json_response, ok, serve_routes};
 use crate::inbound::email::{mailbox_address, sender_or_domain};
+use crate::runtime::Services;
 use crate::store::integrations::{Connected, Integration, Mailbox, Provider};
 
 const MAX_TOPICS: usize = 10;
@@ -286,7 +286,10 @@ fn new_mailbox(
     let list = |field: &str, values: &Option<Vec<String>>, max: usize, valid: fn(&str) -> Option<String>| {
         let values = values.clone().unwrap_or_default();
         if values.len() > max {
-            return Err(ApiError::invalid_input(field, format!("{field} lists at most {max} values")));
+            return Err(ApiError::invalid_input(
+                field,
+                format!("{field} lists at most {max} values"),
+            ));
         }
         let mut normalized: Vec<String> = Vec::with_capacity(values.len());
         for value in &values {
@@ -305,20 +308,19 @@ fn new_mailbox(
     let own_senders = list("own_senders", &request.own_senders, MAX_OWN_SENDERS, sender_or_domain)?;
     let from_address = match request.from_address.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(from) => Some(
-            mailbox_address(from)
-                .map(|_| from.to_string())
-                .ok_or_else(|| {
-                    ApiError::invalid_input(
-                        "from_address",
-                        "from_address is an address, or a name and an address: Acme Support <support@acme.com>",
-                    )
-                })?,
-        ),
+        Some(from) => Some(mailbox_address(from).map(|_| from.to_string()).ok_or_else(|| {
+            ApiError::invalid_input(
+                "from_address",
+                "from_address is an address, or a name and an address: Acme Support <support@acme.com>",
+            )
+        })?),
     };
     let api_key = request.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty());
     if api_key.is_some_and(|key| !key.starts_with("re_") || key.len() > 256) {
-        return Err(ApiError::invalid_input("api_key", "api_key is a Resend API key (re_...)"));
+        return Err(ApiError::invalid_input(
+            "api_key",
+            "api_key is a Resend API key (re_...)",
+        ));
     }
     let token = format!("hg_in_{}", crate::ids::random_base32(40));
     let mailbox = Mailbox {

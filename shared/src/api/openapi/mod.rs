@@ -13,8 +13,9 @@ use crate::http::{Route, error_response, find_route};
 mod webhooks;
 
 use super::{
-    activate, agent_context, api_keys, attachments, conversations, csat, customers, deliveries_redrive, health, ingest,
-    blocked_senders, integrations, sla_policies, tickets, webhook_endpoints, webhook_sends, widget, widget_settings,
+    activate, agent_context, api_keys, attachments, blocked_senders, conversations, csat, customers,
+    deliveries_redrive, health, ingest, integrations, sla_policies, tickets, webhook_endpoints, webhook_sends, widget,
+    widget_settings,
 };
 use crate::inbound::{amazon, email, shopify, stripe};
 

@@ -65,7 +65,12 @@ pub const ROUTES: [Route<TicketRoute>; 7] = [
     ),
 ];
 
-pub async fn handle(services: &Services, publisher: &Publisher, replies: &ReplyQueue, request: Request) -> Response<Body> {
+pub async fn handle(
+    services: &Services,
+    publisher: &Publisher,
+    replies: &ReplyQueue,
+    request: Request,
+) -> Response<Body> {
     serve_routes(services, &request, &ROUTES, |route, call| async move {
         match route {
             TicketRoute::Create => crud::create(call, publisher).await,

@@ -178,7 +178,10 @@ pub async fn land(webhook: &Webhook<'_>, door: &EmailDoor, mail: Mail) -> Result
         email: Some(email),
         attachments,
         content: mail.html.as_ref().map(|html| json!({"html": html})),
-        ..NewEntry::from_customer(mail.from_name.clone(), body_text(mail.text.as_deref(), mail.html.as_deref()))
+        ..NewEntry::from_customer(
+            mail.from_name.clone(),
+            body_text(mail.text.as_deref(), mail.html.as_deref()),
+        )
     };
     let (ticket, entry, new_ticket) = match thread {
         Some(ticket) => {
@@ -339,9 +342,7 @@ pub fn sender_or_domain(sender: &str) -> Option<String> {
     }
     let domain = sender.to_lowercase();
     let labels_valid = domain.split('.').all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     (domain.contains('.') && domain.len() <= 253 && labels_valid).then_some(domain)
 }
@@ -368,10 +369,7 @@ pub fn bare_message_id(text: &str) -> Option<String> {
 pub fn normalized_subject(subject: &str) -> String {
     const PREFIXES: [&str; 8] = ["re", "aw", "fwd", "fw", "wg", "sv", "antw", "tr"];
     let mut rest = subject.trim();
-    loop {
-        let Some((head, tail)) = rest.split_once(':') else {
-            break;
-        };
+    while let Some((head, tail)) = rest.split_once(':') {
         let head = head.trim().to_lowercase();
         // `Re[2]` and `Re(2)` count replies.
         let word = head.split(['[', '(']).next().unwrap_or_default();
@@ -427,10 +425,7 @@ pub fn html_to_text(html: &str) -> String {
         rest = &rest[open + close + 1..];
         if !tag.starts_with('/') && (name == "style" || name == "script") {
             let end = format!("</{name}");
-            rest = rest
-                .to_lowercase()
-                .find(&end)
-                .map_or("", |at| &rest[at..]);
+            rest = rest.to_lowercase().find(&end).map_or("", |at| &rest[at..]);
             continue;
         }
         if ["br", "p", "div", "tr", "li", "h1", "h2", "h3", "blockquote"].contains(&name.as_str())
@@ -494,7 +489,10 @@ mod tests {
             mailbox_address("\"Doe, Jane\" <Jane@Example.com>"),
             Some((Some("Doe, Jane".into()), "jane@example.com".into()))
         );
-        assert_eq!(mailbox_address("jane@example.com"), Some((None, "jane@example.com".into())));
+        assert_eq!(
+            mailbox_address("jane@example.com"),
+            Some((None, "jane@example.com".into()))
+        );
         assert_eq!(mailbox_address("not an address"), None);
         assert_eq!(
             address_list("\"Doe, Jane\" <jane@example.com>, b@y.org, junk"),
@@ -527,7 +525,13 @@ mod tests {
             sealed_api_key: None,
             token_hash: String::new(),
         };
-        for own in ["support@shop.com", "HELP@shop.com", "a@agents.shop.com", "a@eu.agents.shop.com", "owner@gmail.com"] {
+        for own in [
+            "support@shop.com",
+            "HELP@shop.com",
+            "a@agents.shop.com",
+            "a@eu.agents.shop.com",
+            "owner@gmail.com",
+        ] {
             assert!(is_own_sender(&mailbox, own), "{own}");
         }
         for customer in ["customer@gmail.com", "a@shop.com", "a@notagents.shop.com"] {

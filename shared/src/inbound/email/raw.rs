@@ -23,7 +23,14 @@ use crate::store::integrations::Provider;
 pub const MAX_MESSAGE_BYTES: usize = 5 * 1024 * 1024;
 
 /// The headers that name a message's recipients, the envelope's first.
-const RECIPIENT_HEADERS: [&str; 6] = ["delivered-to", "x-original-to", "envelope-to", "x-forwarded-to", "to", "cc"];
+const RECIPIENT_HEADERS: [&str; 6] = [
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "x-forwarded-to",
+    "to",
+    "cc",
+];
 
 /// Raw mail, on `email-webhooks`.
 pub struct RawMail<'a> {
@@ -41,9 +48,12 @@ pub struct RawMail<'a> {
 fn inbound_email_document() {}
 
 fn parse_message(body: &[u8]) -> Result<Message<'_>, ApiError> {
-    MessageParser::default()
-        .parse(body)
-        // Any bytes parse as something: a message has a sender at least.
+    is_message(MessageParser::default().parse(body))
+}
+
+/// Any bytes parse as something: a message has a sender at least.
+fn is_message(parsed: Option<Message<'_>>) -> Result<Message<'_>, ApiError> {
+    parsed
         .filter(|message| message.from().is_some())
         .ok_or_else(|| ApiError::bad_request("the body is not an RFC 822 message with a From header"))
 }
@@ -56,9 +66,7 @@ impl Source for RawMail<'_> {
     const MAX_BODY_BYTES: usize = MAX_MESSAGE_BYTES;
 
     fn accounts(&self, request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
-        let message = MessageParser::default()
-            .parse_headers(body)
-            .ok_or_else(|| ApiError::bad_request("the body is not an RFC 822 message"))?;
+        let message = is_message(MessageParser::default().parse_headers(body))?;
         let mut recipients: Vec<String> = query_parameter(request, "to")
             .and_then(|to| mailbox_address(&to))
             .map(|(_, address)| address)
@@ -82,7 +90,9 @@ impl Source for RawMail<'_> {
         let presented = presented_key(webhook.request.headers())
             .map(str::to_string)
             .or_else(|| query_parameter(webhook.request, "token"))
-            .ok_or_else(|| ApiError::unauthorized("the mailbox's token is missing (Authorization: Bearer hg_in_...)"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the mailbox's token is missing (Authorization: Bearer hg_in_...)")
+            })?;
         let expected = webhook
             .integration
             .mailbox

@@ -28,6 +28,13 @@ use crate::store::integrations::Provider;
 /// Svix refuses signatures older (or newer) than this.
 pub const TOLERANCE_SECONDS: i64 = 300;
 
+/// What a path segment escapes: everything but RFC 3986's unreserved characters.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// At most this many `v1,` values of one header are compared.
 const MAX_SIGNATURES: usize = 8;
 
@@ -233,7 +240,9 @@ impl ReceivingApi<'_> {
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             tracing::warn!(%status, body = %body.chars().take(500).collect::<String>(), path, "Resend refused a request");
-            return Err(ApiError::provider_unavailable(format!("Resend answered {status} to GET {path}")));
+            return Err(ApiError::provider_unavailable(format!(
+                "Resend answered {status} to GET {path}"
+            )));
         }
         response
             .json()
@@ -243,7 +252,7 @@ impl ReceivingApi<'_> {
 
     /// The mail, with its attachments' bytes.
     async fn received_mail(&self, email_id: &str) -> Result<Mail, ApiError> {
-        let id = percent_encoding::utf8_percent_encode(email_id, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let id = percent_encoding::utf8_percent_encode(email_id, PATH_SEGMENT).to_string();
         let email: ReceivedEmail = self.get_json(&format!("/emails/receiving/{id}")).await?;
         let (from_name, from) = mailbox_address(&email.from)
             .ok_or_else(|| ApiError::invalid_input("from", "the mail's sender is not an address"))?;
@@ -266,7 +275,11 @@ impl ReceivingApi<'_> {
             message_id: email.message_id.as_deref().and_then(bare_message_id),
             from_name,
             from,
-            to: email.to.iter().filter_map(|a| mailbox_address(a).map(|(_, a)| a)).collect(),
+            to: email
+                .to
+                .iter()
+                .filter_map(|a| mailbox_address(a).map(|(_, a)| a))
+                .collect(),
             cc: email
                 .cc
                 .unwrap_or_default()
@@ -317,7 +330,8 @@ impl ReceivingApi<'_> {
     /// An attachment's bytes from its signed URL (no API key: the URL is the credential);
     /// `None` when it is over the size limit.
     async fn download(&self, url: &str) -> Result<Option<Vec<u8>>, ApiError> {
-        let unreachable = |e: reqwest::Error| ApiError::provider_unavailable(format!("an attachment could not be fetched: {e}"));
+        let unreachable =
+            |e: reqwest::Error| ApiError::provider_unavailable(format!("an attachment could not be fetched: {e}"));
         let response = self.door.http.get(url).send().await.map_err(unreachable)?;
         if !response.status().is_success() {
             return Err(ApiError::provider_unavailable(format!(

@@ -111,7 +111,9 @@ async fn send_reply(sender: &ReplySender, record: &SqsMessage) -> Disposition {
     let plan = match &outcome {
         Outcome::Sent { .. } => Plan::Delivered,
         Outcome::Refused { .. } => Plan::GiveUp { disable: None },
-        Outcome::Failed { status, retry_after, .. } => retry::plan(
+        Outcome::Failed {
+            status, retry_after, ..
+        } => retry::plan(
             Attempted {
                 number,
                 status: *status,

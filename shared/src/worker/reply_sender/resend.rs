@@ -102,7 +102,12 @@ impl OutgoingMail {
             ("subject".to_string(), json!(reply_subject(subject))),
             ("text".to_string(), json!(entry.content_text)),
         ]);
-        if let Some(html) = entry.content.as_ref().and_then(|c| c.get("html")).and_then(Value::as_str) {
+        if let Some(html) = entry
+            .content
+            .as_ref()
+            .and_then(|c| c.get("html"))
+            .and_then(Value::as_str)
+        {
             body.insert("html".into(), json!(html));
         }
         if let Some(headers) = answered.and_then(thread_headers) {
