@@ -1,7 +1,8 @@
 //! Outbound deliveries end to end: merchants' requests over HTTP through `cargo lambda watch`,
 //! the delivery queue fed to the delivery worker by the local poller, and a real receiving
 //! server (tests/receiver.py) that verifies signatures with independent implementations.
-//! Retry delays run at 1/60 scale: a scheduled minute lasts a second.
+//! Retry delays run at 1/60 scale: a scheduled minute lasts a second. Mail comes in through the
+//! email door and replies go out to a local stand-in for Resend's API, fed by the reply poller.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use tokio::sync::OnceCell;
 
 struct Setup {
     api: LocalStack,
+    resend: harness::ResendStandIn,
     receiver: String,
     _receiver: std::process::Child,
 }
@@ -31,7 +33,9 @@ async fn setup() -> &'static Setup {
                 &[],
                 &root.join(format!("target/test-logs/receiver-{port}.log")),
             );
+            let resend = harness::ResendStandIn::start();
             let env = [
+                ("RESEND_API_URL", resend.url.clone()),
                 ("RETRY_DELAY_SCALE", (1.0f64 / 60.0).to_string()),
                 ("ENDPOINT_CACHE_SECONDS", "0".to_string()),
                 ("DELIVERY_TIMEOUT_SECONDS", "5".to_string()),
@@ -40,6 +44,7 @@ async fn setup() -> &'static Setup {
             let api = LocalStack::start(&env, true).await;
             Setup {
                 api,
+                resend,
                 receiver: format!("http://127.0.0.1:{port}"),
                 _receiver: receiver,
             }
@@ -578,4 +583,111 @@ async fn a_ticket_lifecycle_reaches_the_receiver_as_signed_events() {
     let solved = arrived.iter().find(|d| d["body"]["event"] == "ticket.solved").unwrap();
     assert_eq!(solved["body"]["data"]["ticketNumber"], number);
     assert_eq!(solved["body"]["data"]["team"], "Logistics");
+}
+
+/// An organization of its own and its admin key, bootstrapped as an operator would.
+fn another_org(name: &str) -> String {
+    let output = std::process::Command::new(harness::workspace_binary("hookgate-admin"))
+        .args(["bootstrap", "--org-name", name])
+        .envs(harness::function_env(emulator()))
+        .output()
+        .expect("running hookgate-admin");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("hg_live_"))
+        .expect("the key is printed")
+        .to_string()
+}
+
+/// A request of the organization whose key is `key`.
+async fn call_as(key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let setup = setup().await;
+    let mut request = client()
+        .request(method, format!("{}{path}", setup.api.base))
+        .header("x-api-key", key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_mail_reaches_the_desk_and_the_receiver_and_the_reply_reaches_the_customer() {
+    let setup = setup().await;
+    // Its own organization: the desk lifecycle test counts every desk event of the other.
+    let key = another_org("E2E mail shop");
+    let mailbox = json!({"provider": "email", "api_key": harness::RESEND_KEY,
+        "from_address": "Mail Shop <support@mail-shop.example>"});
+    let (status, created) = call_as(&key, reqwest::Method::POST, "/api/v1/integrations", Some(mailbox)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let address = created["integration"]["mailbox"]["inbound_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = created["integration"]["mailbox"]["inbound_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = receiver("/mail", &[200], &[], None).await;
+    let endpoint = json!({"name": "Mail", "url": url, "events": ["email.received"]});
+    let (status, subscribed) = call_as(&key, reqwest::Method::POST, "/api/v1/webhooks", Some(endpoint)).await;
+    assert_eq!(status, StatusCode::CREATED, "{subscribed}");
+
+    let mail = format!(
+        "From: Ola Nordmann <ola@example.com>\r\nTo: {address}\r\nSubject: Wrong size\r\n\
+         Message-ID: <e2e-mail-1@example.com>\r\nContent-Type: text/plain\r\n\r\nThe shoes are too small.\r\n"
+    );
+    let response = client()
+        .post(format!("{}/api/webhooks/inbound-email", setup.api.base))
+        .header("content-type", "message/rfc822")
+        .bearer_auth(&token)
+        .body(mail)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+    let arrived = wait_for("/mail", 1, Duration::from_secs(120)).await;
+    let received = &arrived[0]["body"];
+    assert_eq!(received["event"], "email.received", "{received}");
+    assert_eq!(received["data"]["from"], "ola@example.com");
+    let ticket_id = received["data"]["ticketId"].as_str().unwrap().to_string();
+
+    let reply = json!({"author": {"type": "agent", "name": "Kari"}, "content_text": "We will send a larger pair."});
+    let path = format!("/api/v1/tickets/{ticket_id}/conversations");
+    let (status, replied) = call_as(&key, reqwest::Method::POST, &path, Some(reply)).await;
+    assert_eq!(status, StatusCode::CREATED, "{replied}");
+    let entry_id = replied["conversation"]["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let sent = loop {
+        let sent = setup.resend.sent_with_key(&entry_id).await;
+        if !sent.is_empty() {
+            break sent;
+        }
+        assert!(Instant::now() < deadline, "the reply never reached Resend");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["body"]["to"], json!(["ola@example.com"]));
+    assert_eq!(sent[0]["body"]["subject"], "Re: Wrong size");
+    assert_eq!(sent[0]["body"]["headers"]["In-Reply-To"], "<e2e-mail-1@example.com>");
+    // The entry says it was sent, once the worker has recorded it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, thread) = call_as(&key, reqwest::Method::GET, &path, None).await;
+        let entry = thread["conversations"]
+            .as_array()
+            .and_then(|entries| entries.iter().find(|e| e["id"] == entry_id.as_str()).cloned());
+        if entry.as_ref().is_some_and(|e| e["delivery"]["status"] == "sent") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reply's status never became sent: {thread}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }

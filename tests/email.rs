@@ -2,11 +2,11 @@
 //! Resend's API (tests/resend_standin.py, which checks each request as Resend documents it).
 //! Resend's webhooks are signed by the Standard Webhooks library, as Svix signs them.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::{FixtureRequest, OwnQueue, fixture, free_port, new_org, read, repo_root, services, venv_bin};
+use harness::{FixtureRequest, OwnQueue, RESEND_KEY, ResendStandIn, fixture, new_org, read, services, venv_bin};
 use serde_json::{Value, json};
 use shared::clock::SystemClock;
 use shared::inbound::InboundServices;
@@ -16,36 +16,9 @@ use shared::runtime::Services;
 use shared::worker::reply_sender::ReplySender;
 use tokio::sync::OnceCell;
 
-/// The API key the stand-in accepts.
-const RESEND_KEY: &str = "re_test_standin_key";
-
-struct StandIn {
-    url: String,
-    _process: Child,
-}
-
-async fn standin() -> &'static StandIn {
-    static STANDIN: OnceCell<StandIn> = OnceCell::const_new();
-    STANDIN
-        .get_or_init(|| async {
-            let port = free_port();
-            let root = repo_root();
-            let process = harness::spawn_tied_to_this_process(
-                &format!(
-                    "exec {} {} {port} --api-key {RESEND_KEY}",
-                    venv_bin("python").display(),
-                    root.join("tests/resend_standin.py").display()
-                ),
-                &[],
-                &root.join(format!("target/test-logs/resend-standin-{port}.log")),
-            );
-            harness::wait_for_port(port, Duration::from_secs(30));
-            StandIn {
-                url: format!("http://127.0.0.1:{port}"),
-                _process: process,
-            }
-        })
-        .await
+async fn standin() -> &'static ResendStandIn {
+    static STANDIN: OnceCell<ResendStandIn> = OnceCell::const_new();
+    STANDIN.get_or_init(|| async { ResendStandIn::start() }).await
 }
 
 /// The desk's services, the email doors over `queue` (what they publish lands there), and the
@@ -55,7 +28,7 @@ struct Mailroom {
     inbound: InboundServices,
     door: EmailDoor,
     queue: OwnQueue,
-    standin: &'static StandIn,
+    standin: &'static ResendStandIn,
 }
 
 async fn mailroom(name: &str) -> Mailroom {
@@ -173,17 +146,8 @@ async fn receive_at_resend(room: &Mailroom, email: Value, attachments: Value) ->
     answer["webhook"].clone()
 }
 
-/// What the stand-in accepted on `POST /emails` under `idempotency_key`.
 async fn sent_with_key(room: &Mailroom, idempotency_key: &str) -> Vec<Value> {
-    let sent: Vec<Value> = reqwest::get(format!("{}/_standin/sent", room.standin.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    sent.into_iter()
-        .filter(|s| s["headers"]["idempotency-key"] == idempotency_key)
-        .collect()
+    room.standin.sent_with_key(idempotency_key).await
 }
 
 /// The organization's tickets, newest first.

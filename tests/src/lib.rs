@@ -458,6 +458,50 @@ pub async fn publisher() -> shared::outbound::Publisher {
     }
 }
 
+/// The API key the Resend stand-in accepts.
+pub const RESEND_KEY: &str = "re_test_standin_key";
+
+/// The local stand-in for Resend's API (tests/resend_standin.py), checking each request as
+/// Resend documents it.
+pub struct ResendStandIn {
+    pub url: String,
+    _process: Child,
+}
+
+impl ResendStandIn {
+    pub fn start() -> Self {
+        let port = free_port();
+        let root = repo_root();
+        let process = spawn_tied_to_this_process(
+            &format!(
+                "exec {} {} {port} --api-key {RESEND_KEY}",
+                venv_bin("python").display(),
+                root.join("tests/resend_standin.py").display()
+            ),
+            &[],
+            &root.join(format!("target/test-logs/resend-standin-{port}.log")),
+        );
+        wait_for_port(port, Duration::from_secs(30));
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            _process: process,
+        }
+    }
+
+    /// What it accepted on `POST /emails` under `idempotency_key`.
+    pub async fn sent_with_key(&self, idempotency_key: &str) -> Vec<Value> {
+        let sent: Vec<Value> = reqwest::get(format!("{}/_standin/sent", self.url))
+            .await
+            .expect("the stand-in answers")
+            .json()
+            .await
+            .expect("a JSON list");
+        sent.into_iter()
+            .filter(|s| s["headers"]["idempotency-key"] == idempotency_key)
+            .collect()
+    }
+}
+
 /// The reply queue of the emulator, where replies on email tickets wait for `reply-sender`.
 pub async fn reply_queue() -> shared::outbound::ReplyQueue {
     let config = sdk_config(&emulator().endpoint).await;
@@ -468,8 +512,8 @@ pub async fn reply_queue() -> shared::outbound::ReplyQueue {
 }
 
 /// The local stack as `make dev` runs it: `cargo lambda watch` serving every function over the
-/// emulator, an organization bootstrapped with the admin CLI, and optionally the SQS poller
-/// feeding the delivery queue to the delivery worker.
+/// emulator, an organization bootstrapped with the admin CLI, and optionally the SQS pollers
+/// feeding the delivery queue to the delivery worker and the reply queue to the reply sender.
 pub struct LocalStack {
     pub base: String,
     pub admin_key: String,
@@ -536,15 +580,17 @@ impl LocalStack {
         }
         if with_poller {
             let admin = workspace_binary("hookgate-admin");
-            let queue = &emulator.queue_urls[DELIVERY_QUEUE];
-            processes.push(spawn_tied_to_this_process(
-                &format!(
-                    "exec {} poll-queue --queue-url {queue} --function delivery-worker --invoke-url {base}",
-                    admin.display()
-                ),
-                &env,
-                &root.join(format!("target/test-logs/poller-{port}.log")),
-            ));
+            for (queue, function) in [(DELIVERY_QUEUE, "delivery-worker"), (REPLY_QUEUE, "reply-sender")] {
+                let queue_url = &emulator.queue_urls[queue];
+                processes.push(spawn_tied_to_this_process(
+                    &format!(
+                        "exec {} poll-queue --queue-url {queue_url} --function {function} --invoke-url {base}",
+                        admin.display()
+                    ),
+                    &env,
+                    &root.join(format!("target/test-logs/poller-{function}-{port}.log")),
+                ));
+            }
         }
         LocalStack {
             base,
