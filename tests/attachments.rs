@@ -4,8 +4,8 @@
 use base64::Engine;
 use harness::{FixtureRequest, fixture, new_org, read, sdk_config, services};
 use serde_json::{Value, json};
-use shared::api::attachments::MAX_FILE_BYTES;
 use shared::blob::FileStore;
+use shared::desk::files::MAX_FILE_BYTES;
 use shared::runtime::Services;
 
 const BOUNDARY: &str = "----hookgateTestBoundary7MA4YWxkTrZu0gW";

@@ -10,7 +10,8 @@ use harness::{FixtureRequest, OwnQueue, RESEND_KEY, ResendStandIn, fixture, new_
 use serde_json::{Value, json};
 use shared::clock::SystemClock;
 use shared::inbound::InboundServices;
-use shared::inbound::email::{EmailDoor, resend_client};
+use shared::inbound::email::EmailDoor;
+use shared::mail::resend_client;
 use shared::outbound::{ReplyQueue, signing::generate_secret};
 use shared::runtime::Services;
 use shared::worker::reply_sender::ReplySender;

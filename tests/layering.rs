@@ -160,12 +160,11 @@ fn every_function_has_its_module_named_after_it() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
         let module = name.replace('-', "_");
         let main = std::fs::read_to_string(functions.join(&name).join("src/main.rs")).unwrap();
+        let source = module.trim_end_matches("_webhooks").trim_end_matches("_notifications");
         let candidates = [
             format!("api/{module}/mod.rs"),
-            format!(
-                "inbound/{}.rs",
-                module.trim_end_matches("_webhooks").trim_end_matches("_notifications")
-            ),
+            format!("inbound/{source}.rs"),
+            format!("inbound/{source}/mod.rs"),
             format!("worker/{}/mod.rs", module.trim_end_matches("_worker")),
         ];
         let home = candidates.iter().find(|path| shared_src().join(path).exists());

@@ -15,6 +15,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::{Item, PK, SK, Store, StoreError, TTL, entity_item, n, org_prefix, s};
 
@@ -50,7 +51,7 @@ pub enum Rated {
 
 /// The stored form of a token's secret.
 pub fn secret_hash(secret: &str) -> String {
-    crate::crypto::sha256_hex(secret.as_bytes())
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 fn csat_pk(org_id: &str, secret: &str) -> String {

@@ -11,7 +11,7 @@ use crate::auth::Scope;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, Validate, json_response, ok, serve_routes};
-use crate::inbound::email::sender_or_domain;
+use crate::mail::sender_or_domain;
 use crate::runtime::Services;
 use crate::store::mail::BlockedSender;
 

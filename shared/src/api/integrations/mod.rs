@@ -20,7 +20,7 @@ use crate::crypto::SecretBox;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::normalized_email;
 use crate::http::{Call, Route, json_response, ok, serve_routes};
-use crate::inbound::email::{mailbox_address, sender_or_domain};
+use crate::mail::{mailbox_address, sender_or_domain};
 use crate::runtime::Services;
 use crate::store::integrations::{Connected, Integration, Mailbox, Provider};
 

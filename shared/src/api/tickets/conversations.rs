@@ -1,12 +1,12 @@
 //! A ticket's thread: the customer's messages, replies and internal notes. What an entry does
-//! to its ticket is the desk's (see [`super::desk`]).
+//! to its ticket is the desk's (see [`crate::desk`]).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
-use super::desk::NewEntry;
 use super::model::{ConversationList, CreatedEntry, NewEntryRequest};
 use super::{desk, find_ticket};
+use crate::desk::NewEntry;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, ok};
 use crate::outbound::{Publisher, ReplyQueue};

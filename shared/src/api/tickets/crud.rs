@@ -4,13 +4,13 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 
-use super::desk::{NewEntry, NewTicket};
 use super::model::{
     Channel, CreateTicketRequest, Priority, Status, TicketListParams, TicketPageResponse, TicketResponse,
     UpdateTicketRequest, normalized_tags,
 };
 use super::{desk, find_ticket, publish_event};
 use crate::clock::{normalized_rfc3339, parse_rfc3339, rfc3339};
+use crate::desk::{NewEntry, NewTicket, changed_meanwhile};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response, normalized_email, ok};
 use crate::outbound::Publisher;
@@ -184,10 +184,6 @@ pub async fn update(call: Call<'_>, publisher: &Publisher) -> Result<Response<Bo
 }
 
 /// A ticket's status changed between reading and writing it: nothing was written.
-pub(super) fn changed_meanwhile() -> ApiError {
-    ApiError::conflict("the ticket changed meanwhile; read it again and retry")
-}
-
 /// The ticket with the request's changes.
 fn apply(mut ticket: Ticket, body: UpdateTicketRequest, now: &str) -> Ticket {
     if let Some(subject) = body.subject {

@@ -37,7 +37,7 @@ pub async fn escalate(call: Call<'_>, publisher: &Publisher) -> Result<Response<
         .store()
         .update_ticket(&ticket, status, false)
         .await?
-        .ok_or_else(super::crud::changed_meanwhile)?;
+        .ok_or_else(crate::desk::changed_meanwhile)?;
     let view = updated;
     let escalation = json!({
         "ticketId": view.ticket_id, "ticketNumber": view.number, "channel": view.channel,

@@ -5,13 +5,13 @@
 //!
 //! - [`crud`]: open, list (filters, cursor pages), read (by id or number), change;
 //! - [`conversations`]: the thread, and replies and internal notes;
-//! - [`desk`]: opening a ticket and adding an entry, as every door into the desk does;
 //! - [`escalation`]: handing a ticket to a team;
+//!
+//! Opening a ticket and adding an entry are the desk's ([`crate::desk`]), as for every door.
 //! - [`model`]: the request and response bodies and their rules.
 
 pub mod conversations;
 pub mod crud;
-pub mod desk;
 pub mod escalation;
 pub mod model;
 
@@ -97,8 +97,8 @@ pub async fn find_ticket(call: &Call<'_>) -> Result<Ticket, ApiError> {
 }
 
 /// The caller's organization's desk, now.
-fn desk<'a>(call: &'a Call<'_>, publisher: &'a Publisher, replies: Option<&'a ReplyQueue>) -> desk::Desk<'a> {
-    desk::Desk {
+fn desk<'a>(call: &'a Call<'_>, publisher: &'a Publisher, replies: Option<&'a ReplyQueue>) -> crate::desk::Desk<'a> {
+    crate::desk::Desk {
         store: call.store(),
         publisher,
         replies,

@@ -29,13 +29,14 @@ use serde_json::{Map, Value, json};
 use time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
-use super::attachments::{UploadedFile, read_form, store_file};
-use super::tickets::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
+use super::attachments::{UploadedFile, read_form};
 use super::tickets::model::Channel;
 use crate::auth::{client_ip, within_public_limit};
 use crate::blob::FileStore;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::{SecretBox, constant_time_eq, hmac_sha256};
+use crate::desk::files::store_file;
+use crate::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, error_response, find_route, json_response, normalized_email, query_parameter, typed_body};
 use crate::ids::{ORG_ID_LEN, is_base32};

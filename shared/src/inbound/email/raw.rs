@@ -10,13 +10,14 @@
 use lambda_http::Request;
 use mail_parser::{Message, MessageParser, MimeHeaders};
 
-use super::{EmailDoor, Mail, address_list, bare_message_id, land, mailbox_address, message_ids, route_candidates};
-use crate::api::attachments::FormFile;
+use super::{EmailDoor, Mail, land};
 use crate::auth::presented_key;
 use crate::crypto::{constant_time_eq, sha256_hex};
+use crate::desk::files::FormFile;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::query_parameter;
 use crate::inbound::{Identified, Intake, Processed, Source, Webhook};
+use crate::mail::{address_list, bare_message_id, mailbox_address, message_ids, route_candidates};
 use crate::store::integrations::Provider;
 
 /// The largest message accepted: what a Lambda function can receive, less the event around it.

@@ -16,12 +16,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::{EmailDoor, Mail, address_list, bare_message_id, land, mailbox_address, message_ids, route_candidates};
-use crate::api::attachments::{FormFile, MAX_FILE_BYTES};
+use super::{EmailDoor, Mail, land};
 use crate::crypto::constant_time_eq;
+use crate::desk::files::{FormFile, MAX_FILE_BYTES};
 use crate::error::{ApiError, ErrorBody};
 use crate::inbound::payload::parse_object;
 use crate::inbound::{Identified, Intake, Processed, Source, Webhook, check_age, header};
+use crate::mail::{address_list, bare_message_id, mailbox_address, message_ids, route_candidates};
 use crate::outbound::signing::standard_signature;
 use crate::store::integrations::Provider;
 

@@ -22,7 +22,7 @@ use super::delivery::retry::{self, Attempted, Plan, Timing};
 use super::{Disposition, process_batch};
 use crate::clock::{Clock, SystemClock, epoch_ms, rfc3339};
 use crate::crypto::SecretBox;
-use crate::inbound::email::{resend_api_url, resend_client};
+use crate::mail::{resend_api_url, resend_client};
 use crate::outbound::{ReplyMessage, ReplyQueue};
 use crate::runtime::{Error, env_or, required_env};
 use crate::store::Store;

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::ReplySender;
-use crate::inbound::email::normalized_subject;
+use crate::mail::normalized_subject;
 use crate::outbound::ReplyMessage;
 use crate::store::integrations::{Integration, Provider};
 use crate::store::tickets::Entry;

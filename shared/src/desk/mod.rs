@@ -1,11 +1,14 @@
 //! What every door into the desk does the same way: open a ticket with its first message, and
-//! add an entry to a ticket, each stored and published. `/api/v1/tickets` and the widget (and the
-//! channels to come) call these, so a ticket is opened and a reply published one way only.
+//! add an entry to a ticket, each stored and published (a reply on an email ticket also queued
+//! for sending); and store the files they carry ([`files`]). `/api/v1/tickets`, the widget and
+//! the email doors (and the channels to come) call these, so a ticket is opened and a reply
+//! published one way only.
+
+pub mod files;
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use super::model::{AuthorType, Channel, Priority, Status};
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::ids::new_ulid;
@@ -15,6 +18,7 @@ use crate::store::attachments::AttachmentRef;
 use crate::store::csat::CsatToken;
 use crate::store::mail::{EntryDelivery, EntryEmail};
 use crate::store::sla::ticket_sla;
+use crate::store::tickets::{AuthorType, Channel, Priority, Status};
 use crate::store::tickets::{Entry, EntryAuthor, EntryEffect, Ticket};
 
 /// The organization's desk at one instant.
@@ -85,6 +89,11 @@ pub struct Added {
     pub ticket: Ticket,
     /// An AI reply's CSAT token, to show once.
     pub csat_token: Option<String>,
+}
+
+/// A ticket whose status changed between its read and a write: nothing was written.
+pub fn changed_meanwhile() -> ApiError {
+    ApiError::conflict("the ticket changed meanwhile; read it again and retry")
 }
 
 /// A new ticket's id.
@@ -222,7 +231,7 @@ impl Desk<'_> {
             csat: csat.as_ref().map(|(token, secret, _)| (token, secret.as_str())),
         };
         if !self.store.add_entry(&ticket, &entry, &effect).await? {
-            return Err(super::crud::changed_meanwhile());
+            return Err(changed_meanwhile());
         }
         let ticket = after(ticket, &effect, &entry.created_at);
         if let (true, Some(replies)) = (sent_by_provider, self.replies) {
