@@ -46,6 +46,15 @@ fn payloads() -> Vec<(&'static str, &'static str, Value)> {
             with_ticket(json!({"team": text(), "reason": text(), "channel": reference("Channel")})),
         ),
         (
+            "email.received",
+            "A customer's mail landed on the desk (a new ticket or one it threads onto)",
+            with_ticket(json!({"emailId": {"type": "string", "description": "The entry the mail became"},
+                "providerEmailId": nullable_text(), "messageId": text(), "newTicket": {"type": "boolean"},
+                "from": text(), "fromName": nullable_text(), "to": {"type": "array", "items": text()},
+                "subject": text(), "attachments": {"type": "array", "items": reference("AttachmentRef")},
+                "receivedAt": text()})),
+        ),
+        (
             "email.escalated",
             "An email ticket was handed to a team (seed 000's name)",
             with_ticket(json!({"team": text(), "reason": text(), "channel": reference("Channel")})),
