@@ -422,6 +422,34 @@ async fn a_visitor_sends_a_file_with_a_message_when_the_widget_takes_files() {
     let (_, shown, _) = call(&w, history(&token)).await;
     assert_eq!(shown["messages"][0]["attachments"][0]["id"], id);
     assert_eq!(shown["messages"][0]["attachments"][0]["type"], "image/jpeg");
+    // The history's file downloads through the session, byte for byte.
+    let file = |token: &str, id: &str| {
+        fixture("widget-message.json")
+            .method("GET", &format!("/api/widget/files/{id}"))
+            .path_parameter("id", id)
+            .without_query()
+            .query("sessionToken", token)
+            .header("origin", origin)
+    };
+    let (status, link, _) = call(&w, file(&token, id)).await;
+    assert_eq!(status, 200, "{link}");
+    assert_eq!(
+        (link["filename"].as_str(), link["mimeType"].as_str()),
+        (Some("parcel.jpg"), Some("image/jpeg"))
+    );
+    let bytes = reqwest::get(link["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), b"JPEGBYTES");
+    // Another visitor's session does not reach it, nor does this one reach what it was not shown.
+    let (_, other, _) = call(&w, public("widget-init.json", origin, json!({"apiKey": key}))).await;
+    let other = other["sessionToken"].as_str().unwrap();
+    assert_eq!(call(&w, file(other, id)).await.0, 404);
+    assert_eq!(call(&w, file(&token, "att_01NOTSHOWN")).await.0, 404);
+    assert_eq!(call(&w, file("ws_nope", id)).await.0, 401);
 
     // Another organization's file is not this visitor's to send.
     let message = json!({"sessionToken": token, "message": "And this.", "attachments": ["att_01NOTMINE"]});

@@ -314,7 +314,7 @@ pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 }
 
 /// A path parameter, percent-decoded (API Gateway passes `@` in an email through either way).
-fn path_parameter(request: &Request, name: &str) -> Option<String> {
+pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt;
     let raw = request
         .path_parameters_ref()

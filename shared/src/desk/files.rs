@@ -1,7 +1,14 @@
 //! Files of the desk's tickets and entries: checked, stored in the attachments bucket, recorded.
 //! The upload routes, the widget and the email doors all store a file this one way.
 
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
 use crate::blob::FileStore;
+use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::ids::new_ulid;
 use crate::store::Store;
@@ -103,4 +110,51 @@ pub async fn store_file(
     files.put(&attachment.object_key, file.data, &file.content_type).await?;
     store.put_attachment(org_id, &attachment).await?;
     Ok(attachment)
+}
+
+/// How long a download link is valid.
+pub const DOWNLOAD_VALID_FOR: Duration = Duration::from_secs(3600);
+
+/// A download link (seed 002's answer to `GET /api/attachments/{id}/download`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Download {
+    /// Valid for 1 hour; the file is saved under its name.
+    pub url: String,
+    pub filename: String,
+    pub mime_type: String,
+    pub expires_at: String,
+}
+
+/// A presigned link to `attachment`'s file. A presigned upload went straight to storage: until
+/// the file is there the link is refused (409); once it is, the record says so.
+pub async fn download_link(
+    store: &Store,
+    files: &FileStore,
+    org_id: &str,
+    mut attachment: Attachment,
+    now: OffsetDateTime,
+) -> Result<Download, ApiError> {
+    if attachment.status == "pending" {
+        let Some(size) = files.size(&attachment.object_key).await? else {
+            return Err(ApiError::conflict("the file has not been uploaded yet"));
+        };
+        attachment.size = size;
+        attachment.status = "stored".into();
+        store.put_attachment(org_id, &attachment).await?;
+    }
+    let url = files
+        .presigned_get(
+            &attachment.object_key,
+            &attachment.filename,
+            &attachment.content_type,
+            DOWNLOAD_VALID_FOR,
+        )
+        .await?;
+    Ok(Download {
+        url,
+        filename: attachment.filename,
+        mime_type: attachment.content_type,
+        expires_at: rfc3339(now + DOWNLOAD_VALID_FOR),
+    })
 }

@@ -20,7 +20,8 @@ use crate::auth::Scope;
 use crate::blob::{FileStore, PresignedPost};
 use crate::clock::rfc3339;
 use crate::desk::files::{
-    FormFile, MAX_FILE_BYTES, check_content_type, check_filename, new_attachment, store_file, too_large,
+    Download, FormFile, MAX_FILE_BYTES, check_content_type, check_filename, download_link, new_attachment, store_file,
+    too_large,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, Validate, json_response, ok, serve_routes};
@@ -114,17 +115,6 @@ pub struct PresignedUpload {
     pub attachment: Attachment,
     /// POST a multipart form to `upload.url` with `upload.fields`, then the file as `file`.
     pub upload: PresignedPost,
-}
-
-/// What `GET /api/attachments/{id}/download` answers (seed 002).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Download {
-    /// Valid for 1 hour; the file is saved under its name.
-    pub url: String,
-    pub filename: String,
-    pub mime_type: String,
-    pub expires_at: String,
 }
 
 pub async fn handle(services: &Services, files: &FileStore, request: Request) -> Response<Body> {
@@ -310,32 +300,10 @@ pub async fn presign_upload(call: Call<'_>, files: &FileStore) -> Result<Respons
         (status = "4XX", body = ErrorBody)))]
 pub async fn download(call: Call<'_>, files: &FileStore) -> Result<Response<Body>, ApiError> {
     let id = call.path("id")?;
-    let mut attachment = call
+    let attachment = call
         .store()
         .get_attachment(call.org_id(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("no attachment with this id"))?;
-    if attachment.status == "pending" {
-        // The presigned upload went straight to storage: the file tells whether it came.
-        let Some(size) = files.size(&attachment.object_key).await? else {
-            return Err(ApiError::conflict("the file has not been uploaded yet"));
-        };
-        attachment.size = size;
-        attachment.status = "stored".into();
-        call.store().put_attachment(call.org_id(), &attachment).await?;
-    }
-    let url = files
-        .presigned_get(
-            &attachment.object_key,
-            &attachment.filename,
-            &attachment.content_type,
-            PRESIGNED_FOR,
-        )
-        .await?;
-    ok(&Download {
-        url,
-        filename: attachment.filename,
-        mime_type: attachment.content_type,
-        expires_at: rfc3339(call.now() + PRESIGNED_FOR),
-    })
+    ok(&download_link(call.store(), files, call.org_id(), attachment, call.now()).await?)
 }

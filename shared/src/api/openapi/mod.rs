@@ -76,6 +76,7 @@ use crate::inbound::{amazon, email, shopify, stripe};
         widget::messages,
         widget::contact,
         widget::upload,
+        widget::file,
         conversations::list,
         conversations::get,
         csat::status,

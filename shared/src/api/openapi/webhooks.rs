@@ -48,11 +48,13 @@ fn payloads() -> Vec<(&'static str, &'static str, Value)> {
         (
             "email.received",
             "A customer's mail landed on the desk (a new ticket or one it threads onto)",
-            with_ticket(json!({"emailId": {"type": "string", "description": "The entry the mail became"},
+            with_ticket(
+                json!({"emailId": {"type": "string", "description": "The entry the mail became"},
                 "providerEmailId": nullable_text(), "messageId": text(), "newTicket": {"type": "boolean"},
                 "from": text(), "fromName": nullable_text(), "to": {"type": "array", "items": text()},
                 "subject": text(), "attachments": {"type": "array", "items": reference("AttachmentRef")},
-                "receivedAt": text()})),
+                "receivedAt": text()}),
+            ),
         ),
         (
             "email.escalated",

@@ -13,6 +13,8 @@
 //! - `GET /api/widget/message?sessionToken=`: the session's history, without internal notes.
 //! - `POST /api/widget/upload`: a visitor's file (multipart `sessionToken`, `file`), when the
 //!   widget allows uploads; the message that names it carries it.
+//! - `GET /api/widget/files/{id}?sessionToken=`: a download link for a file of the session's
+//!   conversation (the visitor's or an agent's, never one on an internal note).
 //! - `POST /api/widget/contact`: the contact form: the customer created or updated, a ticket.
 //!
 //! CORS: a browser's `Origin` must be one of the widget's allowed domains (when it names some):
@@ -35,10 +37,12 @@ use crate::auth::{client_ip, within_public_limit};
 use crate::blob::FileStore;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::{SecretBox, constant_time_eq, hmac_sha256};
-use crate::desk::files::store_file;
+use crate::desk::files::{Download, download_link, store_file};
 use crate::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, error_response, find_route, json_response, normalized_email, query_parameter, typed_body};
+use crate::http::{
+    Route, error_response, find_route, json_response, normalized_email, path_parameter, query_parameter, typed_body,
+};
 use crate::ids::{ORG_ID_LEN, is_base32};
 use crate::outbound::Publisher;
 use crate::runtime::{Error, env_or, required_env};
@@ -95,23 +99,26 @@ pub enum WidgetRoute {
     Messages,
     Contact,
     Upload,
+    File,
     /// A browser's CORS preflight of any of them.
     Preflight,
 }
 
 /// `widget`'s routes: public, no API key.
-pub const ROUTES: [Route<WidgetRoute>; 11] = [
+pub const ROUTES: [Route<WidgetRoute>; 13] = [
     Route::public(Method::GET, "/api/widget/config", WidgetRoute::Config),
     Route::public(Method::POST, "/api/widget/init", WidgetRoute::Init),
     Route::public(Method::POST, "/api/widget/message", WidgetRoute::SendMessage),
     Route::public(Method::GET, "/api/widget/message", WidgetRoute::Messages),
     Route::public(Method::POST, "/api/widget/contact", WidgetRoute::Contact),
     Route::public(Method::POST, "/api/widget/upload", WidgetRoute::Upload),
+    Route::public(Method::GET, "/api/widget/files/{id}", WidgetRoute::File),
     Route::public(Method::OPTIONS, "/api/widget/config", WidgetRoute::Preflight),
     Route::public(Method::OPTIONS, "/api/widget/init", WidgetRoute::Preflight),
     Route::public(Method::OPTIONS, "/api/widget/message", WidgetRoute::Preflight),
     Route::public(Method::OPTIONS, "/api/widget/contact", WidgetRoute::Preflight),
     Route::public(Method::OPTIONS, "/api/widget/upload", WidgetRoute::Preflight),
+    Route::public(Method::OPTIONS, "/api/widget/files/{id}", WidgetRoute::Preflight),
 ];
 
 /// The widget's look and form, as `config` and `init` answer them.
@@ -284,6 +291,7 @@ async fn serve(
         WidgetRoute::Messages => messages(&call).await,
         WidgetRoute::Contact => contact(&call).await,
         WidgetRoute::Upload => upload(&call).await,
+        WidgetRoute::File => file(&call).await,
         WidgetRoute::Preflight => Ok(Response::new(Body::Empty)),
     }
 }
@@ -677,6 +685,33 @@ async fn upload(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
             conversation_id: None,
         },
     ))
+}
+
+/// A download link for a file of the session's conversation: one its history shows.
+#[utoipa::path(get, path = "/api/widget/files/{id}", operation_id = "widget_file", tag = "Widget",
+    params(("id" = String, Path, description = "The attachment's id, as the history shows it"), MessagesParams),
+    responses((status = 200, body = Download), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = "4XX", body = ErrorBody)))]
+async fn file(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
+    let token =
+        query_parameter(call.request, "sessionToken").ok_or_else(|| ApiError::bad_request("sessionToken required"))?;
+    let (org_id, _, session, _) = call.session(&token).await?;
+    let not_found = || ApiError::not_found("no file with this id in this conversation");
+    let id = path_parameter(call.request, "id").ok_or_else(not_found)?;
+    let store = &call.services.store;
+    let ticket_id = session.ticket_id.as_deref().ok_or_else(not_found)?;
+    // Only what the history shows: a file on a public entry of the session's ticket.
+    let shown = store
+        .list_entries(&org_id, ticket_id)
+        .await?
+        .iter()
+        .any(|entry| !entry.internal && entry.attachments.iter().any(|a| a.id == id));
+    if !shown {
+        return Err(not_found());
+    }
+    let attachment = store.get_attachment(&org_id, &id).await?.ok_or_else(not_found)?;
+    let link = download_link(store, &call.services.files, &org_id, attachment, call.now()).await?;
+    Ok(json_response(StatusCode::OK, &link))
 }
 
 /// The contact form: the customer created or updated, and a ticket opened.
