@@ -608,6 +608,7 @@ async fn queued(queue: &OwnQueue) -> Vec<String> {
 async fn a_reply_goes_out_through_resend_threaded_and_its_status_is_recorded() {
     let room = mailroom("email-replies").await;
     let org = new_org(&room.desk).await;
+    harness::subscribe(&room.desk, &org, &["reply.sent"]).await;
     let mailbox = connect_mailbox(
         &room,
         &org,
@@ -634,6 +635,15 @@ async fn a_reply_goes_out_through_resend_threaded_and_its_status_is_recorded() {
     let entry_id = entry["id"].as_str().unwrap().to_string();
     let messages = queued(&reply_queue).await;
     assert_eq!(messages.len(), 1);
+    // `reply.sent` names the customer's mail it answers (seed 000's `emailId`).
+    let customer_mail = &thread(&room, &org, &ticket.ticket_id).await[0];
+    let published = room.queue.drain().await;
+    let sent_event = published
+        .iter()
+        .find(|m| m["event"] == "reply.sent")
+        .expect("reply.sent");
+    assert_eq!(sent_event["data"]["emailId"], customer_mail.entry_id.as_str());
+    assert_eq!(sent_event["data"]["replyId"], entry_id.as_str());
 
     let sender = reply_sender(&room, replies.clone()).await;
     let outcome = shared::worker::reply_sender::handle(&sender, harness::sqs_event(&messages, 1)).await;

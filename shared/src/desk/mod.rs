@@ -240,9 +240,14 @@ impl Desk<'_> {
         let created = json!({"ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "conversation": entry});
         self.publish("conversation.created", &created).await?;
         if reply {
-            // Seed 000's payload (`emailId`, `replyId`, `category`), with the ticket and channel.
+            // Seed 000's payload (`emailId`, `replyId`, `category`), with the ticket and channel;
+            // `emailId` is the customer's mail the reply answers, on email tickets.
+            let answered = match sent_by_provider {
+                true => self.answered_mail(&ticket.ticket_id, &entry.created_at).await?,
+                false => None,
+            };
             let sent = json!({
-                "emailId": null, "replyId": entry.entry_id, "category": ticket.category,
+                "emailId": answered, "replyId": entry.entry_id, "category": ticket.category,
                 "ticketId": ticket.ticket_id, "ticketNumber": ticket.number, "channel": ticket.channel,
                 "author": entry.author,
             });
@@ -258,6 +263,12 @@ impl Desk<'_> {
             ticket,
             csat_token: csat.map(|(_, _, shown)| shown),
         })
+    }
+
+    /// The entry id of the customer's latest mail on the ticket up to `until`.
+    async fn answered_mail(&self, ticket_id: &str, until: &str) -> Result<Option<String>, ApiError> {
+        let entries = self.store.list_entries(self.org_id, ticket_id).await?;
+        Ok(mail_answered(&entries, until).map(|e| e.entry_id.clone()))
     }
 
     /// Queues a reply for sending; a reply that cannot be queued is marked failed at once, so
@@ -302,6 +313,14 @@ impl Desk<'_> {
         let shown = format!("csat_{}_{secret}", ticket.org_id);
         (token, secret, shown)
     }
+}
+
+/// The customer's latest mail in `entries` up to `until`: what a reply written then answers.
+pub fn mail_answered<'a>(entries: &'a [Entry], until: &str) -> Option<&'a Entry> {
+    entries
+        .iter()
+        .filter(|e| e.direction == "inbound" && e.email.is_some() && e.created_at.as_str() <= until)
+        .max_by(|a, b| a.created_at.cmp(&b.created_at))
 }
 
 /// The status an entry moves its ticket to, if it moves it: a public reply by an agent or the

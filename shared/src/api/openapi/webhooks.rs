@@ -34,7 +34,7 @@ fn payloads() -> Vec<(&'static str, &'static str, Value)> {
         ),
         (
             "reply.sent",
-            "A public reply by an agent or the AI (seed 000's emailId, replyId, category)",
+            "A public reply by an agent or the AI (seed 000's emailId, replyId, category); on an email ticket, emailId is the entry of the customer's mail it answers",
             with_ticket(
                 json!({"emailId": nullable_text(), "replyId": text(), "category": nullable_text(),
                 "channel": reference("Channel"), "author": reference("EntryAuthor")}),

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::ReplySender;
+use crate::desk::mail_answered;
 use crate::mail::normalized_subject;
 use crate::outbound::ReplyMessage;
 use crate::store::integrations::{Integration, Provider};
@@ -72,11 +73,7 @@ impl OutgoingMail {
             .list_entries(&message.org_id, &message.ticket_id)
             .await
             .map_err(|e| Outcome::unavailable(format!("{e:?}")))?;
-        // The customer's latest mail before this reply: the one it answers.
-        let answered = entries
-            .iter()
-            .filter(|e| e.direction == "inbound" && e.email.is_some() && e.created_at <= entry.created_at)
-            .max_by(|a, b| a.created_at.cmp(&b.created_at));
+        let answered = mail_answered(&entries, &entry.created_at);
         let integration = mailbox_of(sender, &message.org_id, answered).await?;
         let mailbox = integration
             .mailbox
