@@ -569,7 +569,7 @@ async fn reply_sender(room: &Mailroom, queue: ReplyQueue) -> ReplySender {
         queue,
         secrets: harness::secret_box().await,
         http: resend_client(Duration::from_secs(5)).unwrap(),
-        resend_api_url: room.standin.url.clone(),
+        apis: harness::provider_apis(&room.standin.url, "http://127.0.0.1:9"),
         retry_delay_scale: 1.0,
         clock: Arc::new(SystemClock),
     }

@@ -227,7 +227,7 @@ fn table<R>(routes: &[shared::http::Route<R>]) -> BTreeSet<(String, String)> {
 #[test]
 fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
     use shared::api::*;
-    use shared::inbound::{amazon, email, shopify, stripe};
+    use shared::inbound::{amazon, dialpad, email, messenger, shopify, slack, sms, stripe, whatsapp};
     let modules = [
         ("agent-context", table(&agent_context::ROUTES)),
         ("api-keys", table(&api_keys::ROUTES)),
@@ -251,6 +251,11 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("stripe-webhooks", table(&stripe::ROUTES)),
         ("amazon-webhooks", table(&amazon::ROUTES)),
         ("email-webhooks", table(&email::ROUTES)),
+        ("whatsapp-webhooks", table(&whatsapp::ROUTES)),
+        ("messenger-webhooks", table(&messenger::ROUTES)),
+        ("slack-webhooks", table(&slack::ROUTES)),
+        ("sms-webhooks", table(&sms::ROUTES)),
+        ("dialpad-webhooks", table(&dialpad::ROUTES)),
         ("blocked-senders", table(&blocked_senders::ROUTES)),
     ];
     let routed = router_routes();

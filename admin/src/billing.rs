@@ -36,6 +36,7 @@ pub async fn connect_billing(
         created_at: rfc3339(time::OffsetDateTime::now_utc()),
         billing: true,
         mailbox: None,
+        channel: None,
     };
     match store
         .create_integration(&integration)

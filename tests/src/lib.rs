@@ -502,6 +502,17 @@ impl ResendStandIn {
     }
 }
 
+/// The providers' send APIs as the local stand-ins serve them: Resend at `resend`, Meta's Graph
+/// API, Slack's Web API and Twilio's REST API at `chat` (tests/chat_standin.py).
+pub fn provider_apis(resend: &str, chat: &str) -> shared::worker::reply_sender::ProviderApis {
+    shared::worker::reply_sender::ProviderApis {
+        resend: resend.to_string(),
+        graph: format!("{chat}/v21.0"),
+        slack: format!("{chat}/api"),
+        twilio: chat.to_string(),
+    }
+}
+
 /// The reply queue of the emulator, where replies on email tickets wait for `reply-sender`.
 pub async fn reply_queue() -> shared::outbound::ReplyQueue {
     let config = sdk_config(&emulator().endpoint).await;

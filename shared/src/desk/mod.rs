@@ -15,6 +15,7 @@ use crate::ids::new_ulid;
 use crate::outbound::{Publisher, ReplyMessage, ReplyQueue, publish};
 use crate::store::Store;
 use crate::store::attachments::AttachmentRef;
+use crate::store::chat::EntryChat;
 use crate::store::csat::CsatToken;
 use crate::store::mail::{EntryDelivery, EntryEmail};
 use crate::store::sla::ticket_sla;
@@ -63,6 +64,8 @@ pub struct NewEntry {
     pub attachments: Vec<AttachmentRef>,
     /// A mail's addressing and threading.
     pub email: Option<EntryEmail>,
+    /// A chat message's origin.
+    pub chat: Option<EntryChat>,
 }
 
 impl NewEntry {
@@ -78,6 +81,7 @@ impl NewEntry {
             provider_message_id: None,
             attachments: Vec::new(),
             email: None,
+            chat: None,
         }
     }
 }
@@ -161,6 +165,7 @@ impl Desk<'_> {
             provider_message_id: new.provider_message_id,
             attachments: new.attachments,
             email: new.email,
+            chat: new.chat,
             delivery: None,
             created_at: self.at(),
         }
@@ -216,10 +221,13 @@ impl Desk<'_> {
         let (role, internal) = (new.role, new.internal);
         let reply = matches!(role, AuthorType::Agent | AuthorType::Ai) && !internal;
         let mut entry = self.entry(&ticket.ticket_id, ticket.channel, new);
-        let sent_by_provider = reply && ticket.channel == Channel::Email;
+        let sent_by_provider = reply && sends_replies(ticket.channel);
         if sent_by_provider {
             if self.replies.is_none() {
-                tracing::error!("a reply on an email ticket, and no reply queue to send it");
+                tracing::error!(
+                    channel = ticket.channel.as_str(),
+                    "a reply to send, and no reply queue to send it"
+                );
                 return Err(ApiError::internal());
             }
             entry.delivery = Some(EntryDelivery::queued(&self.at()));
@@ -242,7 +250,7 @@ impl Desk<'_> {
         if reply {
             // Seed 000's payload (`emailId`, `replyId`, `category`), with the ticket and channel;
             // `emailId` is the customer's mail the reply answers, on email tickets.
-            let answered = match sent_by_provider {
+            let answered = match ticket.channel == Channel::Email {
                 true => self.answered_mail(&ticket.ticket_id, &entry.created_at).await?,
                 false => None,
             };
@@ -268,7 +276,7 @@ impl Desk<'_> {
     /// The entry id of the customer's latest mail on the ticket up to `until`.
     async fn answered_mail(&self, ticket_id: &str, until: &str) -> Result<Option<String>, ApiError> {
         let entries = self.store.list_entries(self.org_id, ticket_id).await?;
-        Ok(mail_answered(&entries, until).map(|e| e.entry_id.clone()))
+        Ok(answered_message(&entries, until).map(|e| e.entry_id.clone()))
     }
 
     /// Queues a reply for sending; a reply that cannot be queued is marked failed at once, so
@@ -315,12 +323,23 @@ impl Desk<'_> {
     }
 }
 
-/// The customer's latest mail in `entries` up to `until`: what a reply written then answers.
-pub fn mail_answered<'a>(entries: &'a [Entry], until: &str) -> Option<&'a Entry> {
+/// The customer's latest mail or chat message in `entries` up to `until`: what a reply written
+/// then answers, and where it goes.
+pub fn answered_message<'a>(entries: &'a [Entry], until: &str) -> Option<&'a Entry> {
     entries
         .iter()
-        .filter(|e| e.direction == "inbound" && e.email.is_some() && e.created_at.as_str() <= until)
+        .filter(|e| e.direction == "inbound" && (e.email.is_some() || e.chat.is_some()))
+        .filter(|e| e.created_at.as_str() <= until)
         .max_by(|a, b| a.created_at.cmp(&b.created_at))
+}
+
+/// Whether replies on a channel's tickets are sent through a provider (the widget's show in the
+/// visitor's history; a phone ticket's are for the agent's notes of the call).
+pub fn sends_replies(channel: Channel) -> bool {
+    matches!(
+        channel,
+        Channel::Email | Channel::Whatsapp | Channel::Messenger | Channel::Slack | Channel::Sms
+    )
 }
 
 /// The status an entry moves its ticket to, if it moves it: a public reply by an agent or the

@@ -8,11 +8,18 @@
 //! `<source>-webhooks`.
 
 pub mod amazon;
+pub mod chat;
+pub mod dialpad;
 pub mod email;
+pub mod messenger;
+pub mod meta;
 pub mod payload;
 pub mod shopify;
+pub mod slack;
+pub mod sms;
 pub mod sns;
 pub mod stripe;
+pub mod whatsapp;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -72,19 +79,20 @@ pub struct InboundAccepted {
     pub duplicate: bool,
 }
 
-/// What processing an inbound event produced: the outbound event to publish, if any.
+/// What processing an inbound event produced: the outbound events to publish (one webhook of a
+/// chat channel can carry several messages).
 pub struct Processed {
-    pub event: Option<(&'static str, Value)>,
+    pub events: Vec<(&'static str, Value)>,
 }
 
 impl Processed {
     pub fn nothing() -> Self {
-        Self { event: None }
+        Self { events: Vec::new() }
     }
 
     pub fn publish(event: &'static str, data: Value) -> Self {
         Self {
-            event: Some((event, data)),
+            events: vec![(event, data)],
         }
     }
 }
@@ -301,8 +309,8 @@ where
     }
     let outcome = async {
         let processed = process().await?;
-        if let Some((event, data)) = processed.event {
-            publish(&services.store, &services.publisher, org_id, event, &at, &data).await?;
+        for (event, data) in &processed.events {
+            publish(&services.store, &services.publisher, org_id, event, &at, data).await?;
         }
         Ok::<_, ApiError>(())
     }

@@ -1,7 +1,7 @@
 //! The outbound event types an endpoint can subscribe to.
 
 /// (name, what it means). `*` subscribes to all of them.
-pub const EVENT_TYPES: [(&str, &str); 40] = [
+pub const EVENT_TYPES: [(&str, &str); 41] = [
     ("order.upserted", "An order was sent to /api/webhook"),
     ("customer.upserted", "A customer was sent to /api/webhook"),
     ("product.upserted", "A product was sent to /api/webhook"),
@@ -28,6 +28,10 @@ pub const EVENT_TYPES: [(&str, &str); 40] = [
     ("chat.session.created", "A visitor opened a widget chat session"),
     ("chat.message.received", "A visitor sent a message through the widget"),
     ("chat.message.sent", "An agent or the AI replied on a widget ticket"),
+    (
+        "message.received",
+        "A customer's message came in on a chat or phone channel (WhatsApp, Messenger, Slack, SMS, Dialpad)",
+    ),
     ("webhook.test", "A test send from POST /api/v1/webhooks/{id}/test"),
     ("record.received", "Any other data type was sent to /api/webhook"),
     ("shopify.order.created", "Shopify: an order was created (orders/create)"),

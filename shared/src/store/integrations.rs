@@ -32,6 +32,16 @@ pub enum Provider {
     Amazon,
     /// A mailbox: mail forwarded raw (`/api/webhooks/inbound-email`) or received by Resend.
     Email,
+    /// A WhatsApp Business phone number (Cloud API).
+    Whatsapp,
+    /// A Facebook page's Messenger.
+    Messenger,
+    /// A Slack workspace's app.
+    Slack,
+    /// A Twilio phone number's SMS.
+    Sms,
+    /// Dialpad's call events.
+    Dialpad,
 }
 
 impl Provider {
@@ -41,6 +51,11 @@ impl Provider {
             Provider::Stripe => "stripe",
             Provider::Amazon => "amazon",
             Provider::Email => "email",
+            Provider::Whatsapp => "whatsapp",
+            Provider::Messenger => "messenger",
+            Provider::Slack => "slack",
+            Provider::Sms => "sms",
+            Provider::Dialpad => "dialpad",
         }
     }
 }
@@ -68,6 +83,25 @@ pub struct Integration {
     /// Email: the mailbox's addresses and settings.
     #[serde(default)]
     pub mailbox: Option<Mailbox>,
+    /// The chat channels: what replying and the webhook handshake need.
+    #[serde(default)]
+    pub channel: Option<ChannelAccount>,
+}
+
+/// A chat channel's credentials beyond the webhook secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelAccount {
+    /// WhatsApp and Messenger: the access token of the Graph API; Slack: the bot token; sealed.
+    pub sealed_access_token: Option<String>,
+    /// WhatsApp and Messenger: SHA-256 (hex) of the webhook handshake's verify token.
+    pub verify_token_hash: Option<String>,
+    /// SMS: the Twilio account SID (`AC...`), the Messages API's user.
+    pub account_sid: Option<String>,
+}
+
+/// The route of a Meta webhook handshake: it names no account, only the verify token.
+pub fn verify_token_account(token_hash: &str) -> String {
+    format!("verify:{token_hash}")
 }
 
 /// What an email integration knows beyond the common fields.
@@ -98,7 +132,14 @@ impl Integration {
                 .flat_map(|mailbox| &mailbox.addresses)
                 .map(|address| route_pk(self.provider, address))
                 .collect(),
-            provider => vec![route_pk(provider, &self.account)],
+            provider => std::iter::once(route_pk(provider, &self.account))
+                .chain(
+                    self.channel
+                        .iter()
+                        .filter_map(|channel| channel.verify_token_hash.as_deref())
+                        .map(|hash| route_pk(provider, &verify_token_account(hash))),
+                )
+                .collect(),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::tickets::{Ticket, customer_tickets_index_pk, ticket_from};
+use super::tickets::{Channel, Entry, Ticket, customer_tickets_index_pk, ticket_from};
 use super::{Item, NOT_STORED, Store, StoreError, entity_item, get_s, key, org_prefix, query_all, s, store_error};
 
 pub(crate) const MESSAGE_ID: &str = "MSGID";
@@ -77,6 +77,26 @@ pub struct BlockedSender {
     pub sender: String,
     pub reason: Option<String>,
     pub created_at: String,
+}
+
+/// The key under which an inbound message's provider id is kept: an email's Message-ID as it is
+/// (threading looks mail up by it), a chat message's id under its channel (`whatsapp:wamid...`).
+/// Entries of the API and the widget carry no provider id of their own.
+pub fn provider_message_key(entry: &Entry) -> Option<String> {
+    let id = entry
+        .provider_message_id
+        .as_deref()
+        .filter(|_| entry.direction == "inbound")?;
+    match entry.channel {
+        Channel::Email => entry.email.as_ref().map(|_| id.to_string()),
+        Channel::Api | Channel::Widget => None,
+        channel => Some(chat_message_key(channel, id)),
+    }
+}
+
+/// The key of a chat message's provider id.
+pub fn chat_message_key(channel: Channel, id: &str) -> String {
+    format!("{}:{id}", channel.as_str())
 }
 
 pub(crate) fn message_id_pk(org_id: &str, message_id: &str) -> String {

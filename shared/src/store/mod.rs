@@ -75,6 +75,7 @@ pub mod activation;
 pub mod api_keys;
 pub mod attachments;
 pub mod batches;
+pub mod chat;
 pub mod csat;
 pub mod customers;
 pub mod deliveries;

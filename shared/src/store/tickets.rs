@@ -34,8 +34,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::attachments::AttachmentRef;
+use super::chat::EntryChat;
 use super::csat::{CsatToken, TicketCsat};
-use super::mail::{EntryDelivery, EntryEmail, MESSAGE_ID, message_id_pk};
+use super::mail::{EntryDelivery, EntryEmail, MESSAGE_ID, message_id_pk, provider_message_key};
 use super::sla::TicketSla;
 use super::{
     GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, get_n, get_s, n,
@@ -83,6 +84,22 @@ pub enum AuthorType {
     Agent,
     Ai,
     System,
+}
+
+impl Channel {
+    /// The name the API and the table use (`whatsapp`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Api => "api",
+            Channel::Email => "email",
+            Channel::Widget => "widget",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Messenger => "messenger",
+            Channel::Slack => "slack",
+            Channel::Sms => "sms",
+            Channel::Phone => "phone",
+        }
+    }
 }
 
 impl Status {
@@ -180,9 +197,12 @@ pub struct Entry {
     /// A mail's addressing and threading, on entries that came or went by email.
     #[serde(default)]
     pub email: Option<EntryEmail>,
-    /// Where sending a reply through its channel stands (email tickets).
+    /// Where sending a reply through its channel stands (email and chat tickets).
     #[serde(default)]
     pub delivery: Option<EntryDelivery>,
+    /// A chat channel's message: where it came from, so that replies go back there.
+    #[serde(default)]
+    pub chat: Option<EntryChat>,
     pub created_at: String,
 }
 
@@ -351,16 +371,17 @@ fn entry_lookup_pk(org_id: &str, entry_id: &str) -> String {
 impl Store {
     /// The writes that store an entry: the entry in its ticket's partition, and the item that
     /// finds its ticket from its id alone.
-    /// An inbound mail's Message-ID is stored with it (see `mail`): the same mail can never
-    /// land twice, and later mail that names it threads onto its ticket.
+    /// An inbound mail's Message-ID, or a chat message's provider id, is stored with it (see
+    /// `mail`): the same message can never land twice, and later mail that names it threads
+    /// onto its ticket.
     fn entry_writes(&self, org_id: &str, entry: &Entry) -> Result<Vec<TransactWriteItem>, StoreError> {
         let lookup = ticket_pointer(entry_lookup_pk(org_id, &entry.entry_id), "ENTRY", &entry.ticket_id);
         let mut writes = vec![
             self.transact_put(entry_item(org_id, entry)?, Some(NOT_STORED))?,
             self.transact_put(lookup, Some(NOT_STORED))?,
         ];
-        if let (Some(_), Some(message_id)) = (&entry.email, &entry.provider_message_id) {
-            let pointer = ticket_pointer(message_id_pk(org_id, message_id), MESSAGE_ID, &entry.ticket_id);
+        if let Some(key) = provider_message_key(entry) {
+            let pointer = ticket_pointer(message_id_pk(org_id, &key), MESSAGE_ID, &entry.ticket_id);
             writes.push(self.transact_put(pointer, Some(NOT_STORED))?);
         }
         Ok(writes)

@@ -22,7 +22,8 @@ use crate::http::normalized_email;
 use crate::http::{Call, Route, json_response, ok, serve_routes};
 use crate::mail::{mailbox_address, sender_or_domain};
 use crate::runtime::Services;
-use crate::store::integrations::{Connected, Integration, Mailbox, Provider};
+use crate::store::customers::normalized_identity;
+use crate::store::integrations::{ChannelAccount, Connected, Integration, Mailbox, Provider};
 
 const MAX_TOPICS: usize = 10;
 const MAX_ADDRESSES: usize = 10;
@@ -37,14 +38,19 @@ pub struct IntegrationRequest {
     pub provider: Provider,
     /// Shopify: the shop domain (`acme.myshopify.com`).
     pub shop_domain: Option<String>,
-    /// Stripe: the account id (`acct_...`) that `?account=` names on the webhook URL.
+    /// The provider's id of the account: Stripe's `acct_...` (named by `?account=` on the webhook
+    /// URL); WhatsApp's phone number id; Messenger's page id; Slack's team id (`T...`); the
+    /// Twilio number taking the SMS (E.164, `+15551234567`); for Dialpad, a name of your choice
+    /// that the webhook URL carries as `?account=`.
     pub account_id: Option<String>,
     /// Amazon: the seller id.
     pub seller_id: Option<String>,
     /// Amazon: the SNS topics whose notifications are accepted (1 to 10).
     pub topic_arns: Option<Vec<String>>,
     /// Shopify: the app's client secret; Stripe: the endpoint's signing secret (`whsec_...`);
-    /// email: the signing secret (`whsec_...`) of the Resend webhook, when Resend receives the mail.
+    /// email: the signing secret (`whsec_...`) of the Resend webhook, when Resend receives the mail;
+    /// WhatsApp and Messenger: the app secret; Slack: the signing secret; SMS: the Twilio auth
+    /// token; Dialpad: the webhook's secret.
     pub secret: Option<String>,
     /// Email: the merchant's own support addresses whose mail lands here (up to 10).
     pub addresses: Option<Vec<String>>,
@@ -55,6 +61,12 @@ pub struct IntegrationRequest {
     /// Email: addresses and domains (`acme.com`) whose mail is the organization's own and never
     /// becomes a ticket (up to 50). The mailbox's addresses and sender count as own already.
     pub own_senders: Option<Vec<String>>,
+    /// WhatsApp and Messenger: the Graph API access token; Slack: the bot token (`xoxb-...`).
+    pub access_token: Option<String>,
+    /// WhatsApp and Messenger: the verify token of the webhook handshake (`hub.verify_token`).
+    pub verify_token: Option<String>,
+    /// SMS: the Twilio account SID (`AC...`).
+    pub account_sid: Option<String>,
 }
 
 /// An integration as its owner sees it: never its secret.
@@ -68,6 +80,9 @@ pub struct IntegrationView {
     /// Where the provider sends its webhooks.
     pub webhook_paths: Vec<String>,
     pub has_secret: bool,
+    /// The chat channels: whether replies can be sent (an access token, or Twilio's SID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub can_reply: Option<bool>,
     /// Hookgate's billing account for this organization (connected by the operator).
     pub billing: bool,
     /// Email: the mailbox's settings.
@@ -99,7 +114,16 @@ impl From<Integration> for IntegrationView {
             Provider::Stripe => vec![format!("/api/webhooks/stripe?account={}", integration.account)],
             Provider::Amazon => vec!["/api/amazon/webhook".into()],
             Provider::Email => vec!["/api/webhooks/resend".into(), "/api/webhooks/inbound-email".into()],
+            Provider::Whatsapp => vec!["/api/webhooks/whatsapp".into()],
+            Provider::Messenger => vec!["/api/webhooks/messenger".into()],
+            Provider::Slack => vec!["/api/webhooks/slack".into()],
+            Provider::Sms => vec!["/api/webhooks/sms".into()],
+            Provider::Dialpad => vec![format!("/api/webhooks/dialpad?account={}", integration.account)],
         };
+        let can_reply = integration
+            .channel
+            .as_ref()
+            .map(|c| c.sealed_access_token.is_some() || c.account_sid.is_some());
         let mailbox = integration.mailbox.map(|mailbox| MailboxView {
             inbound_address: mailbox.addresses.first().cloned().unwrap_or_default(),
             addresses: mailbox.addresses,
@@ -115,6 +139,7 @@ impl From<Integration> for IntegrationView {
             topic_arns: integration.topic_arns,
             webhook_paths,
             has_secret: integration.sealed_secret.is_some(),
+            can_reply,
             billing: integration.billing,
             mailbox,
             created_at: integration.created_at,
@@ -274,7 +299,101 @@ fn validate(request: &IntegrationRequest) -> Result<Validated<'_>, ApiError> {
             // The account is the inbound address, chosen when the mailbox is made.
             Ok((String::new(), Vec::new(), secret))
         }
+        channel => {
+            let account = channel_account(channel, required(&request.account_id, "account_id", channel.as_str())?)?;
+            let secret = secret.ok_or_else(|| {
+                ApiError::invalid_input("secret", format!("secret is required for {}", channel.as_str()))
+            })?;
+            Ok((account, Vec::new(), Some(secret)))
+        }
     }
+}
+
+/// A chat channel's account id, checked and normalized.
+fn channel_account(provider: Provider, account: &str) -> Result<String, ApiError> {
+    let invalid = |what: &str| ApiError::invalid_input("account_id", format!("account_id is {what}"));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit());
+    match provider {
+        Provider::Whatsapp if digits(account) => Ok(account.to_string()),
+        Provider::Whatsapp => Err(invalid("the WhatsApp phone number id (digits)")),
+        Provider::Messenger if digits(account) => Ok(account.to_string()),
+        Provider::Messenger => Err(invalid("the Facebook page id (digits)")),
+        Provider::Slack
+            if account.starts_with(['T', 'E'])
+                && account.len() <= 32
+                && account.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
+        {
+            Ok(account.to_string())
+        }
+        Provider::Slack => Err(invalid("the Slack team id (T...)")),
+        Provider::Sms => normalized_identity("phone", account)
+            .ok_or_else(|| invalid("the Twilio number in E.164 form (+15551234567)")),
+        _ if account.len() <= 64
+            && account
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(account.to_string())
+        }
+        _ => Err(invalid("1 to 64 letters, digits, - and _")),
+    }
+}
+
+/// A chat channel's credentials from the request: what replying and the handshake need.
+fn channel_credentials(request: &IntegrationRequest, secrets: &SecretBox) -> Result<Option<ChannelAccount>, ApiError> {
+    let text = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let access_token = text(&request.access_token);
+    if access_token.as_ref().is_some_and(|t| t.len() > 1024) {
+        return Err(ApiError::invalid_input(
+            "access_token",
+            "access_token is at most 1024 characters",
+        ));
+    }
+    let mut account = ChannelAccount {
+        sealed_access_token: access_token.as_deref().map(|token| secrets.seal(token)),
+        ..ChannelAccount::default()
+    };
+    match request.provider {
+        Provider::Whatsapp | Provider::Messenger => {
+            let verify = text(&request.verify_token).filter(|v| v.len() <= 256).ok_or_else(|| {
+                ApiError::invalid_input(
+                    "verify_token",
+                    "verify_token (the webhook handshake's, up to 256 characters) is required",
+                )
+            })?;
+            account.verify_token_hash = Some(crate::crypto::sha256_hex(verify.as_bytes()));
+        }
+        Provider::Slack => {
+            if access_token.as_ref().is_some_and(|t| !t.starts_with("xoxb-")) {
+                return Err(ApiError::invalid_input(
+                    "access_token",
+                    "access_token is the bot token (xoxb-...)",
+                ));
+            }
+        }
+        Provider::Sms => {
+            let sid = text(&request.account_sid).ok_or_else(|| {
+                ApiError::invalid_input("account_sid", "account_sid (AC...) is required to send replies")
+            })?;
+            let valid = sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !valid {
+                return Err(ApiError::invalid_input(
+                    "account_sid",
+                    "account_sid is the Twilio account SID (AC and 32 hex digits)",
+                ));
+            }
+            account.account_sid = Some(sid);
+        }
+        Provider::Dialpad => {}
+        _ => return Ok(None),
+    }
+    Ok(Some(account))
 }
 
 /// A new mailbox from the request: its inbound address first, the token shown once.
@@ -349,6 +468,7 @@ async fn create(call: Call<'_>, secrets: &SecretBox) -> Result<Response<Body>, A
         }
         _ => (None, None),
     };
+    let channel = channel_credentials(&body, secrets)?;
     let integration = Integration {
         org_id: call.org_id().to_string(),
         integration_id: format!("int_{}", crate::ids::random_base32(20)),
@@ -359,6 +479,7 @@ async fn create(call: Call<'_>, secrets: &SecretBox) -> Result<Response<Body>, A
         created_at: rfc3339(call.now()),
         billing: false,
         mailbox,
+        channel,
     };
     match call.store().create_integration(&integration).await? {
         Connected::Created => {

@@ -17,7 +17,7 @@ use super::{
     deliveries_redrive, health, ingest, integrations, sla_policies, tickets, webhook_endpoints, webhook_sends, widget,
     widget_settings,
 };
-use crate::inbound::{amazon, email, shopify, stripe};
+use crate::inbound::{amazon, dialpad, email, messenger, shopify, slack, sms, stripe, whatsapp};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -88,6 +88,13 @@ use crate::inbound::{amazon, email, shopify, stripe};
         email::resend::resend_document,
         email::resend::legacy_document,
         email::raw::inbound_email_document,
+        whatsapp::handle,
+        whatsapp::handshake_document,
+        messenger::handle,
+        messenger::handshake_document,
+        slack::handle,
+        sms::handle,
+        dialpad::handle,
         blocked_senders::block,
         blocked_senders::list,
         blocked_senders::unblock,

@@ -57,6 +57,18 @@ fn payloads() -> Vec<(&'static str, &'static str, Value)> {
             ),
         ),
         (
+            "message.received",
+            "A customer's message came in on a chat or phone channel",
+            with_ticket(
+                json!({"channel": reference("Channel"), "newTicket": {"type": "boolean"},
+                "messageId": {"type": "string", "description": "The entry the message became"},
+                "providerMessageId": text(),
+                "from": object(json!({"kind": {"type": "string", "enum": ["whatsapp", "messenger", "slack", "phone"]},
+                    "id": text(), "name": nullable_text()})),
+                "text": text(), "content": {"type": ["object", "null"]}, "receivedAt": text()}),
+            ),
+        ),
+        (
             "email.escalated",
             "An email ticket was handed to a team (seed 000's name)",
             with_ticket(json!({"team": text(), "reason": text(), "channel": reference("Channel")})),

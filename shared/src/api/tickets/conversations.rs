@@ -47,6 +47,7 @@ pub async fn add(call: Call<'_>, publisher: &Publisher, replies: &ReplyQueue) ->
         provider_message_id: body.provider_message_id,
         attachments,
         email: None,
+        chat: None,
     };
     let added = desk.add(ticket, new).await?;
     Ok(json_response(
