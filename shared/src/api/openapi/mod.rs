@@ -152,8 +152,17 @@ fn document_preflights(document: &mut serde_json::Value) {
         .map(|(function, _, path)| (function, path))
         .collect();
     for (function, path) in preflights {
-        let slug = path.trim_start_matches("/api/").replace('/', "_");
+        let slug = path
+            .trim_start_matches("/api/")
+            .replace(['{', '}'], "")
+            .replace('/', "_");
+        let parameters: Vec<serde_json::Value> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| serde_json::json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
         document["paths"][path]["options"] = serde_json::json!({
+            "parameters": parameters,
             "operationId": format!("{function}_preflight_{slug}"),
             "summary": "CORS preflight",
             "description": "Answers the browser's preflight: the page's origin echoed (with `Vary: Origin`), the methods and headers allowed; no credentials.",
