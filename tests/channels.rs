@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::{FixtureRequest, OwnQueue, fixture, free_port, new_org, read, repo_root, services, venv_bin};
+use harness::{FixtureRequest, OwnQueue, StandIn, fixture, new_org, read, repo_root, services, venv_bin};
 use serde_json::{Value, json};
 use shared::clock::SystemClock;
 use shared::inbound::InboundServices;
@@ -25,33 +25,9 @@ const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TWILIO_TOKEN: &str = "twilio-test-token";
 const PUBLIC_BASE_URL: &str = "https://api.example.com";
 
-struct StandIn {
-    url: String,
-    _process: std::process::Child,
-}
-
 async fn standin() -> &'static StandIn {
     static STANDIN: OnceCell<StandIn> = OnceCell::const_new();
-    STANDIN
-        .get_or_init(|| async {
-            let port = free_port();
-            let root = repo_root();
-            let process = harness::spawn_tied_to_this_process(
-                &format!(
-                    "exec {} {} {port}",
-                    venv_bin("python").display(),
-                    root.join("tests/chat_standin.py").display()
-                ),
-                &[],
-                &root.join(format!("target/test-logs/chat-standin-{port}.log")),
-            );
-            harness::wait_for_port(port, Duration::from_secs(30));
-            StandIn {
-                url: format!("http://127.0.0.1:{port}"),
-                _process: process,
-            }
-        })
-        .await
+    STANDIN.get_or_init(|| async { StandIn::chat() }).await
 }
 
 /// The desk, the channels' webhooks over `queue`, and the reply queue of a test of its own.
@@ -172,12 +148,7 @@ async fn reply_and_send(c: &Channels, org: &harness::Org, ticket_id: &str, text:
 
 /// What the stand-in accepted from `provider`.
 async fn sent(c: &Channels, provider: &str) -> Vec<Value> {
-    reqwest::get(format!("{}/_standin/sent?provider={provider}", c.standin.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    c.standin.sent(&format!("?provider={provider}")).await
 }
 
 async fn delivery(c: &Channels, org: &harness::Org, entry_id: &str) -> Value {

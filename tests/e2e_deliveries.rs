@@ -13,7 +13,8 @@ use tokio::sync::OnceCell;
 
 struct Setup {
     api: LocalStack,
-    resend: harness::ResendStandIn,
+    resend: harness::StandIn,
+    chat: harness::StandIn,
     receiver: String,
     _receiver: std::process::Child,
 }
@@ -33,9 +34,13 @@ async fn setup() -> &'static Setup {
                 &[],
                 &root.join(format!("target/test-logs/receiver-{port}.log")),
             );
-            let resend = harness::ResendStandIn::start();
+            let (resend, chat) = (harness::StandIn::resend(), harness::StandIn::chat());
+            let apis = harness::provider_apis(&resend.url, &chat.url);
             let env = [
-                ("RESEND_API_URL", resend.url.clone()),
+                ("RESEND_API_URL", apis.resend),
+                ("META_GRAPH_URL", apis.graph),
+                ("SLACK_API_URL", apis.slack),
+                ("TWILIO_API_URL", apis.twilio),
                 ("RETRY_DELAY_SCALE", (1.0f64 / 60.0).to_string()),
                 ("ENDPOINT_CACHE_SECONDS", "0".to_string()),
                 ("DELIVERY_TIMEOUT_SECONDS", "5".to_string()),
@@ -45,6 +50,7 @@ async fn setup() -> &'static Setup {
             Setup {
                 api,
                 resend,
+                chat,
                 receiver: format!("http://127.0.0.1:{port}"),
                 _receiver: receiver,
             }
@@ -690,4 +696,80 @@ async fn a_mail_reaches_the_desk_and_the_receiver_and_the_reply_reaches_the_cust
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+#[tokio::test]
+async fn a_whatsapp_message_reaches_the_desk_and_the_receiver_and_the_reply_reaches_whatsapp() {
+    let setup = setup().await;
+    let key = another_org("E2E chat shop");
+    let (app_secret, verify_token, phone_number_id) = ("e2e-meta-app-secret", "e2e-verify-token", "109876543210987");
+    let connect = json!({"provider": "whatsapp", "account_id": phone_number_id, "secret": app_secret,
+        "access_token": "EAAtest", "verify_token": verify_token});
+    let (status, created) = call_as(&key, reqwest::Method::POST, "/api/v1/integrations", Some(connect)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let handshake = client()
+        .get(format!(
+            "{}/api/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={verify_token}&hub.challenge=42",
+            setup.api.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handshake.status(), StatusCode::OK);
+    assert_eq!(handshake.text().await.unwrap(), "42");
+    let url = receiver("/chat", &[200], &[], None).await;
+    let endpoint = json!({"name": "Chat", "url": url, "events": ["message.received"]});
+    let (status, _) = call_as(&key, reqwest::Method::POST, "/api/v1/webhooks", Some(endpoint)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": "Kari"}, "wa_id": "4791234567"}],
+        "messages": [{"from": "4791234567", "id": "wamid.e2e1", "timestamp": "1", "type": "text", "text": {"body": "Hei, where is my order?"}}]}}]}]})
+    .to_string();
+    // Meta's documented recipe (it publishes no signing library).
+    let signature = std::process::Command::new(harness::venv_bin("python"))
+        .arg(repo_root().join("tests/sign_channel.py"))
+        .args(["meta", app_secret, &body])
+        .output()
+        .unwrap();
+    let signature = String::from_utf8(signature.stdout).unwrap().trim().to_string();
+    let response = client()
+        .post(format!("{}/api/webhooks/whatsapp", setup.api.base))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+    let arrived = wait_for("/chat", 1, Duration::from_secs(120)).await;
+    let received = &arrived[0]["body"];
+    assert_eq!(
+        (received["event"].as_str(), received["data"]["channel"].as_str()),
+        (Some("message.received"), Some("whatsapp"))
+    );
+    let ticket_id = received["data"]["ticketId"].as_str().unwrap().to_string();
+
+    let path = format!("/api/v1/tickets/{ticket_id}/conversations");
+    let reply = json!({"author": {"type": "agent", "name": "Ola"}, "content_text": "It left the warehouse today."});
+    let (status, replied) = call_as(&key, reqwest::Method::POST, &path, Some(reply)).await;
+    assert_eq!(status, StatusCode::CREATED, "{replied}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let sent = loop {
+        let sent: Vec<Value> = setup
+            .chat
+            .sent("?provider=whatsapp")
+            .await
+            .into_iter()
+            .filter(|s| s["body"]["text"]["body"] == "It left the warehouse today.")
+            .collect();
+        if !sent.is_empty() {
+            break sent;
+        }
+        assert!(Instant::now() < deadline, "the reply never reached WhatsApp");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(sent[0]["body"]["to"], "4791234567");
+    assert_eq!(sent[0]["path"], format!("/v21.0/{phone_number_id}/messages"));
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::{FixtureRequest, OwnQueue, RESEND_KEY, ResendStandIn, fixture, new_org, read, services, venv_bin};
+use harness::{FixtureRequest, OwnQueue, RESEND_KEY, StandIn, fixture, new_org, read, services, venv_bin};
 use serde_json::{Value, json};
 use shared::clock::SystemClock;
 use shared::inbound::InboundServices;
@@ -17,9 +17,9 @@ use shared::runtime::Services;
 use shared::worker::reply_sender::ReplySender;
 use tokio::sync::OnceCell;
 
-async fn standin() -> &'static ResendStandIn {
-    static STANDIN: OnceCell<ResendStandIn> = OnceCell::const_new();
-    STANDIN.get_or_init(|| async { ResendStandIn::start() }).await
+async fn standin() -> &'static StandIn {
+    static STANDIN: OnceCell<StandIn> = OnceCell::const_new();
+    STANDIN.get_or_init(|| async { StandIn::resend() }).await
 }
 
 /// The desk's services, the email doors over `queue` (what they publish lands there), and the
@@ -29,7 +29,7 @@ struct Mailroom {
     inbound: InboundServices,
     door: EmailDoor,
     queue: OwnQueue,
-    standin: &'static ResendStandIn,
+    standin: &'static StandIn,
 }
 
 async fn mailroom(name: &str) -> Mailroom {

@@ -461,25 +461,26 @@ pub async fn publisher() -> shared::outbound::Publisher {
 /// The API key the Resend stand-in accepts.
 pub const RESEND_KEY: &str = "re_test_standin_key";
 
-/// The local stand-in for Resend's API (tests/resend_standin.py), checking each request as
-/// Resend documents it.
-pub struct ResendStandIn {
+/// A local stand-in for providers' APIs: Resend's (tests/resend_standin.py) or the chat
+/// channels' (tests/chat_standin.py), each checking every request as the provider documents it.
+pub struct StandIn {
     pub url: String,
     _process: Child,
 }
 
-impl ResendStandIn {
-    pub fn start() -> Self {
+impl StandIn {
+    fn start(script: &str, arguments: &str) -> Self {
         let port = free_port();
         let root = repo_root();
+        let name = script.trim_end_matches(".py");
         let process = spawn_tied_to_this_process(
             &format!(
-                "exec {} {} {port} --api-key {RESEND_KEY}",
+                "exec {} {} {port} {arguments}",
                 venv_bin("python").display(),
-                root.join("tests/resend_standin.py").display()
+                root.join("tests").join(script).display()
             ),
             &[],
-            &root.join(format!("target/test-logs/resend-standin-{port}.log")),
+            &root.join(format!("target/test-logs/{name}-{port}.log")),
         );
         wait_for_port(port, Duration::from_secs(30));
         Self {
@@ -488,14 +489,29 @@ impl ResendStandIn {
         }
     }
 
-    /// What it accepted on `POST /emails` under `idempotency_key`.
-    pub async fn sent_with_key(&self, idempotency_key: &str) -> Vec<Value> {
-        let sent: Vec<Value> = reqwest::get(format!("{}/_standin/sent", self.url))
+    /// Resend's API, taking [`RESEND_KEY`].
+    pub fn resend() -> Self {
+        Self::start("resend_standin.py", &format!("--api-key {RESEND_KEY}"))
+    }
+
+    /// WhatsApp's, Messenger's, Slack's and Twilio's send APIs, with their default credentials.
+    pub fn chat() -> Self {
+        Self::start("chat_standin.py", "")
+    }
+
+    /// What it accepted (`?provider=` filters the chat stand-in's).
+    pub async fn sent(&self, query: &str) -> Vec<Value> {
+        reqwest::get(format!("{}/_standin/sent{query}", self.url))
             .await
             .expect("the stand-in answers")
             .json()
             .await
-            .expect("a JSON list");
+            .expect("a JSON list")
+    }
+
+    /// What Resend's stand-in accepted on `POST /emails` under `idempotency_key`.
+    pub async fn sent_with_key(&self, idempotency_key: &str) -> Vec<Value> {
+        let sent = self.sent("").await;
         sent.into_iter()
             .filter(|s| s["headers"]["idempotency-key"] == idempotency_key)
             .collect()
