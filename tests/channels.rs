@@ -348,18 +348,47 @@ async fn messenger_messages_land_echoes_do_not_and_replies_go_out() {
         json!({"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": now() * 1000,
                "message": {"mid": "m_first", "text": "Can I change my address?"}}),
     );
-    let (status, accepted) = messenger(
-        &c,
-        meta_request("messenger-webhooks-message.json", &message, META_SECRET),
-    )
-    .await;
-    assert_eq!(status, 200, "{accepted}");
+    // The handshake, for this page's verify token only.
+    let handshake = |token: &str| {
+        fixture("whatsapp-webhooks-handshake.json")
+            .method("GET", "/api/webhooks/messenger")
+            .without_query()
+            .query("hub.mode", "subscribe")
+            .query("hub.verify_token", token)
+            .query("hub.challenge", "8675309")
+    };
+    let answered = shared::inbound::messenger::handle(&c.inbound, handshake(&format!("verify-{page}")).build()).await;
+    assert_eq!(
+        (answered.status().as_u16(), answered.body().as_ref()),
+        (200, b"8675309".as_slice())
+    );
+    assert_eq!(messenger(&c, handshake("verify-someone-else")).await.0, 403);
+    // Refused with nothing stored: a wrong secret, a flipped byte.
     assert_eq!(
         messenger(&c, meta_request("messenger-webhooks-message.json", &message, "wrong"))
             .await
             .0,
         401
     );
+    let signed = meta_request("messenger-webhooks-message.json", &message, META_SECRET);
+    let flipped = fixture("messenger-webhooks-message.json")
+        .header("x-hub-signature-256", signed.header_value("x-hub-signature-256"))
+        .body(message.replace("address", "addrass"));
+    assert_eq!(messenger(&c, flipped).await.0, 401);
+    assert!(tickets(&c, &org).await.is_empty(), "nothing stored");
+    let (status, accepted) = messenger(
+        &c,
+        meta_request("messenger-webhooks-message.json", &message, META_SECRET),
+    )
+    .await;
+    assert_eq!(status, 200, "{accepted}");
+    // Meta's retry.
+    let (status, again) = messenger(
+        &c,
+        meta_request("messenger-webhooks-message.json", &message, META_SECRET),
+    )
+    .await;
+    assert_eq!((status, &again["duplicate"]), (200, &json!(true)));
     let echo = messenger_body(
         &page,
         json!({"sender": {"id": page}, "recipient": {"id": psid}, "timestamp": now() * 1000,
@@ -578,7 +607,12 @@ async fn sms_lands_answers_twiml_and_replies_go_out_through_twilio() {
         ("NumMedia", "0"),
     ];
     assert_eq!(sms(&c, sms_request(&message, "another-token")).await.0, 401);
-    assert!(tickets(&c, &org).await.is_empty());
+    let signed = sms_request(&message, TWILIO_TOKEN);
+    let flipped = fixture("sms-webhooks-message.json")
+        .header("x-twilio-signature", signed.header_value("x-twilio-signature"))
+        .body(signed.body_text().replace("lost", "last"));
+    assert_eq!(sms(&c, flipped).await.0, 401);
+    assert!(tickets(&c, &org).await.is_empty(), "nothing stored");
     let (status, answer) = sms(&c, sms_request(&message, TWILIO_TOKEN)).await;
     assert_eq!((status, answer.as_str()), (200, shared::inbound::sms::EMPTY_TWIML));
     // Twilio's retry of the same message.
