@@ -187,6 +187,8 @@ pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
         ("DELIVERY_ALLOWED_CIDRS", "127.0.0.0/8".into()),
         ("ATTACHMENTS_BUCKET", ATTACHMENTS_BUCKET.into()),
         ("S3_FORCE_PATH_STYLE", "true".into()),
+        // Where Twilio is told the API is; the local stack sets its own address.
+        ("PUBLIC_BASE_URL", "http://127.0.0.1".into()),
     ]
 }
 
@@ -574,6 +576,7 @@ impl LocalStack {
         let port = free_port();
         let venv = root.join(".venv/bin");
         let mut watch_env = env.clone();
+        watch_env.push(("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}")));
         watch_env.push((
             "PATH",
             format!("{}:{}", venv.display(), std::env::var("PATH").unwrap_or_default()),
