@@ -773,3 +773,26 @@ async fn a_whatsapp_message_reaches_the_desk_and_the_receiver_and_the_reply_reac
     assert_eq!(sent[0]["body"]["to"], "4791234567");
     assert_eq!(sent[0]["path"], format!("/v21.0/{phone_number_id}/messages"));
 }
+
+#[tokio::test]
+async fn a_hex_style_endpoint_is_verified_by_seed_004s_recipe() {
+    let secret = "whsec_c2VlZC0wMDQtc3R5bGUtcmVjZWl2ZXItc2VjcmV0";
+    let url = receiver("/hex", &[200], &[secret], None).await;
+    let (endpoint, _) = create_endpoint(json!({
+        "name": "Seed 004 receiver", "url": url, "events": ["webhook.test"], "secret": secret,
+        "signature_style": "hex"
+    }))
+    .await;
+    let (status, sent) = call(
+        reqwest::Method::POST,
+        &format!("/api/v1/webhooks/{endpoint}/test"),
+        Some(json!({})),
+    )
+    .await;
+    assert!(status.is_success(), "{sent}");
+    let arrived = wait_for("/hex", 1, Duration::from_secs(60)).await;
+    let verified = &arrived[0]["verified"];
+    assert_eq!(verified["hex"], json!([secret]), "seed 004's bare hex: {}", arrived[0]);
+    assert_eq!(verified["standard"], json!([secret]), "Standard Webhooks too");
+    assert_eq!(verified["sha256"], json!([]), "no sha256= prefix in this style");
+}

@@ -1,6 +1,7 @@
 """A webhook receiver for the end-to-end tests, verifying what it receives with independent
 implementations: the `standardwebhooks` library (Standard Webhooks) and Python's hmac
-(`X-Hookgate-Signature: sha256=<hex>`).
+(`X-Hookgate-Signature: sha256=<hex>`; and seed 004's recipe, the bare hex of HMAC-SHA256 of the
+body in `x-confirmai-signature`).
 
 Each path is its own receiver. POST /_configure {"path", "statuses", "secrets", "retry_after"}
 scripts the status codes it answers (the last one repeats) and the secrets to verify with;
@@ -24,7 +25,7 @@ SEEN = {}
 
 
 def verify(headers, body, secrets):
-    result = {"standard": [], "sha256": [], "sha256_previous": []}
+    result = {"standard": [], "sha256": [], "sha256_previous": [], "hex": []}
     for secret in secrets:
         try:
             Webhook(secret).verify(body, headers)
@@ -36,6 +37,10 @@ def verify(headers, body, secrets):
             result["sha256"].append(secret)
         if hmac.compare_digest(expected, headers.get("x-hookgate-signature-previous", "")):
             result["sha256_previous"].append(secret)
+        # Seed 004's verifyWebhook: createHmac("sha256", secret).update(body).digest("hex").
+        bare = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if hmac.compare_digest(bare, headers.get("x-confirmai-signature", "")):
+            result["hex"].append(secret)
     return result
 
 

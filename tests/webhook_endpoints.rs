@@ -19,6 +19,7 @@ async fn settings() -> WebhookSettings {
         secrets: SecretBox::from_secret(key.as_bytes()),
         allow_http: false,
         rotation_grace_seconds: 3600,
+        destinations: Default::default(),
     }
 }
 
@@ -54,6 +55,10 @@ async fn an_endpoint_is_created_read_updated_rotated_and_deleted_without_exposin
     assert_eq!(
         created["webhook"]["retry_policy"]["delays_seconds"],
         json!([60, 300, 900, 3600, 21600, 86400])
+    );
+    assert_eq!(
+        created["webhook"]["signature_style"], "sha256",
+        "seed 000's style by default"
     );
 
     let reader = new_key(&services, &org, &["endpoints:read"], 100).await;
@@ -175,6 +180,24 @@ async fn invalid_endpoints_are_refused_and_nothing_is_stored() {
         (
             "credentials in url",
             with(json!({"url": "https://user:pass@example.com/"})),
+            422,
+        ),
+        (
+            "metadata address",
+            with(json!({"url": "https://169.254.169.254/latest/meta-data"})),
+            422,
+        ),
+        ("private address", with(json!({"url": "https://10.1.2.3/hook"})), 422),
+        ("loopback address", with(json!({"url": "https://127.0.0.1/hook"})), 422),
+        ("loopback v6", with(json!({"url": "https://[::1]/hook"})), 422),
+        (
+            "mapped private v6",
+            with(json!({"url": "https://[::ffff:192.168.0.1]/hook"})),
+            422,
+        ),
+        (
+            "unknown signature style",
+            with(json!({"signature_style": "base64"})),
             422,
         ),
         ("unknown event", with(json!({"events": ["order.deleted"]})), 422),

@@ -757,6 +757,7 @@ pub async fn stored_endpoint(
             conditions: Default::default(),
             include_fields: Vec::new(),
             batch_settings: None,
+            signature_style: Default::default(),
         },
         status: "active".into(),
         disabled_reason: None,
@@ -804,6 +805,7 @@ pub async fn subscribe(services: &Services, org: &Org, events: &[&str]) -> Strin
         secrets: secret_box().await,
         allow_http: false,
         rotation_grace_seconds: 3600,
+        destinations: Default::default(),
     };
     let body =
         serde_json::json!({"name": "Test subscriber", "url": "https://receiver.example/hooks", "events": events});

@@ -1,7 +1,8 @@
 //! Signatures on outbound deliveries, over the exact bytes sent, in two styles at once:
 //!
 //! - the seeds' style: `X-Hookgate-Signature: sha256=<hex HMAC-SHA256(secret, body)>`, the
-//!   secret's text as the key;
+//!   secret's text as the key; or, for an endpoint whose `signature_style` is `hex`, the bare
+//!   hex, also as `x-confirmai-signature` (seed 004's receivers read that header);
 //! - Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{ts}.{body}")>`,
 //!   the key being the base64 part of a `whsec_` secret (or the secret's text otherwise).
 //!
@@ -12,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::crypto::hmac_sha256 as hmac;
+use crate::store::endpoints::SignatureStyle;
 
 pub const SECRET_PREFIX: &str = "whsec_";
 
@@ -29,9 +31,13 @@ fn standard_key(secret: &str) -> Vec<u8> {
         .unwrap_or_else(|| secret.as_bytes().to_vec())
 }
 
-/// `sha256=<hex>`.
-pub fn seed_signature(secret: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &[body])))
+/// `sha256=<hex>`, or the bare hex in the `hex` style.
+pub fn seed_signature(secret: &str, body: &[u8], style: SignatureStyle) -> String {
+    let hex = hex::encode(hmac(secret.as_bytes(), &[body]));
+    match style {
+        SignatureStyle::Sha256 => format!("sha256={hex}"),
+        SignatureStyle::Hex => hex,
+    }
 }
 
 /// `v1,<base64>` of Standard Webhooks.
@@ -48,16 +54,20 @@ pub fn standard_signature(secret: &str, message_id: &str, timestamp: i64, body: 
 pub fn signature_headers(
     current: &str,
     previous: Option<&str>,
+    style: SignatureStyle,
     message_id: &str,
     timestamp: i64,
     body: &[u8],
 ) -> Vec<(&'static str, String)> {
     let mut standard = standard_signature(current, message_id, timestamp, body);
-    let mut headers = vec![("x-hookgate-signature", seed_signature(current, body))];
+    let mut headers = vec![("x-hookgate-signature", seed_signature(current, body, style))];
+    if style == SignatureStyle::Hex {
+        headers.push(("x-confirmai-signature", seed_signature(current, body, style)));
+    }
     if let Some(previous) = previous {
         standard.push(' ');
         standard.push_str(&standard_signature(previous, message_id, timestamp, body));
-        headers.push(("x-hookgate-signature-previous", seed_signature(previous, body)));
+        headers.push(("x-hookgate-signature-previous", seed_signature(previous, body, style)));
     }
     headers.push(("webhook-id", message_id.to_string()));
     headers.push(("webhook-timestamp", timestamp.to_string()));
@@ -83,18 +93,32 @@ mod tests {
 
     #[test]
     fn seed_style_is_hex_hmac_of_the_body_under_the_secret_text() {
-        // printf '%s' '{"a":1}' | openssl dgst -sha256 -hmac 'secret'
+        // HMAC-SHA256 of Wikipedia's "HMAC" example: key "key", the quick brown fox.
+        let body = b"The quick brown fox jumps over the lazy dog";
+        let hex = "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8";
         assert_eq!(
-            seed_signature("secret", br#"{"a":1}"#),
-            format!("sha256={}", hex::encode(hmac(b"secret", &[br#"{"a":1}"#])))
+            seed_signature("key", body, SignatureStyle::Sha256),
+            format!("sha256={hex}")
         );
-        assert!(seed_signature("secret", b"x").starts_with("sha256="));
-        assert_eq!(seed_signature("secret", b"x").len(), 7 + 64);
+        assert_eq!(seed_signature("key", body, SignatureStyle::Hex), hex);
+        let headers = signature_headers("key", None, SignatureStyle::Hex, "msg_1", 1, body);
+        let named = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+        assert_eq!(named("x-hookgate-signature"), Some(hex));
+        assert_eq!(named("x-confirmai-signature"), Some(hex), "seed 004's header, bare hex");
+        let seed_000 = signature_headers("key", None, SignatureStyle::Sha256, "msg_1", 1, body);
+        assert!(!seed_000.iter().any(|(n, _)| *n == "x-confirmai-signature"));
     }
 
     #[test]
     fn rotation_signs_with_both_secrets() {
-        let headers = signature_headers("whsec_bmV3", Some("whsec_b2xk"), "msg_1", 1, b"{}");
+        let headers = signature_headers(
+            "whsec_bmV3",
+            Some("whsec_b2xk"),
+            SignatureStyle::Sha256,
+            "msg_1",
+            1,
+            b"{}",
+        );
         let get = |name: &str| {
             headers
                 .iter()
@@ -105,7 +129,7 @@ mod tests {
         assert_eq!(get("webhook-signature").split(' ').count(), 2);
         assert_eq!(
             get("x-hookgate-signature-previous"),
-            seed_signature("whsec_b2xk", b"{}")
+            seed_signature("whsec_b2xk", b"{}", SignatureStyle::Sha256)
         );
         let generated = generate_secret();
         assert!(generated.starts_with("whsec_") && STANDARD.decode(&generated[6..]).unwrap().len() == 32);

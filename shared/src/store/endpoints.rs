@@ -30,6 +30,21 @@ pub struct EndpointConfig {
     /// When set, events are delivered together as one array.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_settings: Option<BatchSettings>,
+    /// How `X-Hookgate-Signature` is written.
+    #[serde(default)]
+    pub signature_style: SignatureStyle,
+}
+
+/// How the seeds' signature header is written; Standard Webhooks' headers come with either.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureStyle {
+    /// `X-Hookgate-Signature: sha256=<hex>` (seed 000's style).
+    #[default]
+    Sha256,
+    /// Bare hex, in `X-Hookgate-Signature` and in `x-confirmai-signature`, for receivers written
+    /// against seed 004's verification code.
+    Hex,
 }
 
 /// Deliver a batch when `max_events` are waiting or the oldest has waited `max_wait_seconds`.

@@ -34,7 +34,7 @@ pub(super) async fn create(call: Call<'_>, settings: &WebhookSettings) -> Result
             "a new endpoint is active; change status with PUT",
         ));
     }
-    let config = apply(&body, defaults(), settings.allow_http)?;
+    let config = apply(&body, defaults(), settings)?;
     let secret = match body.secret.as_deref().map(str::trim) {
         None => generate_secret(),
         Some(secret) if (24..=128).contains(&secret.len()) && secret.is_ascii() => secret.to_string(),
@@ -118,7 +118,7 @@ pub(super) async fn update(call: Call<'_>, settings: &WebhookSettings) -> Result
         ));
     }
     let current = find_endpoint(&call).await?;
-    let config = apply(&body, current.config, settings.allow_http)?;
+    let config = apply(&body, current.config, settings)?;
     let token = match &body.authentication {
         Some(Some(authentication)) => TokenChange::Set(validate_token(authentication)?),
         Some(None) => TokenChange::Remove,

@@ -20,6 +20,7 @@ use crate::auth::Scope;
 use crate::crypto::SecretBox;
 use crate::error::ApiError;
 use crate::http::{Call, Route, serve_routes};
+use crate::outbound::ssrf::AddressPolicy;
 use crate::runtime::{Error, Services};
 use crate::store::endpoints::Endpoint;
 
@@ -30,6 +31,9 @@ pub struct WebhookSettings {
     pub allow_http: bool,
     /// How long a rotated-out secret keeps signing.
     pub rotation_grace_seconds: i64,
+    /// Which literal addresses an endpoint may name: public ones and `DELIVERY_ALLOWED_CIDRS`,
+    /// as the delivery worker allows them.
+    pub destinations: AddressPolicy,
 }
 
 impl WebhookSettings {
@@ -41,6 +45,7 @@ impl WebhookSettings {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(86_400),
+            destinations: AddressPolicy::parse(&std::env::var("DELIVERY_ALLOWED_CIDRS").unwrap_or_default())?,
         })
     }
 }

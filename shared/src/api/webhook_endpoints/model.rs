@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::store::deliveries::Attempt;
-use crate::store::endpoints::{BatchSettings, DeliveryStats, Endpoint};
+use crate::store::endpoints::{BatchSettings, DeliveryStats, Endpoint, SignatureStyle};
 
 #[derive(Debug, Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +59,10 @@ pub struct EndpointRequest {
     #[serde(default, deserialize_with = "crate::http::present")]
     #[schema(value_type = Option<BatchSettings>)]
     pub batch_settings: Option<Option<BatchSettings>>,
+    /// `sha256` (default: `X-Hookgate-Signature: sha256=<hex>`) or `hex` (bare hex, also as
+    /// `x-confirmai-signature`, for receivers written against seed 004's code). Standard
+    /// Webhooks' `webhook-signature` comes with either.
+    pub signature_style: Option<SignatureStyle>,
     /// `active` or `disabled` (PUT only).
     pub status: Option<String>,
 }
@@ -85,6 +89,7 @@ pub struct EndpointView {
     pub conditions: Map<String, Value>,
     pub filters: Filters,
     pub batch_settings: Option<BatchSettings>,
+    pub signature_style: SignatureStyle,
     pub created_at: String,
     pub updated_at: String,
     pub last_delivery: Option<String>,
@@ -112,6 +117,7 @@ impl From<Endpoint> for EndpointView {
                 include_fields: endpoint.config.include_fields,
             },
             batch_settings: endpoint.config.batch_settings,
+            signature_style: endpoint.config.signature_style,
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
             last_delivery: endpoint.stats.last_delivery.clone(),

@@ -2,11 +2,12 @@
 
 use serde_json::Map;
 
+use super::WebhookSettings;
 use super::model::{Authentication, EndpointRequest, RetryPolicyRequest};
 use crate::error::ApiError;
 use crate::outbound::schedule::{self, BACKOFF_MULTIPLIERS, DEFAULT_RETRY_DELAYS, MAX_RETRIES};
 use crate::outbound::{catalog, matching};
-use crate::store::endpoints::{BatchSettings, EndpointConfig, RetryPolicy};
+use crate::store::endpoints::{BatchSettings, EndpointConfig, RetryPolicy, SignatureStyle};
 
 const MAX_BATCH_EVENTS: u32 = 100;
 const MAX_BATCH_WAIT_SECONDS: u64 = 3600;
@@ -25,18 +26,31 @@ pub(super) fn defaults() -> EndpointConfig {
         conditions: Map::new(),
         include_fields: Vec::new(),
         batch_settings: None,
+        signature_style: SignatureStyle::default(),
     }
 }
 
-fn validate_url(url: &str, allow_http: bool) -> Result<String, ApiError> {
+fn validate_url(url: &str, settings: &WebhookSettings) -> Result<String, ApiError> {
     let parsed =
         url::Url::parse(url.trim()).map_err(|e| ApiError::invalid_input("url", format!("url is not a URL: {e}")))?;
-    let scheme_ok = parsed.scheme() == "https" || (allow_http && parsed.scheme() == "http");
+    let scheme_ok = parsed.scheme() == "https" || (settings.allow_http && parsed.scheme() == "http");
     if !scheme_ok {
         return Err(ApiError::invalid_input("url", "url must use https"));
     }
     if parsed.host_str().is_none_or(str::is_empty) || !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(ApiError::invalid_input("url", "url needs a host and no credentials"));
+    }
+    // A literal address is judged now; a name is judged when the delivery resolves it.
+    let literal = match parsed.host() {
+        Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+        _ => None,
+    };
+    if literal.is_some_and(|address| !settings.destinations.permits(address)) {
+        return Err(ApiError::invalid_input(
+            "url",
+            "url is a private, loopback, link-local or metadata address: deliveries there are refused",
+        ));
     }
     if url.len() > MAX_URL_CHARS {
         return Err(ApiError::invalid_input(
@@ -131,7 +145,7 @@ pub(super) fn validate_token(authentication: &Authentication) -> Result<&str, Ap
 pub(super) fn apply(
     request: &EndpointRequest,
     mut config: EndpointConfig,
-    allow_http: bool,
+    settings: &WebhookSettings,
 ) -> Result<EndpointConfig, ApiError> {
     if let Some(batch_settings) = request.batch_settings {
         config.batch_settings = batch_settings.map(validate_batch_settings).transpose()?;
@@ -140,7 +154,7 @@ pub(super) fn apply(
         config.name = validate_name(name)?;
     }
     if let Some(url) = &request.url {
-        config.url = validate_url(url, allow_http)?;
+        config.url = validate_url(url, settings)?;
     }
     if let Some(events) = &request.events {
         config.events = validate_events(events)?;
@@ -166,6 +180,9 @@ pub(super) fn apply(
             ));
         }
         config.include_fields = filters.include_fields.clone();
+    }
+    if let Some(style) = request.signature_style {
+        config.signature_style = style;
     }
     match &request.authentication {
         Some(Some(authentication)) => {

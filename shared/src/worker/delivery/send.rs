@@ -117,6 +117,7 @@ fn signed_request(
     for (name, value) in signature_headers(
         &secret,
         previous.as_deref(),
+        endpoint.config.signature_style,
         &message.delivery_id,
         now.unix_timestamp(),
         &body,
