@@ -268,6 +268,10 @@ async fn stripe_billing_events_set_the_plan_record_invoices_and_alert_on_failed_
     let sample = || fixture("stripe-webhooks-subscription-created.json");
     let (status, _) = stripe_call(&services, sample()).await;
     assert_eq!(status, 200);
+    // A Connect event names its account in the body: routed there without `?account=`, its
+    // signature still checked against that account's secret (here: the same event again).
+    let (status, routed) = stripe_call(&services, sample().without_query()).await;
+    assert_eq!((status, &routed["duplicate"]), (200, &json!(true)), "{routed}");
     let unchanged = harness::services()
         .await
         .store

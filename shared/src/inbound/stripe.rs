@@ -2,8 +2,9 @@
 //!
 //! `Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]` where each `v1` is HMAC-SHA256 of
 //! `"{t}.{raw body}"` under the endpoint secret (several during Stripe's secret rotation); a
-//! timestamp more than 300 s from now is a replay. The account in the query names the
-//! integration whose secret verifies the request (Stripe lets the merchant register any URL).
+//! timestamp more than 300 s from now is a replay. The account in the query (or, for a Connect
+//! event, its `account` field) names the integration whose secret verifies the request (Stripe
+//! lets the merchant register any URL).
 //!
 //! On Hookgate's own billing account (an integration the operator marks `billing`),
 //! subscription events set the organization's plan and trial. Otherwise, and for invoice and
@@ -69,11 +70,21 @@ impl Source for Stripe {
 
     const PROVIDER: Provider = Provider::Stripe;
 
-    /// Stripe lets the merchant register any URL: `?account=` names the connected account.
-    fn accounts(&self, request: &Request, _body: &[u8]) -> Result<Vec<String>, ApiError> {
+    /// Stripe lets the merchant register any URL: `?account=` names the connected account; a
+    /// Connect event names it in its body (`account`), checked against that account's secret
+    /// like any other.
+    fn accounts(&self, request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
         query_parameter(request, "account")
+            .or_else(|| {
+                let event: Value = serde_json::from_slice(body).ok()?;
+                event.get("account")?.as_str().map(str::to_string)
+            })
             .map(|account| vec![account])
-            .ok_or_else(|| ApiError::unauthorized("the account query parameter names the connected Stripe account"))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the account query parameter (or a Connect event's account) names the connected Stripe account",
+                )
+            })
     }
 
     async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {
