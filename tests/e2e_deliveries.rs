@@ -246,6 +246,16 @@ async fn failures_are_retried_on_the_schedule_until_the_receiver_answers() {
 
     let log = wait_for_log(&endpoint, "success", Duration::from_secs(20)).await;
     assert_eq!(log["attempts"], 3);
+    // Every attempt is kept under its log entry, with the start of what the receiver answered.
+    let attempts = log["attempt_log"].as_array().expect("the attempts");
+    let codes: Vec<u64> = attempts.iter().map(|a| a["response_code"].as_u64().unwrap()).collect();
+    assert_eq!(codes, [500, 503, 200], "{log}");
+    assert_eq!(attempts[0]["response_body"], r#"{"received": false}"#, "{log}");
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["at"].is_string() && a["response_time_ms"].is_u64())
+    );
     let (_, stats) = call(
         reqwest::Method::GET,
         &format!("/api/v1/webhooks/{endpoint}/stats"),

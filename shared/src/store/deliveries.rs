@@ -29,6 +29,9 @@ pub struct Attempt {
     pub response_code: Option<u16>,
     pub response_time_ms: u64,
     pub error: Option<String>,
+    /// The first 4 KB of the receiver's answer (as text, invalid UTF-8 replaced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
 }
 
 /// A delivery's state after an attempt.
@@ -61,6 +64,8 @@ pub struct Delivery {
     pub next_attempt_at: Option<i64>,
     pub payload_size: u64,
     pub last_attempt: Option<Attempt>,
+    /// Every attempt, oldest first.
+    pub attempt_log: Vec<Attempt>,
     pub message_body: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -77,6 +82,9 @@ fn attempt_value(attempt: &Attempt) -> AttributeValue {
     if let Some(error) = &attempt.error {
         map.insert("error".to_string(), s(error));
     }
+    if let Some(body) = &attempt.response_body {
+        map.insert("body".to_string(), s(body));
+    }
     AttributeValue::M(map)
 }
 
@@ -87,6 +95,7 @@ fn attempt_from(value: &AttributeValue) -> Option<Attempt> {
         response_code: get_n(map, "code"),
         response_time_ms: get_n(map, "ms").unwrap_or(0),
         error: get_s(map, "error").map(str::to_string),
+        response_body: get_s(map, "body").map(str::to_string),
     })
 }
 
@@ -101,6 +110,11 @@ fn delivery_from(item: &Item) -> Option<Delivery> {
         next_attempt_at: get_n(item, "next_attempt_at"),
         payload_size: get_n(item, "payload_size").unwrap_or(0),
         last_attempt: item.get("last_attempt").and_then(attempt_from),
+        attempt_log: item
+            .get("attempt_log")
+            .and_then(|log| log.as_l().ok())
+            .map(|log| log.iter().filter_map(attempt_from).collect())
+            .unwrap_or_default(),
         message_body: get_s(item, "message_body").map(str::to_string),
         created_at: get_s(item, "created_at").unwrap_or_default().to_string(),
         updated_at: get_s(item, "updated_at").unwrap_or_default().to_string(),
@@ -116,6 +130,8 @@ fn delivery_update(table: &str, update: &DeliveryUpdate<'_>) -> Result<Update, S
         "attempts = :attempts",
         "payload_size = :size",
         "last_attempt = :attempt",
+        // The delivery's attempts are bounded by its retry policy (at most 9), each under 5 KB.
+        "attempt_log = list_append(if_not_exists(attempt_log, :no_attempts), :attempt_list)",
         "updated_at = :now",
         "created_at = if_not_exists(created_at, :now)",
         "GSI1PK = :gsi1pk",
@@ -129,6 +145,11 @@ fn delivery_update(table: &str, update: &DeliveryUpdate<'_>) -> Result<Update, S
         (":attempts".to_string(), n(update.attempts)),
         (":size".to_string(), n(update.payload_size)),
         (":attempt".to_string(), attempt_value(update.attempt)),
+        (
+            ":attempt_list".to_string(),
+            AttributeValue::L(vec![attempt_value(update.attempt)]),
+        ),
+        (":no_attempts".to_string(), AttributeValue::L(Vec::new())),
         (":now".to_string(), s(update.now)),
         (
             ":gsi1pk".to_string(),

@@ -9,7 +9,8 @@ use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response};
 
-/// Delivery log: one entry per delivery with its latest attempt, newest first.
+/// Delivery log: one entry per delivery with its latest attempt and every attempt made (time,
+/// status code, duration, error, the first 4 KB of the answer), newest first.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs", operation_id = "webhook_endpoints_logs", tag = "Outbound webhooks",
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path), LogParams),
     responses((status = 200, body = LogPage), (status = "4XX", body = ErrorBody)))]
@@ -53,6 +54,7 @@ pub(super) async fn logs(call: Call<'_>) -> Result<Response<Body>, ApiError> {
             attempts: d.attempts,
             payload_size: d.payload_size,
             last_attempt: d.last_attempt,
+            attempt_log: d.attempt_log,
         })
         .collect();
     let next_cursor = page.next.as_ref().map(crate::store::deliveries::encode_cursor);

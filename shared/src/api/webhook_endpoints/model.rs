@@ -167,6 +167,8 @@ pub struct LogEntry {
     pub attempts: u32,
     pub payload_size: u64,
     pub last_attempt: Option<Attempt>,
+    /// Every attempt, oldest first.
+    pub attempt_log: Vec<Attempt>,
     pub next_attempt_at: Option<String>,
 }
 

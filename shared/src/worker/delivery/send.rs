@@ -33,6 +33,7 @@ impl Sent {
                 response_code: None,
                 response_time_ms: 0,
                 error: Some(error.into()),
+                response_body: None,
             },
             retry_after: None,
             payload_size,
@@ -134,20 +135,36 @@ fn signed_request(
     Ok(request.body(body))
 }
 
+/// How much of a receiver's answer is kept with the attempt.
+const ANSWER_EXCERPT_BYTES: usize = 4096;
+
+/// The first [`ANSWER_EXCERPT_BYTES`] of the answer, read no further (a receiver may answer a
+/// lot); `None` when it is empty.
+async fn answer_excerpt(mut response: reqwest::Response) -> Option<String> {
+    let mut kept: Vec<u8> = Vec::new();
+    while kept.len() < ANSWER_EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(ANSWER_EXCERPT_BYTES - kept.len())]),
+            _ => break,
+        }
+    }
+    (!kept.is_empty()).then(|| String::from_utf8_lossy(&kept).into_owned())
+}
+
 /// Sends the request and says how it went.
 async fn post(request: reqwest::RequestBuilder, now: OffsetDateTime, payload_size: usize) -> Sent {
     let started = Instant::now();
     let response = request.send().await;
     let response_time_ms = started.elapsed().as_millis() as u64;
-    let (response_code, retry_after, error) = match response {
+    let (response_code, retry_after, error, response_body) = match response {
         Ok(response) => {
             let code = response.status().as_u16();
             let retry_after = matches!(code, 429 | 503)
                 .then(|| retry_after_seconds(response.headers()))
                 .flatten();
-            (Some(code), retry_after, None)
+            (Some(code), retry_after, None, answer_excerpt(response).await)
         }
-        Err(error) => (None, None, Some(describe(&error))),
+        Err(error) => (None, None, Some(describe(&error)), None),
     };
     Sent {
         attempt: Attempt {
@@ -155,6 +172,7 @@ async fn post(request: reqwest::RequestBuilder, now: OffsetDateTime, payload_siz
             response_code,
             response_time_ms,
             error,
+            response_body,
         },
         retry_after,
         payload_size,
