@@ -1,5 +1,6 @@
 //! The delivery worker called directly with SQS events, at instants a test chooses: how long an
-//! endpoint has been failing decides when it is disabled, and a success clears the streak.
+//! endpoint has been failing decides when it is disabled, and a success clears the streak; a
+//! destination the address guard refuses is never sent to.
 
 use std::sync::{Arc, Mutex};
 
@@ -119,4 +120,44 @@ async fn an_endpoint_failing_longer_than_the_window_is_disabled_and_a_success_cl
         disabled.disabled_reason
     );
     wait_for_alert(&sqs, &alerts, "endpoint.disabled", &endpoint.endpoint_id).await;
+}
+
+#[tokio::test]
+async fn a_destination_the_guard_refuses_is_not_sent_to() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
+    let worker = harness::delivery_worker(services.store.clone(), clock, 0.0, 3600, std::time::Duration::ZERO).await;
+    // Stored as if it had been allowed when made: the guard at delivery time still refuses it
+    // (the worker allows 127.0.0.0/8 only; [::1] stands in for any private or metadata address).
+    let endpoint = harness::stored_endpoint(
+        &services.store,
+        &worker.secrets,
+        &org.org_id,
+        "http://[::1]:9/internal",
+        vec![],
+    )
+    .await;
+    let message = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:30:00Z", json!({}));
+    shared::worker::delivery::handle(
+        &worker,
+        harness::sqs_event(&[serde_json::to_string(&message).unwrap()], 1),
+    )
+    .await;
+    let delivery = services
+        .store
+        .get_delivery(&org.org_id, &message.delivery_id)
+        .await
+        .unwrap()
+        .expect("the attempt is recorded");
+    let attempt = delivery.last_attempt.expect("an attempt");
+    assert_eq!(attempt.response_code, None);
+    assert!(
+        attempt
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("destination refused"),
+        "{attempt:?}"
+    );
 }

@@ -407,25 +407,31 @@ async fn during_rotation_both_secrets_sign() {
 }
 
 #[tokio::test]
-async fn deliveries_to_non_public_addresses_are_refused() {
-    // The local stack allow-lists 127.0.0.0/8 only: [::1] (loopback, but not allow-listed)
-    // stands in for a private or metadata address without sending traffic anywhere else.
-    let (endpoint, _) = create_endpoint(json!({"name": "Internal", "url": "http://[::1]:9/internal", "events": ["webhook.test"], "retry_policy": {"max_retries": 0}})).await;
-    call(
-        reqwest::Method::POST,
-        &format!("/api/v1/webhooks/{endpoint}/test"),
-        Some(json!({})),
+async fn literal_private_and_metadata_destinations_are_refused_when_created_or_changed() {
+    // The local stack allow-lists 127.0.0.0/8 only.
+    for url in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:9/internal",
+        "http://10.0.0.7/hook",
+    ] {
+        let (status, refused) = call(
+            reqwest::Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"name": "Internal", "url": url, "events": ["webhook.test"]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {refused}");
+        assert_eq!(refused["error"]["details"]["field"], "url");
+    }
+    let (endpoint, _) =
+        create_endpoint(json!({"name": "Local", "url": "http://127.0.0.1:9/ok", "events": ["webhook.test"]})).await;
+    let (status, refused) = call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/webhooks/{endpoint}"),
+        Some(json!({"url": "http://169.254.169.254/latest/meta-data"})),
     )
     .await;
-    let log = wait_for_log(&endpoint, "failed", Duration::from_secs(60)).await;
-    assert!(
-        log["last_attempt"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("destination refused"),
-        "{log}"
-    );
-    assert_eq!(log["response_code"], Value::Null);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
 }
 
 async fn ingest_product(sku: &str) {
