@@ -114,7 +114,7 @@ pub fn documented() -> Value {
                 "operationId": format!("event_{}", event.replace('.', "_")),
                 "summary": summary,
                 "tags": ["Outbound webhooks"],
-                "description": "Signed with `webhook-id`, `webhook-timestamp`, `webhook-signature` (and the seed's `X-Aficial-Signature`); see the endpoints' documentation.",
+                "description": "Signed with `webhook-id`, `webhook-timestamp`, `webhook-signature` and `X-Hookgate-Signature` (`sha256=<hex>`, or bare hex and `x-confirmai-signature` for an endpoint whose `signature_style` is `hex`); see the endpoints' documentation.",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": envelope}}},
                 "responses": {"2XX": {"description": "Received; anything else is retried on the endpoint's schedule"}},
             }}),
