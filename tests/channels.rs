@@ -184,8 +184,18 @@ fn meta_request(fixture_name: &str, body: &str, secret: &str) -> FixtureRequest 
         .body(body.to_string())
 }
 
+/// WhatsApp's source, fetching media from the stand-in.
+async fn whatsapp_source(c: &Channels) -> shared::inbound::whatsapp::Whatsapp {
+    let config = harness::sdk_config(&harness::emulator().endpoint).await;
+    shared::inbound::whatsapp::Whatsapp {
+        files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true),
+        http: shared::mail::resend_client(Duration::from_secs(5)).unwrap(),
+        graph_url: harness::provider_apis("http://127.0.0.1:9", &c.standin.url).graph,
+    }
+}
+
 async fn whatsapp(c: &Channels, request: FixtureRequest) -> (u16, Value) {
-    read(shared::inbound::whatsapp::handle(&c.inbound, request.build()).await)
+    read(shared::inbound::whatsapp::handle(&c.inbound, &whatsapp_source(c).await, request.build()).await)
 }
 
 #[tokio::test]
@@ -211,7 +221,9 @@ async fn whatsapp_messages_land_replies_go_out_and_statuses_move_them() {
             .query("hub.verify_token", token)
             .query("hub.challenge", "1158201444")
     };
-    let response = shared::inbound::whatsapp::handle(&c.inbound, handshake(&verify_token).build()).await;
+    let response =
+        shared::inbound::whatsapp::handle(&c.inbound, &whatsapp_source(&c).await, handshake(&verify_token).build())
+            .await;
     assert_eq!(response.status(), 200);
     assert_eq!(std::str::from_utf8(response.body().as_ref()).unwrap(), "1158201444");
     assert_eq!(whatsapp(&c, handshake("not-the-token")).await.0, 403);
@@ -285,6 +297,56 @@ async fn whatsapp_messages_land_replies_go_out_and_statuses_move_them() {
     let received: Vec<&Value> = published.iter().filter(|m| m["event"] == "message.received").collect();
     assert_eq!(received.len(), 2, "{published:?}");
     assert_eq!(received[0]["data"]["channel"], "whatsapp");
+
+    // A photo: its file fetched from the Graph API into the bucket, byte for byte.
+    let photo_bytes = b"\xff\xd8\xff\xe0 a photo of the parcel";
+    use base64::Engine;
+    let registered = reqwest::Client::new()
+        .post(format!("{}/_standin/media", c.standin.url))
+        .json(&json!({"id": "1037543291543636", "mime_type": "image/jpeg",
+                      "content_base64": base64::engine::general_purpose::STANDARD.encode(photo_bytes)}))
+        .send()
+        .await
+        .unwrap();
+    assert!(registered.status().is_success());
+    let photo = whatsapp_body(
+        &phone_number_id,
+        json!({"messages": [{"from": customer, "id": "wamid.photo", "timestamp": now().to_string(), "type": "image",
+                             "image": {"id": "1037543291543636", "mime_type": "image/jpeg", "sha256": "x", "caption": "Dented box"}}]}),
+    );
+    assert_eq!(
+        whatsapp(&c, meta_request("whatsapp-webhooks-message.json", &photo, META_SECRET))
+            .await
+            .0,
+        200
+    );
+    let entries = thread(&c, &org, &ticket.ticket_id).await;
+    let with_photo = entries
+        .iter()
+        .find(|e| e.content_text == "[image] Dented box")
+        .expect("the photo's entry");
+    assert_eq!(with_photo.attachments.len(), 1, "{with_photo:?}");
+    let stored = c
+        .desk
+        .store
+        .get_attachment(&org.org_id, &with_photo.attachments[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.content_type, "image/jpeg");
+    let url = whatsapp_source(&c)
+        .await
+        .files
+        .presigned_get(
+            &stored.object_key,
+            &stored.filename,
+            &stored.content_type,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let downloaded = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), photo_bytes.as_slice());
 
     // The agent's reply goes out through the Cloud API.
     let entry_id = reply_and_send(&c, &org, &ticket.ticket_id, "It ships today.").await;

@@ -35,6 +35,11 @@ Control endpoints (not the providers', no authentication):
                            "error"), except for 429: HTTP 429 {"ok": false, "error":
                            "ratelimited"} with Retry-After (default 1 second).
   POST /_standin/reset     forgets what was sent, refused and scheduled to fail
+  POST /_standin/media     {"id", "mime_type", "content_base64"}: a WhatsApp media object that
+                           GET /<version>/<media id> then describes (Meta's "Retrieve media URL":
+                           {"messaging_product", "url", "mime_type", "sha256", "file_size", "id"})
+                           and whose url serves the bytes to the same Bearer token ("Download
+                           media")
 
 Where each behaviour comes from:
 
@@ -141,6 +146,7 @@ LOCK = threading.Lock()
 SENT = []
 REFUSED = []
 FAILURES = {provider: [] for provider in PROVIDERS}
+MEDIA = {}
 CONFIG = {
     "meta_token": "EAAtest",
     "slack_token": "xoxb-test",
@@ -629,6 +635,8 @@ class Handler(BaseHTTPRequestHandler):
             if method != "POST":
                 return self.reply(405, twilio_error(405, 20004, "Method not allowed").payload)
             return self.send("twilio", url.path, headers, query, body, twilio_send(headers, query, body, parts))
+        if len(parts) == 2 and GRAPH_VERSION.match(parts[0]) and method == "GET":
+            return self.media_url(headers, query, parts[1])
         if len(parts) == 3 and GRAPH_VERSION.match(parts[0]) and parts[2] == "messages" and method == "POST":
             fields = {**query, **(body if isinstance(body, dict) else {})}
             if parts[1] == "me" or "recipient" in fields:
@@ -655,8 +663,55 @@ class Handler(BaseHTTPRequestHandler):
             SENT.append({**record, "id": message_id})
         self.reply(status, payload)
 
+    def media_url(self, headers, query, media_id):
+        """Meta's "Retrieve media URL": the media's description, for the access token."""
+        refusal = check_meta_token(meta_token(headers, query), 401, on_me=False)
+        if refusal:
+            return self.reply(refusal.status, refusal.payload)
+        with LOCK:
+            media = MEDIA.get(media_id)
+        if media is None:
+            refusal = graph_error(400, 100, f"(#100) Invalid parameter: media {media_id} does not exist")
+            return self.reply(refusal.status, refusal.payload)
+        host = self.headers.get("host", "127.0.0.1")
+        self.reply(200, {
+            "messaging_product": "whatsapp",
+            "url": f"http://{host}/_standin/media-files/{media_id}",
+            "mime_type": media["mime_type"],
+            "sha256": hashlib.sha256(media["bytes"]).hexdigest(),
+            "file_size": len(media["bytes"]),
+            "id": media_id,
+        })
+
+    def media_file(self, media_id):
+        """Meta's "Download media": the bytes, for the same Bearer token only."""
+        refusal = check_meta_token(meta_token(self.lowered_headers(), {}), 401, on_me=False)
+        if refusal:
+            return self.reply(refusal.status, refusal.payload)
+        with LOCK:
+            media = MEDIA.get(media_id)
+        if media is None:
+            return self.reply(404, {"error": "no such media"})
+        self.send_response(200)
+        self.send_header("content-type", media["mime_type"])
+        self.send_header("content-length", str(len(media["bytes"])))
+        self.end_headers()
+        self.wfile.write(media["bytes"])
+
     def control(self, method, parts, query, raw):
         wanted = query.get("provider")
+        if method == "GET" and len(parts) == 2 and parts[0] == "media-files":
+            return self.media_file(parts[1])
+        if method == "POST" and parts == ["media"]:
+            try:
+                request = json.loads(raw)
+                media = {"mime_type": request["mime_type"], "bytes": base64.b64decode(request["content_base64"])}
+                media_id = str(request["id"])
+            except (ValueError, TypeError, KeyError, binascii.Error) as problem:
+                return self.reply(400, {"error": f"bad control request: {problem}"})
+            with LOCK:
+                MEDIA[media_id] = media
+            return self.reply(200, {"id": media_id})
         if method == "GET" and parts in (["sent"], ["refused"]):
             with LOCK:
                 entries = list(SENT if parts == ["sent"] else REFUSED)

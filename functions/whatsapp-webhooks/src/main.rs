@@ -1,10 +1,12 @@
-//! The whatsapp channel's webhooks (see `shared::inbound::whatsapp`).
+//! `GET`/`POST /api/webhooks/whatsapp`: the WhatsApp channel's webhooks (see `shared::inbound::whatsapp`).
 use shared::inbound::{InboundServices, whatsapp};
 use shared::runtime::{aws_config, init_tracing, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let services = InboundServices::from_env(&aws_config().await).await?;
-    serve(|request| whatsapp::handle(&services, request)).await
+    let config = aws_config().await;
+    let services = InboundServices::from_env(&config).await?;
+    let source = whatsapp::Whatsapp::from_env(&config)?;
+    serve(|request| whatsapp::handle(&services, &source, request)).await
 }

@@ -10,6 +10,7 @@ use super::Webhook;
 use crate::clock::rfc3339;
 use crate::desk::{Desk, NewEntry, NewTicket, new_ticket_id};
 use crate::error::ApiError;
+use crate::store::attachments::AttachmentRef;
 use crate::store::chat::EntryChat;
 use crate::store::mail::chat_message_key;
 use crate::store::tickets::{Channel, Status, Ticket};
@@ -40,6 +41,8 @@ pub struct ChatMessage {
     pub text: String,
     /// What the text cannot say: media, buttons, a call's details.
     pub content: Option<Value>,
+    /// Files it carried, stored in the attachments bucket.
+    pub attachments: Vec<AttachmentRef>,
 }
 
 /// Lands a message on the desk; `None` when it landed before (a provider's retry).
@@ -63,6 +66,7 @@ pub async fn land(webhook: &Webhook<'_>, message: ChatMessage) -> Result<Option<
     let entry = NewEntry {
         provider_message_id: Some(message.provider_message_id.clone()),
         content: message.content.clone(),
+        attachments: message.attachments.clone(),
         chat: Some(EntryChat {
             integration_id: integration.integration_id.clone(),
             reply_to: message.reply_to.clone(),

@@ -135,6 +135,7 @@ impl Source for Dialpad {
             name,
             text,
             content: Some(json!({"call": details})),
+            attachments: Vec::new(),
         };
         Ok(match chat::land(webhook, message).await? {
             Some(data) => Processed::publish("message.received", data),

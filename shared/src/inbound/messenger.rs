@@ -155,6 +155,7 @@ fn chat_message(messaging: &Value) -> Option<ChatMessage> {
         name: None,
         text,
         content,
+        attachments: Vec::new(),
     })
 }
 

@@ -182,6 +182,7 @@ fn chat_message(event: &Value) -> Option<ChatMessage> {
             text.to_string()
         },
         content: files.map(|files| json!({"files": files})),
+        attachments: Vec::new(),
     })
 }
 

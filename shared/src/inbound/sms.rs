@@ -208,6 +208,7 @@ impl Source for Sms {
             name: None,
             text,
             content: (!media.is_empty()).then(|| json!({"media": media})),
+            attachments: Vec::new(),
         };
         Ok(match chat::land(webhook, message).await? {
             Some(data) => Processed::publish("message.received", data),

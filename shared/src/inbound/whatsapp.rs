@@ -4,7 +4,9 @@
 //! The account is the business phone number (`entry[].changes[].value.metadata.phone_number_id`).
 //! Each of `value.messages[]` (text, media, interactive replies, buttons, locations) lands on the
 //! desk through [`super::chat`]: the customer by their WhatsApp id, their open WhatsApp ticket
-//! or a new one. `value.statuses[]` are receipts of our replies (`sent`, `delivered`, `read`,
+//! or a new one. A media message's file is fetched from the Graph API with the account's access
+//! token (`GET /{media id}` for its URL, then the URL) into the attachments bucket; a file that
+//! cannot be fetched (expired at Meta, over 10 MB) lands as its reference, logged. `value.statuses[]` are receipts of our replies (`sent`, `delivered`, `read`,
 //! `failed`). A webhook is claimed under the SHA-256 of its body, and each message under its
 //! `wamid`, so Meta's retries land once however they are batched.
 
@@ -14,15 +16,114 @@ use serde_json::{Map, Value, json};
 
 use super::chat::{self, ChatMessage};
 use super::{Identified, InboundServices, Intake, Processed, Source, Webhook, accept, meta};
+use crate::blob::FileStore;
 use crate::crypto::sha256_hex;
+use crate::desk::files::{FormFile, store_file};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, error_response, find_route};
 use crate::inbound::payload::parse_object;
+use crate::store::attachments::AttachmentRef;
 use crate::store::integrations::Provider;
 use crate::store::tickets::Channel;
 
-/// WhatsApp, on `whatsapp-webhooks`.
-pub struct Whatsapp;
+/// WhatsApp, on `whatsapp-webhooks`, with what fetching media needs.
+pub struct Whatsapp {
+    pub files: FileStore,
+    pub http: reqwest::Client,
+    /// The Graph API, its version included (`META_GRAPH_URL`).
+    pub graph_url: String,
+}
+
+impl Whatsapp {
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+        Ok(Self {
+            files: FileStore::from_env(config)?,
+            http: crate::mail::resend_client(std::time::Duration::from_secs(10))?,
+            graph_url: crate::runtime::env_or("META_GRAPH_URL", "https://graph.facebook.com/v21.0".to_string())?
+                .trim_end_matches('/')
+                .to_string(),
+        })
+    }
+
+    /// A media message's file, stored; `None` (logged) when it cannot be had.
+    async fn fetch_media(&self, webhook: &Webhook<'_>, kind: &str, media: &Value) -> Option<AttachmentRef> {
+        let id = media.get("id")?.as_str()?;
+        let token = webhook
+            .integration
+            .channel
+            .as_ref()?
+            .sealed_access_token
+            .as_deref()
+            .and_then(|sealed| webhook.services.secrets.open(sealed))?;
+        let fetched = async {
+            let described: Value = self
+                .http
+                .get(format!("{}/{id}", self.graph_url))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let url = described
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let response = self
+                .http
+                .get(url)
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .error_for_status()?;
+            Ok::<_, reqwest::Error>((described, response.bytes().await?))
+        }
+        .await;
+        let (described, bytes) = match fetched {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                tracing::warn!(media = id, error = %e, "a WhatsApp media file could not be fetched");
+                return None;
+            }
+        };
+        let mime = described
+            .get("mime_type")
+            .or_else(|| media.get("mime_type"))
+            .and_then(Value::as_str)
+            .unwrap_or("application/octet-stream");
+        // `audio/ogg; codecs=opus` is stored as `audio/ogg`.
+        let content_type = mime.split(';').next().unwrap_or(mime).trim().to_lowercase();
+        let filename = media
+            .get("filename")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{kind}-{id}"));
+        let file = FormFile {
+            filename,
+            content_type,
+            data: bytes.to_vec(),
+        };
+        let org_id = &webhook.integration.org_id;
+        let now = crate::clock::rfc3339(webhook.now);
+        match store_file(
+            &webhook.services.store,
+            &self.files,
+            org_id,
+            &now,
+            Some(file),
+            (None, None),
+        )
+        .await
+        {
+            Ok(attachment) => Some(attachment.into()),
+            Err(e) => {
+                tracing::warn!(media = id, error = %e.message, "a WhatsApp media file was not stored");
+                None
+            }
+        }
+    }
+}
 
 #[derive(Clone, Copy)]
 pub enum WhatsappRoute {
@@ -41,10 +142,10 @@ pub const ROUTES: [Route<WhatsappRoute>; 2] = [
     params(("X-Hub-Signature-256" = String, Header)),
     request_body(content = Object, description = "A WhatsApp Cloud API webhook (`object: whatsapp_business_account`)"),
     responses((status = 200, body = super::InboundAccepted), (status = "4XX", body = ErrorBody)))]
-pub async fn handle(services: &InboundServices, request: Request) -> Response<Body> {
+pub async fn handle(services: &InboundServices, source: &Whatsapp, request: Request) -> Response<Body> {
     let outcome = match find_route(&ROUTES, &request).map(|route| route.route) {
         Ok(WhatsappRoute::Handshake) => meta::handshake(services, Provider::Whatsapp, &request).await,
-        Ok(WhatsappRoute::Events) => accept(services, &Whatsapp, &request).await,
+        Ok(WhatsappRoute::Events) => accept(services, source, &request).await,
         Err(error) => Err(error),
     };
     outcome.unwrap_or_else(|error| error_response(&error))
@@ -111,10 +212,18 @@ impl Source for Whatsapp {
                 continue;
             }
             for message in value.get("messages").and_then(Value::as_array).into_iter().flatten() {
-                let Some(message) = chat_message(value, message) else {
+                let Some(mut chat) = chat_message(value, message) else {
                     tracing::warn!("a WhatsApp message without id or sender skipped");
                     continue;
                 };
+                let kind = message.get("type").and_then(Value::as_str).unwrap_or_default();
+                if MEDIA_KINDS.contains(&kind)
+                    && let Some(media) = message.get(kind)
+                    && let Some(file) = self.fetch_media(webhook, kind, media).await
+                {
+                    chat.attachments.push(file);
+                }
+                let message = chat;
                 if let Some(data) = chat::land(webhook, message).await? {
                     events.push(("message.received", data));
                 }
@@ -162,8 +271,12 @@ fn chat_message(value: &Map<String, Value>, message: &Value) -> Option<ChatMessa
         name,
         text,
         content,
+        attachments: Vec::new(),
     })
 }
+
+/// The message types that carry a file.
+const MEDIA_KINDS: [&str; 5] = ["image", "video", "audio", "document", "sticker"];
 
 /// The text of a message of `kind`, and what it carries besides.
 fn message_text(kind: &str, message: &Value) -> (String, Option<Value>) {
@@ -176,7 +289,7 @@ fn message_text(kind: &str, message: &Value) -> (String, Option<Value>) {
     };
     match kind {
         "text" => (field("/text/body"), None),
-        "image" | "video" | "audio" | "document" | "sticker" => {
+        kind if MEDIA_KINDS.contains(&kind) => {
             let caption = field(&format!("/{kind}/caption"));
             let text = if caption.is_empty() {
                 format!("[{kind}]")
