@@ -483,3 +483,55 @@ async fn read_async(
 ) -> (u16, Value) {
     read(response.await)
 }
+
+#[tokio::test]
+async fn a_post_with_an_idempotency_key_runs_once_and_answers_the_same() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let queue = harness::OwnQueue::new("idempotent-tickets").await;
+    harness::subscribe(&services, &org, &["ticket.created"]).await;
+    let open = |key: &str, subject: &str| {
+        fixture("tickets-create.json")
+            .key(&org.admin_key)
+            .header("idempotency-key", key)
+            .body(json!({"subject": subject, "customer_email": "eve@example.com"}).to_string())
+            .build()
+    };
+    let call = |request| async {
+        let response =
+            shared::api::tickets::handle(&services, &queue.publisher(), &harness::reply_queue().await, request).await;
+        let replayed = header(&response, "idempotent-replayed").map(str::to_string);
+        let (status, body) = read(response);
+        (status, body, replayed)
+    };
+    let (status, first, replayed) = call(open("order-4521-ticket", "Lost parcel")).await;
+    assert_eq!((status, replayed), (201, None), "{first}");
+    // The client's retry: the same answer, and nothing done twice.
+    let (status, again, replayed) = call(open("order-4521-ticket", "Lost parcel")).await;
+    assert_eq!((status, replayed.as_deref()), (201, Some("true")));
+    assert_eq!(again, first);
+    let events: Vec<Value> = queue.drain().await;
+    assert_eq!(
+        events.iter().filter(|m| m["event"] == "ticket.created").count(),
+        1,
+        "one ticket opened: {events:?}"
+    );
+    // The key on another request.
+    let (status, refused, _) = call(open("order-4521-ticket", "Another subject")).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("IDEMPOTENCY_KEY_REUSED")),
+        "{refused}"
+    );
+    // Another organization's key of the same name is its own.
+    let other = new_org(&services).await;
+    let theirs = fixture("tickets-create.json")
+        .key(&other.admin_key)
+        .header("idempotency-key", "order-4521-ticket")
+        .body(json!({"subject": "Lost parcel", "customer_email": "eve@example.com"}).to_string())
+        .build();
+    let (status, _, replayed) = call(theirs).await;
+    assert_eq!((status, replayed), (201, None));
+    let (status, refused, _) = call(open(&"x".repeat(256), "Lost parcel")).await;
+    assert_eq!(status, 422, "{refused}");
+}

@@ -235,11 +235,112 @@ where
         Err(refusal) => return with_rate_limit(error_response(&refusal.error), refusal.rate_limit),
     };
     let rate_limit = caller.rate_limit;
-    let result = match caller.require(scope) {
-        Ok(()) => route(caller).await,
-        Err(error) => Err(error),
+    let result = match (caller.require(scope), idempotency_key(request)) {
+        (Err(error), _) | (Ok(()), Err(error)) => Err(error),
+        (Ok(()), Ok(Some(key))) => {
+            let org_id = caller.org_id.clone();
+            once_per_key(services, &org_id, &key, request, route(caller)).await
+        }
+        (Ok(()), Ok(None)) => route(caller).await,
     };
     with_rate_limit(result.unwrap_or_else(|error| error_response(&error)), Some(rate_limit))
+}
+
+/// A POST's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
+    if request.method() != Method::POST {
+        return Ok(None);
+    }
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid_input(
+            "Idempotency-Key",
+            "Idempotency-Key is 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// Runs a POST once per `Idempotency-Key` and organization for 24 hours: a repeat of the same
+/// request gets the first answer (`Idempotent-Replayed: true`), the key on another request is
+/// 422, a repeat while the first runs 409. An answer of ours that failed (5xx, 429) is not
+/// kept, so the retry runs again.
+async fn once_per_key<Fut>(
+    services: &Services,
+    org_id: &str,
+    key: &str,
+    request: &Request,
+    run: Fut,
+) -> Result<Response<Body>, ApiError>
+where
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    use crate::store::idempotency::{IdempotencyClaim, KeptResponse};
+    let fingerprint = crate::crypto::sha256_hex(
+        &[
+            request.method().as_str().as_bytes(),
+            b"\n",
+            request.uri().path().as_bytes(),
+            b"?",
+            request.uri().query().unwrap_or_default().as_bytes(),
+            b"\n",
+            request.body().as_ref(),
+        ]
+        .concat(),
+    );
+    let now = services.clock.now().unix_timestamp();
+    match services
+        .store
+        .claim_idempotency_key(org_id, key, &fingerprint, now)
+        .await?
+    {
+        IdempotencyClaim::Claimed => {}
+        IdempotencyClaim::Replay(kept) => {
+            let mut response = Response::new(Body::Text(kept.body));
+            *response.status_mut() = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
+            if let Some(value) = kept.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(response);
+        }
+        IdempotencyClaim::InProgress => {
+            return Err(ApiError::conflict(
+                "a request with this Idempotency-Key is still running; retry later",
+            ));
+        }
+        IdempotencyClaim::Mismatch => {
+            return Err(ApiError::invalid_input(
+                "Idempotency-Key",
+                "this Idempotency-Key was used for a different request in the last 24 hours",
+            )
+            .with_code("IDEMPOTENCY_KEY_REUSED"));
+        }
+    }
+    let response = run.await.unwrap_or_else(|error| error_response(&error));
+    let status = response.status();
+    let kept = (!status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS).then(|| KeptResponse {
+        status: status.as_u16(),
+        content_type: response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: String::from_utf8_lossy(response.body().as_ref()).into_owned(),
+    });
+    let settled = match &kept {
+        Some(kept) => services.store.keep_idempotent_response(org_id, key, kept).await,
+        None => services.store.release_idempotency_key(org_id, key).await,
+    };
+    if let Err(e) = settled {
+        tracing::error!(error = ?e, "settling an idempotency key");
+    }
+    Ok(response)
 }
 
 /// The request body as JSON: refuses bodies over [`MAX_BODY_BYTES`] (413), bodies not declared

@@ -81,6 +81,7 @@ pub mod customers;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
+pub mod idempotency;
 pub mod inbound;
 pub mod integrations;
 pub mod mail;

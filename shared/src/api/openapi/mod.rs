@@ -137,8 +137,36 @@ pub fn json() -> &'static str {
         let mut document = serde_json::to_value(&doc).unwrap_or_default();
         document["webhooks"] = webhooks::documented();
         document_preflights(&mut document);
+        document_idempotency(&mut document);
         serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_string())
     })
+}
+
+/// Every POST that takes an API key takes an `Idempotency-Key` (see `http::once_per_key`).
+fn document_idempotency(document: &mut serde_json::Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(post) = item.get_mut("post") else {
+            continue;
+        };
+        let keyed = post["security"]
+            .as_array()
+            .is_some_and(|schemes| schemes.iter().any(|s| s.get("apiKey").is_some()));
+        if !keyed {
+            continue;
+        }
+        let parameter = serde_json::json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "Makes a retry safe: for 24 hours a repeat of the same request answers the first response (with `Idempotent-Replayed: true`); the key on a different request is 422 IDEMPOTENCY_KEY_REUSED, a repeat while the first runs 409.",
+        });
+        match post.get_mut("parameters").and_then(serde_json::Value::as_array_mut) {
+            Some(parameters) => parameters.push(parameter),
+            None => post["parameters"] = serde_json::json!([parameter]),
+        }
+    }
 }
 
 /// The public routes that browsers call across origins answer their own CORS preflights.
@@ -187,4 +215,42 @@ pub async fn document(request: Request) -> Response<Body> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_posts_document_the_idempotency_key_and_nothing_else_does() {
+        let document: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let names = |path: &str, method: &str| -> Vec<String> {
+            document["paths"][path][method]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect()
+        };
+        for (path, method) in [
+            ("/api/v1/tickets", "post"),
+            ("/api/webhook", "post"),
+            ("/api/v1/webhooks", "post"),
+        ] {
+            assert!(
+                names(path, method).contains(&"Idempotency-Key".to_string()),
+                "{method} {path}"
+            );
+        }
+        for (path, method) in [
+            ("/api/v1/tickets", "get"),
+            ("/api/webhooks/stripe", "post"),
+            ("/api/csat", "post"),
+        ] {
+            assert!(
+                !names(path, method).contains(&"Idempotency-Key".to_string()),
+                "{method} {path}"
+            );
+        }
+    }
 }
