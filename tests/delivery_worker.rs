@@ -123,19 +123,20 @@ async fn an_endpoint_failing_longer_than_the_window_is_disabled_and_a_success_cl
 }
 
 #[tokio::test]
-async fn a_destination_the_guard_refuses_is_not_sent_to() {
+async fn a_destination_the_guard_refuses_is_not_sent_to_and_fails_at_once() {
     let services = services().await;
     let org = new_org(&services).await;
     let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
     let worker = harness::delivery_worker(services.store.clone(), clock, 0.0, 3600, std::time::Duration::ZERO).await;
     // Stored as if it had been allowed when made: the guard at delivery time still refuses it
     // (the worker allows 127.0.0.0/8 only; [::1] stands in for any private or metadata address).
+    // Three retries scheduled: none is made, as none could reach it.
     let endpoint = harness::stored_endpoint(
         &services.store,
         &worker.secrets,
         &org.org_id,
         "http://[::1]:9/internal",
-        vec![],
+        vec![60; 3],
     )
     .await;
     let message = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:30:00Z", json!({}));
@@ -150,6 +151,11 @@ async fn a_destination_the_guard_refuses_is_not_sent_to() {
         .await
         .unwrap()
         .expect("the attempt is recorded");
+    assert_eq!(
+        (delivery.status.as_str(), delivery.attempts),
+        ("failed", 1),
+        "failed at once"
+    );
     let attempt = delivery.last_attempt.expect("an attempt");
     assert_eq!(attempt.response_code, None);
     assert!(

@@ -135,6 +135,7 @@ async fn deliver(worker: &DeliveryWorker, record: &SqsMessage, message: &Deliver
         status: sent.attempt.response_code,
         retry_after: sent.retry_after,
         endpoint_active: active,
+        retryable: !sent.destination_refused,
     };
     let timing = Timing {
         jitter: retry::jitter(),

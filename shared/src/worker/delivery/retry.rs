@@ -16,6 +16,9 @@ pub struct Attempted {
     pub retry_after: Option<u64>,
     /// Whether the endpoint was active: a disabled endpoint gets no more attempts.
     pub endpoint_active: bool,
+    /// Whether another attempt could go differently: not when the destination itself is
+    /// refused (a private or metadata address), which no retry changes.
+    pub retryable: bool,
 }
 
 /// How the worker spaces retries.
@@ -44,6 +47,9 @@ pub enum Plan {
 pub fn plan(attempt: Attempted, delays_seconds: &[u64], timing: Timing, now_ms: i64) -> Plan {
     if attempt.status.is_some_and(|code| (200..300).contains(&code)) {
         return Plan::Delivered;
+    }
+    if !attempt.retryable {
+        return Plan::GiveUp { disable: None };
     }
     if attempt.status == Some(410) {
         return Plan::GiveUp {
@@ -96,6 +102,7 @@ mod tests {
             status,
             retry_after: None,
             endpoint_active: true,
+            retryable: true,
         }
     }
 
@@ -243,5 +250,17 @@ mod tests {
         assert!(!failing_too_long(None, 1000, 60));
         assert!(!failing_too_long(Some(950), 1000, 60));
         assert!(failing_too_long(Some(940), 1000, 60));
+    }
+
+    #[test]
+    fn a_refused_destination_is_not_retried() {
+        let refused = Attempted {
+            retryable: false,
+            ..failed(1, None)
+        };
+        assert_eq!(
+            plan(refused, &DEFAULT_RETRY_DELAYS, EXACT, NOW),
+            Plan::GiveUp { disable: None }
+        );
     }
 }

@@ -22,6 +22,8 @@ pub struct Sent {
     /// `Retry-After` seconds, when a 429 or 503 carried it.
     pub retry_after: Option<u64>,
     pub payload_size: usize,
+    /// The destination was refused (a non-public address): no retry can reach it.
+    pub destination_refused: bool,
 }
 
 impl Sent {
@@ -37,6 +39,15 @@ impl Sent {
             },
             retry_after: None,
             payload_size,
+            destination_refused: false,
+        }
+    }
+
+    /// An attempt refused before it left: the destination is not one deliveries may reach.
+    fn refused(at: OffsetDateTime, error: impl Into<String>, payload_size: usize) -> Self {
+        Self {
+            destination_refused: true,
+            ..Self::not_sent(at, error, payload_size)
         }
     }
 }
@@ -83,7 +94,7 @@ pub async fn send(worker: &DeliveryWorker, endpoint: &Endpoint, message: &Delive
     let size = body.len();
     match signed_request(worker, endpoint, message, body, now) {
         Ok(request) => post(request, now, size).await,
-        Err(refused) => Sent::not_sent(now, refused, size),
+        Err(refused) => Sent::refused(now, refused, size),
     }
 }
 
@@ -166,6 +177,8 @@ async fn post(request: reqwest::RequestBuilder, now: OffsetDateTime, payload_siz
         }
         Err(error) => (None, None, Some(describe(&error)), None),
     };
+    let destination_refused = matches!(&error, Some(Described { refused: true, .. }));
+    let error = error.map(|described| described.text);
     Sent {
         attempt: Attempt {
             at: rfc3339(now),
@@ -176,6 +189,7 @@ async fn post(request: reqwest::RequestBuilder, now: OffsetDateTime, payload_siz
         },
         retry_after,
         payload_size,
+        destination_refused,
     }
 }
 
@@ -200,20 +214,32 @@ fn retry_after_seconds(headers: &reqwest::header::HeaderMap) -> Option<u64> {
     headers.get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok()
 }
 
-/// A transport error in words, naming an SSRF refusal as such.
-fn describe(error: &reqwest::Error) -> String {
+/// A transport error in words, and whether it was the address guard refusing the destination.
+struct Described {
+    text: String,
+    refused: bool,
+}
+
+fn describe(error: &reqwest::Error) -> Described {
     let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(current) = source {
         if let Some(refused) = current.downcast_ref::<DestinationRefused>() {
-            return refused.to_string();
+            return Described {
+                text: refused.to_string(),
+                refused: true,
+            };
         }
         source = current.source();
     }
-    if error.is_timeout() {
-        "timed out".to_string()
+    let text = if error.is_timeout() {
+        "timed out"
     } else if error.is_connect() {
-        "connection failed".to_string()
+        "connection failed"
     } else {
-        "request failed".to_string()
+        "request failed"
+    };
+    Described {
+        text: text.to_string(),
+        refused: false,
     }
 }

@@ -267,6 +267,7 @@ async fn send_reply(sender: &ReplySender, record: &SqsMessage) -> Disposition {
                 status: *status,
                 retry_after: *retry_after,
                 endpoint_active: true,
+                retryable: true,
             },
             &RETRY_DELAYS_SECONDS,
             Timing {
