@@ -12,7 +12,6 @@ use serde_json::{Map, Value, json};
 
 use super::chat::{self, ChatMessage};
 use super::{Identified, InboundServices, Intake, Processed, Source, Webhook, accept, meta};
-use crate::crypto::sha256_hex;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, error_response, find_route};
 use crate::inbound::payload::parse_object;
@@ -66,16 +65,10 @@ impl Source for Messenger {
 
     fn accounts(&self, _request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
         let body = parse_object(body)?;
-        let mut pages: Vec<String> = Vec::new();
-        for page in entries(&body).filter_map(|entry| entry.get("id").and_then(Value::as_str)) {
-            if !pages.iter().any(|p| p == page) {
-                pages.push(page.to_string());
-            }
-        }
-        if pages.is_empty() {
-            return Err(ApiError::unauthorized("the webhook names no page"));
-        }
-        Ok(pages)
+        meta::named_accounts(
+            entries(&body).filter_map(|entry| entry.get("id").and_then(Value::as_str)),
+            "page",
+        )
     }
 
     async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {
@@ -83,10 +76,7 @@ impl Source for Messenger {
     }
 
     fn parse(&self, webhook: &Webhook<'_>) -> Result<Intake<Self::Event>, ApiError> {
-        Ok(Intake::event(
-            format!("sha256:{}", sha256_hex(webhook.body)),
-            parse_object(webhook.body)?,
-        ))
+        meta::parse_claimed(webhook)
     }
 
     async fn process(&self, webhook: &Webhook<'_>, event: &Identified<Self::Event>) -> Result<Processed, ApiError> {

@@ -6,7 +6,10 @@
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 
-use super::{InboundServices, Webhook, integration_secret};
+use serde_json::{Map, Value};
+
+use super::payload::parse_object;
+use super::{InboundServices, Intake, Webhook, integration_secret};
 use crate::crypto::{constant_time_eq, hmac_sha256, sha256_hex};
 use crate::error::ApiError;
 use crate::http::query_parameter;
@@ -52,6 +55,30 @@ pub fn verify(webhook: &Webhook<'_>) -> Result<(), ApiError> {
         return Err(ApiError::unauthorized("the signature does not match the body"));
     }
     Ok(())
+}
+
+/// The distinct accounts a webhook names, in order (one webhook of an app may carry several of
+/// its phone numbers or pages); 401 when it names none.
+pub fn named_accounts<'a>(ids: impl Iterator<Item = &'a str>, what: &str) -> Result<Vec<String>, ApiError> {
+    let mut accounts: Vec<String> = Vec::new();
+    for id in ids {
+        if !accounts.iter().any(|a| a == id) {
+            accounts.push(id.to_string());
+        }
+    }
+    if accounts.is_empty() {
+        return Err(ApiError::unauthorized(format!("the webhook names no {what}")));
+    }
+    Ok(accounts)
+}
+
+/// A verified webhook, parsed and claimed under the SHA-256 of its body: Meta's webhooks carry
+/// no id of their own (each message in one is de-duplicated by its own id).
+pub fn parse_claimed(webhook: &Webhook<'_>) -> Result<Intake<Map<String, Value>>, ApiError> {
+    Ok(Intake::event(
+        format!("sha256:{}", sha256_hex(webhook.body)),
+        parse_object(webhook.body)?,
+    ))
 }
 
 fn signature_matches(app_secret: &[u8], body: &[u8], header: &str) -> bool {

@@ -17,7 +17,6 @@ use serde_json::{Map, Value, json};
 use super::chat::{self, ChatMessage};
 use super::{Identified, InboundServices, Intake, Processed, Source, Webhook, accept, meta};
 use crate::blob::FileStore;
-use crate::crypto::sha256_hex;
 use crate::desk::files::{FormFile, store_file};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, error_response, find_route};
@@ -180,16 +179,7 @@ impl Source for Whatsapp {
 
     fn accounts(&self, _request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
         let body = parse_object(body)?;
-        let mut accounts: Vec<String> = Vec::new();
-        for id in values(&body).filter_map(phone_number_id) {
-            if !accounts.iter().any(|a| a == id) {
-                accounts.push(id.to_string());
-            }
-        }
-        if accounts.is_empty() {
-            return Err(ApiError::unauthorized("the webhook names no phone_number_id"));
-        }
-        Ok(accounts)
+        meta::named_accounts(values(&body).filter_map(phone_number_id), "phone_number_id")
     }
 
     async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {
@@ -197,10 +187,7 @@ impl Source for Whatsapp {
     }
 
     fn parse(&self, webhook: &Webhook<'_>) -> Result<Intake<Self::Event>, ApiError> {
-        Ok(Intake::event(
-            format!("sha256:{}", sha256_hex(webhook.body)),
-            parse_object(webhook.body)?,
-        ))
+        meta::parse_claimed(webhook)
     }
 
     async fn process(&self, webhook: &Webhook<'_>, event: &Identified<Self::Event>) -> Result<Processed, ApiError> {
