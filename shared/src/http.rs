@@ -239,9 +239,10 @@ where
         (Err(error), _) | (Ok(()), Err(error)) => Err(error),
         (Ok(()), Ok(Some(key))) => {
             let org_id = caller.org_id.clone();
-            once_per_key(services, &org_id, &key, request, route(caller)).await
+            // On the heap: handlers' futures are large, and this one would hold it twice over.
+            once_per_key(services, &org_id, &key, request, Box::pin(route(caller))).await
         }
-        (Ok(()), Ok(None)) => route(caller).await,
+        (Ok(()), Ok(None)) => Box::pin(route(caller)).await,
     };
     with_rate_limit(result.unwrap_or_else(|error| error_response(&error)), Some(rate_limit))
 }
