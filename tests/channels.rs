@@ -132,7 +132,7 @@ async fn reply_and_send(c: &Channels, org: &harness::Org, ticket_id: &str, text:
         store: c.desk.store.clone(),
         queue: c.replies.clone(),
         secrets: harness::secret_box().await,
-        http: shared::mail::resend_client(Duration::from_secs(5)).unwrap(),
+        http: shared::runtime::provider_client().unwrap(),
         apis: harness::provider_apis("http://127.0.0.1:9", &c.standin.url),
         retry_delay_scale: 1.0,
         clock: Arc::new(SystemClock),
@@ -189,7 +189,7 @@ async fn whatsapp_source(c: &Channels) -> shared::inbound::whatsapp::Whatsapp {
     let config = harness::sdk_config(&harness::emulator().endpoint).await;
     shared::inbound::whatsapp::Whatsapp {
         files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true),
-        http: shared::mail::resend_client(Duration::from_secs(5)).unwrap(),
+        http: shared::runtime::provider_client().unwrap(),
         graph_url: harness::provider_apis("http://127.0.0.1:9", &c.standin.url).graph,
     }
 }

@@ -4,14 +4,12 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use harness::{FixtureRequest, OwnQueue, RESEND_KEY, StandIn, fixture, new_org, read, services, venv_bin};
 use serde_json::{Value, json};
 use shared::clock::SystemClock;
 use shared::inbound::InboundServices;
 use shared::inbound::email::EmailDoor;
-use shared::mail::resend_client;
 use shared::outbound::{ReplyQueue, signing::generate_secret};
 use shared::runtime::Services;
 use shared::worker::reply_sender::ReplySender;
@@ -43,7 +41,7 @@ async fn mailroom(name: &str) -> Mailroom {
         inbound,
         door: EmailDoor {
             files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true),
-            http: resend_client(Duration::from_secs(5)).unwrap(),
+            http: shared::runtime::provider_client().unwrap(),
             resend_api_url: standin.url.clone(),
         },
         queue,
@@ -568,7 +566,7 @@ async fn reply_sender(room: &Mailroom, queue: ReplyQueue) -> ReplySender {
         store: room.desk.store.clone(),
         queue,
         secrets: harness::secret_box().await,
-        http: resend_client(Duration::from_secs(5)).unwrap(),
+        http: shared::runtime::provider_client().unwrap(),
         apis: harness::provider_apis(&room.standin.url, "http://127.0.0.1:9"),
         retry_delay_scale: 1.0,
         clock: Arc::new(SystemClock),

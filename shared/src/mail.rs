@@ -13,14 +13,6 @@ pub fn resend_api_url() -> Result<String, Error> {
         .to_string())
 }
 
-/// An HTTP client for Resend's API: Resend refuses requests without a `User-Agent`.
-pub fn resend_client(timeout: std::time::Duration) -> Result<reqwest::Client, Error> {
-    Ok(reqwest::Client::builder()
-        .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .build()?)
-}
-
 /// Whether mail from `address` is the organization's own: the mailbox's addresses, its reply
 /// sender, and the addresses and domains it lists.
 pub fn is_own_sender(mailbox: &Mailbox, address: &str) -> bool {

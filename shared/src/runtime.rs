@@ -114,3 +114,13 @@ where
     }))
     .await
 }
+
+/// The HTTP client for providers' APIs (Resend, Meta, Slack, Twilio), built once per container:
+/// a `User-Agent` (Resend refuses requests without one) and a timeout
+/// (`PROVIDER_TIMEOUT_SECONDS`, 10 by default).
+pub fn provider_client() -> Result<reqwest::Client, Error> {
+    Ok(reqwest::Client::builder()
+        .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
+        .timeout(std::time::Duration::from_secs(env_or("PROVIDER_TIMEOUT_SECONDS", 10)?))
+        .build()?)
+}

@@ -37,7 +37,7 @@ impl Whatsapp {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
             files: FileStore::from_env(config)?,
-            http: crate::mail::resend_client(std::time::Duration::from_secs(10))?,
+            http: crate::runtime::provider_client()?,
             graph_url: crate::runtime::env_or("META_GRAPH_URL", "https://graph.facebook.com/v21.0".to_string())?
                 .trim_end_matches('/')
                 .to_string(),

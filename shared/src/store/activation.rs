@@ -64,15 +64,7 @@ impl Store {
         let mut item = entity_item(code)?;
         item.insert(PK.into(), s(code_pk(&code.code)));
         item.insert(SK.into(), s("CODE"));
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression(NOT_STORED)
-            .send()
-            .await;
-        Ok(super::unless_condition_failed(result)?.is_some())
+        self.put_if_absent(item).await
     }
 
     pub async fn get_activation_code(&self, code: &str) -> Result<Option<ActivationCode>, StoreError> {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::tickets::{Channel, Entry, Ticket, customer_tickets_index_pk, ticket_from};
-use super::{Item, NOT_STORED, Store, StoreError, entity_item, get_s, key, org_prefix, query_all, s, store_error};
+use super::{Item, Store, StoreError, entity_item, get_s, key, org_prefix, query_all, s, store_error};
 
 pub(crate) const MESSAGE_ID: &str = "MSGID";
 
@@ -198,15 +198,7 @@ impl Store {
     pub async fn block_sender(&self, org_id: &str, blocked: &BlockedSender) -> Result<bool, StoreError> {
         let mut item = entity_item(blocked)?;
         item.extend(key(blocked_pk(org_id), &blocked_sk(&blocked.sender)));
-        let put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression(NOT_STORED)
-            .send()
-            .await;
-        Ok(super::unless_condition_failed(put)?.is_some())
+        self.put_if_absent(item).await
     }
 
     pub async fn list_blocked_senders(&self, org_id: &str) -> Result<Vec<BlockedSender>, StoreError> {

@@ -280,6 +280,19 @@ impl Store {
         self.send_put(item, Some(NOT_STORED)).await
     }
 
+    /// Writes a new item; `false` (nothing written) when one is stored under its key.
+    pub(crate) async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(NOT_STORED)
+            .send()
+            .await;
+        Ok(unless_condition_failed(put)?.is_some())
+    }
+
     async fn send_put(&self, item: Item, condition: Option<&str>) -> Result<(), StoreError> {
         self.client
             .put_item()

@@ -28,8 +28,8 @@ use crate::desk::files::{FormFile, store_file};
 use crate::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
 use crate::error::ApiError;
 use crate::http::{Route, error_response, find_route};
-use crate::mail::{html_to_text, is_own_sender, normalized_subject, resend_api_url, resend_client};
-use crate::runtime::{Error, env_or};
+use crate::mail::{html_to_text, is_own_sender, normalized_subject, resend_api_url};
+use crate::runtime::Error;
 use crate::store::attachments::AttachmentRef;
 use crate::store::mail::EntryEmail;
 use crate::store::tickets::{Channel, Status, Ticket};
@@ -56,7 +56,7 @@ impl EmailDoor {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
             files: FileStore::from_env(config)?,
-            http: resend_client(std::time::Duration::from_secs(env_or("RESEND_TIMEOUT_SECONDS", 10)?))?,
+            http: crate::runtime::provider_client()?,
             resend_api_url: resend_api_url()?,
         })
     }

@@ -26,7 +26,7 @@ use super::{Disposition, process_batch};
 use crate::clock::{Clock, SystemClock, epoch_ms, rfc3339};
 use crate::crypto::SecretBox;
 use crate::desk::answered_message;
-use crate::mail::{resend_api_url, resend_client};
+use crate::mail::resend_api_url;
 use crate::outbound::{ReplyMessage, ReplyQueue};
 use crate::runtime::{Error, env_or, required_env};
 use crate::store::integrations::{Integration, Provider};
@@ -56,7 +56,7 @@ impl ReplySender {
             store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
             queue: ReplyQueue::from_env(config)?,
             secrets: SecretBox::from_env(config).await?,
-            http: resend_client(std::time::Duration::from_secs(env_or("PROVIDER_TIMEOUT_SECONDS", 10)?))?,
+            http: crate::runtime::provider_client()?,
             apis: ProviderApis::from_env()?,
             retry_delay_scale: env_or("RETRY_DELAY_SCALE", 1.0)?,
             clock: Arc::new(SystemClock),
