@@ -396,3 +396,39 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
         }
     }
 }
+
+/// The DynamoDB actions a function's policy statements allow.
+fn dynamodb_actions(function: &str) -> BTreeSet<String> {
+    let template = template();
+    let policies = template["Resources"][function]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{function} has no policies"))
+        .clone();
+    let mut actions = BTreeSet::new();
+    for statement in policies.iter().filter_map(|p| p["Statement"].as_sequence()) {
+        for granted in statement.iter().filter(|s| s["Effect"].as_str() == Some("Allow")) {
+            let listed = match &granted["Action"] {
+                Yaml::String(one) => vec![one.clone()],
+                Yaml::Sequence(many) => many.iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
+                _ => Vec::new(),
+            };
+            actions.extend(listed.into_iter().filter(|a| a.starts_with("dynamodb:")));
+        }
+    }
+    actions
+}
+
+#[test]
+fn the_reply_sender_may_remember_the_chat_replies_it_sends() {
+    let actions = dynamodb_actions("ReplySenderFunction");
+    // Reads the reply, its ticket and integration; records the sending; remembers a chat
+    // reply's provider id (a new item) for its receipts.
+    for needed in [
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+    ] {
+        assert!(actions.contains(needed), "ReplySenderFunction may not {needed}: {actions:?}");
+    }
+}
