@@ -16,7 +16,7 @@ use shared::inbound::InboundServices;
 use shared::outbound::ReplyQueue;
 use shared::runtime::Services;
 use shared::store::tickets::{Entry, Ticket, TicketFilter};
-use shared::worker::reply_sender::ReplySender;
+use shared::worker::reply_sender::{ProviderApis, ReplySender};
 use tokio::sync::OnceCell;
 
 const META_TOKEN: &str = "EAAtest";
@@ -133,7 +133,11 @@ async fn reply_and_send(c: &Channels, org: &harness::Org, ticket_id: &str, text:
         queue: c.replies.clone(),
         secrets: harness::secret_box().await,
         http: shared::runtime::provider_client().unwrap(),
-        apis: harness::provider_apis("http://127.0.0.1:9", &c.standin.url),
+        apis: ProviderApis {
+            // Where this test's SMS webhook requests are signed for.
+            public_base_url: PUBLIC_BASE_URL.into(),
+            ..harness::provider_apis("http://127.0.0.1:9", &c.standin.url)
+        },
         retry_delay_scale: 1.0,
         clock: Arc::new(SystemClock),
     };
@@ -707,6 +711,11 @@ async fn sms_lands_answers_twiml_and_replies_go_out_through_twilio() {
     use base64::Engine;
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
     assert_eq!(request["headers"]["authorization"], format!("Basic {basic}"));
+    // Twilio's status callbacks of the reply come to the SMS webhook, which applies them.
+    assert_eq!(
+        request["body"]["StatusCallback"],
+        format!("{PUBLIC_BASE_URL}/api/webhooks/sms")
+    );
     let sid = request["id"].as_str().unwrap();
     let callback = [
         ("MessageSid", sid),

@@ -89,8 +89,8 @@ Where each behaviour comes from:
   <code>", "status"} with the codes of twilio.com/docs/errors: 21604 To missing (also what a
   JSON body gets, Twilio reading form fields only), 21211 invalid To, 21603 no From or
   MessagingServiceSid, 21212 invalid From, 21705 invalid MessagingServiceSid, 21602 no Body
-  or MediaUrl, 21617 Body over 1600 characters, 21266 To and From the same; fail-next uses
-  20429, 20500 and 20503.
+  or MediaUrl, 21617 Body over 1600 characters, 21266 To and From the same, 21609 a
+  StatusCallback that is not an http(s) URL; fail-next uses 20429, 20500 and 20503.
 
 Stricter than the providers are known to be: WhatsApp sends of any type but text, other
 content types than JSON, and top-level fields outside those listed are refused (400, code
@@ -483,6 +483,9 @@ def twilio_send(headers, query, body, parts):
         raise twilio_error(400, 21602, "Message body is required.")
     if len(text) > TWILIO_BODY_MAX:
         raise twilio_error(400, 21617, f"The concatenated message body exceeds the {TWILIO_BODY_MAX} character limit.")
+    callback = first.get("StatusCallback")
+    if callback is not None and urlsplit(callback).scheme not in ("http", "https"):
+        raise twilio_error(400, 21609, "Invalid StatusCallback url")
 
     sid = "SM" + secrets.token_hex(16)
     created = format_datetime(now().replace(microsecond=0))

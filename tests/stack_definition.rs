@@ -429,6 +429,22 @@ fn the_reply_sender_may_remember_the_chat_replies_it_sends() {
         "dynamodb:UpdateItem",
         "dynamodb:Query",
     ] {
-        assert!(actions.contains(needed), "ReplySenderFunction may not {needed}: {actions:?}");
+        assert!(
+            actions.contains(needed),
+            "ReplySenderFunction may not {needed}: {actions:?}"
+        );
     }
+}
+
+#[test]
+fn replies_through_twilio_know_the_public_url_the_sms_webhook_is_signed_for() {
+    let template = template();
+    let public_url = |function: &str| {
+        template["Resources"][function]["Properties"]["Environment"]["Variables"]["PUBLIC_BASE_URL"].clone()
+    };
+    assert!(
+        !public_url("ReplySenderFunction").is_null(),
+        "ReplySenderFunction has no PUBLIC_BASE_URL"
+    );
+    assert_eq!(public_url("ReplySenderFunction"), public_url("SmsWebhooksFunction"));
 }

@@ -56,6 +56,10 @@ fn with_rate_limit(mut response: Response<Body>, rate_limit: Option<RateLimit>) 
     response
 }
 
+/// Twilio's webhook for SMS and its status callbacks: `sms-webhooks` serves it, and replies
+/// sent through Twilio name it (under the public base URL) as their `StatusCallback`.
+pub const SMS_WEBHOOK_PATH: &str = "/api/webhooks/sms";
+
 /// One line of a function's route table: method and path pattern (API Gateway's `{name}`
 /// segments, as in `template.yaml`) → the route, with the scope an API key needs for it
 /// (`None`: a public route, or one a provider's signature guards).

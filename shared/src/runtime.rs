@@ -54,6 +54,13 @@ pub fn required_env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("environment variable {name} is not set").into())
 }
 
+/// Where the deployment is reached from outside (`PUBLIC_BASE_URL`, the stack's `PublicBaseUrl`:
+/// `https://api.example.com`, no trailing slash). Behind API Gateway a function cannot see it,
+/// yet providers sign requests to it (Twilio) and are told to call back there.
+pub fn public_base_url() -> Result<String, Error> {
+    Ok(required_env("PUBLIC_BASE_URL")?.trim_end_matches('/').to_string())
+}
+
 /// An optional setting: `default` when unset, an error when set but unreadable.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
     match std::env::var(name) {

@@ -32,6 +32,8 @@ pub const SIGNING_KEY_SECRET: &str = "SigningKeySecret";
 /// The attachments bucket as provisioned locally (its logical id in lower case).
 pub const ATTACHMENTS_BUCKET: &str = "attachmentsbucket";
 pub const ALERTS_TOPIC: &str = "AlertsTopic";
+/// Where the functions are told the deployment is reached (Twilio signs and calls back there).
+pub const PUBLIC_BASE_URL: &str = "http://127.0.0.1";
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
@@ -188,7 +190,7 @@ pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
         ("ATTACHMENTS_BUCKET", ATTACHMENTS_BUCKET.into()),
         ("S3_FORCE_PATH_STYLE", "true".into()),
         // Where Twilio is told the API is; the local stack sets its own address.
-        ("PUBLIC_BASE_URL", "http://127.0.0.1".into()),
+        ("PUBLIC_BASE_URL", PUBLIC_BASE_URL.into()),
     ]
 }
 
@@ -528,6 +530,7 @@ pub fn provider_apis(resend: &str, chat: &str) -> shared::worker::reply_sender::
         graph: format!("{chat}/v21.0"),
         slack: format!("{chat}/api"),
         twilio: chat.to_string(),
+        public_base_url: PUBLIC_BASE_URL.into(),
     }
 }
 

@@ -17,7 +17,7 @@ use super::chat::{self, ChatMessage};
 use super::{Identified, InboundServices, Intake, Processed, Source, Webhook, accept, integration_secret};
 use crate::crypto::constant_time_eq;
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, error_response, find_route};
+use crate::http::{Route, SMS_WEBHOOK_PATH, error_response, find_route};
 use crate::store::customers::normalized_identity;
 use crate::store::integrations::Provider;
 use crate::store::tickets::Channel;
@@ -38,15 +38,13 @@ impl Sms {
     /// From `PUBLIC_BASE_URL`.
     pub fn from_env() -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            public_base_url: crate::runtime::required_env("PUBLIC_BASE_URL")?
-                .trim_end_matches('/')
-                .to_string(),
+            public_base_url: crate::runtime::public_base_url()?,
         })
     }
 }
 
 /// `sms-webhooks`' one route: the signature guards it.
-pub const ROUTES: [Route<()>; 1] = [Route::public(Method::POST, "/api/webhooks/sms", ())];
+pub const ROUTES: [Route<()>; 1] = [Route::public(Method::POST, SMS_WEBHOOK_PATH, ())];
 
 /// Receive Twilio's SMS and status callbacks.
 #[utoipa::path(post, path = "/api/webhooks/sms", operation_id = "sms_webhooks", tag = "Provider webhooks",

@@ -1,11 +1,12 @@
 //! Replies on the chat channels, each through its provider's send API as the provider documents
 //! it: WhatsApp's Cloud API and Messenger's Send API (Meta's Graph API, the account's access
 //! token), Slack's `chat.postMessage` in the conversation's thread (the bot token), Twilio's
-//! Messages API (the account SID and auth token).
+//! Messages API (the account SID and auth token), with our SMS webhook as the status callback.
 
 use serde_json::json;
 
 use super::{Outcome, Reply, ReplySender, read_answer};
+use crate::http::SMS_WEBHOOK_PATH;
 use crate::store::tickets::Channel;
 
 /// Where the reply goes, from the message it answers.
@@ -115,7 +116,8 @@ async fn slack(sender: &ReplySender, reply: &Reply<'_>) -> Result<Outcome, Outco
     )
 }
 
-/// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` from the integration's number.
+/// `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` from the integration's number, its
+/// `StatusCallback` our SMS webhook (whose status callbacks are the reply's receipts).
 async fn twilio(sender: &ReplySender, reply: &Reply<'_>) -> Result<Outcome, Outcome> {
     let to = recipient(reply)?;
     let sid = reply
@@ -131,10 +133,12 @@ async fn twilio(sender: &ReplySender, reply: &Reply<'_>) -> Result<Outcome, Outc
         .and_then(|sealed| sender.secrets.open(sealed))
         .ok_or_else(|| Outcome::refused("the integration has no Twilio auth token"))?;
     let url = format!("{}/2010-04-01/Accounts/{sid}/Messages.json", sender.apis.twilio);
+    let status_callback = format!("{}{SMS_WEBHOOK_PATH}", sender.apis.public_base_url);
     let form = [
         ("To", to.reply_to.as_str()),
         ("From", reply.integration.account.as_str()),
         ("Body", reply.entry.content_text.as_str()),
+        ("StatusCallback", status_callback.as_str()),
     ];
     let request = sender.http.post(url).basic_auth(&sid, Some(auth_token)).form(&form);
     let answer = read_answer(request, "Twilio").await?;

@@ -64,7 +64,7 @@ impl ReplySender {
     }
 }
 
-/// Where the providers' send APIs are.
+/// Where the providers' send APIs are, and where they call back.
 #[derive(Debug, Clone)]
 pub struct ProviderApis {
     /// `RESEND_API_URL`, `https://api.resend.com`.
@@ -75,6 +75,9 @@ pub struct ProviderApis {
     pub slack: String,
     /// `TWILIO_API_URL`, `https://api.twilio.com`.
     pub twilio: String,
+    /// `PUBLIC_BASE_URL`: where this deployment is reached; Twilio's status callbacks go to its
+    /// SMS webhook there.
+    pub public_base_url: String,
 }
 
 impl ProviderApis {
@@ -87,6 +90,7 @@ impl ProviderApis {
             graph: url("META_GRAPH_URL", "https://graph.facebook.com/v21.0")?,
             slack: url("SLACK_API_URL", "https://slack.com/api")?,
             twilio: url("TWILIO_API_URL", "https://api.twilio.com")?,
+            public_base_url: crate::runtime::public_base_url()?,
         })
     }
 }
