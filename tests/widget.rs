@@ -456,3 +456,45 @@ async fn a_visitor_sends_a_file_with_a_message_when_the_widget_takes_files() {
     let (status, _, _) = call(&w, public("widget-message.json", origin, message)).await;
     assert_eq!(status, 422);
 }
+
+#[tokio::test]
+async fn a_widgets_limit_counts_what_its_sessions_ask_too() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    let mut w = widget("widget-key-limit", 1000).await;
+    w.services.per_widget_per_minute = 4;
+    let (_, configured) = settings(&desk, put_settings(&org.admin_key, json!({}))).await;
+    let key = configured["widget"]["publicKey"].as_str().unwrap().to_string();
+    let origin = "https://shop.example.com";
+    let message = |token: &str| {
+        public(
+            "widget-message.json",
+            origin,
+            json!({"sessionToken": token, "message": "Anyone there?"}),
+        )
+    };
+    let file = |token: &str| {
+        fixture("widget-message.json")
+            .method("GET", "/api/widget/files/att_01NOTSHOWN")
+            .path_parameter("id", "att_01NOTSHOWN")
+            .without_query()
+            .query("sessionToken", token)
+            .header("origin", origin)
+    };
+
+    // Four requests of the widget's visitors this minute, by key or by session token.
+    let (status, session, _) = call(&w, public("widget-init.json", origin, json!({"apiKey": key}))).await;
+    assert_eq!(status, 200, "{session}");
+    let token = session["sessionToken"].as_str().unwrap().to_string();
+    assert_eq!(call(&w, message(&token)).await.0, 200);
+    assert_eq!(call(&w, history(&token)).await.0, 200);
+    assert_eq!(call(&w, file(&token)).await.0, 404);
+    // The fifth, whichever route, waits for the next minute.
+    for request in [message(&token), history(&token), file(&token)] {
+        let (status, limited, headers) = call(&w, request).await;
+        assert_eq!((status, limited["error"]["code"].as_str()), (429, Some("RATE_LIMITED")));
+        assert_eq!(headers.headers()["retry-after"], "55");
+    }
+    w.clock.advance(Duration::seconds(60));
+    assert_eq!(call(&w, history(&token)).await.0, 200);
+}

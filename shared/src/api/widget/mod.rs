@@ -20,7 +20,8 @@
 //! CORS: a browser's `Origin` must be one of the widget's allowed domains (when it names some):
 //! else 403 `ORIGIN_NOT_ALLOWED` with nothing stored. Answers echo the origin (never `*` once
 //! domains are named) with `Vary: Origin` and no credentials; preflights are answered.
-//! Limited per client IP and per widget; the country from `CloudFront-Viewer-Country`.
+//! Limited per client IP and per widget (every route, whether it names the widget by its key or
+//! by a session's token); the country from `CloudFront-Viewer-Country`.
 
 use std::sync::Arc;
 
@@ -340,23 +341,26 @@ impl WidgetCall<'_> {
         if !constant_time_eq(settings.public_key.as_bytes(), public_key.trim().as_bytes()) {
             return Err(unknown());
         }
-        self.allowed(&settings)?;
-        within_limit(self.services, "widgetkey", &org_id, self.services.per_widget_per_minute).await?;
+        self.admitted(&org_id, &settings).await?;
         Ok((org_id, settings))
     }
 
-    fn allowed(&self, settings: &WidgetSettings) -> Result<(), ApiError> {
-        match self.origin {
-            Some(origin) if !settings.allows_origin(origin) => Err(ApiError::forbidden(
-                "this page's origin may not use the widget",
-                json!({"origin": origin}),
-            )
-            .with_code(ORIGIN_NOT_ALLOWED)),
-            _ => Ok(()),
+    /// The page's origin one the widget allows (403 `ORIGIN_NOT_ALLOWED`), and the widget within
+    /// its limit, all its visitors together (429): every route that names a widget, by its key or
+    /// a session's token.
+    async fn admitted(&self, org_id: &str, settings: &WidgetSettings) -> Result<(), ApiError> {
+        if let Some(origin) = self.origin
+            && !settings.allows_origin(origin)
+        {
+            return Err(
+                ApiError::forbidden("this page's origin may not use the widget", json!({"origin": origin}))
+                    .with_code(ORIGIN_NOT_ALLOWED),
+            );
         }
+        within_limit(self.services, "widgetkey", org_id, self.services.per_widget_per_minute).await
     }
 
-    /// The session of a token, live: 401 otherwise.
+    /// The session of a token, live (401 otherwise), admitted as [`Self::admitted`] says.
     async fn session(&self, token: &str) -> Result<(String, String, WidgetSession, WidgetSettings), ApiError> {
         let invalid = || ApiError::unauthorized("the session token is unknown or expired; call /api/widget/init");
         let (org_id, secret) = token
@@ -380,7 +384,7 @@ impl WidgetCall<'_> {
             .get_widget_settings(org_id)
             .await?
             .ok_or_else(invalid)?;
-        self.allowed(&settings)?;
+        self.admitted(org_id, &settings).await?;
         Ok((org_id.to_string(), secret.to_string(), session, settings))
     }
 }
