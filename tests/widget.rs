@@ -494,7 +494,87 @@ async fn a_widgets_limit_counts_what_its_sessions_ask_too() {
         let (status, limited, headers) = call(&w, request).await;
         assert_eq!((status, limited["error"]["code"].as_str()), (429, Some("RATE_LIMITED")));
         assert_eq!(headers.headers()["retry-after"], "55");
+        assert_eq!(headers.headers()["access-control-expose-headers"], "Retry-After");
     }
     w.clock.advance(Duration::seconds(60));
     assert_eq!(call(&w, history(&token)).await.0, 200);
+}
+
+#[tokio::test]
+async fn preflights_naming_the_widget_and_pages_over_http_are_refused_to_foreign_origins() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    let w = widget("widget-preflight", 1000).await;
+    let (_, configured) = settings(
+        &desk,
+        put_settings(
+            &org.admin_key,
+            json!({"allowedDomains": ["shop.example.com", "localhost"]}),
+        ),
+    )
+    .await;
+    let key = configured["widget"]["publicKey"].as_str().unwrap().to_string();
+    let allowed = "https://shop.example.com";
+    let (_, session, _) = call(&w, public("widget-init.json", allowed, json!({"apiKey": key}))).await;
+    let token = session["sessionToken"].as_str().unwrap().to_string();
+
+    let preflight = |path: &str, query: (&str, &str), origin: &str| {
+        fixture("widget-init.json")
+            .method("OPTIONS", path)
+            .without_query()
+            .query(query.0, query.1)
+            .header("origin", origin)
+    };
+    // The query names the widget: its allowed domains decide.
+    for (path, query) in [
+        ("/api/widget/config", ("apiKey", key.as_str())),
+        ("/api/widget/message", ("sessionToken", token.as_str())),
+    ] {
+        let (status, _, headers) = call(&w, preflight(path, query, allowed)).await;
+        assert_eq!(status, 204, "{path}");
+        assert_eq!(headers.headers()["access-control-allow-origin"], allowed);
+        for foreign in ["https://evil.test", "http://shop.example.com"] {
+            let (status, refused, headers) = call(&w, preflight(path, query, foreign)).await;
+            assert_eq!(
+                (status, refused["error"]["code"].as_str()),
+                (403, Some("ORIGIN_NOT_ALLOWED")),
+                "{path} from {foreign}"
+            );
+            assert!(headers.headers().get("access-control-allow-origin").is_none());
+            assert!(headers.headers().get("access-control-allow-methods").is_none());
+        }
+    }
+    // A preflight of a request with the key in its body cannot tell; the request itself is
+    // refused, and the page reads nothing of the answer.
+    let (status, _, headers) = call(
+        &w,
+        fixture("widget-init.json")
+            .method("OPTIONS", "/api/widget/init")
+            .header("origin", "https://evil.test"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(headers.headers()["access-control-allow-origin"], "https://evil.test");
+    for foreign in ["https://evil.test", "http://shop.example.com"] {
+        let (status, refused, headers) = call(&w, public("widget-init.json", foreign, json!({"apiKey": key}))).await;
+        assert_eq!(
+            (status, refused["error"]["code"].as_str()),
+            (403, Some("ORIGIN_NOT_ALLOWED")),
+            "{foreign}"
+        );
+        assert!(headers.headers().get("access-control-allow-origin").is_none());
+    }
+    // A page on the merchant's own machine may be served over http.
+    let (status, local, headers) = call(
+        &w,
+        public("widget-init.json", "http://localhost:3000", json!({"apiKey": key})),
+    )
+    .await;
+    assert_eq!(status, 200, "{local}");
+    assert_eq!(
+        headers.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    // A page reads how long a 429 asks it to wait.
+    assert_eq!(headers.headers()["access-control-expose-headers"], "Retry-After");
 }

@@ -121,26 +121,28 @@ impl WidgetSettings {
 
     /// Whether a page of `origin` (`https://shop.example.com`) may use the widget: any while no
     /// domain is named; else its host is named exactly, or under a `*.` domain (not the bare
-    /// domain itself).
+    /// domain itself), and the page came over https. A page over http could have been changed
+    /// on its way, so only a local one (`localhost`, `*.localhost`, `127.0.0.1`) is allowed so.
     pub fn allows_origin(&self, origin: &str) -> bool {
         if self.allowed_domains.is_empty() {
             return true;
         }
-        let host = origin
-            .split_once("://")
-            .map_or(origin, |(_, rest)| rest)
-            .split(['/', ':'])
-            .next()
-            .unwrap_or_default()
-            .to_lowercase();
-        self.allowed_domains
-            .iter()
-            .any(|domain| match domain.strip_prefix("*.") {
-                Some(parent) => host
-                    .strip_suffix(parent)
-                    .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
-                None => host == *domain,
-            })
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return false;
+        };
+        let host = rest.split(['/', ':']).next().unwrap_or_default().to_lowercase();
+        let local = host == "localhost" || host.ends_with(".localhost") || host == "127.0.0.1";
+        let secure = scheme.eq_ignore_ascii_case("https") || (local && scheme.eq_ignore_ascii_case("http"));
+        secure
+            && self
+                .allowed_domains
+                .iter()
+                .any(|domain| match domain.strip_prefix("*.") {
+                    Some(parent) => host
+                        .strip_suffix(parent)
+                        .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1),
+                    None => host == *domain,
+                })
     }
 }
 
@@ -307,5 +309,20 @@ mod tests {
         assert!(!settings.allows_origin("https://evilexample.org"));
         assert!(!settings.allows_origin("https://shop.example.com.evil.test"));
         assert!(!settings.allows_origin("https://other.example.com"));
+        assert!(
+            !settings.allows_origin("http://shop.example.com"),
+            "a named host's pages come over https"
+        );
+        assert!(!settings.allows_origin("shop.example.com"), "an origin has a scheme");
+        assert!(!settings.allows_origin("null"));
+        settings.allowed_domains = vec!["localhost".into(), "127.0.0.1".into(), "*.localhost".into()];
+        assert!(
+            settings.allows_origin("http://localhost:3000"),
+            "a local page over http"
+        );
+        assert!(settings.allows_origin("http://127.0.0.1:8080"));
+        assert!(settings.allows_origin("http://shop.localhost"));
+        assert!(settings.allows_origin("https://localhost"));
+        assert!(!settings.allows_origin("ftp://localhost"));
     }
 }

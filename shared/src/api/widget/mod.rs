@@ -17,9 +17,11 @@
 //!   conversation (the visitor's or an agent's, never one on an internal note).
 //! - `POST /api/widget/contact`: the contact form: the customer created or updated, a ticket.
 //!
-//! CORS: a browser's `Origin` must be one of the widget's allowed domains (when it names some):
-//! else 403 `ORIGIN_NOT_ALLOWED` with nothing stored. Answers echo the origin (never `*` once
-//! domains are named) with `Vary: Origin` and no credentials; preflights are answered.
+//! CORS: a browser's `Origin` must be one of the widget's allowed domains (when it names some),
+//! its page served over https (a local one over http too): else 403 `ORIGIN_NOT_ALLOWED` with
+//! nothing stored. Answers echo the origin (never `*` once domains are named) with `Vary: Origin`,
+//! no credentials and `Access-Control-Expose-Headers: Retry-After`; preflights are answered, and
+//! refused for a foreign origin when their query names the widget (see [`answer_preflight`]).
 //! Limited per client IP and per widget (every route, whether it names the widget by its key or
 //! by a session's token); the country from `CloudFront-Viewer-Country`.
 
@@ -247,23 +249,54 @@ pub async fn handle(services: &WidgetServices, request: Request) -> Response<Bod
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let result = match find_route(&ROUTES, &request) {
+    let route = find_route(&ROUTES, &request).map(|route| route.route);
+    let preflight = matches!(route, Ok(WidgetRoute::Preflight));
+    let result = match route {
         Err(error) => Err(error),
-        Ok(route) if matches!(route.route, WidgetRoute::Preflight) => {
-            let mut preflight = Response::new(Body::Empty);
-            *preflight.status_mut() = StatusCode::NO_CONTENT;
-            return with_cors(preflight, origin.as_deref(), true);
-        }
-        Ok(route) => serve(services, &request, route.route, origin.as_deref()).await,
+        Ok(WidgetRoute::Preflight) => answer_preflight(services, &request, origin.as_deref()).await,
+        Ok(route) => serve(services, &request, route, origin.as_deref()).await,
     };
     // A refused origin gets no CORS header: the browser shows the page nothing.
     let refused = matches!(&result, Err(error) if error.code == ORIGIN_NOT_ALLOWED);
     let response = result.unwrap_or_else(|error| error_response(&error));
-    with_cors(response, origin.as_deref().filter(|_| !refused), false)
+    with_cors(response, origin.as_deref().filter(|_| !refused), preflight && !refused)
 }
 
 /// The error code of a page whose origin the widget's allowed domains do not name.
 pub const ORIGIN_NOT_ALLOWED: &str = "ORIGIN_NOT_ALLOWED";
+
+fn origin_not_allowed(origin: &str) -> ApiError {
+    ApiError::forbidden("this page's origin may not use the widget", json!({"origin": origin}))
+        .with_code(ORIGIN_NOT_ALLOWED)
+}
+
+/// A browser's preflight: 204, or 403 `ORIGIN_NOT_ALLOWED` for a page the widget's allowed
+/// domains do not name. A preflight carries no body, so only a request whose query names the
+/// widget (`config?apiKey=`, `message?sessionToken=`, `files/{id}?sessionToken=`) is checked
+/// here; the others (`init`, `contact`, `upload`, `POST message`: the key or token in the body)
+/// are answered for any origin, which lets the browser send them and no more: each of them is
+/// refused with 403 `ORIGIN_NOT_ALLOWED` and nothing stored, its answer without CORS headers.
+async fn answer_preflight(
+    services: &WidgetServices,
+    request: &Request,
+    origin: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let named = query_parameter(request, "apiKey")
+        .and_then(|key| key_org(&key).map(str::to_string))
+        .or_else(|| {
+            query_parameter(request, "sessionToken")
+                .and_then(|token| token_parts(&token).map(|(org, _)| org.to_string()))
+        });
+    if let (Some(origin), Some(org_id)) = (origin, named)
+        && let Some(settings) = services.store.get_widget_settings(&org_id).await?
+        && !settings.allows_origin(origin)
+    {
+        return Err(origin_not_allowed(origin));
+    }
+    let mut answer = Response::new(Body::Empty);
+    *answer.status_mut() = StatusCode::NO_CONTENT;
+    Ok(answer)
+}
 
 async fn serve(
     services: &WidgetServices,
@@ -293,7 +326,8 @@ async fn serve(
         WidgetRoute::Contact => contact(&call).await,
         WidgetRoute::Upload => upload(&call).await,
         WidgetRoute::File => file(&call).await,
-        WidgetRoute::Preflight => Ok(Response::new(Body::Empty)),
+        // `handle` answers preflights before any limit counts them.
+        WidgetRoute::Preflight => answer_preflight(services, request, origin).await,
     }
 }
 
@@ -324,14 +358,7 @@ impl WidgetCall<'_> {
     /// widget within its limit: 404 for an unknown key, 403 `ORIGIN_NOT_ALLOWED`, 429.
     async fn widget(&self, public_key: &str) -> Result<(String, WidgetSettings), ApiError> {
         let unknown = || ApiError::not_found("no widget has this key");
-        let org_id = public_key
-            .trim()
-            .strip_prefix("hg_pub_")
-            .and_then(|rest| rest.split_once('_'))
-            .map(|(org, _)| org)
-            .filter(|org| org.len() == ORG_ID_LEN && is_base32(org))
-            .ok_or_else(unknown)?
-            .to_string();
+        let org_id = key_org(public_key).ok_or_else(unknown)?.to_string();
         let settings = self
             .services
             .store
@@ -352,10 +379,7 @@ impl WidgetCall<'_> {
         if let Some(origin) = self.origin
             && !settings.allows_origin(origin)
         {
-            return Err(
-                ApiError::forbidden("this page's origin may not use the widget", json!({"origin": origin}))
-                    .with_code(ORIGIN_NOT_ALLOWED),
-            );
+            return Err(origin_not_allowed(origin));
         }
         within_limit(self.services, "widgetkey", org_id, self.services.per_widget_per_minute).await
     }
@@ -363,14 +387,7 @@ impl WidgetCall<'_> {
     /// The session of a token, live (401 otherwise), admitted as [`Self::admitted`] says.
     async fn session(&self, token: &str) -> Result<(String, String, WidgetSession, WidgetSettings), ApiError> {
         let invalid = || ApiError::unauthorized("the session token is unknown or expired; call /api/widget/init");
-        let (org_id, secret) = token
-            .trim()
-            .strip_prefix("ws_")
-            .and_then(|rest| rest.split_once('_'))
-            .filter(|(org, secret)| {
-                org.len() == ORG_ID_LEN && is_base32(org) && secret.len() == SESSION_SECRET_CHARS && is_base32(secret)
-            })
-            .ok_or_else(invalid)?;
+        let (org_id, secret) = token_parts(token).ok_or_else(invalid)?;
         let session = self
             .services
             .store
@@ -389,12 +406,34 @@ impl WidgetCall<'_> {
     }
 }
 
+/// The organization a public widget key (`hg_pub_<org>_...`) names.
+fn key_org(public_key: &str) -> Option<&str> {
+    public_key
+        .trim()
+        .strip_prefix("hg_pub_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(org, _)| org)
+        .filter(|org| org.len() == ORG_ID_LEN && is_base32(org))
+}
+
+/// The organization and the secret of a session token (`ws_<org>_<secret>`).
+fn token_parts(token: &str) -> Option<(&str, &str)> {
+    token
+        .trim()
+        .strip_prefix("ws_")
+        .and_then(|rest| rest.split_once('_'))
+        .filter(|(org, secret)| {
+            org.len() == ORG_ID_LEN && is_base32(org) && secret.len() == SESSION_SECRET_CHARS && is_base32(secret)
+        })
+}
+
 async fn within_limit(services: &WidgetServices, route: &str, client: &str, limit: u32) -> Result<(), ApiError> {
     within_public_limit(&services.store, services.clock.now(), route, client, limit, "widget").await
 }
 
 /// The widget's CORS: the page's origin echoed (the routes refused it when not allowed), never
-/// with credentials; a preflight also names the methods and headers.
+/// with credentials; a preflight also names the methods and headers, an answer the headers the
+/// page may read (`Retry-After` of a 429).
 fn with_cors(mut response: Response<Body>, origin: Option<&str>, preflight: bool) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
@@ -411,6 +450,11 @@ fn with_cors(mut response: Response<Body>, origin: Option<&str>, preflight: bool
             HeaderValue::from_static("content-type"),
         );
         headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    } else {
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
     }
     response
 }

@@ -84,7 +84,8 @@ pub struct WidgetRequest {
     pub theme: Option<Theme>,
     pub pre_chat_form: Option<Vec<FormField>>,
     pub allow_file_uploads: Option<bool>,
-    /// Hosts (`shop.example.com`) or wildcard domains (`*.example.com`); empty: any.
+    /// Hosts (`shop.example.com`) or wildcard domains (`*.example.com`), whose pages are served
+    /// over https (`localhost` and `127.0.0.1` over http too); empty: any.
     pub allowed_domains: Option<Vec<String>>,
     /// Set (16 to 128 characters) to require `identifierHash` at `init`; `null` stops requiring it.
     #[serde(default, deserialize_with = "crate::http::present")]
@@ -97,7 +98,7 @@ pub struct WidgetRequest {
 
 fn well_formed_domain(domain: &str) -> bool {
     let host = domain.strip_prefix("*.").unwrap_or(domain);
-    host.contains('.')
+    (host.contains('.') || domain == "localhost")
         && host.len() <= 253
         && host.split('.').all(|label| {
             !label.is_empty()
