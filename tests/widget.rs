@@ -87,14 +87,13 @@ fn history(token: &str) -> FixtureRequest {
         .header("origin", "https://shop.example.com")
 }
 
-/// The events of `org_id` queued so far, by name.
-async fn events(queue: &OwnQueue, org_id: &str) -> Vec<String> {
+/// The deliveries of `org_id`'s events queued so far.
+async fn events(queue: &OwnQueue, org_id: &str) -> Vec<Value> {
     queue
         .drain()
         .await
         .into_iter()
         .filter(|m| m["org_id"] == org_id)
-        .map(|m| m["event"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -263,13 +262,49 @@ async fn a_visitor_chats_duplicates_collapse_and_the_agent_reply_shows_in_the_hi
         json!({"name": "Ana", "avatar_url": null, "role": "agent"})
     );
 
-    let published = events(&w.queue, &org.org_id).await;
-    let count = |name: &str| published.iter().filter(|e| *e == name).count();
+    let delivered = events(&w.queue, &org.org_id).await;
+    let published: Vec<&str> = delivered.iter().map(|m| m["event"].as_str().unwrap()).collect();
+    let count = |name: &str| published.iter().filter(|e| **e == name).count();
     assert_eq!(count("chat.session.created"), 2);
     assert_eq!(count("chat.message.received"), 4, "{published:?}");
     assert_eq!(count("ticket.created"), 2);
     assert_eq!(count("chat.message.sent"), 1);
     assert_eq!(count("reply.sent"), 1);
+
+    // Seed 003's payloads: the session named by an id that is not its token, the same in all
+    // its events.
+    let data = |event: &str| -> Vec<&Value> {
+        delivered
+            .iter()
+            .filter(|m| m["event"] == event)
+            .map(|m| &m["data"])
+            .collect()
+    };
+    let created = data("chat.session.created");
+    let session_id = created
+        .iter()
+        .find(|d| d["visitorId"] == "visitor-42")
+        .map(|d| d["sessionId"].as_str().unwrap())
+        .unwrap();
+    assert!(session_id.starts_with("ses_"), "{session_id}");
+    assert!(created.iter().all(|d| d["storeId"] == org.org_id.as_str()));
+    let secret = token.rsplit('_').next().unwrap();
+    for received in data("chat.message.received") {
+        assert_eq!(received["storeId"], org.org_id.as_str());
+        assert_eq!(received["products"], json!([]));
+        assert!(received["message"].is_string());
+        if received["visitorId"] == "visitor-42" {
+            assert_eq!(received["sessionId"], session_id);
+        } else {
+            assert_ne!(received["sessionId"], session_id, "another session");
+        }
+    }
+    for event in &delivered {
+        assert!(
+            !event.to_string().contains(secret),
+            "no event carries the session token"
+        );
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,8 @@
 //! | recent message   | `ORG#<org>#WIDGETSESSION#<sha256(secret)>`| `MSG#<sha256(text)>` (`TTL`) |
 //!
 //! The public key (`hg_pub_<org>_...`) and the session token (`ws_<org>_<secret>`) both lead
-//! with the organization, like every key; only the session secret's hash is stored.
+//! with the organization, like every key; only the session secret's hash is stored, and events
+//! name the session by the start of it ([`session_id`]).
 //! - A session's ticket: set once with a conditional write, so two first messages at once open
 //!   one ticket.
 //! - A message: one conditional put of its recent-message item (absent, or older than the
@@ -144,6 +145,12 @@ impl WidgetSettings {
                     None => host == *domain,
                 })
     }
+}
+
+/// A session's id in events (`ses_...`): the start of the hash the session is stored under, so
+/// it names the session for its whole life without being its token.
+pub fn session_id(secret: &str) -> String {
+    format!("ses_{}", &secret_hash(secret)[..32])
 }
 
 fn settings_pk(org_id: &str) -> String {

@@ -51,7 +51,7 @@ use crate::outbound::Publisher;
 use crate::runtime::{Error, env_or, required_env};
 use crate::store::Store;
 use crate::store::attachments::AttachmentRef;
-use crate::store::widget::{FormField, RecentMessage, Theme, WidgetSession, WidgetSettings};
+use crate::store::widget::{FormField, RecentMessage, Theme, WidgetSession, WidgetSettings, session_id};
 
 /// A session lasts this long.
 const SESSION_SECONDS: i64 = 86_400;
@@ -543,7 +543,9 @@ async fn init(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
         .store
         .create_widget_session(&org_id, &secret, &session)
         .await?;
-    let event = json!({"visitorId": session.visitor_id, "pageUrl": session.page_url,
+    // Seed 003's `sessionId` and `storeId` (the organization), never the token.
+    let event = json!({"sessionId": session_id(&secret), "storeId": org_id,
+        "visitorId": session.visitor_id, "pageUrl": session.page_url,
         "referrer": text_field(&body.metadata, "referrer", 2000), "country": session.country,
         "name": session.name, "email": session.email});
     call.desk(&org_id).publish("chat.session.created", &event).await?;
@@ -628,7 +630,9 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
         let ticket = opened_ticket(store, &org_id, &ticket_id).await?;
         desk.add(ticket, entry).await?;
     }
-    let received = json!({"ticketId": ticket_id, "messageId": claim.entry_id, "message": text,
+    // Seed 003's payload (`sessionId`, `storeId`, `message`, `products`: none recommended here).
+    let received = json!({"sessionId": session_id(&secret), "storeId": org_id, "message": text,
+        "products": [], "ticketId": ticket_id, "messageId": claim.entry_id,
         "visitorId": session.visitor_id, "pageUrl": session.page_url, "country": session.country});
     desk.publish("chat.message.received", &received).await?;
     Ok(message_response(claim))
