@@ -613,3 +613,102 @@ async fn preflights_naming_the_widget_and_pages_over_http_are_refused_to_foreign
     // A page reads how long a 429 asks it to wait.
     assert_eq!(headers.headers()["access-control-expose-headers"], "Retry-After");
 }
+
+/// A session of a widget that names no domains, and its token.
+async fn session_of(w: &Widget, desk: &Services, org: &harness::Org) -> String {
+    let (_, configured) = settings(desk, put_settings(&org.admin_key, json!({}))).await;
+    let key = configured["widget"]["publicKey"].as_str().unwrap();
+    let (status, session, _) = call(
+        w,
+        public("widget-init.json", "https://shop.example.com", json!({"apiKey": key})),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    session["sessionToken"].as_str().unwrap().to_string()
+}
+
+fn message(token: &str, text: &str) -> FixtureRequest {
+    public(
+        "widget-message.json",
+        "https://shop.example.com",
+        json!({"sessionToken": token, "message": text}),
+    )
+}
+
+/// The ticket a message answered went to, with that message on it.
+async fn stored_message(desk: &Services, org: &harness::Org, sent: &Value) -> shared::store::tickets::Ticket {
+    let ticket_id = sent["ticketId"].as_str().unwrap();
+    let ticket = desk.store.get_ticket(&org.org_id, ticket_id).await.unwrap();
+    let ticket = ticket.unwrap_or_else(|| panic!("the answered ticket {ticket_id} is stored"));
+    let entries = desk.store.list_entries(&org.org_id, ticket_id).await.unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.entry_id == sent["conversationId"].as_str().unwrap()),
+        "the answered message is stored: {sent}"
+    );
+    ticket
+}
+
+#[tokio::test]
+async fn a_ticket_whose_opening_failed_is_opened_anew_and_a_refused_message_can_be_sent_again() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    let w = widget("widget-failed-open", 1000).await;
+    let token = session_of(&w, &desk, &org).await;
+    let secret = token.rsplit('_').next().unwrap();
+    // Another message of the session claimed a ticket 25 s ago, and its opening failed.
+    let ghost = shared::desk::new_ticket_id();
+    let claimed_at = w.clock.now().unix_timestamp() - 25;
+    let claimed = desk
+        .store
+        .claim_session_ticket(&org.org_id, secret, &ghost, None, claimed_at)
+        .await
+        .unwrap();
+    assert!(claimed);
+
+    // Within the opening's time the message waits for it, in vain: refused, nothing stored.
+    let (status, refused, _) = call(&w, message(&token, "Is anyone there?")).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("CONFLICT")));
+    // Later (within the 30 s in which the same text is the same message), the session opens a
+    // ticket of its own, and the message sent again is stored on it.
+    w.clock.advance(Duration::seconds(6));
+    let (status, sent, _) = call(&w, message(&token, "Is anyone there?")).await;
+    assert_eq!(status, 200, "{sent}");
+    assert_ne!(sent["ticketId"], ghost.as_str());
+    let ticket = stored_message(&desk, &org, &sent).await;
+    assert_eq!(ticket.message_count, 1);
+    let (status, next, _) = call(&w, message(&token, "Hello?")).await;
+    assert_eq!((status, &next["ticketId"]), (200, &sent["ticketId"]));
+}
+
+#[tokio::test]
+async fn a_message_after_the_ticket_is_closed_opens_a_new_one() {
+    let desk = services().await;
+    let org = new_org(&desk).await;
+    let w = widget("widget-closed", 1000).await;
+    let token = session_of(&w, &desk, &org).await;
+    let (status, first, _) = call(&w, message(&token, "My parcel is late.")).await;
+    assert_eq!(status, 200, "{first}");
+    let first_ticket = first["ticketId"].as_str().unwrap();
+    let close = fixture("tickets-create.json")
+        .key(&org.admin_key)
+        .method("PATCH", &format!("/api/v1/tickets/{first_ticket}"))
+        .path_parameter("id", first_ticket)
+        .body(json!({"status": "closed"}).to_string());
+    let publisher = w.queue.publisher();
+    let (status, closed) =
+        read(shared::api::tickets::handle(&desk, &publisher, &harness::reply_queue().await, close.build()).await);
+    assert_eq!(status, 200, "{closed}");
+
+    let (status, again, _) = call(&w, message(&token, "It never came.")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_ne!(again["ticketId"], first["ticketId"], "a new ticket");
+    let ticket = stored_message(&desk, &org, &again).await;
+    assert_eq!(
+        (ticket.channel, ticket.message_count),
+        (shared::store::tickets::Channel::Widget, 1)
+    );
+    let (_, shown, _) = call(&w, history(&token)).await;
+    assert_eq!(shown["messages"][0]["content_text"], "It never came.");
+}

@@ -113,6 +113,10 @@ pub fn new_entry_id() -> String {
 /// 52 base32 characters: 260 random bits.
 const CSAT_SECRET_CHARS: usize = 52;
 
+/// A ticket claimed for a conversation (a chat channel's, a widget session's) is opened within
+/// this many seconds of the claim, or its opening failed and another message may claim anew.
+pub const CLAIM_OPENS_WITHIN_SECONDS: i64 = 30;
+
 impl Desk<'_> {
     fn at(&self) -> String {
         rfc3339(self.now)

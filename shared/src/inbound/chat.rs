@@ -8,15 +8,12 @@ use serde_json::{Value, json};
 
 use super::Webhook;
 use crate::clock::rfc3339;
-use crate::desk::{Desk, NewEntry, NewTicket, new_ticket_id};
+use crate::desk::{CLAIM_OPENS_WITHIN_SECONDS, Desk, NewEntry, NewTicket, new_ticket_id};
 use crate::error::ApiError;
 use crate::store::attachments::AttachmentRef;
 use crate::store::chat::EntryChat;
 use crate::store::mail::chat_message_key;
 use crate::store::tickets::{Channel, Status, Ticket};
-
-/// A claimed conversation's ticket is opened within this many seconds, or the claim failed.
-const CLAIM_OPENS_WITHIN_SECONDS: i64 = 30;
 
 /// A new ticket's subject: the first words of its first message.
 const SUBJECT_CHARS: usize = 80;

@@ -387,6 +387,14 @@ impl Store {
         Ok(writes)
     }
 
+    /// Whether an entry is stored, seeing every write acknowledged before.
+    pub async fn entry_stored(&self, org_id: &str, entry_id: &str) -> Result<bool, StoreError> {
+        let lookup = self
+            .get_item_consistent(entry_lookup_pk(org_id, entry_id), "ENTRY")
+            .await?;
+        Ok(lookup.is_some())
+    }
+
     /// One entry by its id.
     pub async fn get_entry(&self, org_id: &str, entry_id: &str) -> Result<Option<Entry>, StoreError> {
         let Some(lookup) = self.get_item(entry_lookup_pk(org_id, entry_id), "ENTRY").await? else {

@@ -10,11 +10,13 @@
 //! The public key (`hg_pub_<org>_...`) and the session token (`ws_<org>_<secret>`) both lead
 //! with the organization, like every key; only the session secret's hash is stored, and events
 //! name the session by the start of it ([`session_id`]).
-//! - A session's ticket: set once with a conditional write, so two first messages at once open
-//!   one ticket.
+//! - A session's ticket: claimed with a conditional write (when the session has none, or still
+//!   the one it replaces), so two first messages at once open one ticket; the claim's time says
+//!   whether an opening that never finished is still under way.
 //! - A message: one conditional put of its recent-message item (absent, or older than the
 //!   window) claims it; a second identical message within the window finds the claim and
-//!   answers the same ids, also when both arrive at once.
+//!   answers the same ids, also when both arrive at once. A message that could not be stored
+//!   releases its claim.
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +80,9 @@ pub struct WidgetSession {
     pub name: Option<String>,
     pub email: Option<String>,
     pub ticket_id: Option<String>,
+    /// When (epoch seconds) `ticket_id` was claimed; sessions claimed before it was kept have none.
+    #[serde(default)]
+    pub ticket_claimed_epoch: Option<i64>,
     pub page_url: Option<String>,
     pub country: Option<String>,
     pub created_at: String,
@@ -151,6 +156,10 @@ impl WidgetSettings {
 /// it names the session for its whole life without being its token.
 pub fn session_id(secret: &str) -> String {
     format!("ses_{}", &secret_hash(secret)[..32])
+}
+
+fn message_sk(text: &str) -> String {
+    format!("MSG#{}", secret_hash(text))
 }
 
 fn settings_pk(org_id: &str) -> String {
@@ -227,27 +236,47 @@ impl Store {
             .transpose()
     }
 
-    /// Sets the session's ticket unless it has one; answers the session's ticket either way.
+    /// Points the session to `ticket_id`, claimed at `now_epoch`: only if it points nowhere
+    /// (`replacing` `None`) or still to `replacing`. `false` when another message claimed it first.
     pub async fn claim_session_ticket(
         &self,
         org_id: &str,
         secret: &str,
         ticket_id: &str,
-    ) -> Result<String, StoreError> {
-        let result = self
+        replacing: Option<&str>,
+        now_epoch: i64,
+    ) -> Result<bool, StoreError> {
+        let update = self
             .update_item(session_pk(org_id, secret), "SESSION")
-            .update_expression("SET ticket_id = :ticket")
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(ticket_id)")
+            .update_expression("SET ticket_id = :ticket, ticket_claimed_epoch = :now")
             .expression_attribute_values(":ticket", s(ticket_id))
+            .expression_attribute_values(":now", n(now_epoch));
+        let update = match replacing {
+            None => update.condition_expression("attribute_exists(PK) AND attribute_not_exists(ticket_id)"),
+            Some(old) => update
+                .condition_expression("attribute_exists(PK) AND ticket_id = :old")
+                .expression_attribute_values(":old", s(old)),
+        };
+        Ok(super::unless_condition_failed(update.send().await)?.is_some())
+    }
+
+    /// Releases the claim of a message that was not stored (unless another claimed it since), so
+    /// that sending it again stores it.
+    pub async fn release_widget_message(
+        &self,
+        org_id: &str,
+        secret: &str,
+        text: &str,
+        entry_id: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .delete_item(session_pk(org_id, secret), &message_sk(text))
+            .condition_expression("entry_id = :entry")
+            .expression_attribute_values(":entry", s(entry_id))
             .send()
             .await;
-        if super::unless_condition_failed(result)?.is_some() {
-            return Ok(ticket_id.to_string());
-        }
-        let session = self.get_widget_session(org_id, secret).await?;
-        session
-            .and_then(|session| session.ticket_id)
-            .ok_or_else(|| StoreError::Unavailable("the widget session is gone".into()))
+        super::unless_condition_failed(result)?;
+        Ok(())
     }
 
     /// Claims a message of the session for `window_seconds`: `None` when this call claimed it
@@ -262,7 +291,7 @@ impl Store {
         window_seconds: i64,
     ) -> Result<Option<RecentMessage>, StoreError> {
         let pk = session_pk(org_id, secret);
-        let sk = format!("MSG#{}", secret_hash(text));
+        let sk = message_sk(text);
         let item = Item::from([
             (PK.to_string(), s(&pk)),
             (SK.to_string(), s(&sk)),

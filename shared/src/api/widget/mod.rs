@@ -7,8 +7,9 @@
 //!   identity secret it requires `identifierHash = hex(HMAC-SHA256(secret, visitorId))`, so one
 //!   visitor cannot read another's history.
 //! - `POST /api/widget/message`: the first message opens a ticket (channel `widget`), later ones
-//!   add to it; the same text from the same session within 30 seconds is the same message (same
-//!   ids back, nothing stored twice, also when both arrive at once). Each new message publishes
+//!   add to it, and once it is closed the next opens a new one; the same text from the same
+//!   session within 30 seconds is the same message (same ids back, nothing stored twice, also
+//!   when both arrive at once), unless it could not be stored. Each new message publishes
 //!   `chat.message.received`; agents' and the AI's replies publish `chat.message.sent`.
 //! - `GET /api/widget/message?sessionToken=`: the session's history, without internal notes.
 //! - `POST /api/widget/upload`: a visitor's file (multipart `sessionToken`, `file`), when the
@@ -41,7 +42,7 @@ use crate::blob::FileStore;
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::crypto::{SecretBox, constant_time_eq, hmac_sha256};
 use crate::desk::files::{Download, download_link, store_file};
-use crate::desk::{Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
+use crate::desk::{CLAIM_OPENS_WITHIN_SECONDS, Desk, NewEntry, NewTicket, new_entry_id, new_ticket_id};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{
     Route, error_response, find_route, json_response, normalized_email, path_parameter, query_parameter, typed_body,
@@ -51,6 +52,7 @@ use crate::outbound::Publisher;
 use crate::runtime::{Error, env_or, required_env};
 use crate::store::Store;
 use crate::store::attachments::AttachmentRef;
+use crate::store::tickets::{Status, Ticket};
 use crate::store::widget::{FormField, RecentMessage, Theme, WidgetSession, WidgetSettings, session_id};
 
 /// A session lasts this long.
@@ -526,6 +528,7 @@ async fn init(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
     let session = WidgetSession {
         visitor_id: visitor_id.map(str::to_string),
         ticket_id: None,
+        ticket_claimed_epoch: None,
         page_url: text_field(&body.metadata, "page_url", 2000),
         country: call
             .request
@@ -571,7 +574,8 @@ fn checked_message(text: &str) -> Result<String, ApiError> {
     Ok(text.to_string())
 }
 
-/// Send a visitor's message: the first opens a ticket, later ones add to it.
+/// Send a visitor's message: the first opens a ticket, later ones add to it; once the ticket is
+/// closed, the next message opens a new one.
 #[utoipa::path(post, path = "/api/widget/message", operation_id = "widget_send_message", tag = "Widget",
     request_body = MessageRequest,
     responses((status = 200, body = MessageResponse), (status = 401, body = ErrorBody), (status = "4XX", body = ErrorBody)))]
@@ -583,16 +587,8 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
     }
     let (org_id, secret, session, _) = call.session(&body.session_token).await?;
     let store = &call.services.store;
-    // The session's ticket: this message's to open when the session has none yet.
-    let (ticket_id, opens) = match &session.ticket_id {
-        Some(ticket_id) => (ticket_id.clone(), false),
-        None => {
-            let mine = new_ticket_id();
-            let claimed = store.claim_session_ticket(&org_id, &secret, &mine).await?;
-            let opens = claimed == mine;
-            (claimed, opens)
-        }
-    };
+    let target = session_ticket(call, &org_id, &secret, &session).await?;
+    let ticket_id = target.ticket_id().to_string();
     let claim = RecentMessage {
         entry_id: new_entry_id(),
         ticket_id: ticket_id.clone(),
@@ -612,10 +608,17 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
         .claim_widget_message(&org_id, &secret, &text, &claim, now, DUPLICATE_WINDOW_SECONDS)
         .await?
     {
-        // A duplicate; but the request that claimed the session's ticket opens it all the same,
-        // since the one that claimed the message waits for it.
-        if opens {
-            desk.open(new_ticket(None)).await?;
+        // A duplicate. When this request claimed the session's ticket: the request that claimed
+        // the message waits for that ticket, so it opens all the same; or the message went to
+        // the session's ticket before, which the session then points to again.
+        if let SessionTicket::New(_) = target {
+            if earlier.ticket_id == ticket_id {
+                desk.open(new_ticket(None)).await?;
+            } else {
+                store
+                    .claim_session_ticket(&org_id, &secret, &earlier.ticket_id, Some(&ticket_id), now)
+                    .await?;
+            }
         }
         return Ok(message_response(earlier));
     }
@@ -624,11 +627,17 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
         attachments,
         ..NewEntry::from_customer(session.name.clone(), text.clone())
     };
-    if opens {
-        desk.open(new_ticket(Some(entry))).await?;
-    } else {
-        let ticket = opened_ticket(store, &org_id, &ticket_id).await?;
-        desk.add(ticket, entry).await?;
+    let stored = match target {
+        SessionTicket::New(_) => desk.open(new_ticket(Some(entry))).await.map(drop),
+        SessionTicket::Open(ticket) => desk.add(*ticket, entry).await.map(drop),
+        SessionTicket::Opening(_) => match opened_ticket(store, &org_id, &ticket_id).await {
+            Ok(ticket) => desk.add(ticket, entry).await.map(drop),
+            Err(error) => Err(error),
+        },
+    };
+    if let Err(error) = stored {
+        release_unstored(store, &org_id, &secret, &text, &claim).await;
+        return Err(error);
     }
     // Seed 003's payload (`sessionId`, `storeId`, `message`, `products`: none recommended here).
     let received = json!({"sessionId": session_id(&secret), "storeId": org_id, "message": text,
@@ -636,6 +645,91 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
         "visitorId": session.visitor_id, "pageUrl": session.page_url, "country": session.country});
     desk.publish("chat.message.received", &received).await?;
     Ok(message_response(claim))
+}
+
+/// A message whose storing failed releases its claim, so that sending it again stores it
+/// rather than answering the ids of a message never stored; unless it was stored before the
+/// failure (an event not published), when a retry is rightly the same message.
+async fn release_unstored(store: &Store, org_id: &str, secret: &str, text: &str, claim: &RecentMessage) {
+    let released = match store.entry_stored(org_id, &claim.entry_id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            store
+                .release_widget_message(org_id, secret, text, &claim.entry_id)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    if let Err(error) = released {
+        tracing::error!(error = ?error, entry_id = %claim.entry_id, "releasing a widget message's claim");
+    }
+}
+
+/// Where a visitor's message goes.
+enum SessionTicket {
+    /// The session's ticket, not closed.
+    Open(Box<Ticket>),
+    /// Claimed by another message of the session, which is opening it right now.
+    Opening(String),
+    /// A ticket this message opens under this id (the session now points to it).
+    New(String),
+}
+
+impl SessionTicket {
+    fn ticket_id(&self) -> &str {
+        match self {
+            SessionTicket::Open(ticket) => &ticket.ticket_id,
+            SessionTicket::Opening(id) | SessionTicket::New(id) => id,
+        }
+    }
+}
+
+/// The session's ticket, or the id of the one to open: claimed for the session first, so that
+/// two first messages at once open one ticket. A new one is claimed when the session has none,
+/// its ticket is closed, or the claimed ticket is still not there [`CLAIM_OPENS_WITHIN_SECONDS`]
+/// after its claim (its opening failed).
+async fn session_ticket(
+    call: &WidgetCall<'_>,
+    org_id: &str,
+    secret: &str,
+    session: &WidgetSession,
+) -> Result<SessionTicket, ApiError> {
+    let store = &call.services.store;
+    let now = call.now().unix_timestamp();
+    let pointer = |session: &WidgetSession| {
+        let claimed_at = session.ticket_claimed_epoch.unwrap_or(0);
+        session.ticket_id.clone().map(|ticket_id| (ticket_id, claimed_at))
+    };
+    let mut pointed = pointer(session);
+    // Two rounds: a claim lost to another message of the session reads the session again.
+    for _ in 0..2 {
+        if let Some((ticket_id, claimed_at)) = &pointed {
+            match store.get_ticket(org_id, ticket_id).await? {
+                Some(ticket) if ticket.status != Status::Closed => return Ok(SessionTicket::Open(Box::new(ticket))),
+                Some(_) => {}
+                None if now - claimed_at < CLAIM_OPENS_WITHIN_SECONDS => {
+                    return Ok(SessionTicket::Opening(ticket_id.clone()));
+                }
+                None => {}
+            }
+        }
+        let mine = new_ticket_id();
+        let replacing = pointed.as_ref().map(|(id, _)| id.as_str());
+        if store
+            .claim_session_ticket(org_id, secret, &mine, replacing, now)
+            .await?
+        {
+            return Ok(SessionTicket::New(mine));
+        }
+        pointed = store
+            .get_widget_session(org_id, secret)
+            .await?
+            .as_ref()
+            .and_then(pointer);
+    }
+    Err(ApiError::conflict(
+        "the session's ticket is being opened by another message; send again",
+    ))
 }
 
 fn message_response(message: RecentMessage) -> Response<Body> {
@@ -660,11 +754,7 @@ fn subject_of(text: &str) -> String {
 }
 
 /// The session's ticket, which another request of the session may be opening this instant.
-async fn opened_ticket(
-    store: &Store,
-    org_id: &str,
-    ticket_id: &str,
-) -> Result<crate::store::tickets::Ticket, ApiError> {
+async fn opened_ticket(store: &Store, org_id: &str, ticket_id: &str) -> Result<Ticket, ApiError> {
     for attempt in 0..20 {
         if let Some(ticket) = store.get_ticket(org_id, ticket_id).await? {
             return Ok(ticket);
