@@ -47,6 +47,8 @@ export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 export TABLE_NAME=HookgateTable PEPPER_SECRET_ID=ApiKeyPepperSecret
 export DELIVERY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/DeliveryQueue"
 export REPLY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/ReplyQueue"
+export EXECUTIONS_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/ExecutionsQueue"
+export CALLS_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/CallsQueue"
 # Twilio signs the URL it called: here, this stack's own.
 export PUBLIC_BASE_URL="http://127.0.0.1:$API_PORT"
 export ATTACHMENTS_BUCKET=attachmentsbucket S3_FORCE_PATH_STYLE=true

@@ -28,6 +28,8 @@ pub const PEPPER_SECRET: &str = "ApiKeyPepperSecret";
 pub const DELIVERY_QUEUE: &str = "DeliveryQueue";
 pub const DEAD_LETTER_QUEUE: &str = "DeliveryDeadLetterQueue";
 pub const REPLY_QUEUE: &str = "ReplyQueue";
+pub const EXECUTIONS_QUEUE: &str = "ExecutionsQueue";
+pub const CALLS_QUEUE: &str = "CallsQueue";
 pub const SIGNING_KEY_SECRET: &str = "SigningKeySecret";
 /// The attachments bucket as provisioned locally (its logical id in lower case).
 pub const ATTACHMENTS_BUCKET: &str = "attachmentsbucket";
@@ -181,6 +183,8 @@ pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
         ("DELIVERY_QUEUE_URL", emulator.queue_urls[DELIVERY_QUEUE].clone()),
         ("DEAD_LETTER_QUEUE_URL", emulator.queue_urls[DEAD_LETTER_QUEUE].clone()),
         ("REPLY_QUEUE_URL", emulator.queue_urls[REPLY_QUEUE].clone()),
+        ("EXECUTIONS_QUEUE_URL", emulator.queue_urls[EXECUTIONS_QUEUE].clone()),
+        ("CALLS_QUEUE_URL", emulator.queue_urls[CALLS_QUEUE].clone()),
         ("SIGNING_KEY_SECRET_ID", SIGNING_KEY_SECRET.into()),
         ("ALERTS_TOPIC_ARN", emulator.topic_arns[ALERTS_TOPIC].clone()),
         ("ALLOW_HTTP_ENDPOINTS", "true".into()),
