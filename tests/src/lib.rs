@@ -546,7 +546,8 @@ pub async fn reply_queue() -> shared::outbound::ReplyQueue {
 
 /// The local stack as `make dev` runs it: `cargo lambda watch` serving every function over the
 /// emulator, an organization bootstrapped with the admin CLI, and optionally the SQS pollers
-/// feeding the delivery queue to the delivery worker and the reply queue to the reply sender.
+/// feeding the delivery queue to the delivery worker and the reply queue to the reply sender,
+/// and the demo runtime on the executions queue.
 pub struct LocalStack {
     pub base: String,
     pub admin_key: String,
@@ -625,6 +626,18 @@ impl LocalStack {
                     &root.join(format!("target/test-logs/poller-{function}-{port}.log")),
                 ));
             }
+            // The demo agent and workflow runtime, as `make dev` runs it.
+            let mut runtime_env = env.clone();
+            runtime_env.push(("HOOKGATE_API_KEY", admin_key.clone()));
+            processes.push(spawn_tied_to_this_process(
+                &format!(
+                    "exec {} demo-runtime --queue-url {} --api-url {base}",
+                    admin.display(),
+                    emulator.queue_urls[EXECUTIONS_QUEUE]
+                ),
+                &runtime_env,
+                &root.join(format!("target/test-logs/demo-runtime-{port}.log")),
+            ));
         }
         LocalStack {
             base,

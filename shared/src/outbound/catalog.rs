@@ -34,13 +34,19 @@ pub const EVENT_TYPES: [(&str, &str); 52] = [
     ),
     ("agent.conversation.started", "An agent began a conversation (seed 001)"),
     ("agent.conversation.completed", "An agent's conversation ended"),
-    ("agent.message.received", "An agent received a message in a conversation"),
+    (
+        "agent.message.received",
+        "An agent received a message in a conversation",
+    ),
     ("agent.message.sent", "An agent sent a message in a conversation"),
     ("workflow.execution.started", "A workflow execution started"),
     ("workflow.execution.completed", "A workflow execution completed"),
     ("workflow.execution.failed", "A workflow execution failed"),
     ("workflow.step.completed", "A step of a workflow execution completed"),
-    ("order.confirmed", "The customer confirmed the order on the call: safe to ship"),
+    (
+        "order.confirmed",
+        "The customer confirmed the order on the call: safe to ship",
+    ),
     ("order.cancelled", "The customer cancelled the order during the call"),
     (
         "order.no_answer",
