@@ -359,8 +359,8 @@ mod tests {
         assert_eq!(data["status"], "success");
         assert_eq!(data["workflow_id"], "wf_1");
         assert_eq!(data["execution_id"], "exec_1");
-        assert_eq!(data["started_at"], "2024-01-15T10:25:00Z");
-        assert_eq!(data["completed_at"], "2024-01-15T10:30:00Z");
+        assert_eq!(data["started_at"], "2024-01-15T10:25:00.000Z");
+        assert_eq!(data["completed_at"], "2024-01-15T10:30:00.000Z");
         assert_eq!(data["duration_seconds"], 300);
         assert_eq!(data["input_data"], json!({"name": "Ada"}));
         assert_eq!(data["output_data"]["result"], "Email sent successfully");
@@ -383,7 +383,10 @@ mod tests {
             NOW,
         );
         assert_eq!(late_start.execution.status, ExecutionStatus::Success);
-        assert_eq!(late_start.execution.started_at.as_deref(), Some("2024-01-15T10:25:00Z"));
+        assert_eq!(
+            late_start.execution.started_at.as_deref(),
+            Some("2024-01-15T10:25:00.000Z")
+        );
         let late_step = apply(
             &late_start.execution,
             &report(json!({"type": "step_completed", "step": {"index": 2}})),
@@ -393,7 +396,7 @@ mod tests {
         assert_eq!(late_step.execution.steps_completed, 1);
         assert_eq!(
             late_step.execution.completed_at.as_deref(),
-            Some("2024-01-15T10:30:00Z")
+            Some("2024-01-15T10:30:00.000Z")
         );
     }
 
