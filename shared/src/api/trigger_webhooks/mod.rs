@@ -138,8 +138,8 @@ pub async fn workflow() {}
 
 async fn trigger(services: &TriggerServices, request: &Request, kind: TriggerKind) -> Result<Response<Body>, ApiError> {
     let target = required_path_parameter(request, &format!("{}_id", kind.as_str()))?;
-    let trigger = authenticate(&services.base, request, kind, &target).await?;
-    let org_id = &trigger.id[TRIGGER_ID_PREFIX.len()..][..crate::ids::ORG_ID_LEN];
+    let (org_id, trigger) = authenticate(&services.base, request, kind, &target).await?;
+    let org_id = org_id.as_str();
     let base = &services.base;
     within_public_limit(
         &base.store,
@@ -158,13 +158,14 @@ async fn trigger(services: &TriggerServices, request: &Request, kind: TriggerKin
     }
 }
 
-/// The trigger whose token the request carries, for this agent or workflow; 401 otherwise.
+/// The organization and trigger whose token the request carries, for this agent or workflow;
+/// 401 otherwise.
 async fn authenticate(
     services: &Services,
     request: &Request,
     kind: TriggerKind,
     target: &str,
-) -> Result<Trigger, ApiError> {
+) -> Result<(String, Trigger), ApiError> {
     let refused = || ApiError::unauthorized("a valid trigger token for this agent or workflow is required");
     let token = presented_token(request).ok_or_else(refused)?;
     let presented = PresentedKey::parse_prefixed(TRIGGER_TOKEN_PREFIX, &token).ok_or_else(refused)?;
@@ -178,7 +179,7 @@ async fn authenticate(
     if !matches || trigger.kind != kind || trigger.target_id != target {
         return Err(refused());
     }
-    Ok(trigger)
+    Ok((presented.org_id().to_string(), trigger))
 }
 
 /// The token as `?token=`, `Authorization: Bearer <token>` or `Authorization: Basic` with the
