@@ -47,6 +47,8 @@ export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 export TABLE_NAME=HookgateTable PEPPER_SECRET_ID=ApiKeyPepperSecret
 export DELIVERY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/DeliveryQueue"
 export REPLY_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/ReplyQueue"
+export EXECUTIONS_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/ExecutionsQueue"
+export CALLS_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/CallsQueue"
 # Twilio signs the URL it called: here, this stack's own.
 export PUBLIC_BASE_URL="http://127.0.0.1:$API_PORT"
 export ATTACHMENTS_BUCKET=attachmentsbucket S3_FORCE_PATH_STYLE=true
@@ -77,6 +79,11 @@ echo "== feeding the reply queue to the reply sender (log: .local/reply-poller.l
   --invoke-url "http://127.0.0.1:$API_PORT" >.local/reply-poller.log 2>&1 &
 started+=($!)
 
+echo "== the demo agent and workflow runtime on the executions queue (log: .local/runtime.log)"
+HOOKGATE_API_KEY="$key" ./target/debug/hookgate-admin demo-runtime --queue-url "$EXECUTIONS_QUEUE_URL" \
+  --api-url "http://127.0.0.1:$API_PORT" >.local/runtime.log 2>&1 &
+started+=($!)
+
 echo "== running the SLA job every minute, as its EventBridge schedule does (log: .local/schedule.log)"
 ./target/debug/hookgate-admin schedule --function sla-breaches --every-seconds 60 \
   --invoke-url "http://127.0.0.1:$API_PORT" >.local/schedule.log 2>&1 &
@@ -97,6 +104,15 @@ Subscribe a receiver to outbound events (http and 127.0.0.0/8 are allowed locall
   curl -s -X POST http://127.0.0.1:$API_PORT/api/v1/webhooks \
     -H "Content-Type: application/json" -H "x-api-key: $key" \
     -d '{"name": "Local receiver", "url": "http://127.0.0.1:8080/hooks", "events": ["order.upserted"]}'
+
+Start a workflow with a trigger (the demo runtime reports on it: subscribe a receiver to
+workflow.execution.completed to see the event):
+
+  token=$(curl -s -X POST http://127.0.0.1:$API_PORT/api/v1/triggers -H "Content-Type: application/json" \
+    -H "x-api-key: $key" -d '{"name": "Contact form", "workflow_id": "wf_demo"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s -X POST "http://127.0.0.1:$API_PORT/webhooks/workflows/wf_demo?token=$token" \
+    -H "Content-Type: application/json" -d '{"input_data": {"name": "John Doe"}}'
+  curl -s "http://127.0.0.1:$API_PORT/api/v1/executions?workflow_id=wf_demo" -H "x-api-key: $key"
 
 The first request to each function compiles it (a few seconds). Ctrl-C stops everything.
 MSG

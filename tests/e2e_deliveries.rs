@@ -812,3 +812,97 @@ async fn a_hex_style_endpoint_is_verified_by_seed_004s_recipe() {
     assert_eq!(verified["standard"], json!([secret]), "Standard Webhooks too");
     assert_eq!(verified["sha256"], json!([]), "no sha256= prefix in this style");
 }
+
+/// Seed 001's incoming webhooks end to end: a trigger's token in each of its three places, a
+/// wrong one refused, a retry with the same `Idempotency-Key` answered with the first
+/// execution, and the demo runtime's reports reaching a receiver as
+/// `workflow.execution.completed`, verified with the Standard Webhooks library.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_trigger_runs_through_the_runtime_to_a_receiver() {
+    use base64::Engine;
+    let setup = setup().await;
+    let url = receiver("/workflow-completed", &[200], &[], None).await;
+    let (_, secret) =
+        create_endpoint(json!({"name": "Workflows", "url": url, "events": ["workflow.execution.completed"]})).await;
+    receiver("/workflow-completed", &[200], &[&secret], None).await;
+    let (status, created) = call(
+        reqwest::Method::POST,
+        "/api/v1/triggers",
+        Some(json!({"name": "Contact form", "workflow_id": "wf_e2e"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("wh_"));
+    let door = format!("{}/webhooks/workflows/wf_e2e", setup.api.base);
+    let body =
+        json!({"input_data": {"name": "John Doe", "email": "john@example.com"}, "trigger_source": "contact_form"});
+
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{token}"));
+    let styles = [
+        client().post(format!("{door}?token={token}")),
+        client().post(&door).bearer_auth(&token),
+        client().post(&door).header("authorization", format!("Basic {basic}")),
+    ];
+    let mut executions = Vec::new();
+    for (i, request) in styles.into_iter().enumerate() {
+        let response = request
+            .header("idempotency-key", format!("form-{i}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "style {i}");
+        let accepted: Value = response.json().await.unwrap();
+        assert_eq!(accepted["success"], true);
+        assert_eq!(accepted["status"], "queued");
+        assert_eq!(accepted["message"], "Webhook processed successfully");
+        assert!(accepted["estimated_completion"].is_string());
+        executions.push(accepted["execution_id"].as_str().unwrap().to_string());
+    }
+    // The form's retry: the first execution again, not a fourth.
+    let retried: Value = client()
+        .post(format!("{door}?token={token}"))
+        .header("idempotency-key", "form-0")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(retried["execution_id"], executions[0].as_str());
+    let wrong = client()
+        .post(format!("{door}?token={}x", &token[..token.len() - 1]))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    let arrived = wait_for("/workflow-completed", 3, Duration::from_secs(120)).await;
+    let mut completed: Vec<String> = Vec::new();
+    for delivery in &arrived {
+        assert_eq!(delivery["verified"]["standard"], json!([secret]), "{delivery}");
+        let event = &delivery["body"];
+        assert_eq!(event["event"], "workflow.execution.completed");
+        assert_eq!(event["data"]["workflow_id"], "wf_e2e");
+        assert_eq!(event["data"]["status"], "success");
+        assert_eq!(event["data"]["steps_completed"], 2);
+        assert_eq!(event["data"]["input_data"]["name"], "John Doe");
+        assert!(event["data"]["duration_seconds"].is_number());
+        completed.push(event["data"]["execution_id"].as_str().unwrap().to_string());
+    }
+    completed.sort();
+    executions.sort();
+    assert_eq!(completed, executions);
+    let (_, listed) = call(reqwest::Method::GET, "/api/v1/executions?workflow_id=wf_e2e", None).await;
+    assert_eq!(listed["executions"].as_array().unwrap().len(), 3, "{listed}");
+    assert!(
+        listed["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["status"] == "success")
+    );
+}

@@ -257,6 +257,9 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("sms-webhooks", table(&sms::ROUTES)),
         ("dialpad-webhooks", table(&dialpad::ROUTES)),
         ("blocked-senders", table(&blocked_senders::ROUTES)),
+        ("triggers", table(&triggers::ROUTES)),
+        ("trigger-webhooks", table(&trigger_webhooks::ROUTES)),
+        ("executions", table(&executions::ROUTES)),
     ];
     let routed = router_routes();
     for (function, routes) in &modules {

@@ -8,10 +8,12 @@
 //! - [`poller`]: the local stand-in for Lambda's SQS event source mapping.
 //! - [`activation`]: the operator's activation codes.
 //! - [`schedule`]: the local stand-in for an EventBridge schedule.
+//! - [`demo_runtime`]: a demo of the agent and workflow runtime, reporting on executions.
 
 pub mod activation;
 pub mod billing;
 pub mod bootstrap;
+pub mod demo_runtime;
 pub mod poller;
 pub mod provision;
 pub mod schedule;

@@ -12,6 +12,9 @@
 //!                                                       a code that puts an organization on a plan for a trial
 //! hookgate-admin schedule --function NAME [--every-seconds 60] [--invoke-url http://127.0.0.1:9000]
 //!                                                       invoke a local function on a schedule (EventBridge)
+//! hookgate-admin demo-runtime --queue-url URL [--api-url http://127.0.0.1:9000]
+//!                                                       report on queued executions as a runtime would
+//!                                                       (the key, with executions:report, in HOOKGATE_API_KEY)
 //! ```
 //! Both use the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials);
 //! `bootstrap` also `TABLE_NAME` and `PEPPER_SECRET_ID`, as the functions do, and
@@ -29,7 +32,8 @@ const USAGE: &str = "usage:
   hookgate-admin connect-billing --org-id ID --account-id acct_... --secret whsec_...
   hookgate-admin poll-queue --queue-url URL --function NAME [--invoke-url http://127.0.0.1:9000]
   hookgate-admin activation-code create --code CODE --plan PLAN --trial-days N [--max-redemptions N] [--expires RFC3339]
-  hookgate-admin schedule --function NAME [--every-seconds 60] [--invoke-url http://127.0.0.1:9000]";
+  hookgate-admin schedule --function NAME [--every-seconds 60] [--invoke-url http://127.0.0.1:9000]
+  hookgate-admin demo-runtime --queue-url URL [--api-url http://127.0.0.1:9000]  (key in HOOKGATE_API_KEY)";
 
 fn option(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -131,6 +135,14 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 invoke_url: option(&args, "--invoke-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
             };
             schedule.run().await
+        }
+        Some("demo-runtime") => {
+            let runtime = admin::demo_runtime::DemoRuntime {
+                queue_url: option(&args, "--queue-url").ok_or(USAGE)?,
+                api_url: option(&args, "--api-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
+                api_key: std::env::var("HOOKGATE_API_KEY").map_err(|_| "HOOKGATE_API_KEY is not set")?,
+            };
+            runtime.run(&config).await
         }
         _ => Err(USAGE.into()),
     }

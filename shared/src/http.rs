@@ -252,7 +252,7 @@ where
 }
 
 /// A POST's `Idempotency-Key`: 1 to 255 visible ASCII characters.
-fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
     if request.method() != Method::POST {
         return Ok(None);
     }
@@ -273,7 +273,7 @@ fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
 /// request gets the first answer (`Idempotent-Replayed: true`), the key on another request is
 /// 422, a repeat while the first runs 409. An answer of ours that failed (5xx, 429) is not
 /// kept, so the retry runs again.
-async fn once_per_key<Fut>(
+pub(crate) async fn once_per_key<Fut>(
     services: &Services,
     org_id: &str,
     key: &str,
@@ -434,7 +434,7 @@ pub fn path_parameter(request: &Request, name: &str) -> Option<String> {
 
 /// A path parameter the route pattern promises; absent (a request that bypassed the router),
 /// the resource is not found.
-fn required_path_parameter(request: &Request, name: &str) -> Result<String, ApiError> {
+pub fn required_path_parameter(request: &Request, name: &str) -> Result<String, ApiError> {
     path_parameter(request, name).ok_or_else(|| ApiError::not_found(format!("no {name} in the path")))
 }
 

@@ -28,6 +28,8 @@ pub const PEPPER_SECRET: &str = "ApiKeyPepperSecret";
 pub const DELIVERY_QUEUE: &str = "DeliveryQueue";
 pub const DEAD_LETTER_QUEUE: &str = "DeliveryDeadLetterQueue";
 pub const REPLY_QUEUE: &str = "ReplyQueue";
+pub const EXECUTIONS_QUEUE: &str = "ExecutionsQueue";
+pub const CALLS_QUEUE: &str = "CallsQueue";
 pub const SIGNING_KEY_SECRET: &str = "SigningKeySecret";
 /// The attachments bucket as provisioned locally (its logical id in lower case).
 pub const ATTACHMENTS_BUCKET: &str = "attachmentsbucket";
@@ -183,6 +185,8 @@ pub fn function_env(emulator: &Emulator) -> Vec<(&'static str, String)> {
         ("DELIVERY_QUEUE_URL", emulator.queue_urls[DELIVERY_QUEUE].clone()),
         ("DEAD_LETTER_QUEUE_URL", emulator.queue_urls[DEAD_LETTER_QUEUE].clone()),
         ("REPLY_QUEUE_URL", emulator.queue_urls[REPLY_QUEUE].clone()),
+        ("EXECUTIONS_QUEUE_URL", emulator.queue_urls[EXECUTIONS_QUEUE].clone()),
+        ("CALLS_QUEUE_URL", emulator.queue_urls[CALLS_QUEUE].clone()),
         ("SIGNING_KEY_SECRET_ID", SIGNING_KEY_SECRET.into()),
         ("ALERTS_TOPIC_ARN", emulator.topic_arns[ALERTS_TOPIC].clone()),
         ("ALLOW_HTTP_ENDPOINTS", "true".into()),
@@ -545,7 +549,8 @@ pub async fn reply_queue() -> shared::outbound::ReplyQueue {
 
 /// The local stack as `make dev` runs it: `cargo lambda watch` serving every function over the
 /// emulator, an organization bootstrapped with the admin CLI, and optionally the SQS pollers
-/// feeding the delivery queue to the delivery worker and the reply queue to the reply sender.
+/// feeding the delivery queue to the delivery worker and the reply queue to the reply sender,
+/// and the demo runtime on the executions queue.
 pub struct LocalStack {
     pub base: String,
     pub admin_key: String,
@@ -624,6 +629,18 @@ impl LocalStack {
                     &root.join(format!("target/test-logs/poller-{function}-{port}.log")),
                 ));
             }
+            // The demo agent and workflow runtime, as `make dev` runs it.
+            let mut runtime_env = env.clone();
+            runtime_env.push(("HOOKGATE_API_KEY", admin_key.clone()));
+            processes.push(spawn_tied_to_this_process(
+                &format!(
+                    "exec {} demo-runtime --queue-url {} --api-url {base}",
+                    admin.display(),
+                    emulator.queue_urls[EXECUTIONS_QUEUE]
+                ),
+                &runtime_env,
+                &root.join(format!("target/test-logs/demo-runtime-{port}.log")),
+            ));
         }
         LocalStack {
             base,

@@ -1,4 +1,5 @@
-//! The API key format and how its secret is stored.
+//! The API key format and how its secret is stored; trigger tokens (`wh_<id>_<secret>`, see
+//! [`TRIGGER_TOKEN_PREFIX`]) are made and checked the same way under their own prefix.
 //!
 //! A key reads `hg_live_<id>_<secret>`: `<id>` is 20 lowercase base32 characters whose first 12
 //! are the organization id (so the key item is found with one read, under the tenant's own key),
@@ -12,6 +13,8 @@ use crate::ids::{self, ORG_ID_LEN};
 use crate::secrets::Pepper;
 
 pub const KEY_PREFIX: &str = "hg_live_";
+/// The prefix of the tokens that trigger agents and workflows (seed 001's `wh_...`).
+pub const TRIGGER_TOKEN_PREFIX: &str = "wh_";
 const KEY_ID_LEN: usize = 20;
 const SECRET_LEN: usize = 40;
 
@@ -31,7 +34,12 @@ impl std::fmt::Debug for PresentedKey {
 impl PresentedKey {
     /// Parses `hg_live_<id>_<secret>`; `None` for anything else.
     pub fn parse(raw: &str) -> Option<Self> {
-        let rest = raw.trim().strip_prefix(KEY_PREFIX)?;
+        Self::parse_prefixed(KEY_PREFIX, raw)
+    }
+
+    /// Parses `<prefix><id>_<secret>`; `None` for anything else.
+    pub fn parse_prefixed(prefix: &str, raw: &str) -> Option<Self> {
+        let rest = raw.trim().strip_prefix(prefix)?;
         let (key_id, secret) = rest.split_once('_')?;
         let well_formed = key_id.len() == KEY_ID_LEN
             && secret.len() == SECRET_LEN
@@ -62,11 +70,16 @@ pub struct NewKey {
 
 impl NewKey {
     pub fn generate(org_id: &str, pepper: &Pepper) -> Self {
+        Self::generate_prefixed(KEY_PREFIX, org_id, pepper)
+    }
+
+    /// A credential of the same shape under another prefix.
+    pub fn generate_prefixed(prefix: &str, org_id: &str, pepper: &Pepper) -> Self {
         let key_id = format!("{org_id}{}", ids::random_base32(KEY_ID_LEN - ORG_ID_LEN));
         let secret = ids::random_base32(SECRET_LEN);
         let secret_hash = hash_secret(pepper, &secret);
         Self {
-            token: format!("{KEY_PREFIX}{key_id}_{secret}"),
+            token: format!("{prefix}{key_id}_{secret}"),
             key_id,
             secret_hash,
         }
@@ -118,6 +131,17 @@ mod tests {
         assert_eq!(parsed.org_id(), org);
         assert_eq!(parsed.secret_hash(&pepper()), key.secret_hash);
         assert!(secret_matches(&pepper(), &parsed, &key.secret_hash));
+    }
+
+    #[test]
+    fn trigger_tokens_parse_only_under_their_own_prefix() {
+        let token = NewKey::generate_prefixed(TRIGGER_TOKEN_PREFIX, "000000000000", &pepper());
+        assert!(token.token.starts_with("wh_"));
+        let parsed = PresentedKey::parse_prefixed(TRIGGER_TOKEN_PREFIX, &token.token).expect("parses");
+        assert!(secret_matches(&pepper(), &parsed, &token.secret_hash));
+        assert!(PresentedKey::parse(&token.token).is_none());
+        let key = NewKey::generate("000000000000", &pepper());
+        assert!(PresentedKey::parse_prefixed(TRIGGER_TOKEN_PREFIX, &key.token).is_none());
     }
 
     #[test]

@@ -45,10 +45,29 @@ pub enum Scope {
     /// Act for the organization's account: redeem activation codes.
     #[serde(rename = "account:manage")]
     AccountManage,
+    /// Create, list and delete the tokens that trigger agents and workflows
+    /// (`/api/v1/triggers`).
+    #[serde(rename = "triggers:manage")]
+    TriggersManage,
+    /// Read agent and workflow executions.
+    #[serde(rename = "executions:read")]
+    ExecutionsRead,
+    /// Report an execution's progress (the agent and workflow runtime); includes reading.
+    #[serde(rename = "executions:report")]
+    ExecutionsReport,
+    /// Read orders awaiting or done with call confirmation (`/api/v1/orders`).
+    #[serde(rename = "orders:read")]
+    OrdersRead,
+    /// Create, change and delete orders to confirm by call.
+    #[serde(rename = "orders:write")]
+    OrdersWrite,
+    /// Report the outcome of a confirmation call (the voice agent).
+    #[serde(rename = "orders:report")]
+    OrdersReport,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 13] = [
+    pub const ALL: [Scope; 19] = [
         Scope::WebhookWrite,
         Scope::ContextRead,
         Scope::KeysManage,
@@ -62,6 +81,12 @@ impl Scope {
         Scope::SlaManage,
         Scope::WidgetManage,
         Scope::AccountManage,
+        Scope::TriggersManage,
+        Scope::ExecutionsRead,
+        Scope::ExecutionsReport,
+        Scope::OrdersRead,
+        Scope::OrdersWrite,
+        Scope::OrdersReport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +104,12 @@ impl Scope {
             Scope::SlaManage => "sla:manage",
             Scope::WidgetManage => "widget:manage",
             Scope::AccountManage => "account:manage",
+            Scope::TriggersManage => "triggers:manage",
+            Scope::ExecutionsRead => "executions:read",
+            Scope::ExecutionsReport => "executions:report",
+            Scope::OrdersRead => "orders:read",
+            Scope::OrdersWrite => "orders:write",
+            Scope::OrdersReport => "orders:report",
         }
     }
 
@@ -98,6 +129,12 @@ impl Scope {
             Scope::SlaManage => &[Scope::SlaManage],
             Scope::WidgetManage => &[Scope::WidgetManage],
             Scope::AccountManage => &[Scope::AccountManage],
+            Scope::TriggersManage => &[Scope::TriggersManage],
+            Scope::ExecutionsRead => &[Scope::ExecutionsRead, Scope::ExecutionsReport],
+            Scope::ExecutionsReport => &[Scope::ExecutionsReport],
+            Scope::OrdersRead => &[Scope::OrdersRead, Scope::OrdersWrite],
+            Scope::OrdersWrite => &[Scope::OrdersWrite],
+            Scope::OrdersReport => &[Scope::OrdersReport],
         }
     }
 

@@ -100,6 +100,16 @@ pub fn changed_meanwhile() -> ApiError {
     ApiError::conflict("the ticket changed meanwhile; read it again and retry")
 }
 
+/// A ticket's subject from its first message: its first line, at most 80 characters.
+pub fn subject_of(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    let mut subject: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        subject.push('…');
+    }
+    subject
+}
+
 /// A new ticket's id.
 pub fn new_ticket_id() -> String {
     format!("tkt_{}", new_ulid())
@@ -277,6 +287,28 @@ impl Desk<'_> {
         })
     }
 
+    /// Solves a ticket that is not solved or closed yet, and publishes `ticket.updated` and
+    /// `ticket.solved`; a ticket already solved or closed is answered as it is.
+    pub async fn solve(&self, ticket: Ticket) -> Result<Ticket, ApiError> {
+        if matches!(ticket.status, Status::Solved | Status::Closed) {
+            return Ok(ticket);
+        }
+        let previous = ticket.status;
+        let solved = Ticket {
+            status: Status::Solved,
+            solved_at: Some(self.at()),
+            ..ticket
+        };
+        let solved = self
+            .store
+            .update_ticket(&solved, previous, false)
+            .await?
+            .ok_or_else(changed_meanwhile)?;
+        self.publish("ticket.updated", &json!(solved)).await?;
+        self.publish("ticket.solved", &json!(solved)).await?;
+        Ok(solved)
+    }
+
     /// The entry id of the customer's latest mail on the ticket up to `until`.
     async fn answered_mail(&self, ticket_id: &str, until: &str) -> Result<Option<String>, ApiError> {
         let entries = self.store.list_entries(self.org_id, ticket_id).await?;
@@ -377,6 +409,13 @@ fn after(mut ticket: Ticket, effect: &EntryEffect<'_>, now: &str) -> Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subject_is_the_first_line_shortened() {
+        assert_eq!(subject_of("Where is my order?\nIt is late."), "Where is my order?");
+        let long = "x".repeat(100);
+        assert_eq!(subject_of(&long).chars().count(), 81);
+    }
 
     #[test]
     fn replies_wait_on_the_customer_and_customers_reopen() {

@@ -1,7 +1,7 @@
 //! The outbound event types an endpoint can subscribe to.
 
 /// (name, what it means). `*` subscribes to all of them.
-pub const EVENT_TYPES: [(&str, &str); 41] = [
+pub const EVENT_TYPES: [(&str, &str); 52] = [
     ("order.upserted", "An order was sent to /api/webhook"),
     ("customer.upserted", "A customer was sent to /api/webhook"),
     ("product.upserted", "A product was sent to /api/webhook"),
@@ -31,6 +31,26 @@ pub const EVENT_TYPES: [(&str, &str); 41] = [
     (
         "message.received",
         "A customer's message came in on a chat or phone channel (WhatsApp, Messenger, Slack, SMS, Dialpad)",
+    ),
+    ("agent.conversation.started", "An agent began a conversation (seed 001)"),
+    ("agent.conversation.completed", "An agent's conversation ended"),
+    (
+        "agent.message.received",
+        "An agent received a message in a conversation",
+    ),
+    ("agent.message.sent", "An agent sent a message in a conversation"),
+    ("workflow.execution.started", "A workflow execution started"),
+    ("workflow.execution.completed", "A workflow execution completed"),
+    ("workflow.execution.failed", "A workflow execution failed"),
+    ("workflow.step.completed", "A step of a workflow execution completed"),
+    (
+        "order.confirmed",
+        "The customer confirmed the order on the call: safe to ship",
+    ),
+    ("order.cancelled", "The customer cancelled the order during the call"),
+    (
+        "order.no_answer",
+        "Every call attempt failed: decide whether to ship or cancel",
     ),
     ("webhook.test", "A test send from POST /api/v1/webhooks/{id}/test"),
     ("record.received", "Any other data type was sent to /api/webhook"),

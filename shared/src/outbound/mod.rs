@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod catalog;
 pub mod fanout;
+pub mod jobs;
 pub mod matching;
 pub mod message;
 pub mod queue;
@@ -21,6 +22,7 @@ pub mod ssrf;
 
 pub use alerts::Alerts;
 pub use fanout::{EndpointCache, Publisher, publish};
+pub use jobs::JobQueue;
 pub use message::{BATCH_EVENT, BatchedEvent, DeliveryMessage, FlushMessage, FlushTarget, QueueMessage};
 pub use queue::DeliveryQueue;
 pub use replies::{ReplyMessage, ReplyQueue};

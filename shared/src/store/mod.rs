@@ -42,6 +42,8 @@
 //! | activation code | `ACTIVATION#<CODE>`              | `CODE`        | –                          | –                              |
 //! | redemption      | `ORG#<org>#ACTIVATION#<CODE>`    | `REDEMPTION`  | –                          | –                              |
 //! | public use      | `PUBLIC#<route>#<client ip>`     | `<minute>`    | –                          | –                              |
+//! | trigger         | `ORG#<org>#TRIGGER#<id>`         | `TRIGGER`     | `ORG#<org>#TRIGGERS`       | `<id>`                         |
+//! | execution       | `ORG#<org>#EXECUTION#<id>`       | `EXECUTION`, `REPORT#<report>` | `ORG#<org>#AGENT#<agent>#EXECUTIONS` (or `WORKFLOW#`) | `<created_at>#<id>` |
 //!
 //! Emails in keys are lowercased. `TTL` (epoch seconds) is the table's time-to-live attribute for
 //! short-lived items.
@@ -61,7 +63,7 @@
 //!   (`~PROFILE` sorts last, so first descending) and then the orders, newest first.
 //!
 //! - Endpoints, deliveries, batches, integrations, inbound deduplication, tickets (with their
-//!   entries, numbers and counts) and CSAT: see their modules.
+//!   entries, numbers and counts), CSAT, triggers and executions: see their modules.
 //!   Provider routes, public uses, the SLA due index and activation codes are the exceptions to
 //!   organization-led keys: an inbound webhook names the provider's account, and its route item
 //!   finds the organization in one `GetItem`; a public route counts a client address before it
@@ -81,6 +83,7 @@ pub mod customers;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
+pub mod executions;
 pub mod idempotency;
 pub mod inbound;
 pub mod integrations;
@@ -91,6 +94,7 @@ pub mod products;
 pub mod records;
 pub mod sla;
 pub mod tickets;
+pub mod triggers;
 pub mod widget;
 
 use std::collections::HashMap;

@@ -23,7 +23,7 @@ fn payloads() -> Vec<(&'static str, &'static str, Value)> {
         }
         schema
     };
-    vec![
+    let mut events = vec![
         ("ticket.created", "A support ticket was opened", reference("Ticket")),
         ("ticket.updated", "A ticket changed", reference("Ticket")),
         ("ticket.solved", "A ticket was solved", reference("Ticket")),
@@ -89,6 +89,82 @@ fn payloads() -> Vec<(&'static str, &'static str, Value)> {
             with_ticket(
                 json!({"replyId": text(), "rating": {"type": "integer", "minimum": 1, "maximum": 5},
                 "comment": nullable_text(), "customer_email": nullable_text()}),
+            ),
+        ),
+    ];
+    events.extend(execution_payloads());
+    events
+}
+
+/// Seed 001's agent and workflow events, as the runtime's reports publish them.
+fn execution_payloads() -> Vec<(&'static str, &'static str, Value)> {
+    let text = || json!({"type": "string"});
+    let nullable_text = || json!({"type": ["string", "null"]});
+    let any = || json!({});
+    let workflow = |extra: Value| {
+        let mut schema = object(json!({"workflow_id": text(), "execution_id": text(),
+            "status": {"type": "string", "enum": ["running", "success", "failed"]},
+            "started_at": text(), "input_data": {"type": "object"}, "steps_completed": {"type": "integer"}}));
+        if let (Some(properties), Value::Object(extra)) = (schema["properties"].as_object_mut(), extra) {
+            properties.extend(extra);
+        }
+        schema
+    };
+    let agent = |extra: Value| {
+        let mut schema = object(
+            json!({"agent_id": text(), "conversation_id": text(), "execution_id": text(),
+            "user_id": nullable_text(), "started_at": text(), "message_count": {"type": "integer"}}),
+        );
+        if let (Some(properties), Value::Object(extra)) = (schema["properties"].as_object_mut(), extra) {
+            properties.extend(extra);
+        }
+        schema
+    };
+    let end = || {
+        json!({"completed_at": text(), "duration_seconds": {"type": "integer"}, "output_data": any(),
+        "credits_used": {"type": "number"}, "error": any()})
+    };
+    let message = || json!({"message_id": text(), "message": text()});
+    vec![
+        (
+            "workflow.execution.started",
+            "A workflow execution started",
+            workflow(json!({})),
+        ),
+        (
+            "workflow.step.completed",
+            "A step of a workflow execution completed",
+            workflow(
+                json!({"step": object(json!({"index": {"type": "integer"}, "name": nullable_text(), "output": any()}))}),
+            ),
+        ),
+        (
+            "workflow.execution.completed",
+            "A workflow execution completed (status success)",
+            workflow(end()),
+        ),
+        (
+            "workflow.execution.failed",
+            "A workflow execution failed",
+            workflow(end()),
+        ),
+        (
+            "agent.conversation.started",
+            "An agent began a conversation (a desk ticket, channel api)",
+            agent(json!({"status": text()})),
+        ),
+        (
+            "agent.message.received",
+            "An agent received a message",
+            agent(message()),
+        ),
+        ("agent.message.sent", "An agent answered", agent(message())),
+        (
+            "agent.conversation.completed",
+            "An agent's conversation ended (status resolved, or failed)",
+            agent(
+                json!({"status": text(), "completed_at": text(), "satisfaction_score": {"type": ["number", "null"]},
+                "credits_used": {"type": ["number", "null"]}, "resolution": any(), "error": any()}),
             ),
         ),
     ]

@@ -598,7 +598,7 @@ async fn send_message(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError>
     let attachments = desk.attachments(&ticket_id, &body.attachments).await?;
     let new_ticket = |first| NewTicket {
         ticket_id: Some(ticket_id.clone()),
-        subject: subject_of(&text),
+        subject: crate::desk::subject_of(&text),
         channel: Channel::Widget,
         customer_email: session.email.clone(),
         first,
@@ -743,16 +743,6 @@ fn message_response(message: RecentMessage) -> Response<Body> {
     )
 }
 
-/// A ticket's subject from its first message: its first line, at most 80 characters.
-fn subject_of(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default().trim();
-    let mut subject: String = line.chars().take(80).collect();
-    if line.chars().count() > 80 {
-        subject.push('…');
-    }
-    subject
-}
-
 /// The session's ticket, which another request of the session may be opening this instant.
 async fn opened_ticket(store: &Store, org_id: &str, ticket_id: &str) -> Result<Ticket, ApiError> {
     for attempt in 0..20 {
@@ -893,7 +883,7 @@ async fn contact(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
         .upsert_customer(&org_id, &email, &fields, &now)
         .await?;
     let new = NewTicket {
-        subject: subject_of(&text),
+        subject: crate::desk::subject_of(&text),
         channel: Channel::Widget,
         customer_email: Some(email),
         custom_fields: body.custom_fields,
@@ -910,16 +900,4 @@ async fn contact(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
             message: "Thank you for contacting us. We will get back to you soon.".into(),
         },
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_subject_is_the_first_line_shortened() {
-        assert_eq!(subject_of("Where is my order?\nIt is late."), "Where is my order?");
-        let long = "x".repeat(100);
-        assert_eq!(subject_of(&long).chars().count(), 81);
-    }
 }

@@ -1,0 +1,42 @@
+//! Queues of work for consumers outside this API: agent and workflow executions for the
+//! platform's runtime, orders to confirm by call for the voice agent. Each has a dead-letter
+//! queue in `template.yaml`; the consumer reports back through the API, not through the queue.
+
+use serde::Serialize;
+
+use super::queue::sqs_failure;
+use crate::error::ApiError;
+
+/// SQS delays a message by at most 15 minutes.
+pub const MAX_DELAY_SECONDS: u32 = 900;
+
+/// One job queue, built once per container.
+#[derive(Clone, Debug)]
+pub struct JobQueue {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+impl JobQueue {
+    /// The queue the environment variable `variable` names.
+    pub fn from_env(config: &aws_config::SdkConfig, variable: &str) -> Result<Self, crate::runtime::Error> {
+        Ok(Self {
+            sqs: aws_sdk_sqs::Client::new(config),
+            queue_url: crate::runtime::required_env(variable)?,
+        })
+    }
+
+    /// Queues `job` as JSON, visible to the consumer after `delay_seconds` (at most 15 minutes).
+    pub async fn enqueue(&self, job: &impl Serialize, delay_seconds: u32) -> Result<(), ApiError> {
+        let body = serde_json::to_string(job).map_err(|_| ApiError::internal())?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay_seconds.min(MAX_DELAY_SECONDS) as i32)
+            .send()
+            .await
+            .map_err(sqs_failure("queueing a job"))?;
+        Ok(())
+    }
+}
