@@ -257,6 +257,7 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("sms-webhooks", table(&sms::ROUTES)),
         ("dialpad-webhooks", table(&dialpad::ROUTES)),
         ("blocked-senders", table(&blocked_senders::ROUTES)),
+        ("orders", table(&orders::ROUTES)),
     ];
     let routed = router_routes();
     for (function, routes) in &modules {

@@ -14,8 +14,8 @@ mod webhooks;
 
 use super::{
     activate, agent_context, api_keys, attachments, blocked_senders, conversations, csat, customers,
-    deliveries_redrive, health, ingest, integrations, sla_policies, tickets, webhook_endpoints, webhook_sends, widget,
-    widget_settings,
+    deliveries_redrive, health, ingest, integrations, orders, sla_policies, tickets, webhook_endpoints, webhook_sends,
+    widget, widget_settings,
 };
 use crate::inbound::{amazon, dialpad, email, messenger, shopify, slack, sms, stripe, whatsapp};
 
@@ -98,9 +98,16 @@ use crate::inbound::{amazon, dialpad, email, messenger, shopify, slack, sms, str
         blocked_senders::block,
         blocked_senders::list,
         blocked_senders::unblock,
+        orders::create,
+        orders::list,
+        orders::get,
+        orders::update,
+        orders::delete,
+        orders::report_call,
     ),
+    components(schemas(orders::model::OrderEventData, orders::model::CallJob)),
     modifiers(&SecuritySchemes),
-    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Widget"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Orders"), (name = "Widget"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))
 )]
 pub struct ApiDoc;
 
