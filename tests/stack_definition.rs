@@ -260,6 +260,7 @@ fn each_function_module_routes_exactly_what_the_router_sends_its_function() {
         ("triggers", table(&triggers::ROUTES)),
         ("trigger-webhooks", table(&trigger_webhooks::ROUTES)),
         ("executions", table(&executions::ROUTES)),
+        ("orders", table(&orders::ROUTES)),
     ];
     let routed = router_routes();
     for (function, routes) in &modules {

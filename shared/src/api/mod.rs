@@ -16,6 +16,7 @@ pub mod health;
 pub mod ingest;
 pub mod integrations;
 pub mod openapi;
+pub mod orders;
 pub mod sla_policies;
 pub mod tickets;
 pub mod trigger_webhooks;

@@ -44,6 +44,10 @@
 //! | public use      | `PUBLIC#<route>#<client ip>`     | `<minute>`    | –                          | –                              |
 //! | trigger         | `ORG#<org>#TRIGGER#<id>`         | `TRIGGER`     | `ORG#<org>#TRIGGERS`       | `<id>`                         |
 //! | execution       | `ORG#<org>#EXECUTION#<id>`       | `EXECUTION`, `REPORT#<report>` | `ORG#<org>#AGENT#<agent>#EXECUTIONS` (or `WORKFLOW#`) | `<created_at>#<id>` |
+//! | call order      | `ORG#<org>#ORDER#<ord_id>`       | `CALLORDER`   | `ORG#<org>#CALLORDERS`     | `<createdAt>#<id>`             |
+//! | (its GSI2 view) |                                  |               | GSI2PK `ORG#<org>#CALLORDERS#<status>` | GSI2SK `<createdAt>#<id>` |
+//! | call attempt    | `ORG#<org>#ORDER#<ord_id>`       | `CALLORDER#CALL#<nnn>` | –                 | –                              |
+//! | externalId link | `ORG#<org>#ORDER#<externalId>`   | `CALLORDER#LINK` | –                       | –                              |
 //!
 //! Emails in keys are lowercased. `TTL` (epoch seconds) is the table's time-to-live attribute for
 //! short-lived items.
@@ -62,6 +66,12 @@
 //! - Customer context: `Query GSI1 GSI1PK = ORG#<org>#CUSTOMER#<email>`, descending: the profile
 //!   (`~PROFILE` sorts last, so first descending) and then the orders, newest first.
 //!
+//! - Orders confirmed by call (`call_orders`) live in the order-number partition of their own
+//!   `ord_` id, and their `externalId` has a link item in the partition of that number, next to
+//!   what `/api/webhook` keeps for it: the order context of either number also reads
+//!   `begins_with(SK, CALLORDER)` there (one `Query`, one `GetItem` more through a link). The
+//!   link's key keeps an `externalId` unique per organization. Lists: GSI1 (all, newest first)
+//!   and GSI2 (one status); see the module.
 //! - Endpoints, deliveries, batches, integrations, inbound deduplication, tickets (with their
 //!   entries, numbers and counts), CSAT, triggers and executions: see their modules.
 //!   Provider routes, public uses, the SLA due index and activation codes are the exceptions to
@@ -77,6 +87,7 @@ pub mod activation;
 pub mod api_keys;
 pub mod attachments;
 pub mod batches;
+pub mod call_orders;
 pub mod chat;
 pub mod csat;
 pub mod customers;
@@ -107,7 +118,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::builders::{DeleteBuilder, UpdateBuilder};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -330,6 +341,12 @@ impl Store {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    /// A transaction's delete of one item; the caller adds its condition and values and hands
+    /// it to [`transact_delete_of`].
+    pub(crate) fn delete_write(&self, pk: String, sk: &str) -> DeleteBuilder {
+        Delete::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
+    }
+
     /// An `UpdateItem` of one item; the caller adds its expression, condition and values.
     pub(crate) fn update_item(&self, pk: String, sk: &str) -> UpdateItemFluentBuilder {
         self.client
@@ -415,6 +432,14 @@ pub(crate) fn transact_update(update: UpdateBuilder) -> Result<TransactWriteItem
     update
         .build()
         .map(|update| TransactWriteItem::builder().update(update).build())
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// A transaction's write of a delete from [`Store::delete_write`].
+pub(crate) fn transact_delete_of(delete: DeleteBuilder) -> Result<TransactWriteItem, StoreError> {
+    delete
+        .build()
+        .map(|delete| TransactWriteItem::builder().delete(delete).build())
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 

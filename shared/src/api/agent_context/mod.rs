@@ -13,6 +13,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
 use crate::runtime::Services;
 use crate::store::Document;
+use crate::store::call_orders::OrderWithCalls;
 use crate::store::csat::TicketCsat;
 use crate::store::customers::decode_customer_cursor;
 use crate::store::encode_cursor;
@@ -71,12 +72,15 @@ impl From<OrderEvent> for ContextEvent {
 pub struct OrderContext {
     pub success: bool,
     pub order_number: String,
-    /// Null when only events name this order.
+    /// Null when only events, or an order confirmed by call, name this number.
     pub order: Option<Record>,
     /// The customer of `order.customer_email`, when that customer was sent.
     pub customer: Option<Record>,
     /// Events that affect this order (e.g. a shipping delay), newest first.
     pub events: Vec<ContextEvent>,
+    /// The order confirmed by call (`/api/v1/orders`) whose id or `externalId` this number is,
+    /// with its status and calls; null when there is none.
+    pub call_order: Option<OrderWithCalls>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -160,7 +164,8 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
     .await
 }
 
-/// The order, its customer and every event that affects it.
+/// The order, its customer and every event that affects it; and the order confirmed by call
+/// that the number names (by its `ord_` id or its `externalId`), with its confirmation status.
 #[utoipa::path(get, path = "/api/context/orders/{order_number}", operation_id = "agent_context_order", tag = "Agent context",
     security(("apiKey" = []), ("bearer" = [])),
     params(("order_number" = String, Path, description = "The merchant's order number")),
@@ -168,11 +173,14 @@ pub async fn handle(services: &Services, request: Request) -> Response<Body> {
 async fn order_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let Call { services, caller, .. } = &call;
     let order_number = call.path("order_number")?;
-    let found = services
-        .store
-        .order_with_events(&caller.org_id, &order_number, MAX_ORDER_EVENTS)
-        .await?;
-    if found.order.is_none() && found.events.is_empty() {
+    let (found, call_order) = tokio::join!(
+        services
+            .store
+            .order_with_events(&caller.org_id, &order_number, MAX_ORDER_EVENTS),
+        services.store.call_order_by_number(&caller.org_id, &order_number)
+    );
+    let (found, call_order) = (found?, call_order?);
+    if found.order.is_none() && found.events.is_empty() && call_order.is_none() {
         return Err(ApiError::not_found(format!("no order {order_number}")));
     }
     let email = found
@@ -190,6 +198,7 @@ async fn order_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         order: found.order.map(Into::into),
         customer: customer.map(Into::into),
         events: found.events.into_iter().map(Into::into).collect(),
+        call_order,
     };
     Ok(json_response(StatusCode::OK, &context))
 }

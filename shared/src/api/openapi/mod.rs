@@ -14,8 +14,8 @@ mod webhooks;
 
 use super::{
     activate, agent_context, api_keys, attachments, blocked_senders, conversations, csat, customers,
-    deliveries_redrive, executions, health, ingest, integrations, sla_policies, tickets, trigger_webhooks, triggers,
-    webhook_endpoints, webhook_sends, widget, widget_settings,
+    deliveries_redrive, executions, health, ingest, integrations, orders, sla_policies, tickets, trigger_webhooks,
+    triggers, webhook_endpoints, webhook_sends, widget, widget_settings,
 };
 use crate::inbound::{amazon, dialpad, email, messenger, shopify, slack, sms, stripe, whatsapp};
 
@@ -106,9 +106,16 @@ use crate::inbound::{amazon, dialpad, email, messenger, shopify, slack, sms, str
         executions::list,
         executions::get,
         executions::report,
+        orders::create,
+        orders::list,
+        orders::get,
+        orders::update,
+        orders::delete,
+        orders::report_call,
     ),
+    components(schemas(orders::model::OrderEventData, orders::model::CallJob)),
     modifiers(&SecuritySchemes),
-    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Widget"), (name = "Agents and workflows"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))
+    tags((name = "Data ingest"), (name = "Agent context"), (name = "Outbound webhooks"), (name = "API keys"), (name = "Integrations"), (name = "Support desk"), (name = "Orders"), (name = "Widget"), (name = "Agents and workflows"), (name = "Account"), (name = "Provider webhooks"), (name = "Operations"))
 )]
 pub struct ApiDoc;
 

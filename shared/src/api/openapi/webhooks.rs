@@ -11,7 +11,7 @@ fn reference(schema: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{schema}")})
 }
 
-/// The desk's events and what their `data` holds.
+/// The desk's and the orders' events and what their `data` holds.
 fn payloads() -> Vec<(&'static str, &'static str, Value)> {
     let ticket_ref = || object(json!({"ticketId": {"type": "string"}, "ticketNumber": {"type": "integer"}}));
     let text = || json!({"type": "string"});
@@ -82,6 +82,21 @@ fn payloads() -> Vec<(&'static str, &'static str, Value)> {
                 "priority": reference("Priority"), "status": reference("Status"), "channel": reference("Channel"),
                 "assignee": nullable_text(), "team": nullable_text(), "customerEmail": nullable_text()}),
             ),
+        ),
+        (
+            "order.confirmed",
+            "The customer confirmed the order on the call: safe to ship (seed 004)",
+            reference("OrderEventData"),
+        ),
+        (
+            "order.cancelled",
+            "The customer cancelled the order during the call (seed 004)",
+            reference("OrderEventData"),
+        ),
+        (
+            "order.no_answer",
+            "Every call attempt went unanswered: decide whether to ship or cancel (seed 004)",
+            reference("OrderEventData"),
         ),
         (
             "csat.received",
