@@ -108,9 +108,9 @@ Subscribe a receiver to outbound events (http and 127.0.0.0/8 are allowed locall
 Start a workflow with a trigger (the demo runtime reports on it: subscribe a receiver to
 workflow.execution.completed to see the event):
 
-  token=$(curl -s -X POST http://127.0.0.1:$API_PORT/api/v1/triggers -H "Content-Type: application/json" \
+  token=\$(curl -s -X POST http://127.0.0.1:$API_PORT/api/v1/triggers -H "Content-Type: application/json" \\
     -H "x-api-key: $key" -d '{"name": "Contact form", "workflow_id": "wf_demo"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
-  curl -s -X POST "http://127.0.0.1:$API_PORT/webhooks/workflows/wf_demo?token=$token" \
+  curl -s -X POST "http://127.0.0.1:$API_PORT/webhooks/workflows/wf_demo?token=\$token" \\
     -H "Content-Type: application/json" -d '{"input_data": {"name": "John Doe"}}'
   curl -s "http://127.0.0.1:$API_PORT/api/v1/executions?workflow_id=wf_demo" -H "x-api-key: $key"
 
