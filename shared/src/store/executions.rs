@@ -77,9 +77,9 @@ pub struct Execution {
     pub completed_at: Option<String>,
     pub duration_seconds: Option<i64>,
     pub updated_at: String,
-    /// Bumped by every write: a report applies only to the state it was computed from.
+    /// The execution's revision, bumped by every report applied: a report is applied only to
+    /// the state it was computed from.
     #[serde(default)]
-    #[schema(ignore)]
     pub version: u64,
 }
 
