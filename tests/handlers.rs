@@ -421,7 +421,12 @@ async fn ingest_takes_two_aws_calls_and_context_reads_one_query_per_answer() {
         read(shared::api::agent_context::handle(&services, request).await).0,
         200
     );
-    assert_eq!(calls.take(), 3, "key check + the order's partition + its customer");
+    // Since orders confirmed by call: their items in the number's partition are read beside it.
+    assert_eq!(
+        calls.take(),
+        4,
+        "key check + the order's partition + its call order (at once) + its customer"
+    );
 }
 
 #[tokio::test]

@@ -61,15 +61,15 @@
 //!   fields (`merge_document`).
 //! - Record a merchant event: `PutItem`, or one `TransactWriteItems` with a copy in each affected
 //!   order's partition so that the order context is one read.
-//! - Order context: `Query PK = ORG#<org>#ORDER#<n>` (the order and its events, newest first),
-//!   then `GetItem` of its customer.
+//! - Order context: `Query PK = ORG#<org>#ORDER#<n>` (the order and its events, newest first)
+//!   and, at the same time, its order confirmed by call (below), then `GetItem` of its customer.
 //! - Customer context: `Query GSI1 GSI1PK = ORG#<org>#CUSTOMER#<email>`, descending: the profile
 //!   (`~PROFILE` sorts last, so first descending) and then the orders, newest first.
 //!
 //! - Orders confirmed by call (`call_orders`) live in the order-number partition of their own
 //!   `ord_` id, and their `externalId` has a link item in the partition of that number, next to
 //!   what `/api/webhook` keeps for it: the order context of either number also reads
-//!   `begins_with(SK, CALLORDER)` there (one `Query`, one `GetItem` more through a link). The
+//!   `begins_with(SK, CALLORDER)` there (one `Query`, one more through a link). The
 //!   link's key keeps an `externalId` unique per organization. Lists: GSI1 (all, newest first)
 //!   and GSI2 (one status); see the module.
 //! - Endpoints, deliveries, batches, integrations, inbound deduplication, tickets (with their
