@@ -272,6 +272,22 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
             "INVALID_INPUT",
         ),
         (
+            "a scope named twice",
+            Route::ApiKeys,
+            fixture("api-keys-create.json")
+                .key(&org.admin_key)
+                .body(r#"{"name": "x", "scopes": ["context:read", "context:read"]}"#),
+            422,
+            "INVALID_INPUT",
+        ),
+        (
+            "a NUL in an order number",
+            Route::Ingest,
+            order(json!({"order_number": "45\u{0}21"})),
+            422,
+            "INVALID_INPUT",
+        ),
+        (
             "no scopes",
             Route::ApiKeys,
             fixture("api-keys-create.json")

@@ -201,6 +201,22 @@ async fn invalid_endpoints_are_refused_and_nothing_is_stored() {
             422,
         ),
         ("unknown event", with(json!({"events": ["order.deleted"]})), 422),
+        (
+            "a NUL in the url",
+            with(json!({"url": "https://example.com/ho\u{0}ok"})),
+            422,
+        ),
+        (
+            "a line break in the url",
+            with(json!({"url": "https://example.com/\nhook"})),
+            422,
+        ),
+        (
+            "an event named twice",
+            with(json!({"events": ["order.upserted", "order.upserted"]})),
+            422,
+        ),
+        ("10000 event names", with(json!({"events": vec!["*"; 10_000]})), 422),
         ("no events", with(json!({"events": []})), 422),
         (
             "bad condition",

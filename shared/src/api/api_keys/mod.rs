@@ -21,7 +21,8 @@ const MAX_NAME_CHARS: usize = 100;
 pub struct CreateApiKeyRequest {
     /// What the key is for, e.g. "Shop webhook".
     pub name: String,
-    /// What the key may do; at least one.
+    /// What the key may do; at least one, each once.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Requests per minute across all containers; default 120, at most 10,000.
     pub rate_limit_per_minute: Option<u32>,
@@ -138,6 +139,9 @@ impl CreateApiKeyRequest {
         let mut scopes: Vec<String> = self.scopes.iter().map(|s| s.as_str().to_string()).collect();
         scopes.sort();
         scopes.dedup();
+        if scopes.len() < self.scopes.len() {
+            return Err(ApiError::invalid_input("scopes", "name each scope once"));
+        }
         if scopes.is_empty() {
             return Err(ApiError::invalid_input("scopes", "give the key at least one scope"));
         }

@@ -244,7 +244,11 @@ fn document<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a Map<St
 /// A non-empty string or an integer, as a string (order numbers and SKUs come as either).
 fn id_value(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= MAX_ID_CHARS => Some(s.trim().to_string()),
+        Value::String(s)
+            if !s.trim().is_empty() && s.chars().count() <= MAX_ID_CHARS && !s.chars().any(char::is_control) =>
+        {
+            Some(s.trim().to_string())
+        }
         Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         _ => None,
     }
@@ -257,7 +261,7 @@ fn natural_id(document: &Map<String, Value>, path: &str) -> Result<String, ApiEr
         Some(value) => id_value(value).ok_or_else(|| {
             ApiError::invalid_input(
                 path,
-                format!("{path} must be a non-empty string of at most {MAX_ID_CHARS} characters or an integer"),
+                format!("{path} must be a non-empty string of at most {MAX_ID_CHARS} characters without control characters, or an integer"),
             )
         }),
     }

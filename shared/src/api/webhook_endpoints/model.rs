@@ -34,6 +34,9 @@ pub struct Filters {
     pub include_fields: Vec<String>,
 }
 
+// `events`' `max_items` below: every event type and `*`, once each.
+const _: () = assert!(crate::outbound::catalog::EVENT_TYPES.len() + 1 == 53);
+
 /// Body of `POST /api/v1/webhooks` and `PUT /api/v1/webhooks/{id}` (on PUT every field is
 /// optional and only what is sent changes).
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -42,7 +45,8 @@ pub struct EndpointRequest {
     pub name: Option<String>,
     /// https (http only where the operator allows it).
     pub url: Option<String>,
-    /// Event types, or `*` for all.
+    /// Event types, or `*` for all; each once.
+    #[schema(min_items = 1, max_items = 53)]
     pub events: Option<Vec<String>>,
     /// Your signing secret (24 to 128 characters); generated (`whsec_...`) when absent.
     pub secret: Option<String>,

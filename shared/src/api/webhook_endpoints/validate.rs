@@ -31,6 +31,10 @@ pub(super) fn defaults() -> EndpointConfig {
 }
 
 fn validate_url(url: &str, settings: &WebhookSettings) -> Result<String, ApiError> {
+    // The URL parser would percent-encode them: a NUL or a line break is no one's address.
+    if url.chars().any(char::is_control) {
+        return Err(ApiError::invalid_input("url", "url contains control characters"));
+    }
     let parsed =
         url::Url::parse(url.trim()).map_err(|e| ApiError::invalid_input("url", format!("url is not a URL: {e}")))?;
     let scheme_ok = parsed.scheme() == "https" || (settings.allow_http && parsed.scheme() == "http");
@@ -62,10 +66,20 @@ fn validate_url(url: &str, settings: &WebhookSettings) -> Result<String, ApiErro
 }
 
 fn validate_events(events: &[String]) -> Result<Vec<String>, ApiError> {
+    let before = events.len();
     if events.is_empty() {
         return Err(ApiError::invalid_input(
             "events",
             "subscribe to at least one event (or \"*\")",
+        ));
+    }
+    if events.len() > catalog::EVENT_TYPES.len() + 1 {
+        return Err(ApiError::invalid_input(
+            "events",
+            format!(
+                "an endpoint subscribes to at most {} events",
+                catalog::EVENT_TYPES.len() + 1
+            ),
         ));
     }
     if let Some(unknown) = events.iter().find(|e| !catalog::is_known(e)) {
@@ -78,6 +92,9 @@ fn validate_events(events: &[String]) -> Result<Vec<String>, ApiError> {
     let mut events = events.to_vec();
     events.sort();
     events.dedup();
+    if events.len() < before {
+        return Err(ApiError::invalid_input("events", "name each event once"));
+    }
     Ok(events)
 }
 
