@@ -585,23 +585,6 @@ async fn agent_reply(room: &Mailroom, org: &harness::Org, replies: &ReplyQueue, 
     added["conversation"].clone()
 }
 
-/// The messages waiting on `queue`, taken off it.
-async fn queued(queue: &OwnQueue) -> Vec<String> {
-    let received = queue
-        .sqs
-        .receive_message()
-        .queue_url(&queue.url)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    received
-        .messages()
-        .iter()
-        .map(|m| m.body().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_reply_goes_out_through_resend_threaded_and_its_status_is_recorded() {
     let room = mailroom("email-replies").await;
@@ -631,7 +614,7 @@ async fn a_reply_goes_out_through_resend_threaded_and_its_status_is_recorded() {
     let entry = agent_reply(&room, &org, &replies, &ticket.ticket_id, "It ships today.").await;
     assert_eq!(entry["delivery"]["status"], "queued", "{entry}");
     let entry_id = entry["id"].as_str().unwrap().to_string();
-    let messages = queued(&reply_queue).await;
+    let messages = reply_queue.take_bodies().await;
     assert_eq!(messages.len(), 1);
     // `reply.sent` names the customer's mail it answers (seed 000's `emailId`).
     let customer_mail = &thread(&room, &org, &ticket.ticket_id).await[0];
@@ -680,7 +663,7 @@ async fn a_reply_goes_out_through_resend_threaded_and_its_status_is_recorded() {
         .unwrap();
     let entry = agent_reply(&room, &org, &replies, &ticket.ticket_id, "Tracking: 1Z999.").await;
     let entry_id = entry["id"].as_str().unwrap().to_string();
-    let messages = queued(&reply_queue).await;
+    let messages = reply_queue.take_bodies().await;
     let outcome = shared::worker::reply_sender::handle(&sender, harness::sqs_event(&messages, 1)).await;
     assert_eq!(outcome.batch_item_failures.len(), 1, "retried later");
     let waiting = room
@@ -716,7 +699,7 @@ async fn a_reply_goes_out_through_resend_threaded_and_its_status_is_recorded() {
         read(shared::api::tickets::handle(&room.desk, &room.inbound.publisher, &replies, request.build()).await);
     assert_eq!(status, 201, "{note}");
     assert!(note["conversation"]["delivery"].is_null());
-    assert!(queued(&reply_queue).await.is_empty());
+    assert!(reply_queue.take_bodies().await.is_empty());
 }
 
 #[tokio::test]
@@ -742,7 +725,7 @@ async fn a_reply_that_cannot_be_sent_fails_at_once() {
     };
     let entry = agent_reply(&room, &org, &replies, &ticket.ticket_id, "Hello back").await;
     let entry_id = entry["id"].as_str().unwrap();
-    let messages = queued(&reply_queue).await;
+    let messages = reply_queue.take_bodies().await;
     let sender = reply_sender(&room, replies.clone()).await;
     let outcome = shared::worker::reply_sender::handle(&sender, harness::sqs_event(&messages, 1)).await;
     assert_eq!(

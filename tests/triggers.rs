@@ -43,23 +43,8 @@ async fn runtime(name: &str, per_trigger: u32) -> Runtime {
 
 /// Every execution job queued so far, taken off the queue.
 async fn queued(queue: &OwnQueue) -> Vec<Value> {
-    let mut found = Vec::new();
-    loop {
-        let received = queue
-            .sqs
-            .receive_message()
-            .queue_url(&queue.url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if received.messages().is_empty() {
-            return found;
-        }
-        for message in received.messages() {
-            found.push(serde_json::from_str(message.body().unwrap()).unwrap());
-        }
-    }
+    let bodies = queue.take_bodies().await;
+    bodies.iter().map(|body| serde_json::from_str(body).unwrap()).collect()
 }
 
 async fn create_trigger(rt: &Runtime, key: &str, body: Value) -> (String, String) {

@@ -870,9 +870,10 @@ impl OwnQueue {
         }
     }
 
-    /// Every message queued so far (taken off the queue), in the order they were published.
-    pub async fn drain(&self) -> Vec<Value> {
-        let mut found: Vec<Value> = Vec::new();
+    /// The body of every message waiting on the queue, taken off it (hidden for the queue's
+    /// visibility timeout).
+    pub async fn take_bodies(&self) -> Vec<String> {
+        let mut found = Vec::new();
         loop {
             let received = self
                 .sqs
@@ -883,15 +884,25 @@ impl OwnQueue {
                 .await
                 .expect("receive");
             if received.messages().is_empty() {
-                break;
+                return found;
             }
             found.extend(
                 received
                     .messages()
                     .iter()
-                    .map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("a JSON message")),
+                    .map(|m| m.body().unwrap_or_default().to_string()),
             );
         }
+    }
+
+    /// Every delivery queued so far (taken off the queue), in the order they were published.
+    pub async fn drain(&self) -> Vec<Value> {
+        let mut found: Vec<Value> = self
+            .take_bodies()
+            .await
+            .iter()
+            .map(|body| serde_json::from_str(body).expect("a JSON message"))
+            .collect();
         found.sort_by(|a, b| a["delivery_id"].as_str().cmp(&b["delivery_id"].as_str()));
         found
     }
