@@ -390,7 +390,8 @@ pub fn validated_body<T: DeserializeOwned + Validate>(request: &Request) -> Resu
 
 /// [`validated_body`], where an empty body means `T::default()` (bodies of optional fields).
 pub fn validated_body_or_default<T: DeserializeOwned + Validate + Default>(request: &Request) -> Result<T, ApiError> {
-    if request.body().is_empty() {
+    // No body and a JSON `null` both leave every field to its default.
+    if request.body().is_empty() || request.body().as_ref().trim_ascii() == b"null" {
         let parsed = T::default();
         parsed.validate()?;
         return Ok(parsed);
@@ -400,7 +401,8 @@ pub fn validated_body_or_default<T: DeserializeOwned + Validate + Default>(reque
 
 /// A JSON value as `T`, naming the field serde choked on: `retry_policy.max_retries` for a wrong
 /// type, `name` for a missing or unknown one.
-pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+pub fn from_json<T: DeserializeOwned>(mut value: Value) -> Result<T, ApiError> {
+    whole_numbers_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let message = error.inner().to_string();
@@ -417,6 +419,23 @@ pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
         };
         ApiError::invalid_input(&field, message)
     })
+}
+
+/// JSON does not tell `2` from `2.0` (JSON Schema's `integer` admits both); serde's integer
+/// fields take only the first, so a float without a fraction becomes the integer it is.
+fn whole_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            // 2^53: beyond it a float no longer holds every integer exactly.
+            if float.fract() == 0.0 && float.abs() <= 9_007_199_254_740_992.0 {
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// A path parameter, percent-decoded (API Gateway passes `@` in an email through either way).
@@ -455,12 +474,15 @@ pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
     <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }
 
-/// A query-string parameter.
+/// A query string parameter; an empty value counts as unsaid (`?customer=` filters nothing), as a
+/// form sends the fields left blank.
 pub fn query_parameter(request: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt;
     request
         .query_string_parameters_ref()
-        .and_then(|params| params.first(name).map(str::to_string))
+        .and_then(|params| params.first(name))
+        .filter(|value| !value.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -554,7 +554,35 @@ pub async fn reply_queue() -> shared::outbound::ReplyQueue {
 pub struct LocalStack {
     pub base: String,
     pub admin_key: String,
+    /// The functions' environment, for the admin CLI.
+    env: Vec<(String, String)>,
     _processes: Vec<Child>,
+}
+
+/// An organization made with the admin CLI (`hookgate-admin bootstrap`), as an operator makes
+/// one: its admin key, holding every scope.
+fn bootstrap_organization(env: &[(String, String)], name: &str, rate_limit_per_minute: Option<u32>) -> String {
+    let mut command = Command::new(workspace_binary("hookgate-admin"));
+    command.args(["bootstrap", "--org-name", name]);
+    if let Some(limit) = rate_limit_per_minute {
+        command.args(["--rate-limit-per-minute", &limit.to_string()]);
+    }
+    let output = command
+        .current_dir(repo_root())
+        .envs(env.iter().cloned())
+        .output()
+        .expect("running hookgate-admin");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bootstrap failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("hg_live_"))
+        .expect("the key is printed")
+        .to_string()
 }
 
 impl LocalStack {
@@ -563,23 +591,8 @@ impl LocalStack {
         let root = repo_root();
         let mut env = function_env(emulator);
         env.extend(extra_env.iter().cloned());
-        let output = Command::new(workspace_binary("hookgate-admin"))
-            .args(["bootstrap", "--org-name", "E2E shop"])
-            .current_dir(&root)
-            .envs(env.iter().map(|(k, v)| (k.to_string(), v.clone())))
-            .output()
-            .expect("running hookgate-admin");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "bootstrap failed: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let admin_key = stdout
-            .split_whitespace()
-            .find(|w| w.starts_with("hg_live_"))
-            .expect("the key is printed")
-            .to_string();
+        let owned_env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let admin_key = bootstrap_organization(&owned_env, "E2E shop", None);
 
         let port = free_port();
         let venv = root.join(".venv/bin");
@@ -645,8 +658,14 @@ impl LocalStack {
         LocalStack {
             base,
             admin_key,
+            env: owned_env,
             _processes: processes,
         }
+    }
+
+    /// Another organization of this stack, with its admin key and rate limit.
+    pub fn new_organization(&self, name: &str, rate_limit_per_minute: u32) -> String {
+        bootstrap_organization(&self.env, name, Some(rate_limit_per_minute))
     }
 }
 

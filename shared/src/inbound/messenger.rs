@@ -49,7 +49,8 @@ pub async fn handle(services: &InboundServices, request: Request) -> Response<Bo
 
 /// Answer Meta's subscription handshake.
 #[utoipa::path(get, path = "/api/webhooks/messenger", operation_id = "messenger_webhooks_handshake", tag = "Provider webhooks",
-    params(("hub.mode" = String, Query), ("hub.verify_token" = String, Query), ("hub.challenge" = String, Query)),
+    params(("hub.mode" = String, Query, pattern = "^subscribe$"), ("hub.verify_token" = String, Query, min_length = 1),
+        ("hub.challenge" = String, Query, min_length = 1)),
     responses((status = 200, description = "The challenge, as text/plain"), (status = "4XX", body = ErrorBody)))]
 #[allow(dead_code)] // documents the route, which `handle` serves
 fn handshake_document() {}

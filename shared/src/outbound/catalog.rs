@@ -112,3 +112,32 @@ pub fn is_known(event: &str) -> bool {
 pub fn subscribed(subscribed: &[String], event: &str) -> bool {
     subscribed.iter().any(|s| s == ALL_EVENTS || s == event)
 }
+
+/// An event type of the catalog, as the OpenAPI document names it: one of `EVENT_TYPES`.
+pub struct EventType;
+
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        event_names(EVENT_TYPES.iter().map(|(name, _)| *name))
+    }
+}
+
+impl utoipa::ToSchema for EventType {}
+
+/// What an endpoint subscribes to, as the OpenAPI document names it: an event type or `*`.
+pub struct EventSubscription;
+
+impl utoipa::PartialSchema for EventSubscription {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        event_names(EVENT_TYPES.iter().map(|(name, _)| *name).chain([ALL_EVENTS]))
+    }
+}
+
+impl utoipa::ToSchema for EventSubscription {}
+
+fn event_names<'a>(names: impl Iterator<Item = &'a str>) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(names))
+        .into()
+}

@@ -567,7 +567,40 @@ pub(crate) fn key(pk: String, sk: &str) -> Item {
 pub(crate) fn entity_item<T: serde::Serialize>(entity: &T) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(entity).map_err(|e| StoreError::Rejected(e.to_string()))?;
     item.retain(|_, value| !matches!(value, AttributeValue::Null(_)));
+    item.values().try_for_each(storable)?;
     Ok(item)
+}
+
+/// What DynamoDB takes: map keys of at least one character, and numbers of at most 38
+/// significant digits between 1E-130 and 1E+126 in magnitude. Refused here, before a write, a
+/// value gets the same answer from the emulator as from DynamoDB (the emulator takes some of
+/// them and answers them back broken).
+fn storable(value: &AttributeValue) -> Result<(), StoreError> {
+    match value {
+        AttributeValue::M(fields) => {
+            if fields.keys().any(String::is_empty) {
+                return Err(StoreError::Rejected("a field name is empty".into()));
+            }
+            fields.values().try_for_each(storable)
+        }
+        AttributeValue::L(items) => items.iter().try_for_each(storable),
+        AttributeValue::N(number) => storable_number(number),
+        _ => Ok(()),
+    }
+}
+
+fn storable_number(number: &str) -> Result<(), StoreError> {
+    let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
+    let digits = mantissa.trim_start_matches('-').replace('.', "");
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    let magnitude = number.parse::<f64>().map(f64::abs).unwrap_or(f64::INFINITY);
+    let in_range = magnitude == 0.0 || (1e-130..1e126).contains(&magnitude);
+    if significant > 38 || !in_range {
+        return Err(StoreError::Rejected(format!(
+            "the number {number} is beyond what can be stored (38 digits, 1E-130 to 1E+126)"
+        )));
+    }
+    Ok(())
 }
 
 /// The key attributes that locate an item in GSI1: a page that ends with it continues there.
@@ -589,7 +622,9 @@ fn key_attributes(item: &Item, names: [&str; 4]) -> Item {
 
 /// A JSON value as a DynamoDB attribute value.
 pub(crate) fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Rejected(e.to_string()))
+    let attribute = serde_dynamo::to_attribute_value(value).map_err(|e| StoreError::Rejected(e.to_string()))?;
+    storable(&attribute)?;
+    Ok(attribute)
 }
 
 /// A stored merchant document: its fields as sent, and when Hookgate first and last wrote it.
@@ -752,4 +787,22 @@ pub(crate) fn decode_cursor(expected_index_pk: &str, cursor: &str) -> Option<Ite
         && (of_index(GSI1PK, GSI1SK) || of_index(GSI2PK, GSI2SK))
         && [PK, SK].iter().all(|name| keys.contains_key(*name));
     well_formed.then(|| keys.into_iter().map(|(name, value)| (name, s(value))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn values_dynamodb_refuses_are_refused_before_a_write() {
+        assert!(to_attribute(&json!({"a": {"T": {"": null}}})).is_err());
+        assert!(to_attribute(&json!([1, {"": 1}])).is_err());
+        assert!(to_attribute(&json!({"n": 5e-324})).is_err());
+        assert!(to_attribute(&json!({"n": 1e200})).is_err());
+        assert!(storable_number("1234567890123456789012345678901234567890").is_err());
+        assert!(to_attribute(&json!({"n": -4.409823114482466e32, "z": 0, "u": u64::MAX, "f": 0.5})).is_ok());
+        assert!(storable_number("-0.000123").is_ok());
+    }
 }

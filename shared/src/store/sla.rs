@@ -29,12 +29,33 @@ use crate::clock::rfc3339;
 
 /// A first-response and a resolution target, in minutes; either may be absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct SlaTarget {
     #[schema(minimum = 1, maximum = 525600)]
     pub first_response_minutes: Option<u32>,
     #[schema(minimum = 1, maximum = 525600)]
     pub resolution_minutes: Option<u32>,
+}
+
+/// A target's fields. Read through a JSON object only: serde would also read a struct from an
+/// array of its fields (`[30, null]`), which no client means.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFields {
+    first_response_minutes: Option<u32>,
+    resolution_minutes: Option<u32>,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for SlaTarget {
+    type Error = serde_json::Error;
+
+    fn try_from(object: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        let fields: TargetFields = serde_json::from_value(serde_json::Value::Object(object))?;
+        Ok(SlaTarget {
+            first_response_minutes: fields.first_response_minutes,
+            resolution_minutes: fields.resolution_minutes,
+        })
+    }
 }
 
 /// A policy's targets by ticket priority; a priority without targets gets none.

@@ -27,9 +27,12 @@ use super::{Item, PK, SK, Store, StoreError, TTL, entity_item, get_s, n, org_pre
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FormField {
+    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub label: String,
     /// `text`, `email`, `tel`, `textarea` or `select`.
+    #[schema(pattern = "^(text|email|tel|textarea|select)$")]
     pub r#type: String,
     #[serde(default)]
     pub required: bool,
@@ -40,9 +43,12 @@ pub struct FormField {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Theme {
     /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub primary_color: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub header_text: String,
     /// `bottom-right` or `bottom-left`.
+    #[schema(pattern = "^bottom-(right|left)$")]
     pub position: String,
 }
 

@@ -25,7 +25,7 @@ pub const ROUTES: [Route<()>; 1] = [Route::new(Method::POST, "/api/activate", Sc
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
     /// The activation code, in any case (`HELLOFRESH`).
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 3, max_length = 64, pattern = "^[A-Za-z0-9_-]{3,64}$")]
     pub code: String,
 }
 

@@ -119,7 +119,8 @@ pub struct TicketContext {
 #[allow(dead_code)] // describes the query string for the OpenAPI document only
 pub struct CustomerPageParams {
     /// Orders per page, 1 to 100 (default 20).
-    limit: Option<i32>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
     /// `nextCursor` from the previous page.
     cursor: Option<String>,
 }

@@ -19,12 +19,14 @@ const MAX_NAME_CHARS: usize = 100;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
-    /// What the key is for, e.g. "Shop webhook".
+    /// What the key is for, e.g. "Shop webhook"; not blank.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// What the key may do; at least one, each once.
     #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// Requests per minute across all containers; default 120, at most 10,000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub rate_limit_per_minute: Option<u32>,
 }
 

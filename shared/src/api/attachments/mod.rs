@@ -83,9 +83,12 @@ pub struct UploadedFile {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresignRequest {
+    /// 1 to 255 characters, without `/`, `\\` or control characters.
+    #[schema(min_length = 1, max_length = 255, pattern = r"^[^/\\\x00-\x1f\x7f-\x9f]+$")]
     pub filename: String,
     /// The MIME type (default `application/octet-stream`); the upload must send the same.
     #[serde(rename = "type")]
+    #[schema(max_length = 127, pattern = "^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$")]
     pub content_type: Option<String>,
     /// The file's size in bytes, 1 to 10 MB; the policy refuses a larger upload.
     #[schema(minimum = 1, maximum = 10485760)]
@@ -231,9 +234,23 @@ fn download_url(request: &Request, id: &str) -> String {
     format!("{scheme}://{host}/api/attachments/{id}/download")
 }
 
+/// The multipart form of `POST /api/upload`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the form for the OpenAPI document only
+pub struct UploadRequest {
+    /// Up to 10 MB; a Lambda request carries at most 6 MB, so larger files go through
+    /// `POST /api/v1/attachments`.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    #[schema(rename = "ticketId")]
+    ticket_id: Option<String>,
+    #[schema(rename = "conversationId")]
+    conversation_id: Option<String>,
+}
+
 /// Upload a file (multipart) and attach it to a ticket or conversation.
 #[utoipa::path(post, path = "/api/upload", operation_id = "attachments_upload", tag = "Support desk",
-    request_body(content_type = "multipart/form-data", description = "`file` (required, up to 10 MB; a Lambda request carries at most 6 MB, so larger files go through `POST /api/v1/attachments`), `ticketId`, `conversationId`"),
+    request_body(content = UploadRequest, content_type = "multipart/form-data"),
     security(("apiKey" = []), ("bearer" = [])),
     responses((status = 201, body = UploadedFile),
         (status = 400, description = "No file provided, or file too large (>10MB)", body = ErrorBody),

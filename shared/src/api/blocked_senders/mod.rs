@@ -54,7 +54,11 @@ pub const ROUTES: [Route<BlockedSenderRoute>; 3] = [
 pub struct BlockRequest {
     /// An address (`spam@example.com`) or a domain (`example.com` or `@example.com`; its
     /// subdomains too).
-    #[schema(min_length = 3, max_length = 254)]
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = r"^@?([^@\s]+@[^@\s]*\.[^@\s]*|[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+)$"
+    )]
     pub sender: String,
     #[schema(max_length = 500)]
     pub reason: Option<String>,

@@ -60,9 +60,11 @@ pub struct ConversationResponse {
 #[allow(dead_code)] // describes the query string for the OpenAPI document only
 pub struct FeedParams {
     /// RFC 3339: only entries created after it (default: all).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Entries per page, 1 to 100 (default 50).
-    limit: Option<i32>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }

@@ -81,8 +81,10 @@ pub struct CsatStatus {
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes the accepted JSON for the OpenAPI document only
 pub struct RateRequest {
+    #[schema(min_length = 1, pattern = r"\S")]
     token: String,
     /// 1 (poor) to 5 (great).
+    #[schema(minimum = 1, maximum = 5)]
     rating: u8,
     /// At most 500 characters.
     comment: Option<String>,
@@ -99,6 +101,7 @@ pub struct CsatRated {
 #[allow(dead_code)] // describes the query string for the OpenAPI document only
 pub struct CsatParams {
     /// The token the reply carried.
+    #[param(min_length = 1)]
     token: String,
 }
 
@@ -203,8 +206,14 @@ pub async fn rate(services: &CsatServices, request: &Request) -> Result<Response
         // Seed 000's message for either missing.
         _ => return Err(ApiError::bad_request("Token and rating required")),
     };
-    let stars = stars
-        .as_u64()
+    // JSON does not tell 2 from 2.0: either is the whole number two.
+    let whole = stars.as_u64().or_else(|| {
+        stars
+            .as_f64()
+            .filter(|r| r.fract() == 0.0 && *r >= 0.0)
+            .map(|r| r as u64)
+    });
+    let stars = whole
         .filter(|r| (1..=5).contains(r))
         .ok_or_else(|| ApiError::invalid_input("rating", "rating is a whole number from 1 to 5"))?
         as u8;

@@ -67,6 +67,7 @@ pub const ROUTES: [Route<CustomerRoute>; 4] = [
 /// `/api/webhook` keeps a customer's).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CustomerRequest {
+    #[schema(format = Email)]
     pub email: String,
     /// Any other fields: `name`, `phone`, `tier`, `tags`...
     #[serde(flatten)]
@@ -153,6 +154,7 @@ struct CustomerListParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Find the customer with this email.
+    #[param(format = Email)]
     email: Option<String>,
     /// Find the customer with this phone number (international form, `+49 123 456789`).
     phone: Option<String>,

@@ -86,7 +86,7 @@ pub struct ExecutionReport {
     #[schema(value_type = Object)]
     pub resolution: Option<Value>,
     /// An agent conversation's final status (`resolved` when unsaid).
-    #[schema(max_length = 50)]
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub status: Option<String>,
 }
 

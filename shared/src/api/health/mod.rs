@@ -48,7 +48,7 @@ impl HealthProbes {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum HealthStatus {
     Healthy,
     Degraded,
     Unhealthy,
@@ -57,7 +57,7 @@ pub enum Status {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
-    pub status: Status,
+    pub status: HealthStatus,
     pub latency_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -67,7 +67,7 @@ pub struct Check {
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
     /// `healthy`, `degraded` (a dependency is slow) or `unhealthy` (answered with 503).
-    pub status: Status,
+    pub status: HealthStatus,
     pub version: String,
     /// Seconds since this container started.
     pub uptime: f64,
@@ -88,25 +88,25 @@ where
     let latency_ms = latency.as_millis() as u64;
     match outcome {
         Ok(Ok(_)) if latency > SLOW_PROBE => Check {
-            status: Status::Degraded,
+            status: HealthStatus::Degraded,
             latency_ms,
             detail: Some("Slow response time".into()),
         },
         Ok(Ok(_)) => Check {
-            status: Status::Healthy,
+            status: HealthStatus::Healthy,
             latency_ms,
             detail: None,
         },
         Ok(Err(error)) => {
             tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "health probe failed");
             Check {
-                status: Status::Unhealthy,
+                status: HealthStatus::Unhealthy,
                 latency_ms,
                 detail: Some("unreachable or refused".into()),
             }
         }
         Err(_) => Check {
-            status: Status::Unhealthy,
+            status: HealthStatus::Unhealthy,
             latency_ms,
             detail: Some("timed out".into()),
         },
@@ -156,7 +156,7 @@ pub async fn handle(probes: &HealthProbes, clock: &dyn Clock, request: Request) 
         .values()
         .map(|check| check.status)
         .max_by_key(|status| *status as u8)
-        .unwrap_or(Status::Healthy);
+        .unwrap_or(HealthStatus::Healthy);
     let report = HealthReport {
         status,
         version: crate::VERSION.to_string(),
@@ -165,7 +165,7 @@ pub async fn handle(probes: &HealthProbes, clock: &dyn Clock, request: Request) 
         checks,
         timestamp: rfc3339(clock.now()),
     };
-    let code = if status == Status::Unhealthy {
+    let code = if status == HealthStatus::Unhealthy {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

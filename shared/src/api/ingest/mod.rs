@@ -30,6 +30,7 @@ const MAX_TYPE_CHARS: usize = 64;
 #[allow(dead_code)] // describes the accepted JSON for the OpenAPI document only
 pub struct IngestRequest {
     /// `order`, `customer`, `product`, `event`, or any other name for data stored as-is.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     r#type: String,
     /// For `order`: requires `order_number`; `customer_email` links it to its customer and
     /// `ordered_at` (RFC 3339) orders it in their history. Fields not sent are kept.
@@ -84,6 +85,21 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
         Some(_) => return Err(ApiError::invalid_input("type", "type must be a string")),
         None => return Err(ApiError::invalid_input("type", "type is required")),
     };
+    // Each field the document names has its type whichever the type of the request.
+    for field in ["order", "customer", "product", "data"] {
+        if object
+            .get(field)
+            .is_some_and(|value| !(value.is_object() || value.is_null()))
+        {
+            return Err(ApiError::invalid_input(field, format!("{field} must be an object")));
+        }
+    }
+    if object
+        .get("event")
+        .is_some_and(|value| !(value.is_string() || value.is_null()))
+    {
+        return Err(ApiError::invalid_input("event", "event must be a name"));
+    }
     let store = &services.store;
     let org = caller.org_id.as_str();
     let now = rfc3339(services.clock.now());

@@ -153,6 +153,9 @@ pub fn json() -> &'static str {
         document["webhooks"] = webhooks::documented();
         document_preflights(&mut document);
         document_idempotency(&mut document);
+        document_field_rules(&mut document);
+        document_endpoint_requests(&mut document);
+        document_empty_query_values(&mut document);
         serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_string())
     })
 }
@@ -180,6 +183,139 @@ fn document_idempotency(document: &mut serde_json::Value) {
         match post.get_mut("parameters").and_then(serde_json::Value::as_array_mut) {
             Some(parameters) => parameters.push(parameter),
             None => post["parameters"] = serde_json::json!([parameter]),
+        }
+    }
+}
+
+/// Rules the handlers enforce that utoipa has no attribute for: (schema, field or `""` for the
+/// schema itself, keyword, value).
+fn document_field_rules(document: &mut serde_json::Value) {
+    let field_name = serde_json::json!({"minLength": 1, "maxLength": 64});
+    let text = |max: usize| serde_json::json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": r"\S"});
+    for (schema, field, keyword, value) in [
+        ("CreateApiKeyRequest", "scopes", "uniqueItems", serde_json::json!(true)),
+        ("EndpointRequest", "events", "uniqueItems", serde_json::json!(true)),
+        (
+            "CreateTicketRequest",
+            "custom_fields",
+            "maxProperties",
+            serde_json::json!(50),
+        ),
+        (
+            "UpdateTicketRequest",
+            "custom_fields",
+            "maxProperties",
+            serde_json::json!(50),
+        ),
+        ("CreateTicketRequest", "tags", "items", text(50)),
+        ("UpdateTicketRequest", "tags", "items", text(50)),
+        ("CreateTicketRequest", "order_numbers", "items", text(256)),
+        ("UpdateTicketRequest", "order_numbers", "items", text(256)),
+        ("NewEntryRequest", "attachments", "items", text(64)),
+        ("UpdateOrderRequest", "", "minProperties", serde_json::json!(1)),
+        (
+            "CreateTicketRequest",
+            "custom_fields",
+            "propertyNames",
+            field_name.clone(),
+        ),
+        ("UpdateTicketRequest", "custom_fields", "propertyNames", field_name),
+        ("UploadRequest", "file", "minLength", serde_json::json!(1)),
+        ("WidgetRequest", "allowedDomains", "maxItems", serde_json::json!(50)),
+        (
+            "WidgetRequest",
+            "allowedDomains",
+            "items",
+            serde_json::json!({"type": "string", "maxLength": 255,
+            "pattern": r"^(localhost|(\*\.)?[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+)$"}),
+        ),
+        // A u32, not the int32 utoipa writes for it.
+        ("SlaPolicyRequest", "position", "format", serde_json::json!("int64")),
+        ("SlaPolicyRequest", "position", "maximum", serde_json::json!(u32::MAX)),
+        ("WidgetUploadRequest", "file", "minLength", serde_json::json!(1)),
+        ("UploadRequest", "", "additionalProperties", serde_json::json!(false)),
+        (
+            "WidgetUploadRequest",
+            "",
+            "additionalProperties",
+            serde_json::json!(false),
+        ),
+    ] {
+        let pointer = match field {
+            "" => format!("/components/schemas/{schema}"),
+            field => format!("/components/schemas/{schema}/properties/{field}"),
+        };
+        match document.pointer_mut(&pointer) {
+            Some(property) => property[keyword] = value,
+            None => tracing::error!(pointer, "the OpenAPI document has no such field"),
+        }
+    }
+}
+
+/// An optional query parameter sent empty (`?customer=`) counts as unsaid (`http::query_parameter`).
+fn document_empty_query_values(document: &mut serde_json::Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(serde_json::Value::as_array_mut)
+        else {
+            continue;
+        };
+        for parameter in parameters {
+            if parameter["in"] == "query" && parameter["required"] != true {
+                parameter["allowEmptyValue"] = true.into();
+            }
+        }
+    }
+}
+
+/// `EndpointRequest` serves both POST and PUT of an endpoint; the document tells them apart as
+/// the handlers do: a new endpoint needs `name`, `url` and `events` and starts active (no
+/// `status`); a change never carries `secret` (that is `rotate-secret`).
+fn document_endpoint_requests(document: &mut serde_json::Value) {
+    let base = document["components"]["schemas"]["EndpointRequest"].clone();
+    if !base.is_object() {
+        return;
+    }
+    let mut create = base.clone();
+    create["required"] = serde_json::json!(["name", "url", "events"]);
+    for field in ["name", "url", "events"] {
+        if let Some(schema) = create["properties"].get_mut(field) {
+            strip_null(schema);
+        }
+    }
+    remove_property(&mut create, "status");
+    let mut update = base;
+    remove_property(&mut update, "secret");
+    for (name, schema, path, method) in [
+        ("EndpointCreateRequest", create, "/api/v1/webhooks", "post"),
+        ("EndpointUpdateRequest", update, "/api/v1/webhooks/{id}", "put"),
+    ] {
+        document["components"]["schemas"][name] = schema;
+        let body = &mut document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+        *body = serde_json::json!({"$ref": format!("#/components/schemas/{name}")});
+    }
+}
+
+fn remove_property(schema: &mut serde_json::Value, field: &str) {
+    if let Some(properties) = schema["properties"].as_object_mut() {
+        properties.remove(field);
+    }
+}
+
+/// A required field may not be `null`: `["string", "null"]` becomes `"string"`.
+fn strip_null(schema: &mut serde_json::Value) {
+    if let Some(types) = schema["type"].as_array() {
+        let types: Vec<_> = types.iter().filter(|t| *t != "null").cloned().collect();
+        if let [only] = types.as_slice() {
+            schema["type"] = only.clone();
         }
     }
 }
@@ -267,5 +403,42 @@ mod tests {
                 "{method} {path}"
             );
         }
+    }
+
+    #[test]
+    fn the_rules_utoipa_cannot_state_land_on_their_fields() {
+        let document: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        assert_eq!(
+            schemas["CreateApiKeyRequest"]["properties"]["scopes"]["uniqueItems"],
+            true
+        );
+        assert_eq!(
+            schemas["CreateTicketRequest"]["properties"]["custom_fields"]["maxProperties"],
+            50
+        );
+        // POST and PUT of an endpoint have their own request schemas, both refusing repeats.
+        let create = &schemas["EndpointCreateRequest"];
+        assert_eq!(create["properties"]["events"]["uniqueItems"], true);
+        assert_eq!(create["required"], serde_json::json!(["name", "url", "events"]));
+        assert!(create["properties"].get("status").is_none());
+        assert!(schemas["EndpointUpdateRequest"]["properties"].get("secret").is_none());
+        let post = &document["paths"]["/api/v1/webhooks"]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(post["schema"]["$ref"], "#/components/schemas/EndpointCreateRequest");
+    }
+
+    #[test]
+    fn optional_query_parameters_may_be_sent_empty() {
+        let document: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let parameters = document["paths"]["/api/v1/tickets"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let customer = parameters.iter().find(|p| p["name"] == "customer").unwrap();
+        assert_eq!(customer["allowEmptyValue"], true);
+        let csat = document["paths"]["/api/csat"]["get"]["parameters"].as_array().unwrap();
+        assert!(
+            csat.iter().all(|p| p.get("allowEmptyValue").is_none()),
+            "a required token is never empty"
+        );
     }
 }

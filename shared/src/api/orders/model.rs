@@ -23,16 +23,20 @@ const MAX_ATTEMPT_ID_CHARS: usize = 128;
 const MAX_CALL_SECONDS: u32 = 86_400;
 pub const DEFAULT_CALL_ATTEMPTS: u32 = 3;
 pub const MAX_CALL_ATTEMPTS: u32 = 10;
+/// Of a price or total: a cap on typing errors, far above any real order.
+const MAX_AMOUNT: f64 = 1e12;
+/// Of one product line: a cap on typing errors, far above any real order.
+const MAX_QUANTITY: u32 = 100_000;
 
 /// A product line as sent.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductInput {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 100000)]
     pub quantity: u32,
-    #[schema(value_type = f64, minimum = 0)]
+    #[schema(value_type = f64, minimum = 0, maximum = 1000000000000_f64)]
     pub price: Number,
 }
 
@@ -40,28 +44,29 @@ pub struct ProductInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateOrderRequest {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub customer_name: String,
     /// International form, e.g. `+212612345678`.
+    #[schema(pattern = r"^\+[0-9]{6,15}$")]
     pub customer_phone: String,
-    #[schema(max_length = 500)]
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub customer_address: Option<String>,
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub customer_city: Option<String>,
     #[serde(default)]
     #[schema(max_items = 100)]
     pub products: Vec<ProductInput>,
-    #[schema(value_type = Option<f64>, minimum = 0)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub total_amount: Option<Number>,
     /// Three uppercase letters (ISO 4217), e.g. `MAD`.
     #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Where the order came from, e.g. `shopify`.
-    #[schema(max_length = 50)]
+    #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
     pub source: Option<String>,
     /// The merchant's own order number: unique in the organization, and the agent context
     /// finds the order by it.
-    #[schema(max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub external_id: Option<String>,
     /// Calls before the order is given up as `no_answer`, 1 to 10 (default 3).
     #[schema(minimum = 1, maximum = 10)]
@@ -72,12 +77,13 @@ pub struct CreateOrderRequest {
 /// optional one. Only a pending order changes.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(min_properties = 1)]
 pub struct UpdateOrderRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub customer_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^\+[0-9]{6,15}$")]
     pub customer_phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -89,10 +95,10 @@ pub struct UpdateOrderRequest {
     #[schema(value_type = Option<Vec<ProductInput>>)]
     pub products: Option<Option<Vec<ProductInput>>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<f64>)]
+    #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
     pub total_amount: Option<Option<Number>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[A-Z]{3}$")]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -113,10 +119,10 @@ pub struct CallAttemptRequest {
     /// `confirmed` and `cancelled` end the order's calls; the others are unanswered calls.
     pub outcome: CallOutcome,
     /// The voice agent's id of this report: a retry with the same id is recorded once.
-    #[schema(max_length = 128)]
+    #[schema(pattern = "^[!-~]{1,128}$")]
     pub attempt_id: Option<String>,
     /// Why the customer cancelled, or any note on the call.
-    #[schema(max_length = 500)]
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub reason: Option<String>,
     #[schema(maximum = 86400)]
     pub duration_seconds: Option<u32>,
@@ -165,10 +171,10 @@ fn phone(value: &str) -> Result<String, ApiError> {
 
 fn amount(field: &str, value: &Number) -> Result<Number, ApiError> {
     match value.as_f64() {
-        Some(v) if v.is_finite() && v >= 0.0 => Ok(value.clone()),
+        Some(v) if v.is_finite() && (0.0..=MAX_AMOUNT).contains(&v) => Ok(value.clone()),
         _ => Err(ApiError::invalid_input(
             field,
-            format!("{field} must be a number of at least 0"),
+            format!("{field} must be a number from 0 to {MAX_AMOUNT}"),
         )),
     }
 }
@@ -195,10 +201,10 @@ fn products(items: &[ProductInput]) -> Result<Vec<OrderProduct>, ApiError> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            if item.quantity < 1 {
+            if !(1..=MAX_QUANTITY).contains(&item.quantity) {
                 return Err(ApiError::invalid_input(
                     &format!("products[{i}].quantity"),
-                    "quantity must be at least 1",
+                    format!("quantity must be 1 to {MAX_QUANTITY}"),
                 ));
             }
             Ok(OrderProduct {
@@ -342,7 +348,8 @@ pub struct OrderListParams {
     /// Only orders in this status.
     status: Option<OrderStatus>,
     /// Orders per page, 1 to 100 (default 25).
-    limit: Option<usize>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }

@@ -24,11 +24,13 @@ const MAX_ENTRY_ATTACHMENTS: usize = 10;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FirstMessage {
+    #[schema(min_length = 1, max_length = 50000, pattern = r"\S")]
     pub content_text: String,
     /// Rich content (a document tree), kept as sent.
     #[schema(value_type = Option<Object>)]
     pub content: Option<Value>,
     /// The customer's name.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub author_name: Option<String>,
 }
 
@@ -36,23 +38,32 @@ pub struct FirstMessage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicketRequest {
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub subject: String,
+    #[schema(format = Email)]
     pub customer_email: Option<String>,
     #[serde(default)]
     pub priority: Priority,
     /// Where the ticket came from (default `api`).
     #[serde(default)]
     pub channel: Channel,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub assignee: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub team: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub category: Option<String>,
+    /// At most 20, each 1 to 50 characters.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub tags: Vec<String>,
+    /// At most 50, named 1 to 64 characters.
     #[serde(default)]
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
-    /// Orders the ticket is about.
+    /// Orders the ticket is about: at most 20, each 1 to 256 characters.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub order_numbers: Vec<String>,
     /// The customer's first message, stored as the thread's first entry.
     pub message: Option<FirstMessage>,
@@ -63,22 +74,25 @@ pub struct CreateTicketRequest {
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTicketRequest {
+    #[schema(min_length = 1, max_length = 300, pattern = r"\S")]
     pub subject: Option<String>,
     pub status: Option<Status>,
     pub priority: Option<Priority>,
     #[serde(default, deserialize_with = "crate::http::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub assignee: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub team: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub category: Option<Option<String>>,
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
     /// Merged into the ticket's custom fields; a field set to `null` is removed.
     #[schema(value_type = Option<Object>)]
     pub custom_fields: Option<Map<String, Value>>,
+    #[schema(max_items = 20)]
     pub order_numbers: Option<Vec<String>>,
 }
 
@@ -87,7 +101,9 @@ pub struct UpdateTicketRequest {
 #[serde(deny_unknown_fields)]
 pub struct EscalateRequest {
     /// The team the ticket goes to; it becomes the ticket's team.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub team: String,
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
 }
 
@@ -103,6 +119,7 @@ impl Validate for EscalateRequest {
 #[serde(deny_unknown_fields)]
 pub struct NewEntryRequest {
     pub author: Author,
+    #[schema(min_length = 1, max_length = 50000, pattern = r"\S")]
     pub content_text: String,
     #[schema(value_type = Option<Object>)]
     pub content: Option<Value>,
@@ -110,10 +127,12 @@ pub struct NewEntryRequest {
     #[serde(default)]
     pub internal: bool,
     /// The provider's id of the message (an email's Message-ID), for threading.
+    #[schema(min_length = 1, max_length = 998, pattern = r"\S")]
     pub provider_message_id: Option<String>,
     /// Ids of attachments uploaded before (`POST /api/upload`, `POST /api/v1/attachments`),
     /// unattached or attached to this ticket; at most 10.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub attachments: Vec<String>,
 }
 
@@ -121,6 +140,7 @@ pub struct NewEntryRequest {
 #[serde(deny_unknown_fields)]
 pub struct Author {
     pub r#type: AuthorType,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
 }
 
@@ -132,6 +152,14 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Rich content is a document tree: a JSON object (or `null`).
+fn check_content(field: &str, content: Option<&Value>) -> Result<(), ApiError> {
+    match content {
+        None | Some(Value::Null | Value::Object(_)) => Ok(()),
+        Some(_) => Err(ApiError::invalid_input(field, format!("{field} is a JSON object"))),
+    }
 }
 
 fn check_optional(field: &str, text: &Option<String>, max: usize) -> Result<(), ApiError> {
@@ -189,6 +217,7 @@ impl Validate for CreateTicketRequest {
         check_custom_fields(&self.custom_fields)?;
         if let Some(message) = &self.message {
             check_text("message.content_text", &message.content_text, MAX_MESSAGE_CHARS)?;
+            check_content("message.content", message.content.as_ref())?;
             check_optional("message.author_name", &message.author_name, MAX_NAME_CHARS)?;
         }
         Ok(())
@@ -224,6 +253,7 @@ impl Validate for UpdateTicketRequest {
 impl Validate for NewEntryRequest {
     fn validate(&self) -> Result<(), ApiError> {
         check_text("content_text", &self.content_text, MAX_MESSAGE_CHARS)?;
+        check_content("content", self.content.as_ref())?;
         check_optional("author.name", &self.author.name, MAX_NAME_CHARS)?;
         check_optional("provider_message_id", &self.provider_message_id, 998)?;
         check_list("attachments", &self.attachments, MAX_ENTRY_ATTACHMENTS, 64)?;
@@ -283,15 +313,21 @@ pub struct TicketListParams {
     assignee: Option<String>,
     tag: Option<String>,
     /// The customer's email.
+    #[param(format = Email)]
     customer: Option<String>,
     /// Text the subject or the customer's email contains (any case).
     q: Option<String>,
     /// RFC 3339; inclusive.
+    #[param(format = DateTime)]
     created_after: Option<String>,
+    #[param(format = DateTime)]
     created_before: Option<String>,
+    #[param(format = DateTime)]
     updated_after: Option<String>,
+    #[param(format = DateTime)]
     updated_before: Option<String>,
     /// Tickets per page, 1 to 100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

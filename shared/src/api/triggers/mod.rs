@@ -89,7 +89,7 @@ impl Validate for CreateTriggerRequest {
         let Some((kind, target)) = self.target() else {
             return Err(ApiError::invalid_input(
                 "agent_id",
-                "name exactly one of agent_id and workflow_id",
+                "give exactly one of agent_id and workflow_id",
             ));
         };
         if !valid_target_id(target) {

@@ -42,13 +42,16 @@ const _: () = assert!(crate::outbound::catalog::EVENT_TYPES.len() + 1 == 53);
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointRequest {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     /// https (http only where the operator allows it).
+    #[schema(max_length = 2048, pattern = r"^https?://[^\s/?#@]+")]
     pub url: Option<String>,
     /// Event types, or `*` for all; each once.
-    #[schema(min_items = 1, max_items = 53)]
+    #[schema(min_items = 1, max_items = 53, value_type = Option<Vec<crate::outbound::catalog::EventSubscription>>)]
     pub events: Option<Vec<String>>,
     /// Your signing secret (24 to 128 characters); generated (`whsec_...`) when absent.
+    #[schema(pattern = "^[!-~]{24,128}$")]
     pub secret: Option<String>,
     /// A bearer token for your receiver; `null` on PUT removes it.
     #[serde(default, deserialize_with = "crate::http::present")]
@@ -200,7 +203,8 @@ pub struct EndpointStats {
 #[allow(dead_code)] // describes the query string for the OpenAPI document only
 pub struct LogParams {
     /// Entries per page, 1 to 100 (default 20).
-    limit: Option<i32>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }

@@ -21,6 +21,7 @@ use crate::runtime::Services;
 #[serde(deny_unknown_fields)]
 pub struct TestRequest {
     /// The event type to send (default `webhook.test`).
+    #[schema(value_type = Option<crate::outbound::catalog::EventType>)]
     pub event: Option<String>,
     /// The `data` of the test event.
     #[schema(value_type = Option<Object>)]
@@ -39,6 +40,7 @@ pub struct TestQueued {
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
     /// Re-send every delivery to this endpoint that failed since then (RFC 3339).
+    #[schema(format = DateTime)]
     pub since: String,
 }
 
@@ -106,7 +108,7 @@ pub async fn handle(services: &Services, queue: &DeliveryQueue, request: Request
 }
 
 /// Send a test event to this endpoint, signed and retried like any other.
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", operation_id = "webhook_sends_test", tag = "Outbound webhooks", request_body = TestRequest,
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", operation_id = "webhook_sends_test", tag = "Outbound webhooks", request_body = Option<TestRequest>,
     security(("apiKey" = []), ("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = TestQueued), (status = "4XX", body = ErrorBody)))]
 async fn send_test(call: Call<'_>, queue: &DeliveryQueue) -> Result<Response<Body>, ApiError> {

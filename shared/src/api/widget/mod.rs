@@ -151,7 +151,7 @@ pub struct ConfigResponse {
 #[allow(dead_code)] // describes the query string for the OpenAPI document only
 pub struct ConfigParams {
     /// The public widget key.
-    #[param(rename = "apiKey")]
+    #[param(rename = "apiKey", min_length = 1)]
     api_key: String,
 }
 
@@ -178,14 +178,27 @@ pub struct InitResponse {
     pub config: WidgetConfig,
 }
 
+/// The multipart form of `POST /api/widget/upload`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the form for the OpenAPI document only
+pub struct WidgetUploadRequest {
+    #[schema(rename = "sessionToken", min_length = 1)]
+    session_token: String,
+    /// Up to what one request carries, 6 MB.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
 /// Body of `POST /api/widget/message`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageRequest {
     pub session_token: String,
+    #[schema(min_length = 1, max_length = 5000)]
     pub message: String,
     /// Ids of the visitor's files (`POST /api/widget/upload`), at most 10.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub attachments: Vec<String>,
 }
 
@@ -201,7 +214,7 @@ pub struct MessageResponse {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // describes the query string for the OpenAPI document only
 pub struct MessagesParams {
-    #[param(rename = "sessionToken")]
+    #[param(rename = "sessionToken", min_length = 1)]
     session_token: String,
 }
 
@@ -229,7 +242,9 @@ pub struct MessagesResponse {
 pub struct ContactRequest {
     pub api_key: String,
     pub name: Option<String>,
+    #[schema(format = Email)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 5000)]
     pub message: String,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -784,7 +799,7 @@ async fn messages(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
 
 /// A visitor's file, for the message that names it.
 #[utoipa::path(post, path = "/api/widget/upload", operation_id = "widget_upload", tag = "Widget",
-    request_body(content_type = "multipart/form-data", description = "`sessionToken` and `file` (up to what one request carries, 6 MB)"),
+    request_body(content = WidgetUploadRequest, content_type = "multipart/form-data"),
     responses((status = 201, body = UploadedFile), (status = 401, body = ErrorBody),
         (status = 403, description = "The widget takes no files, or ORIGIN_NOT_ALLOWED", body = ErrorBody),
         (status = "4XX", body = ErrorBody)))]

@@ -89,7 +89,7 @@ pub struct WidgetRequest {
     pub allowed_domains: Option<Vec<String>>,
     /// Set (16 to 128 characters) to require `identifierHash` at `init`; `null` stops requiring it.
     #[serde(default, deserialize_with = "crate::http::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[ -~]{16,128}$")]
     pub identity_secret: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::present")]
     #[schema(value_type = Option<String>)]
