@@ -1,0 +1,509 @@
+//! Scripted faults: what the outbound pipeline does when a part of it fails, checked end to end
+//! over the emulated AWS services.
+//!
+//! - A receiver down through the whole (compressed) retry schedule: every delivery ends in the
+//!   dead-letter queue, marked failed; redriven once the receiver is back, each arrives exactly
+//!   once as a success.
+//!
+//! The delivery worker runs in-process, fed by [`EventSource`], which does what Lambda's SQS
+//! event source mapping does (and `hookgate-admin poll-queue` for the local stack): receive up
+//! to ten messages, invoke the worker with them, delete those it did not report as failed. The
+//! queues are this binary's own, configured as template.yaml configures the stack's (visibility
+//! timeout, redrive policy), so the emulator's redrive policy moves what the worker gives up on.
+//! The receiver is tests/receiver.py, which verifies every signature it receives.
+//!
+//! Time: the retry schedule is compressed with the worker's `retry_delay_scale` (a day of
+//! schedule lasts a second), not waited out. SQS's visibility timeouts, which the worker sets
+//! to space attempts, run on the emulator's wall clock, so the worker's clock is the system's
+//! too: a message comes back when the worker's plan says it is due.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use futures_util::StreamExt;
+use harness::{DELIVERY_QUEUE, free_port, new_org, repo_root, services, spawn_tied_to_this_process};
+use serde_json::{Value, json};
+use shared::clock::SystemClock;
+use shared::outbound::DeliveryQueue;
+use shared::outbound::schedule::DEFAULT_RETRY_DELAYS;
+use shared::worker::delivery::DeliveryWorker;
+use tokio::sync::OnceCell;
+
+/// A delivery queue and its dead-letter queue, of one test alone, with the delivery queue's
+/// visibility timeout and redrive policy as template.yaml defines them.
+struct Queues {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    dead_letter_url: String,
+}
+
+impl Queues {
+    /// `visibility_timeout` replaces the template's, for tests that wait it out.
+    async fn new(name: &str, visibility_timeout: Option<u32>) -> Self {
+        let stack = admin::template::StackDefinition::load(&repo_root().join("template.yaml")).expect("template");
+        let defined = stack.queue(DELIVERY_QUEUE).expect("the delivery queue is defined");
+        let redrive = defined
+            .redrive
+            .as_ref()
+            .expect("the delivery queue has a redrive policy");
+        let dead_letter = harness::OwnQueue::new(&format!("{name}-dlq")).await;
+        let sqs = dead_letter.sqs.clone();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dead_letter.url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .cloned()
+            .expect("queue arn");
+        let policy = json!({"deadLetterTargetArn": arn, "maxReceiveCount": redrive.max_receive_count});
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-{}", std::process::id()))
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout
+                    .or(defined.visibility_timeout)
+                    .unwrap_or(30)
+                    .to_string(),
+            )
+            .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
+            .send()
+            .await
+            .expect("queue created")
+            .queue_url
+            .expect("queue url");
+        Self {
+            sqs,
+            url,
+            dead_letter_url: dead_letter.url,
+        }
+    }
+
+    fn delivery_queue(&self) -> DeliveryQueue {
+        DeliveryQueue {
+            sqs: self.sqs.clone(),
+            queue_url: self.url.clone(),
+        }
+    }
+
+    fn publisher(&self) -> shared::outbound::Publisher {
+        shared::outbound::Publisher {
+            queue: self.delivery_queue(),
+            cache: shared::outbound::EndpointCache::new(Duration::ZERO),
+        }
+    }
+
+    /// Deletes the messages of a batch the function did not report as `failed` (message ids),
+    /// as the event source mapping does after the invocation.
+    async fn delete_done(&self, messages: &[aws_sdk_sqs::types::Message], failed: &BTreeSet<String>) {
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+                    .expect("a delete entry")
+            })
+            .collect();
+        if !done.is_empty() {
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+
+    /// Up to ten messages, with the attributes the event source mapping passes on.
+    async fn receive(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// Messages on `url`: (visible, in flight).
+    async fn depth(&self, url: &str) -> (u64, u64) {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let count = |name: QueueAttributeName| -> u64 {
+            attributes
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+}
+
+/// The SQS event Lambda's event source mapping passes for `messages`.
+fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name.as_str().to_string(), Value::String(value.clone())))
+                .collect();
+            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                   "attributes": attributes, "eventSource": "aws:sqs"})
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("an SQS event")
+}
+
+/// What Lambda's SQS event source mapping does, in-process: batches of up to ten messages, a
+/// few invocations at once, the messages not reported as failed deleted afterwards.
+struct EventSource<'a> {
+    worker: &'a DeliveryWorker,
+    queues: &'a Queues,
+    /// One receive at a time: moto's SQS is not safe for concurrent receives on one queue (two
+    /// may take the same message, or fail moving one to the dead-letter queue and lose the
+    /// others they had taken until their visibility ends). Invocations still run concurrently.
+    receiving: tokio::sync::Mutex<()>,
+}
+
+impl EventSource<'_> {
+    /// Invocations at once (Lambda scales out on a backlog).
+    const CONCURRENCY: usize = 4;
+
+    /// One invocation: receives up to ten messages and hands them to the worker. Returns how
+    /// many were received.
+    async fn invoke_once(&self) -> usize {
+        let receiving = self.receiving.lock().await;
+        let messages = self.queues.receive().await;
+        drop(receiving);
+        let messages = messages.as_slice();
+        if messages.is_empty() {
+            return 0;
+        }
+        let response = shared::worker::delivery::handle(self.worker, sqs_event_of(messages)).await;
+        let failed: BTreeSet<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        self.queues.delete_done(messages, &failed).await;
+        messages.len()
+    }
+
+    /// Invokes the worker until nothing is left on the delivery queue, visible or in flight.
+    /// `within` only bounds a hang: it is far more than the run needs.
+    async fn run_until_drained(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let received: usize = futures_util::stream::iter(0..Self::CONCURRENCY)
+                .map(|_| async {
+                    let mut total = 0;
+                    loop {
+                        match self.invoke_once().await {
+                            0 => return total,
+                            n => total += n,
+                        }
+                    }
+                })
+                .buffer_unordered(Self::CONCURRENCY)
+                .fold(0, |sum, n| async move { sum + n })
+                .await;
+            if received == 0 {
+                if self.queues.depth(&self.queues.url).await == (0, 0) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the delivery queue was not drained within {within:?}: {:?}",
+                self.queues.depth(&self.queues.url).await
+            );
+        }
+    }
+}
+
+/// tests/receiver.py, one for this binary; each test scripts a path of its own.
+struct Receiver {
+    base: String,
+    _process: std::process::Child,
+}
+
+async fn receiver() -> &'static Receiver {
+    static RECEIVER: OnceCell<Receiver> = OnceCell::const_new();
+    RECEIVER
+        .get_or_init(|| async {
+            let port = free_port();
+            let root = repo_root();
+            let process = spawn_tied_to_this_process(
+                &format!(
+                    "exec {} {} {port}",
+                    harness::venv_bin("python").display(),
+                    root.join("tests/receiver.py").display()
+                ),
+                &[],
+                &root.join(format!("target/test-logs/receiver-{port}.log")),
+            );
+            harness::wait_for_port(port, Duration::from_secs(30));
+            Receiver {
+                base: format!("http://127.0.0.1:{port}"),
+                _process: process,
+            }
+        })
+        .await
+}
+
+impl Receiver {
+    /// Scripts `path` to answer `status` from now on, verifying signatures with `secret`.
+    async fn answer(&self, path: &str, status: u16, secret: &str) {
+        let config = json!({"path": path, "statuses": [status], "secrets": [secret]});
+        let response = reqwest::Client::new()
+            .post(format!("{}/_configure", self.base))
+            .json(&config)
+            .send()
+            .await
+            .expect("the receiver answers");
+        assert!(response.status().is_success());
+    }
+
+    /// Every request that arrived at `path`, in order.
+    async fn seen(&self, path: &str) -> Vec<Value> {
+        reqwest::get(format!("{}/_seen?path={path}", self.base))
+            .await
+            .expect("the receiver answers")
+            .json()
+            .await
+            .expect("a JSON list")
+    }
+}
+
+/// The delivery worker over `queues`, retrying on the default schedule compressed so that a
+/// day lasts a second.
+async fn worker_over(queues: &Queues) -> DeliveryWorker {
+    let services = services().await;
+    let mut worker = harness::delivery_worker(
+        services.store.clone(),
+        Arc::new(SystemClock),
+        1.0 / 86_400.0,
+        5 * 86_400,
+        Duration::from_secs(10),
+    )
+    .await;
+    worker.queue = queues.delivery_queue();
+    worker
+}
+
+/// Asserts that `found` is `expected`, naming what is missing and what is extra.
+fn assert_same(found: &BTreeSet<String>, expected: &BTreeSet<String>, what: &str) {
+    let missing: Vec<_> = expected.difference(found).collect();
+    let extra: Vec<_> = found.difference(expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} of {} missing {missing:?}, {} extra {extra:?}",
+        missing.len(),
+        expected.len(),
+        extra.len()
+    );
+}
+
+/// An endpoint's every delivery as recorded, by id.
+async fn deliveries(
+    store: &shared::store::Store,
+    org_id: &str,
+    endpoint_id: &str,
+) -> BTreeMap<String, shared::store::deliveries::Delivery> {
+    let mut found = BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .list_deliveries(org_id, endpoint_id, 100, start)
+            .await
+            .expect("deliveries");
+        found.extend(page.deliveries.into_iter().map(|d| (d.delivery_id.clone(), d)));
+        start = page.next;
+        if start.is_none() {
+            return found;
+        }
+    }
+}
+
+/// The receiver refuses (503) `n` deliveries through every attempt of the default schedule;
+/// all `n` end in the dead-letter queue and are recorded failed with the whole attempt log.
+/// Once it is back, a redrive delivers each exactly once as a success, verified by its
+/// signature: none lost, none twice.
+async fn receiver_down_through_the_whole_schedule(n: usize) {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let queues = Queues::new(&format!("faults-down-{n}"), None).await;
+    let worker = worker_over(&queues).await;
+    let receiver = receiver().await;
+    let path = format!("/down-{n}-{}", org.org_id);
+    let url = format!("{}{path}", receiver.base);
+    let endpoint = harness::stored_endpoint(
+        &services.store,
+        &worker.secrets,
+        &org.org_id,
+        &url,
+        DEFAULT_RETRY_DELAYS.to_vec(),
+    )
+    .await;
+    let secret = worker
+        .secrets
+        .open(&endpoint.sealed_secret)
+        .expect("the signing secret");
+    // Down: it answers 503 to everything until told otherwise.
+    receiver.answer(&path, 503, &secret).await;
+
+    // n events happen; each becomes one delivery to the endpoint.
+    let publisher = queues.publisher();
+    let published: BTreeSet<String> = futures_util::stream::iter(0..n)
+        .map(|i| {
+            let (services, publisher, org_id) = (&services, &publisher, &org.org_id);
+            async move {
+                let data = json!({"order_number": format!("F-{i}"), "status": "shipped"});
+                shared::outbound::publish(
+                    &services.store,
+                    publisher,
+                    org_id,
+                    "order.upserted",
+                    "2026-01-15T10:30:00Z",
+                    &data,
+                )
+                .await
+                .expect("published")
+            }
+        })
+        .buffer_unordered(8)
+        .flat_map(futures_util::stream::iter)
+        .collect()
+        .await;
+    assert_eq!(published.len(), n, "one delivery per event");
+
+    let source = EventSource {
+        worker: &worker,
+        queues: &queues,
+        receiving: Default::default(),
+    };
+    source.run_until_drained(Duration::from_secs(600)).await;
+
+    // Down throughout: every delivery failed every attempt and waits in the dead-letter queue.
+    let attempts = DEFAULT_RETRY_DELAYS.len() + 1;
+    assert_eq!(
+        queues.depth(&queues.dead_letter_url).await,
+        (n as u64, 0),
+        "every delivery is dead-lettered"
+    );
+    let recorded = deliveries(&services.store, &org.org_id, &endpoint.endpoint_id).await;
+    assert_same(&recorded.keys().cloned().collect(), &published, "recorded deliveries");
+    for delivery in recorded.values() {
+        assert_eq!(
+            (
+                delivery.status.as_str(),
+                delivery.attempts as usize,
+                delivery.attempt_log.len()
+            ),
+            ("failed", attempts, attempts),
+            "{delivery:?}"
+        );
+        assert!(
+            delivery.attempt_log.iter().all(|a| a.response_code == Some(503)),
+            "{delivery:?}"
+        );
+        assert!(delivery.message_body.is_some(), "kept for recovery: {delivery:?}");
+    }
+    let refused = receiver.seen(&path).await;
+    assert_eq!(
+        refused.len(),
+        n * attempts,
+        "each delivery tried on every step of the schedule"
+    );
+
+    // The receiver is back: the dead-letter queue is redriven and the worker runs again.
+    receiver.answer(&path, 200, &secret).await;
+    let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
+        delivery: queues.delivery_queue(),
+        dead_letter_url: queues.dead_letter_url.clone(),
+    };
+    let mut redriven = BTreeSet::new();
+    // One call moves up to a thousand; loop in case the emulator hands out fewer per call.
+    for _ in 0..n.div_ceil(10) {
+        let request = harness::fixture("deliveries-redrive.json").key(&org.admin_key).build();
+        let (status, json) =
+            harness::read(shared::api::deliveries_redrive::handle(&services, &redrive_queues, request).await);
+        assert_eq!(status, 200, "{json}");
+        let ids: Vec<String> = serde_json::from_value(json["delivery_ids"].clone()).unwrap();
+        if ids.is_empty() {
+            break;
+        }
+        for id in ids {
+            assert!(redriven.insert(id.clone()), "{id} redriven twice");
+        }
+    }
+    assert_same(&redriven, &published, "redriven deliveries");
+    source.run_until_drained(Duration::from_secs(600)).await;
+
+    // Each delivery reached the receiver exactly once as a success, correctly signed.
+    let seen = receiver.seen(&path).await;
+    let mut successes: HashMap<String, usize> = HashMap::new();
+    for request in &seen[refused.len()..] {
+        let webhook_id = request["headers"]["webhook-id"]
+            .as_str()
+            .expect("webhook-id")
+            .to_string();
+        assert_eq!(request["status"], 200, "{request}");
+        assert_eq!(request["verified"]["standard"], json!([secret]), "{request}");
+        *successes.entry(webhook_id).or_default() += 1;
+    }
+    let duplicates: Vec<_> = successes.iter().filter(|(_, count)| **count > 1).collect();
+    assert!(duplicates.is_empty(), "delivered twice: {duplicates:?}");
+    assert_same(
+        &successes.keys().cloned().collect(),
+        &published,
+        "deliveries that arrived",
+    );
+    assert_eq!(queues.depth(&queues.dead_letter_url).await, (0, 0));
+    let recorded = deliveries(&services.store, &org.org_id, &endpoint.endpoint_id).await;
+    assert!(
+        recorded.values().all(|d| d.status == "succeeded"),
+        "every delivery is recorded delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_down_through_the_whole_schedule_loses_nothing_and_redrive_delivers_each_once() {
+    receiver_down_through_the_whole_schedule(20).await;
+}
+
+/// The same for 200 deliveries: minutes over the emulator, so run by `make soak`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a soak test: make soak"]
+async fn soak_a_receiver_down_through_the_whole_schedule_for_200_deliveries() {
+    receiver_down_through_the_whole_schedule(200).await;
+}
