@@ -4,8 +4,10 @@
 //! - A receiver down through the whole (compressed) retry schedule: every delivery ends in the
 //!   dead-letter queue, marked failed; redriven once the receiver is back, each arrives exactly
 //!   once as a success.
+//! - The `delivery-worker` process killed mid-batch: SQS redelivers, and the receiver sees
+//!   duplicates only under the same `webhook-id`, with the same signed body.
 //!
-//! The delivery worker runs in-process, fed by [`EventSource`], which does what Lambda's SQS
+//! The delivery worker runs in-process (the killed one excepted: see its test), fed by [`EventSource`], which does what Lambda's SQS
 //! event source mapping does (and `hookgate-admin poll-queue` for the local stack): receive up
 //! to ten messages, invoke the worker with them, delete those it did not report as failed. The
 //! queues are this binary's own, configured as template.yaml configures the stack's (visibility
@@ -506,4 +508,441 @@ async fn a_receiver_down_through_the_whole_schedule_loses_nothing_and_redrive_de
 #[ignore = "a soak test: make soak"]
 async fn soak_a_receiver_down_through_the_whole_schedule_for_200_deliveries() {
     receiver_down_through_the_whole_schedule(200).await;
+}
+
+/// One HTTP/1.1 request as the small servers below read it.
+struct HttpRequest {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// Reads the next request of a connection (`None` once the peer closed it). Bodies come with
+/// `content-length` or chunked.
+async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<HttpRequest> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut line = String::new();
+    if reader.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut headers = HashMap::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).await.ok()?;
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+    }
+    let mut body = Vec::new();
+    if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        loop {
+            line.clear();
+            reader.read_line(&mut line).await.ok()?;
+            let size = usize::from_str_radix(line.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0u8; size + 2];
+            reader.read_exact(&mut chunk).await.ok()?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(length) = headers.get("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        body.resize(length, 0);
+        reader.read_exact(&mut body).await.ok()?;
+    }
+    Some(HttpRequest {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+async fn write_response<W: tokio::io::AsyncWrite + Unpin>(
+    writer: &mut W,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    writer.write_all(head.as_bytes()).await?;
+    writer.write_all(body).await?;
+    writer.flush().await
+}
+
+/// A stand-in for Lambda's runtime API (what a function's runtime client polls for
+/// invocations and posts its answers to), so that the real function binary runs as Lambda
+/// runs it and can be killed mid-invocation.
+struct RuntimeApi {
+    address: String,
+    invocations: tokio::sync::mpsc::UnboundedSender<(String, Value)>,
+    answers: Arc<std::sync::Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>>,
+}
+
+impl RuntimeApi {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let address = listener.local_addr().expect("an address").to_string();
+        let (invocations, pending) = tokio::sync::mpsc::unbounded_channel::<(String, Value)>();
+        let pending = Arc::new(tokio::sync::Mutex::new(pending));
+        let answers: Arc<std::sync::Mutex<HashMap<String, tokio::sync::oneshot::Sender<Value>>>> = Default::default();
+        let served = answers.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (pending, answers) = (pending.clone(), served.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut read = tokio::io::BufReader::new(read);
+                    while let Some(request) = read_request(&mut read).await {
+                        let path = request.path.trim_start_matches("/2018-06-01/runtime/");
+                        if request.method == "GET" && path == "invocation/next" {
+                            let Some((id, event)) = pending.lock().await.recv().await else {
+                                return;
+                            };
+                            let deadline = (time::OffsetDateTime::now_utc().unix_timestamp() + 300) * 1000;
+                            let headers = [
+                                ("content-type", "application/json".to_string()),
+                                ("lambda-runtime-aws-request-id", id),
+                                ("lambda-runtime-deadline-ms", deadline.to_string()),
+                                (
+                                    "lambda-runtime-invoked-function-arn",
+                                    "arn:aws:lambda:us-east-1:000000000000:function:delivery-worker".into(),
+                                ),
+                            ];
+                            let body = event.to_string();
+                            if write_response(&mut write, 200, &headers, body.as_bytes())
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                            continue;
+                        }
+                        // invocation/{id}/response, invocation/{id}/error, init/error
+                        let mut segments = path.split('/');
+                        let answer = match (segments.next(), segments.next(), segments.next()) {
+                            (Some("invocation"), Some(id), Some(kind)) => Some((id.to_string(), kind.to_string())),
+                            _ => None,
+                        };
+                        if let Some((id, kind)) = answer {
+                            let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+                            if let Some(waiting) = answers.lock().unwrap().remove(&id) {
+                                let _ = waiting.send(if kind == "response" {
+                                    body
+                                } else {
+                                    json!({"error": body})
+                                });
+                            }
+                        }
+                        if write_response(&mut write, 202, &[], b"{}").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            address,
+            invocations,
+            answers,
+        }
+    }
+
+    /// Invokes the function with `event`; the answer arrives when the function posts it.
+    fn invoke(&self, event: &aws_lambda_events::event::sqs::SqsEvent) -> tokio::sync::oneshot::Receiver<Value> {
+        let id = format!("req-{}", shared::ids::random_base32(12));
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.answers.lock().unwrap().insert(id.clone(), answer);
+        self.invocations
+            .send((id, serde_json::to_value(event).expect("an SQS event")))
+            .expect("the runtime API runs");
+        answered
+    }
+}
+
+/// The `delivery-worker` binary, as Lambda runs it against the runtime API: killed when
+/// dropped, whichever way the test ends.
+struct FunctionProcess(std::process::Child);
+
+impl FunctionProcess {
+    fn start(api: &RuntimeApi, queues: &Queues, log: &str) -> Self {
+        let binary = harness::workspace_binary("delivery-worker");
+        let mut env: BTreeMap<&str, String> = harness::function_env(harness::emulator()).into_iter().collect();
+        env.insert("DELIVERY_QUEUE_URL", queues.url.clone());
+        env.insert("ENDPOINT_CACHE_SECONDS", "0".into());
+        env.insert("DELIVERY_TIMEOUT_SECONDS", "60".into());
+        env.insert("AWS_LAMBDA_RUNTIME_API", api.address.clone());
+        env.insert("AWS_LAMBDA_FUNCTION_NAME", "delivery-worker".into());
+        env.insert("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into());
+        env.insert("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into());
+        env.insert("AWS_LAMBDA_LOG_STREAM_NAME", "faults".into());
+        env.insert("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/delivery-worker".into());
+        let log = std::fs::File::create(repo_root().join("target/test-logs").join(log)).expect("log file");
+        let child = std::process::Command::new(binary)
+            .envs(env)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("starting delivery-worker");
+        Self(child)
+    }
+
+    /// SIGKILL: the process ends wherever it is, as when Lambda's sandbox is torn down.
+    fn kill(&mut self) {
+        self.0.kill().expect("killing delivery-worker");
+        self.0.wait().expect("reaping delivery-worker");
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What a receiver got: one request's `webhook-id`, body and signatures.
+#[derive(Debug, Clone)]
+struct Received {
+    webhook_id: String,
+    webhook_timestamp: String,
+    body: Vec<u8>,
+    hookgate_signature: String,
+    standard_signature: String,
+}
+
+/// A receiver that answers 200 to its first `answer_first` requests and holds every later one
+/// unanswered until released; it keeps every request it got.
+#[derive(Clone)]
+struct HoldingReceiver {
+    url: String,
+    received: Arc<std::sync::Mutex<Vec<Received>>>,
+    released: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl HoldingReceiver {
+    async fn start(answer_first: usize) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let url = format!("http://{}/hook", listener.local_addr().expect("an address"));
+        let received: Arc<std::sync::Mutex<Vec<Received>>> = Default::default();
+        let released = Arc::new(tokio::sync::watch::channel(false).0);
+        let receiver = Self {
+            url,
+            received: received.clone(),
+            released: released.clone(),
+        };
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (received, mut released) = (received.clone(), released.subscribe());
+                tokio::spawn(async move {
+                    let (read, mut write) = socket.into_split();
+                    let mut read = tokio::io::BufReader::new(read);
+                    while let Some(request) = read_request(&mut read).await {
+                        let header = |name: &str| request.headers.get(name).cloned().unwrap_or_default();
+                        let arrived = {
+                            let mut received = received.lock().unwrap();
+                            received.push(Received {
+                                webhook_id: header("webhook-id"),
+                                webhook_timestamp: header("webhook-timestamp"),
+                                body: request.body.clone(),
+                                hookgate_signature: header("x-hookgate-signature"),
+                                standard_signature: header("webhook-signature"),
+                            });
+                            received.len()
+                        };
+                        if arrived > answer_first && released.wait_for(|r| *r).await.is_err() {
+                            return;
+                        }
+                        if write_response(&mut write, 200, &[], b"{}").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        receiver
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Answers every held request and every later one at once.
+    fn release(&self) {
+        self.released.send_replace(true);
+    }
+}
+
+/// Whether `received` carries valid signatures of its body under `secret`, in both styles.
+fn signed_by(received: &Received, secret: &str) -> bool {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mac = |key: &[u8], data: &[u8]| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+        mac.update(data);
+        mac.finalize().into_bytes()
+    };
+    let hex_ok =
+        received.hookgate_signature == format!("sha256={}", hex::encode(mac(secret.as_bytes(), &received.body)));
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("a Standard Webhooks secret");
+    let mut signed = format!("{}.{}.", received.webhook_id, received.webhook_timestamp).into_bytes();
+    signed.extend_from_slice(&received.body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac(&key, &signed))
+    );
+    let standard_ok = received.standard_signature.split(' ').any(|s| s == expected);
+    hex_ok && standard_ok
+}
+
+/// The `delivery-worker` process is killed (SIGKILL) in the middle of a batch: some of its
+/// deliveries were answered 200, the others were sent and not yet answered, and the batch was
+/// never acknowledged. SQS makes the messages visible again (a short visibility timeout on this
+/// test's own queue) and a new process gets them: every delivery arrives, and the receiver sees
+/// duplicates only under the same `webhook-id`, with the same body, validly signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_batch_redelivers_duplicates_only_under_the_same_webhook_id() {
+    const BATCH: usize = 10;
+    const ANSWERED_BEFORE_THE_KILL: usize = 4;
+    let services = services().await;
+    let org = new_org(&services).await;
+    let queues = Queues::new("faults-killed-worker", Some(2)).await;
+    let receiver = HoldingReceiver::start(ANSWERED_BEFORE_THE_KILL).await;
+    let secrets = harness::secret_box().await;
+    let endpoint = harness::stored_endpoint(
+        &services.store,
+        &secrets,
+        &org.org_id,
+        &receiver.url,
+        DEFAULT_RETRY_DELAYS.to_vec(),
+    )
+    .await;
+    let secret = secrets.open(&endpoint.sealed_secret).expect("the signing secret");
+    let publisher = queues.publisher();
+    let mut published = BTreeSet::new();
+    for i in 0..BATCH {
+        let data = json!({"order_number": format!("K-{i}"), "status": "shipped"});
+        let ids = shared::outbound::publish(
+            &services.store,
+            &publisher,
+            &org.org_id,
+            "order.upserted",
+            "2026-01-15T10:30:00Z",
+            &data,
+        )
+        .await
+        .expect("published");
+        published.extend(ids);
+    }
+
+    // One batch of every message, handed to the real function through the runtime API.
+    let api = RuntimeApi::start().await;
+    let mut function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-killed-{}.log", org.org_id));
+    let mut batch = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while batch.len() < BATCH {
+        batch.extend(queues.receive().await);
+        assert!(
+            Instant::now() < deadline,
+            "{} of {BATCH} messages received",
+            batch.len()
+        );
+    }
+    let unanswered = api.invoke(&sqs_event_of(&batch));
+
+    // Every delivery of the batch went out; some were answered. Then the process dies.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.received().len() < BATCH {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {BATCH} deliveries sent; see target/test-logs",
+            receiver.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    function.kill();
+    drop(unanswered);
+    let before_the_kill = receiver.received();
+    receiver.release();
+
+    // A new process: the event source mapping keeps feeding it until the queue is empty.
+    let _function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-after-{}.log", org.org_id));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let messages = queues.receive().await;
+        if messages.is_empty() {
+            if queues.depth(&queues.url).await == (0, 0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the queue was not drained: {:?}",
+                queues.depth(&queues.url).await
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let answer = tokio::time::timeout(Duration::from_secs(120), api.invoke(&sqs_event_of(&messages)))
+            .await
+            .expect("the function answers")
+            .expect("an answer");
+        let failed: BTreeSet<String> = answer["batchItemFailures"]
+            .as_array()
+            .expect("a batch response")
+            .iter()
+            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
+            .collect();
+        queues.delete_done(&messages, &failed).await;
+    }
+
+    let received = receiver.received();
+    assert!(
+        received.len() > before_the_kill.len(),
+        "the messages came back and were delivered again"
+    );
+    let mut bodies: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    for request in &received {
+        assert!(signed_by(request, &secret), "badly signed: {request:?}");
+        let first = bodies.entry(&request.webhook_id).or_insert(&request.body);
+        assert_eq!(
+            *first,
+            request.body.as_slice(),
+            "a duplicate of {} with another body",
+            request.webhook_id
+        );
+    }
+    assert_same(
+        &bodies.keys().map(|id| id.to_string()).collect(),
+        &published,
+        "webhook-ids received",
+    );
+    // Those held unanswered at the kill were never recorded delivered: they went out again.
+    let mut times_sent: HashMap<&str, usize> = HashMap::new();
+    for request in &received {
+        *times_sent.entry(&request.webhook_id).or_default() += 1;
+    }
+    let resent = times_sent.values().filter(|times| **times > 1).count();
+    assert!(
+        resent >= BATCH - ANSWERED_BEFORE_THE_KILL,
+        "{resent} deliveries sent again: {times_sent:?}"
+    );
+    let recorded = deliveries(&services.store, &org.org_id, &endpoint.endpoint_id).await;
+    assert!(
+        recorded.values().all(|d| d.status == "succeeded") && recorded.len() == BATCH,
+        "every delivery is recorded delivered: {recorded:?}"
+    );
 }
