@@ -6,6 +6,8 @@
 //!   once as a success.
 //! - The `delivery-worker` process killed mid-batch: SQS redelivers, and the receiver sees
 //!   duplicates only under the same `webhook-id`, with the same signed body.
+//! - The AWS services dying mid-ingest under load: every request answered 2xx is stored and
+//!   fanned out; every other one is answered with the JSON error and is absent or complete.
 //!
 //! The delivery worker runs in-process (the killed one excepted: see its test), fed by [`EventSource`], which does what Lambda's SQS
 //! event source mapping does (and `hookgate-admin poll-queue` for the local stack): receive up
@@ -945,4 +947,244 @@ async fn a_worker_killed_mid_batch_redelivers_duplicates_only_under_the_same_web
         recorded.values().all(|d| d.status == "succeeded") && recorded.len() == BATCH,
         "every delivery is recorded delivered: {recorded:?}"
     );
+}
+
+/// A TCP proxy in front of the emulator that can be killed: every open connection is cut
+/// (requests in flight may or may not have reached the emulator, answers are lost) and new
+/// connections are refused, as when the AWS services' host dies. The emulator behind it keeps
+/// its state, so that what was written before the kill can be inspected.
+struct KillableProxy {
+    endpoint: String,
+    accepting: tokio::task::JoinHandle<()>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl KillableProxy {
+    async fn start(target: &str) -> Self {
+        let target = target.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let endpoint = format!("http://{}", listener.local_addr().expect("an address"));
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let open = connections.clone();
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let piping = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                open.lock().unwrap().push(piping.abort_handle());
+            }
+        });
+        Self {
+            endpoint,
+            accepting,
+            connections,
+        }
+    }
+
+    /// Cuts every connection and refuses new ones.
+    fn kill(&self) {
+        self.accepting.abort();
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
+}
+
+/// The functions' view of AWS when it runs through `proxy`: the ingest function's services and
+/// a publisher onto `queue_url`.
+async fn services_through(
+    proxy: &KillableProxy,
+    queue_url: &str,
+) -> (shared::runtime::Services, shared::outbound::Publisher) {
+    let direct = services().await;
+    let config = harness::sdk_config(&proxy.endpoint).await;
+    let services = shared::runtime::Services {
+        store: shared::store::Store::new(aws_sdk_dynamodb::Client::new(&config), harness::TABLE),
+        ..direct
+    };
+    let publisher = shared::outbound::Publisher {
+        queue: DeliveryQueue {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            queue_url: queue_url.to_string(),
+        },
+        cache: shared::outbound::EndpointCache::new(Duration::ZERO),
+    };
+    (services, publisher)
+}
+
+/// Every item of an organization, read from the emulator directly (a scan: test use only).
+async fn org_items(org_id: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let services = services().await;
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = services
+            .store
+            .client()
+            .scan()
+            .table_name(harness::TABLE)
+            .filter_expression("begins_with(PK, :org)")
+            .expression_attribute_values(
+                ":org",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org_id}#")),
+            )
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items.extend(page.items().iter().cloned());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// The AWS services die in the middle of a burst of concurrent ingests (the emulator's
+/// connections cut and refused through [`KillableProxy`]; the emulator itself lives on, as moto
+/// keeps no state across a restart, so that what was written can be read back). Half the
+/// ingests are orders, half merchant events each linked to three orders, the transaction case.
+/// Every request answered 2xx is stored and fanned out to both subscribed endpoints. Every
+/// other one is answered with the JSON error (5xx) and no panic, and is absent or complete:
+/// an event with all its links or nothing of it, and never fanned out without being stored.
+/// (A failed request may be stored without its fan-out: the write and the enqueue are two
+/// calls, and a retry with the same `Idempotency-Key` runs the request again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_aws_services_dying_mid_ingest_leave_each_request_absent_or_complete() {
+    const REQUESTS: usize = 60;
+    const ANSWERED_BEFORE_THE_KILL: usize = 15;
+    let direct = services().await;
+    let org = new_org(&direct).await;
+    let key = harness::new_key(&direct, &org, &["webhook:write"], 1000).await;
+    let queue = harness::OwnQueue::new("faults-ingest").await;
+    let secrets = harness::secret_box().await;
+    let mut endpoint_ids = BTreeSet::new();
+    for i in 0..2 {
+        let endpoint = harness::stored_endpoint(
+            &direct.store,
+            &secrets,
+            &org.org_id,
+            &format!("https://receiver.example/{i}"),
+            vec![60],
+        )
+        .await;
+        let mut config = endpoint.config.clone();
+        config.events = vec!["order.upserted".into(), "merchant_event.received".into()];
+        direct
+            .store
+            .update_endpoint(
+                &org.org_id,
+                &endpoint.endpoint_id,
+                &config,
+                shared::store::endpoints::TokenChange::Keep,
+                "active",
+                "2026-01-15T10:30:00.000Z",
+            )
+            .await
+            .expect("endpoint updated");
+        endpoint_ids.insert(endpoint.endpoint_id);
+    }
+
+    let proxy = KillableProxy::start(&harness::emulator().endpoint).await;
+    let (services, publisher) = services_through(&proxy, &queue.url).await;
+    let body = |i: usize| {
+        if i.is_multiple_of(2) {
+            json!({"type": "order", "order": {"order_number": format!("O-{i}"), "status": "shipped", "marker": i}})
+        } else {
+            let orders: Vec<String> = (0..3).map(|k| format!("E-{i}-{k}")).collect();
+            json!({"type": "event", "event": "shipping_delay", "data": {"marker": i, "affected_orders": orders}})
+        }
+    };
+    let answered_2xx = std::sync::atomic::AtomicUsize::new(0);
+    let killed = std::sync::atomic::AtomicBool::new(false);
+    let answers: Vec<(usize, u16, Value)> = futures_util::stream::iter(0..REQUESTS)
+        .map(|i| {
+            let (services, publisher, key, proxy) = (&services, &publisher, &key, &proxy);
+            let (answered_2xx, killed) = (&answered_2xx, &killed);
+            async move {
+                let request = harness::fixture("ingest-order.json")
+                    .key(key)
+                    .body(body(i).to_string())
+                    .build();
+                let (status, json) = harness::read(shared::api::ingest::handle(services, publisher, request).await);
+                if (200..300).contains(&status)
+                    && answered_2xx.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == ANSWERED_BEFORE_THE_KILL
+                    && !killed.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    proxy.kill();
+                }
+                (i, status, json)
+            }
+        })
+        .buffer_unordered(12)
+        .collect()
+        .await;
+    assert!(killed.into_inner(), "the services died mid-run");
+
+    // What the emulator holds: items by marker, and the deliveries queued, by marker.
+    let items = org_items(&org.org_id).await;
+    let marker_of = |item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| -> Option<usize> {
+        match item
+            .get("marker")
+            .or_else(|| item.get("data").and_then(|d| d.as_m().ok()?.get("marker")))
+        {
+            Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().ok(),
+            _ => None,
+        }
+    };
+    let mut stored: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for item in &items {
+        if let Some(marker) = marker_of(item) {
+            let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            stored.entry(marker).or_default().push(format!("{pk} {sk}"));
+        }
+    }
+    let mut queued: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for message in queue.drain().await {
+        let data = &message["data"];
+        let marker = data["marker"].as_u64().or_else(|| data["data"]["marker"].as_u64());
+        let marker = marker.expect("a delivery of this test's data") as usize;
+        queued
+            .entry(marker)
+            .or_default()
+            .push(message["endpoint_id"].as_str().unwrap_or_default().to_string());
+    }
+
+    let mut failed = 0;
+    for (i, status, json) in &answers {
+        // An order is one item; an event is its own item and a copy on each of its 3 orders.
+        let complete = if i.is_multiple_of(2) { 1 } else { 4 };
+        let items = stored.get(i).map_or(0, Vec::len);
+        let deliveries: BTreeSet<String> = queued.get(i).into_iter().flatten().cloned().collect();
+        let times_queued = queued.get(i).map_or(0, Vec::len);
+        if (200..300).contains(status) {
+            assert_eq!(items, complete, "request {i} answered {status}: {:?}", stored.get(i));
+            assert_eq!(
+                (times_queued, &deliveries),
+                (2, &endpoint_ids),
+                "request {i} answered {status} is fanned out once to each endpoint"
+            );
+            continue;
+        }
+        failed += 1;
+        assert!(*status >= 500, "request {i}: {status} {json}");
+        assert_eq!(json["success"], false, "request {i}: {json}");
+        assert!(json["error"]["code"].is_string(), "request {i}: {json}");
+        assert!(
+            items == 0 || items == complete,
+            "request {i} ({status}) is half-written: {:?}",
+            stored.get(i)
+        );
+        assert!(
+            times_queued == 0 || (items == complete && times_queued == 2 && deliveries == endpoint_ids),
+            "request {i} ({status}) fanned out without being stored whole: {:?} {:?}",
+            stored.get(i),
+            queued.get(i)
+        );
+    }
+    assert!(failed > 0, "some requests met the dead services");
 }
