@@ -6,6 +6,7 @@
 //!   once as a success.
 //! - The `delivery-worker` process killed mid-batch: SQS redelivers, and the receiver sees
 //!   duplicates only under the same `webhook-id`, with the same signed body.
+//! - A redriven delivery whose first new attempt dies with its process: attempted again.
 //! - The AWS services dying mid-ingest under load: every request answered 2xx is stored and
 //!   fanned out; every other one is answered with the JSON error and is absent or complete.
 //!
@@ -661,6 +662,39 @@ impl RuntimeApi {
         }
     }
 
+    /// What the event source mapping does: hands the queue's messages to the function, ten at
+    /// a time, and deletes those it does not report as failed, until nothing is left on the
+    /// queue. `within` only bounds a hang.
+    async fn feed_until_drained(&self, queues: &Queues, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let messages = queues.receive().await;
+            if messages.is_empty() {
+                if queues.depth(&queues.url).await == (0, 0) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the queue was not drained: {:?}",
+                    queues.depth(&queues.url).await
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let answer = tokio::time::timeout(within, self.invoke(&sqs_event_of(&messages)))
+                .await
+                .expect("the function answers")
+                .expect("an answer");
+            let failed: BTreeSet<String> = answer["batchItemFailures"]
+                .as_array()
+                .expect("a batch response")
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
+                .collect();
+            queues.delete_done(&messages, &failed).await;
+        }
+    }
+
     /// Invokes the function with `event`; the answer arrives when the function posts it.
     fn invoke(&self, event: &aws_lambda_events::event::sqs::SqsEvent) -> tokio::sync::oneshot::Receiver<Value> {
         let id = format!("req-{}", shared::ids::random_base32(12));
@@ -883,33 +917,7 @@ async fn a_worker_killed_mid_batch_redelivers_duplicates_only_under_the_same_web
 
     // A new process: the event source mapping keeps feeding it until the queue is empty.
     let _function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-after-{}.log", org.org_id));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let messages = queues.receive().await;
-        if messages.is_empty() {
-            if queues.depth(&queues.url).await == (0, 0) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the queue was not drained: {:?}",
-                queues.depth(&queues.url).await
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        }
-        let answer = tokio::time::timeout(Duration::from_secs(120), api.invoke(&sqs_event_of(&messages)))
-            .await
-            .expect("the function answers")
-            .expect("an answer");
-        let failed: BTreeSet<String> = answer["batchItemFailures"]
-            .as_array()
-            .expect("a batch response")
-            .iter()
-            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
-            .collect();
-        queues.delete_done(&messages, &failed).await;
-    }
+    api.feed_until_drained(&queues, Duration::from_secs(120)).await;
 
     let received = receiver.received();
     assert!(
@@ -946,6 +954,104 @@ async fn a_worker_killed_mid_batch_redelivers_duplicates_only_under_the_same_web
     assert!(
         recorded.values().all(|d| d.status == "succeeded") && recorded.len() == BATCH,
         "every delivery is recorded delivered: {recorded:?}"
+    );
+}
+
+/// A delivery that failed every attempt is redriven, and the process making its first new
+/// attempt is killed before the receiver answers. SQS brings the message back (its second
+/// receive): the new process must attempt it again on its fresh schedule, not take the record
+/// of the schedule before the redrive for its own and dead-letter it unsent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redriven_delivery_whose_first_attempt_dies_is_still_delivered() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let queues = Queues::new("faults-redriven-killed", Some(2)).await;
+    // Holds every request until released: the first attempt times out, the next is cut.
+    let receiver = HoldingReceiver::start(0).await;
+    let secrets = harness::secret_box().await;
+    // No retries: one failed attempt exhausts the schedule.
+    harness::stored_endpoint(&services.store, &secrets, &org.org_id, &receiver.url, Vec::new()).await;
+    let publisher = queues.publisher();
+    let data = json!({"order_number": "R-1", "status": "shipped"});
+    let published = shared::outbound::publish(
+        &services.store,
+        &publisher,
+        &org.org_id,
+        "order.upserted",
+        "2026-01-15T10:30:00Z",
+        &data,
+    )
+    .await
+    .expect("published");
+    let worker = worker_over(&queues).await;
+    let source = EventSource {
+        worker: &worker,
+        queues: &queues,
+        receiving: Default::default(),
+    };
+    source.run_until_drained(Duration::from_secs(120)).await;
+    assert_eq!(queues.depth(&queues.dead_letter_url).await, (1, 0), "dead-lettered");
+    let delivery_id = &published[0];
+    let failed = services
+        .store
+        .get_delivery(&org.org_id, delivery_id)
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(failed.status, "failed");
+
+    let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
+        delivery: queues.delivery_queue(),
+        dead_letter_url: queues.dead_letter_url.clone(),
+    };
+    let request = harness::fixture("deliveries-redrive.json").key(&org.admin_key).build();
+    let (status, json) =
+        harness::read(shared::api::deliveries_redrive::handle(&services, &redrive_queues, request).await);
+    assert_eq!((status, json["redriven"].as_u64()), (200, Some(1)), "{json}");
+
+    // The first new attempt is sent, and its process dies before the answer.
+    let api = RuntimeApi::start().await;
+    let mut function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-redriven-{}.log", org.org_id));
+    let mut batch = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while batch.is_empty() {
+        batch = queues.receive().await;
+        assert!(Instant::now() < deadline, "the redriven message is not on the queue");
+    }
+    let unanswered = api.invoke(&sqs_event_of(&batch));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.received().len() < 2 {
+        assert!(Instant::now() < deadline, "the redriven delivery was not sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    function.kill();
+    drop(unanswered);
+    receiver.release();
+
+    let _function = FunctionProcess::start(
+        &api,
+        &queues,
+        &format!("delivery-worker-redriven-after-{}.log", org.org_id),
+    );
+    api.feed_until_drained(&queues, Duration::from_secs(120)).await;
+    let received = receiver.received();
+    assert!(
+        received.len() >= 3 && received.iter().all(|r| &r.webhook_id == delivery_id),
+        "sent {} times (the attempt before the redrive, the one cut short, then again): {:?}",
+        received.len(),
+        received.iter().map(|r| &r.webhook_id).collect::<Vec<_>>()
+    );
+    let delivered = services
+        .store
+        .get_delivery(&org.org_id, delivery_id)
+        .await
+        .unwrap()
+        .expect("recorded");
+    assert_eq!(delivered.status, "succeeded", "{delivered:?}");
+    assert_eq!(
+        queues.depth(&queues.dead_letter_url).await,
+        (0, 0),
+        "nothing dead-lettered again"
     );
 }
 
