@@ -1157,7 +1157,8 @@ async fn org_items(org_id: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types:
 /// other one is answered with the JSON error (5xx) and no panic, and is absent or complete:
 /// an event with all its links or nothing of it, and never fanned out without being stored.
 /// (A failed request may be stored without its fan-out: the write and the enqueue are two
-/// calls, and a retry with the same `Idempotency-Key` runs the request again.)
+/// calls.) Then the client retries what failed, with the same `Idempotency-Key`: every request
+/// ends stored and fanned out, the claims of requests that died not holding their keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_aws_services_dying_mid_ingest_leave_each_request_absent_or_complete() {
     const REQUESTS: usize = 60;
@@ -1204,6 +1205,14 @@ async fn the_aws_services_dying_mid_ingest_leave_each_request_absent_or_complete
             json!({"type": "event", "event": "shipping_delay", "data": {"marker": i, "affected_orders": orders}})
         }
     };
+    // Every request carries an Idempotency-Key, as a client that retries sends it.
+    let ingest = |key: &str, i: usize, body: &Value| {
+        harness::fixture("ingest-order.json")
+            .key(key)
+            .header("idempotency-key", &format!("ingest-{i}"))
+            .body(body.to_string())
+            .build()
+    };
     let answered_2xx = std::sync::atomic::AtomicUsize::new(0);
     let killed = std::sync::atomic::AtomicBool::new(false);
     let answers: Vec<(usize, u16, Value)> = futures_util::stream::iter(0..REQUESTS)
@@ -1211,11 +1220,8 @@ async fn the_aws_services_dying_mid_ingest_leave_each_request_absent_or_complete
             let (services, publisher, key, proxy) = (&services, &publisher, &key, &proxy);
             let (answered_2xx, killed) = (&answered_2xx, &killed);
             async move {
-                let request = harness::fixture("ingest-order.json")
-                    .key(key)
-                    .body(body(i).to_string())
-                    .build();
-                let (status, json) = harness::read(shared::api::ingest::handle(services, publisher, request).await);
+                let (status, json) =
+                    harness::read(shared::api::ingest::handle(services, publisher, ingest(key, i, &body(i))).await);
                 if (200..300).contains(&status)
                     && answered_2xx.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == ANSWERED_BEFORE_THE_KILL
                     && !killed.swap(true, std::sync::atomic::Ordering::SeqCst)
@@ -1293,4 +1299,52 @@ async fn the_aws_services_dying_mid_ingest_leave_each_request_absent_or_complete
         );
     }
     assert!(failed > 0, "some requests met the dead services");
+
+    // The services are back. The client retries what failed, with the same keys, a few
+    // minutes later: the claims its dead requests left behind are taken over, not 409.
+    let later = Arc::new(shared::clock::FixedClock(
+        time::OffsetDateTime::now_utc() + time::Duration::minutes(3),
+    ));
+    let back = harness::services_with_clock(later).await;
+    let publisher = queue.publisher();
+    for (i, status, _) in &answers {
+        if (200..300).contains(status) {
+            continue;
+        }
+        let (status, json) =
+            harness::read(shared::api::ingest::handle(&back, &publisher, ingest(&key, *i, &body(*i))).await);
+        assert_eq!(status, 200, "request {i} retried: {json}");
+    }
+    let items = org_items(&org.org_id).await;
+    let mut copies: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    for item in &items {
+        if let Some(marker) = marker_of(item) {
+            let entry = copies.entry(marker).or_default();
+            entry.0 += 1;
+            let sk = item.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str);
+            if matches!(sk, Some("ORDER") | Some("EVENT")) {
+                entry.1 += 1;
+            }
+        }
+    }
+    for message in queue.drain().await {
+        let data = &message["data"];
+        let marker = data["marker"].as_u64().or_else(|| data["data"]["marker"].as_u64());
+        queued
+            .entry(marker.expect("a delivery of this test's data") as usize)
+            .or_default()
+            .push(message["endpoint_id"].as_str().unwrap_or_default().to_string());
+    }
+    for i in 0..REQUESTS {
+        let (items, records) = copies.get(&i).copied().unwrap_or_default();
+        let whole = if i.is_multiple_of(2) { 1 } else { 4 };
+        // An event stored by a request that then failed is stored again by its retry, under a
+        // new id (its first copy was never fanned out): each copy is whole.
+        assert!(
+            records >= 1 && items == records * whole,
+            "request {i} after the retry: {items} items, {records} records"
+        );
+        let deliveries: BTreeSet<String> = queued.get(&i).into_iter().flatten().cloned().collect();
+        assert_eq!(deliveries, endpoint_ids, "request {i} is fanned out after the retry");
+    }
 }
