@@ -3,24 +3,29 @@
 //!
 //! - A receiver down through the whole (compressed) retry schedule: every delivery ends in the
 //!   dead-letter queue, marked failed; redriven once the receiver is back, each arrives exactly
-//!   once as a success.
+//!   once as a success. 20 deliveries here, 200 in `make soak` (ignored by `make test`).
 //! - The `delivery-worker` process killed mid-batch: SQS redelivers, and the receiver sees
 //!   duplicates only under the same `webhook-id`, with the same signed body.
-//! - A redriven delivery whose first new attempt dies with its process: attempted again.
+//! - A redriven or recovered delivery whose first new attempt dies with its process: attempted
+//!   again.
 //! - The AWS services dying mid-ingest under load: every request answered 2xx is stored and
-//!   fanned out; every other one is answered with the JSON error and is absent or complete.
+//!   fanned out; every other one is answered with the JSON error and is absent or complete, and
+//!   the client's retry with its `Idempotency-Key` completes it.
 //!
-//! The delivery worker runs in-process (the killed one excepted: see its test), fed by [`EventSource`], which does what Lambda's SQS
+//! Where the worker runs in-process it is fed by [`EventSource`], which does what Lambda's SQS
 //! event source mapping does (and `hookgate-admin poll-queue` for the local stack): receive up
-//! to ten messages, invoke the worker with them, delete those it did not report as failed. The
-//! queues are this binary's own, configured as template.yaml configures the stack's (visibility
+//! to ten messages, invoke the worker with them, delete those it did not report as failed.
+//! Where a process is killed, the real `delivery-worker` binary runs against [`RuntimeApi`], a
+//! stand-in for Lambda's runtime API, and [`RuntimeApi::feed_until_drained`] does the same. The
+//! queues are each test's own, configured as template.yaml configures the stack's (visibility
 //! timeout, redrive policy), so the emulator's redrive policy moves what the worker gives up on.
-//! The receiver is tests/receiver.py, which verifies every signature it receives.
+//! Receivers verify every signature: tests/receiver.py, or [`HoldingReceiver`] in the test.
 //!
 //! Time: the retry schedule is compressed with the worker's `retry_delay_scale` (a day of
 //! schedule lasts a second), not waited out. SQS's visibility timeouts, which the worker sets
 //! to space attempts, run on the emulator's wall clock, so the worker's clock is the system's
-//! too: a message comes back when the worker's plan says it is due.
+//! too: a message comes back when the worker's plan says it is due. Idempotency claims are
+//! aged with an injected clock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -957,20 +962,28 @@ async fn a_worker_killed_mid_batch_redelivers_duplicates_only_under_the_same_web
     );
 }
 
-/// A delivery that failed every attempt is redriven, and the process making its first new
+/// How a failed delivery is sent again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SentAgain {
+    /// `POST /api/v1/deliveries/redrive`: moved from the dead-letter queue.
+    Redriven,
+    /// `POST /api/v1/webhooks/{id}/recover`: queued again from its record.
+    Recovered,
+}
+
+/// A delivery that failed every attempt is sent again, and the process making its first new
 /// attempt is killed before the receiver answers. SQS brings the message back (its second
 /// receive): the new process must attempt it again on its fresh schedule, not take the record
-/// of the schedule before the redrive for its own and dead-letter it unsent.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_redriven_delivery_whose_first_attempt_dies_is_still_delivered() {
+/// of the schedule before for its own and dead-letter it unsent.
+async fn a_delivery_sent_again_whose_first_attempt_dies_is_still_delivered(how: SentAgain) {
     let services = services().await;
     let org = new_org(&services).await;
-    let queues = Queues::new("faults-redriven-killed", Some(2)).await;
+    let queues = Queues::new(&format!("faults-{how:?}-killed").to_lowercase(), Some(2)).await;
     // Holds every request until released: the first attempt times out, the next is cut.
     let receiver = HoldingReceiver::start(0).await;
     let secrets = harness::secret_box().await;
     // No retries: one failed attempt exhausts the schedule.
-    harness::stored_endpoint(&services.store, &secrets, &org.org_id, &receiver.url, Vec::new()).await;
+    let endpoint = harness::stored_endpoint(&services.store, &secrets, &org.org_id, &receiver.url, Vec::new()).await;
     let publisher = queues.publisher();
     let data = json!({"order_number": "R-1", "status": "shipped"});
     let published = shared::outbound::publish(
@@ -1000,18 +1013,34 @@ async fn a_redriven_delivery_whose_first_attempt_dies_is_still_delivered() {
         .expect("recorded");
     assert_eq!(failed.status, "failed");
 
-    let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
-        delivery: queues.delivery_queue(),
-        dead_letter_url: queues.dead_letter_url.clone(),
-    };
-    let request = harness::fixture("deliveries-redrive.json").key(&org.admin_key).build();
-    let (status, json) =
-        harness::read(shared::api::deliveries_redrive::handle(&services, &redrive_queues, request).await);
-    assert_eq!((status, json["redriven"].as_u64()), (200, Some(1)), "{json}");
+    match how {
+        SentAgain::Redriven => {
+            let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
+                delivery: queues.delivery_queue(),
+                dead_letter_url: queues.dead_letter_url.clone(),
+            };
+            let request = harness::fixture("deliveries-redrive.json").key(&org.admin_key).build();
+            let (status, json) =
+                harness::read(shared::api::deliveries_redrive::handle(&services, &redrive_queues, request).await);
+            assert_eq!((status, json["redriven"].as_u64()), (200, Some(1)), "{json}");
+        }
+        SentAgain::Recovered => {
+            let path = format!("/api/v1/webhooks/{}/recover", endpoint.endpoint_id);
+            let request = harness::fixture("webhook-sends-test.json")
+                .key(&org.admin_key)
+                .method("POST", &path)
+                .path_parameter("id", &endpoint.endpoint_id)
+                .body(json!({"since": "2020-01-01T00:00:00Z"}).to_string())
+                .build();
+            let (status, json) =
+                harness::read(shared::api::webhook_sends::handle(&services, &queues.delivery_queue(), request).await);
+            assert_eq!((status, json["recovered"].as_u64()), (202, Some(1)), "{json}");
+        }
+    }
 
     // The first new attempt is sent, and its process dies before the answer.
     let api = RuntimeApi::start().await;
-    let mut function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-redriven-{}.log", org.org_id));
+    let mut function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-{how:?}-{}.log", org.org_id));
     let mut batch = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while batch.is_empty() {
@@ -1031,13 +1060,13 @@ async fn a_redriven_delivery_whose_first_attempt_dies_is_still_delivered() {
     let _function = FunctionProcess::start(
         &api,
         &queues,
-        &format!("delivery-worker-redriven-after-{}.log", org.org_id),
+        &format!("delivery-worker-{how:?}-after-{}.log", org.org_id),
     );
     api.feed_until_drained(&queues, Duration::from_secs(120)).await;
     let received = receiver.received();
     assert!(
         received.len() >= 3 && received.iter().all(|r| &r.webhook_id == delivery_id),
-        "sent {} times (the attempt before the redrive, the one cut short, then again): {:?}",
+        "sent {} times (the attempt before, the one cut short, then again): {:?}",
         received.len(),
         received.iter().map(|r| &r.webhook_id).collect::<Vec<_>>()
     );
@@ -1048,11 +1077,23 @@ async fn a_redriven_delivery_whose_first_attempt_dies_is_still_delivered() {
         .unwrap()
         .expect("recorded");
     assert_eq!(delivered.status, "succeeded", "{delivered:?}");
+    // Recovery leaves the dead-lettered message where it is; nothing is dead-lettered again.
+    let left = u64::from(how == SentAgain::Recovered);
     assert_eq!(
         queues.depth(&queues.dead_letter_url).await,
-        (0, 0),
+        (left, 0),
         "nothing dead-lettered again"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redriven_delivery_whose_first_attempt_dies_is_still_delivered() {
+    a_delivery_sent_again_whose_first_attempt_dies_is_still_delivered(SentAgain::Redriven).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recovered_delivery_whose_first_attempt_dies_is_still_delivered() {
+    a_delivery_sent_again_whose_first_attempt_dies_is_still_delivered(SentAgain::Recovered).await;
 }
 
 /// A TCP proxy in front of the emulator that can be killed: every open connection is cut
