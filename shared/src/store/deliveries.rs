@@ -241,6 +241,27 @@ impl Store {
         Ok(())
     }
 
+    /// Opens a failed delivery again once its message is back on the delivery queue (a redrive
+    /// or a recovery): `retrying`, no attempts made on its fresh schedule. Without it, a second
+    /// receive of the message (its first new attempt cut short) would read `failed` and
+    /// dead-letter it unsent. Only a `failed` delivery changes, so a worker that has already
+    /// attempted it again is never overwritten.
+    pub async fn reopen_failed_delivery(&self, org_id: &str, delivery_id: &str, now: &str) -> Result<(), StoreError> {
+        let result = self
+            .update_item(delivery_pk(org_id, delivery_id), "DELIVERY")
+            .condition_expression("#status = :failed")
+            .update_expression("SET #status = :retrying, attempts = :zero, updated_at = :now REMOVE next_attempt_at")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s("failed"))
+            .expression_attribute_values(":retrying", s("retrying"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        super::unless_condition_failed(result)?;
+        Ok(())
+    }
+
     pub async fn get_delivery(&self, org_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
         let item = self
             .get_item_consistent(delivery_pk(org_id, delivery_id), "DELIVERY")

@@ -6,12 +6,18 @@
 //!
 //! The key is claimed with a conditional put (absent, or expired) holding the request's
 //! fingerprint; the answer is written onto it when the request is done. A claim whose request
-//! failed on our side (5xx) is released, so the client's retry runs again.
+//! failed on our side (5xx) is released, so the client's retry runs again; one whose request
+//! died before it could be released (its function killed or timed out, the AWS services gone)
+//! is taken over once it has run longer than any function may ([`RUNNING_CLAIM_SECONDS`]).
 
 use super::{Item, NOT_STORED, Store, StoreError, TTL, get_n, get_s, key, n, org_prefix, s, store_error};
 
 /// How long a key answers with its first response.
 pub const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
+
+/// How long a claim may stay `running`: longer than any function of the stack may run (60 s at
+/// most), so a claim older than this belongs to a request that died.
+pub const RUNNING_CLAIM_SECONDS: i64 = 120;
 
 /// A kept answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +56,7 @@ impl Store {
         item.extend([
             ("fingerprint".to_string(), s(fingerprint)),
             ("state".to_string(), s("running")),
+            ("claimed_at".to_string(), n(now_epoch)),
             (TTL.to_string(), n(now_epoch + IDEMPOTENCY_SECONDS)),
         ]);
         let put = self
@@ -57,10 +64,17 @@ impl Store {
             .put_item()
             .table_name(self.table())
             .set_item(Some(item))
-            // Absent, or kept past its day (TTL deletes lazily).
-            .condition_expression(format!("{NOT_STORED} OR #ttl < :now"))
+            // Absent, kept past its day (TTL deletes lazily), or left running by the same request
+            // that died.
+            .condition_expression(format!(
+                "{NOT_STORED} OR #ttl < :now OR (#state = :running AND claimed_at < :abandoned AND fingerprint = :fingerprint)"
+            ))
             .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", n(now_epoch))
+            .expression_attribute_values(":running", s("running"))
+            .expression_attribute_values(":abandoned", n(now_epoch - RUNNING_CLAIM_SECONDS))
+            .expression_attribute_values(":fingerprint", s(fingerprint))
             .send()
             .await;
         if super::unless_condition_failed(put)?.is_some() {

@@ -1,6 +1,7 @@
 //! `POST /api/v1/deliveries/redrive` (scope `endpoints:manage`): moves the caller's messages
-//! from the dead-letter queue back to the delivery queue, where each starts a fresh schedule.
-//! The DLQ is shared by all organizations: other organizations' messages are left in place.
+//! from the dead-letter queue back to the delivery queue, where each starts a fresh schedule:
+//! its record is reopened (`retrying`, no attempts). The DLQ is shared by all organizations:
+//! other organizations' messages are left in place.
 
 use std::collections::HashSet;
 
@@ -11,11 +12,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Scope;
+use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
 use crate::outbound::queue::sqs_failure;
 use crate::outbound::{DeliveryMessage, DeliveryQueue};
 use crate::runtime::Services;
+use crate::store::Store;
 
 /// Both queues, built once per container.
 pub struct RedriveQueues {
@@ -101,6 +104,7 @@ async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body
         }
         let messages: Vec<DeliveryMessage> = ours.iter().map(|(delivery, _)| delivery.clone()).collect();
         queues.delivery.enqueue(&messages).await?;
+        reopen(call.store(), &caller.org_id, &messages, &rfc3339(call.now())).await;
         let entries = ours
             .iter()
             .enumerate()
@@ -142,4 +146,20 @@ async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body
             delivery_ids,
         },
     ))
+}
+
+/// Reopens the failed deliveries whose messages are back on the delivery queue, so that every
+/// receive of them attempts them afresh (see `Store::reopen_failed_delivery`). Called after they
+/// are queued: a delivery the worker has attempted meanwhile is no longer `failed` and is left
+/// as it is. A failure is logged, not answered: the messages are queued, and taking them back
+/// is not possible; such a delivery is dead-lettered again only if its next attempt is cut short.
+pub(crate) async fn reopen(store: &Store, org_id: &str, messages: &[DeliveryMessage], now: &str) {
+    let reopened = messages
+        .iter()
+        .map(|m| store.reopen_failed_delivery(org_id, &m.delivery_id, now));
+    for (message, result) in messages.iter().zip(futures_util::future::join_all(reopened).await) {
+        if let Err(e) = result {
+            tracing::error!(error = ?e, delivery_id = %message.delivery_id, "reopening a redriven delivery");
+        }
+    }
 }

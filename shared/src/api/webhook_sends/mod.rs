@@ -144,6 +144,7 @@ async fn recover(call: Call<'_>, queue: &DeliveryQueue) -> Result<Response<Body>
         .filter_map(|d| serde_json::from_str(d.message_body.as_deref()?).ok())
         .collect();
     queue.enqueue(&messages).await?;
+    crate::api::deliveries_redrive::reopen(call.store(), &endpoint.org_id, &messages, &rfc3339(call.now())).await;
     let delivery_ids: Vec<String> = messages.into_iter().map(|m| m.delivery_id).collect();
     Ok(json_response(
         StatusCode::ACCEPTED,
