@@ -48,24 +48,75 @@ async fn the_limit_is_shared_by_containers_and_resets_with_the_minute() {
     assert_eq!(header(&response, "x-ratelimit-remaining"), Some("1"));
 }
 
-#[tokio::test]
-async fn concurrent_requests_never_exceed_the_limit() {
-    let services = services().await;
-    let org = new_org(&services).await;
-    let key = new_key(&services, &org, &["webhook:write"], 5).await;
+/// The statuses of `requests` ingests sent at once, each with the key `key_for(i)`, and the
+/// `Retry-After` of every refusal.
+async fn ingest_at_once(
+    services: &shared::runtime::Services,
+    requests: usize,
+    key_for: impl Fn(usize) -> String,
+) -> (usize, Vec<Option<String>>) {
     let publisher = harness::publisher().await;
-    let calls = (0..12)
-        .map(|_| shared::api::ingest::handle(&services, &publisher, fixture("ingest-order.json").key(&key).build()));
-    let statuses: Vec<u16> = futures_util::future::join_all(calls)
-        .await
+    let calls = (0..requests).map(|i| {
+        shared::api::ingest::handle(
+            services,
+            &publisher,
+            fixture("ingest-order.json").key(&key_for(i)).build(),
+        )
+    });
+    let responses = futures_util::future::join_all(calls).await;
+    let admitted = responses.iter().filter(|r| r.status().as_u16() == 200).count();
+    let refused: Vec<Option<String>> = responses
         .iter()
-        .map(|r| r.status().as_u16())
+        .filter(|r| r.status().as_u16() != 200)
+        .map(|r| {
+            assert_eq!(r.status().as_u16(), 429);
+            header(r, "retry-after").map(str::to_string)
+        })
         .collect();
-    let allowed = statuses.iter().filter(|s| **s == 200).count();
-    let limited = statuses.iter().filter(|s| **s == 429).count();
-    // A minute boundary during the run could open a second window; otherwise exactly five pass.
-    assert!((5..=10).contains(&allowed), "{statuses:?}");
-    assert_eq!(allowed + limited, 12, "{statuses:?}");
+    (admitted, refused)
+}
+
+#[tokio::test]
+async fn a_hundred_requests_at_once_on_a_sixty_a_minute_key_admit_exactly_sixty() {
+    // One minute for the whole burst: the count is exact, whatever the machine's speed.
+    let minute = datetime!(2026-03-12 10:30:05 UTC);
+    let services = services_with_clock(Arc::new(FixedClock(minute))).await;
+    let org = new_org(&services).await;
+    let key = new_key(&services, &org, &["webhook:write"], 60).await;
+    let (admitted, refused) = ingest_at_once(&services, 100, |_| key.clone()).await;
+    assert_eq!(admitted, 60);
+    assert_eq!(refused.len(), 40);
+    assert!(
+        refused.iter().all(|after| after.as_deref() == Some("55")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_requests_at_once_across_keys_admit_exactly_what_the_plan_allows() {
+    let minute = datetime!(2026-03-12 10:30:05 UTC);
+    let services = services_with_clock(Arc::new(FixedClock(minute))).await;
+    let org = new_org(&services).await;
+    let change = shared::store::organizations::PlanChange {
+        plan: "free",
+        subscription_status: "active",
+        trial_ends_at: None,
+        changed_at: 1,
+    };
+    assert!(services.store.set_plan(&org.org_id, &change).await.unwrap());
+    // Four keys of 1000 a minute each: only the plan's 60 a minute binds. Creating them counts
+    // against the plan too (their creation is the organization's first four requests).
+    let mut keys = Vec::new();
+    for _ in 0..4 {
+        keys.push(new_key(&services, &org, &["webhook:write"], 1000).await);
+    }
+    let (admitted, refused) = ingest_at_once(&services, 100, |i| keys[i % keys.len()].clone()).await;
+    assert_eq!(admitted, 60 - keys.len());
+    assert_eq!(refused.len(), 100 - admitted);
+    assert!(
+        refused.iter().all(|after| after.as_deref() == Some("55")),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
