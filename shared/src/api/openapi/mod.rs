@@ -226,7 +226,7 @@ fn document_field_rules(document: &mut serde_json::Value) {
             "WidgetRequest",
             "allowedDomains",
             "items",
-            serde_json::json!({"type": "string", "maxLength": 255,
+            serde_json::json!({"type": "string", "maxLength": 253,
             "pattern": r"^(localhost|(\*\.)?[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+)$"}),
         ),
         // A u32, not the int32 utoipa writes for it.

@@ -106,9 +106,9 @@ pub struct UpdateOrderRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub external_id: Option<Option<String>>,
-    /// More than the calls already made.
+    /// More than the calls already made, at most 10.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10)]
     pub max_call_attempts: Option<Option<u32>>,
 }
 
@@ -169,9 +169,17 @@ fn phone(value: &str) -> Result<String, ApiError> {
         })
 }
 
+/// An amount, kept to a millionth (no currency has more than four decimals).
 fn amount(field: &str, value: &Number) -> Result<Number, ApiError> {
     match value.as_f64() {
-        Some(v) if v.is_finite() && (0.0..=MAX_AMOUNT).contains(&v) => Ok(value.clone()),
+        Some(v) if v.is_finite() && (0.0..=MAX_AMOUNT).contains(&v) => {
+            let kept = (v * 1e6).round() / 1e6;
+            Ok(if kept == v {
+                value.clone()
+            } else {
+                Number::from_f64(kept).unwrap_or_else(|| value.clone())
+            })
+        }
         _ => Err(ApiError::invalid_input(
             field,
             format!("{field} must be a number from 0 to {MAX_AMOUNT}"),
