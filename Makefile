@@ -1,5 +1,6 @@
-# Hookgate: `make dev` runs the whole stack locally, `make test` runs every check and test.
-.PHONY: tools dev test bench
+# Hookgate: `make dev` runs the whole stack locally, `make test` runs every check and test,
+# `make fuzz` fuzzes every parser of untrusted bytes for a bounded time.
+.PHONY: tools dev test bench fuzz
 
 tools:
 	@bash infra/install-tools.sh
@@ -12,3 +13,6 @@ test: tools
 
 bench: tools
 	@bash infra/bench.sh
+
+fuzz:
+	@bash infra/fuzz.sh
