@@ -1,10 +1,12 @@
 //! A raw RFC 822 message (`POST /api/webhooks/inbound-email`): the recipients read from its
-//! headers before the token is checked, then the whole MIME message as the desk takes it.
+//! headers before the token is checked, then the whole MIME message and its text as the desk
+//! takes them.
 #![no_main]
 
 use lambda_http::Body;
 use lambda_http::http::Request;
 use libfuzzer_sys::fuzz_target;
+use shared::inbound::email::body_text;
 use shared::inbound::email::raw::{parse_message, read_mail, recipients};
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         .body(Body::Binary(data.to_vec()))
         .expect("a valid request");
     let _ = recipients(&request, data);
-    if let Ok(message) = parse_message(data) {
-        let _ = read_mail(&message);
+    if let Ok(mail) = parse_message(data).and_then(|message| read_mail(&message)) {
+        let _ = body_text(mail.text.as_deref(), mail.html.as_deref());
     }
 });
