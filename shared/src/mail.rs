@@ -267,7 +267,10 @@ mod tests {
         // `İ` lowercases to three bytes, the Kelvin sign to one: the block's end was found in
         // the lowercased text and cut the original there (a panic inside a letter).
         assert_eq!(html_to_text("<style>\u{212A}\u{212A}</style>Hi"), "Hi");
-        assert_eq!(html_to_text(&format!("<style>{}</STYLE>Hi", "\u{130}".repeat(12))), "Hi");
+        assert_eq!(
+            html_to_text(&format!("<style>{}</STYLE>Hi", "\u{130}".repeat(12))),
+            "Hi"
+        );
         // The fuzzer's input (mail_text), minimized: `Ⱥ` lowercases to three bytes.
         assert_eq!(html_to_text("<style>ȺȺȺȺȺȺȺȺ</Style"), "");
     }
