@@ -1,6 +1,7 @@
 # Hookgate: `make dev` runs the whole stack locally, `make test` runs every check and test,
-# `make soak` the fault tests that take minutes.
-.PHONY: tools dev test soak bench
+# `make soak` the fault tests that take minutes, `make fuzz` fuzzes every parser of untrusted
+# bytes for a bounded time.
+.PHONY: tools dev test soak bench fuzz
 
 tools:
 	@bash infra/install-tools.sh
@@ -16,3 +17,6 @@ soak: tools
 
 bench: tools
 	@bash infra/bench.sh
+
+fuzz:
+	@bash infra/fuzz.sh

@@ -8,6 +8,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
+# The fuzz targets are a workspace of their own (built on nightly by `make fuzz`).
+rustfmt --check --edition 2024 fuzz/src/lib.rs fuzz/fuzz_targets/*.rs
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cfn-lint template.yaml"

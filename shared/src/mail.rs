@@ -140,7 +140,9 @@ pub fn html_to_text(html: &str) -> String {
         rest = &rest[open + close + 1..];
         if !tag.starts_with('/') && (name == "style" || name == "script") {
             let end = format!("</{name}");
-            rest = rest.to_lowercase().find(&end).map_or("", |at| &rest[at..]);
+            // ASCII lowercasing keeps every offset: full lowercasing changes the length of
+            // letters such as `İ` and the Kelvin sign, and its offsets would cut `rest` awry.
+            rest = rest.to_ascii_lowercase().find(&end).map_or("", |at| &rest[at..]);
             continue;
         }
         if ["br", "p", "div", "tr", "li", "h1", "h2", "h3", "blockquote"].contains(&name.as_str())
@@ -258,6 +260,19 @@ mod tests {
     fn html_bodies_become_text() {
         let html = "<html><style>p{color:red}</style><p>Hello&nbsp;there</p><p>Line&amp;two<br>three</p></html>";
         assert_eq!(html_to_text(html), "Hello there\nLine&two\nthree");
+    }
+
+    #[test]
+    fn letters_that_lowercase_to_another_length_in_a_style_block_are_left_out_with_it() {
+        // `İ` lowercases to three bytes, the Kelvin sign to one: the block's end was found in
+        // the lowercased text and cut the original there (a panic inside a letter).
+        assert_eq!(html_to_text("<style>\u{212A}\u{212A}</style>Hi"), "Hi");
+        assert_eq!(
+            html_to_text(&format!("<style>{}</STYLE>Hi", "\u{130}".repeat(12))),
+            "Hi"
+        );
+        // The fuzzer's input (mail_text), minimized: `Ⱥ` lowercases to three bytes.
+        assert_eq!(html_to_text("<style>ȺȺȺȺȺȺȺȺ</Style"), "");
     }
 
     #[test]

@@ -92,6 +92,16 @@ const HTTPS_DOOR: &str = "/api/amazon/webhook";
 /// A verified SNS message.
 pub struct SnsMessage(Map<String, Value>);
 
+/// The topic an SNS message comes from.
+pub fn topic_arn(body: &[u8]) -> Result<String, ApiError> {
+    // SNS sends `text/plain`: the body is read as JSON whatever the content type says.
+    parse_object(body)?
+        .get("TopicArn")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("not an SNS message: TopicArn is missing"))
+}
+
 impl Source for AmazonServices {
     type Event = SnsMessage;
 
@@ -99,12 +109,7 @@ impl Source for AmazonServices {
 
     /// The topic: an integration lists the topics whose messages it accepts.
     fn accounts(&self, _request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
-        // SNS sends `text/plain`: the body is read as JSON whatever the content type says.
-        parse_object(body)?
-            .get("TopicArn")
-            .and_then(Value::as_str)
-            .map(|topic| vec![topic.to_string()])
-            .ok_or_else(|| ApiError::bad_request("not an SNS message: TopicArn is missing"))
+        topic_arn(body).map(|topic| vec![topic])
     }
 
     /// SNS signs the message's fields, not its bytes: the signature checks out against the

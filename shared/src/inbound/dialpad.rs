@@ -36,7 +36,7 @@ pub async fn handle(services: &InboundServices, request: Request) -> Response<Bo
 }
 
 /// The event in the verified token.
-fn claims(secret: &str, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub fn claims(secret: &str, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
     let token = std::str::from_utf8(body)
         .map(str::trim)

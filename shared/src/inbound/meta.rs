@@ -81,7 +81,8 @@ pub fn parse_claimed(webhook: &Webhook<'_>) -> Result<Intake<Map<String, Value>>
     ))
 }
 
-fn signature_matches(app_secret: &[u8], body: &[u8], header: &str) -> bool {
+/// Whether `header` is `sha256=<hex HMAC-SHA256 of body under app_secret>`.
+pub fn signature_matches(app_secret: &[u8], body: &[u8], header: &str) -> bool {
     let expected = format!("sha256={}", hex::encode(hmac_sha256(app_secret, &[body])));
     constant_time_eq(header.trim().as_bytes(), expected.as_bytes())
 }

@@ -73,7 +73,7 @@ fn twiml() -> Response<Body> {
 }
 
 /// The form's parameters, in order.
-fn parameters(body: &[u8]) -> Vec<(String, String)> {
+pub fn parameters(body: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 

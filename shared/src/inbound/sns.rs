@@ -177,7 +177,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// The RSA public key of a PEM certificate, in the PKCS#1 form ring verifies with.
-fn rsa_public_key(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
+pub fn rsa_public_key(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem).map_err(|_| "not a PEM document")?;
     let certificate = pem.parse_x509().map_err(|_| "not an X.509 certificate")?;
     let key = certificate.public_key();

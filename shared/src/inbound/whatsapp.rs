@@ -173,14 +173,19 @@ fn phone_number_id(value: &Map<String, Value>) -> Option<&str> {
     value.get("metadata")?.get("phone_number_id")?.as_str()
 }
 
+/// The app's phone numbers a webhook names, in order.
+pub fn phone_number_ids(body: &[u8]) -> Result<Vec<String>, ApiError> {
+    let body = parse_object(body)?;
+    meta::named_accounts(values(&body).filter_map(phone_number_id), "phone_number_id")
+}
+
 impl Source for Whatsapp {
     type Event = Map<String, Value>;
 
     const PROVIDER: Provider = Provider::Whatsapp;
 
     fn accounts(&self, _request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
-        let body = parse_object(body)?;
-        meta::named_accounts(values(&body).filter_map(phone_number_id), "phone_number_id")
+        phone_number_ids(body)
     }
 
     async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {

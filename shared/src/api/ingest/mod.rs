@@ -70,13 +70,34 @@ pub async fn handle(services: &Services, publisher: &Publisher, request: Request
 /// `ingest`'s one route.
 pub const ROUTES: [Route<()>; 1] = [Route::new(Method::POST, "/api/webhook", Scope::WebhookWrite, ())];
 
-async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
-    let Call {
-        services,
-        request,
-        caller,
-    } = &call;
-    let body = json_body(request)?;
+/// What a valid ingest body asks to store, read without any AWS call.
+pub enum Ingest<'a> {
+    Order {
+        order: &'a Map<String, Value>,
+        order_number: String,
+        customer_email: Option<String>,
+        ordered_at: Option<String>,
+    },
+    Customer {
+        customer: &'a Map<String, Value>,
+        email: String,
+    },
+    Product {
+        product: &'a Map<String, Value>,
+        sku: String,
+    },
+    Event {
+        event: &'a str,
+        data: &'a Value,
+        affected_orders: Vec<String>,
+    },
+    /// Any other `type`, stored as sent.
+    Other { kind: &'a str },
+}
+
+/// Reads an ingest body, `body_bytes` long as sent, into what it asks to store; an error names
+/// the offending field.
+pub fn read(body: &Value, body_bytes: usize) -> Result<Ingest<'_>, ApiError> {
     let object = body
         .as_object()
         .ok_or_else(|| ApiError::invalid_input("body", "the body must be a JSON object"))?;
@@ -85,6 +106,7 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
         Some(_) => return Err(ApiError::invalid_input("type", "type must be a string")),
         None => return Err(ApiError::invalid_input("type", "type is required")),
     };
+<<<<<<< HEAD
     // Each field the document names has its type whichever the type of the request.
     for field in ["order", "customer", "product", "data"] {
         if object
@@ -105,40 +127,32 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
     let now = rfc3339(services.clock.now());
     // What was stored, under which id, and the outbound event it makes.
     let (message, id, (event, data)) = match kind {
+=======
+    Ok(match kind {
+>>>>>>> fuzz
         "order" => {
             let order = document(object, "order")?;
-            let order_number = natural_id(order, "order.order_number")?;
-            let customer_email = optional_email(order, "customer_email", "order.customer_email")?;
-            let ordered_at = optional_timestamp(order, "ordered_at", "order.ordered_at")?;
-            let link = OrderCustomerLink {
-                customer_email: customer_email.as_deref(),
-                ordered_at: ordered_at.as_deref(),
-            };
-            store.upsert_order(org, &order_number, order, link, &now).await?;
-            let upserted = ("order.upserted", Value::Object(order.clone()));
-            ("Order data received", None, upserted)
+            Ingest::Order {
+                order_number: natural_id(order, "order.order_number")?,
+                customer_email: optional_email(order, "customer_email", "order.customer_email")?,
+                ordered_at: optional_timestamp(order, "ordered_at", "order.ordered_at")?,
+                order,
+            }
         }
         "customer" => {
             let customer = document(object, "customer")?;
             let email = optional_email(customer, "email", "customer.email")?
                 .ok_or_else(|| ApiError::invalid_input("customer.email", "customer.email is required"))?;
-            store.upsert_customer(org, &email, customer, &now).await?;
-            let upserted = ("customer.upserted", Value::Object(customer.clone()));
-            ("Customer data received", None, upserted)
+            Ingest::Customer { customer, email }
         }
         "product" => {
             let product = document(object, "product")?;
-            let sku = natural_id(product, "product.sku")?;
-            store.upsert_product(org, &sku, product, &now).await?;
-            let upserted = ("product.upserted", Value::Object(product.clone()));
-            ("Product data received", None, upserted)
+            Ingest::Product {
+                sku: natural_id(product, "product.sku")?,
+                product,
+            }
         }
-        "event" => {
-            let event_id = new_ulid();
-            record_event(services, org, object, &event_id, &now, request.body().len()).await?;
-            let data = json!({"id": event_id, "event": object.get("event"), "data": object.get("data")});
-            ("Event received", Some(event_id), ("merchant_event.received", data))
-        }
+        "event" => read_event(object, body_bytes)?,
         other => {
             if other.is_empty()
                 || other.len() > MAX_TYPE_CHARS
@@ -149,9 +163,69 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
                     format!("type must be 1 to {MAX_TYPE_CHARS} letters, digits or _-.:"),
                 ));
             }
+            Ingest::Other { kind: other }
+        }
+    })
+}
+
+async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>, ApiError> {
+    let Call {
+        services,
+        request,
+        caller,
+    } = &call;
+    let body = json_body(request)?;
+    let ingest = read(&body, request.body().len())?;
+    let store = &services.store;
+    let org = caller.org_id.as_str();
+    let now = rfc3339(services.clock.now());
+    // What was stored, under which id, and the outbound event it makes.
+    let (message, id, (event, data)) = match ingest {
+        Ingest::Order {
+            order,
+            order_number,
+            customer_email,
+            ordered_at,
+        } => {
+            let link = OrderCustomerLink {
+                customer_email: customer_email.as_deref(),
+                ordered_at: ordered_at.as_deref(),
+            };
+            store.upsert_order(org, &order_number, order, link, &now).await?;
+            let upserted = ("order.upserted", Value::Object(order.clone()));
+            ("Order data received", None, upserted)
+        }
+        Ingest::Customer { customer, email } => {
+            store.upsert_customer(org, &email, customer, &now).await?;
+            let upserted = ("customer.upserted", Value::Object(customer.clone()));
+            ("Customer data received", None, upserted)
+        }
+        Ingest::Product { product, sku } => {
+            store.upsert_product(org, &sku, product, &now).await?;
+            let upserted = ("product.upserted", Value::Object(product.clone()));
+            ("Product data received", None, upserted)
+        }
+        Ingest::Event {
+            event,
+            data,
+            affected_orders,
+        } => {
+            let event_id = new_ulid();
+            let new = NewEvent {
+                event_id: &event_id,
+                event,
+                data,
+                affected_orders: &affected_orders,
+                received_at: &now,
+            };
+            store.record_event(org, &new).await?;
+            let data = json!({"id": event_id, "event": event, "data": data});
+            ("Event received", Some(event_id), ("merchant_event.received", data))
+        }
+        Ingest::Other { kind } => {
             let record_id = new_ulid();
-            store.record_other(org, other, &record_id, &body, &now).await?;
-            let data = json!({"id": record_id, "type": other, "body": body});
+            store.record_other(org, kind, &record_id, &body, &now).await?;
+            let data = json!({"id": record_id, "type": kind, "body": body});
             ("Data received", Some(record_id), ("record.received", data))
         }
     };
@@ -166,14 +240,8 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
     ))
 }
 
-async fn record_event(
-    services: &Services,
-    org: &str,
-    object: &Map<String, Value>,
-    event_id: &str,
-    now: &str,
-    body_bytes: usize,
-) -> Result<(), ApiError> {
+/// An `event` body: its name, its data, and the orders it affects.
+fn read_event(object: &Map<String, Value>, body_bytes: usize) -> Result<Ingest<'_>, ApiError> {
     let event = match object.get("event") {
         Some(Value::String(name)) if !name.trim().is_empty() && name.len() <= MAX_TYPE_CHARS => name.as_str(),
         _ => {
@@ -216,21 +284,17 @@ async fn record_event(
         ));
     }
     // Each affected order holds a copy of the event, all written in one transaction.
-    if body_bytes * (affected_orders.len() + 1) > MAX_TRANSACTION_BYTES {
+    if body_bytes.saturating_mul(affected_orders.len() + 1) > MAX_TRANSACTION_BYTES {
         return Err(ApiError::invalid_input(
             "data.affected_orders",
             "this event is too large to link to this many orders; send smaller data or fewer orders",
         ));
     }
-    let new = NewEvent {
-        event_id,
+    Ok(Ingest::Event {
         event,
         data,
-        affected_orders: &affected_orders,
-        received_at: now,
-    };
-    services.store.record_event(org, &new).await?;
-    Ok(())
+        affected_orders,
+    })
 }
 
 /// The object under `name`, checked so it can be stored as top-level attributes.

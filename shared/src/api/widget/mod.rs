@@ -424,7 +424,7 @@ impl WidgetCall<'_> {
 }
 
 /// The organization a public widget key (`hg_pub_<org>_...`) names.
-fn key_org(public_key: &str) -> Option<&str> {
+pub fn key_org(public_key: &str) -> Option<&str> {
     public_key
         .trim()
         .strip_prefix("hg_pub_")
@@ -434,7 +434,7 @@ fn key_org(public_key: &str) -> Option<&str> {
 }
 
 /// The organization and the secret of a session token (`ws_<org>_<secret>`).
-fn token_parts(token: &str) -> Option<(&str, &str)> {
+pub fn token_parts(token: &str) -> Option<(&str, &str)> {
     token
         .trim()
         .strip_prefix("ws_")

@@ -268,7 +268,7 @@ fn subject_or_default(subject: &str) -> String {
 }
 
 /// The entry's text: the plain part, else the HTML part's text; cut at [`MAX_TEXT_CHARS`].
-fn body_text(text: Option<&str>, html: Option<&str>) -> String {
+pub fn body_text(text: Option<&str>, html: Option<&str>) -> String {
     let text = match (text.map(str::trim).filter(|t| !t.is_empty()), html) {
         (Some(text), _) => text.to_string(),
         (None, Some(html)) => html_to_text(html),

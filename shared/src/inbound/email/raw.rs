@@ -48,7 +48,8 @@ pub struct RawMail<'a> {
 #[allow(dead_code)] // documents the route, which `email::handle` serves
 fn inbound_email_document() {}
 
-fn parse_message(body: &[u8]) -> Result<Message<'_>, ApiError> {
+/// The raw bytes as a mail message, refused unless it has a sender.
+pub fn parse_message(body: &[u8]) -> Result<Message<'_>, ApiError> {
     is_message(MessageParser::default().parse(body))
 }
 
@@ -59,6 +60,29 @@ fn is_message(parsed: Option<Message<'_>>) -> Result<Message<'_>, ApiError> {
         .ok_or_else(|| ApiError::bad_request("the body is not an RFC 822 message with a From header"))
 }
 
+/// The mailboxes a message may be for, by its recipients (`?to=`, then the headers), each
+/// also without a `+tag`: read from the headers alone, before the token is checked.
+pub fn recipients(request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
+    let message = is_message(MessageParser::default().parse_headers(body))?;
+    let mut recipients: Vec<String> = query_parameter(request, "to")
+        .and_then(|to| mailbox_address(&to))
+        .map(|(_, address)| address)
+        .into_iter()
+        .collect();
+    for name in RECIPIENT_HEADERS {
+        for header in message.headers() {
+            if header.name.as_str().eq_ignore_ascii_case(name) {
+                let raw = &message.raw_message[header.offset_start as usize..header.offset_end as usize];
+                recipients.extend(address_list(&String::from_utf8_lossy(raw)));
+            }
+        }
+    }
+    if recipients.is_empty() {
+        return Err(ApiError::unauthorized("the message names no recipient"));
+    }
+    Ok(route_candidates(recipients))
+}
+
 impl Source for RawMail<'_> {
     type Event = Mail;
 
@@ -67,24 +91,7 @@ impl Source for RawMail<'_> {
     const MAX_BODY_BYTES: usize = MAX_MESSAGE_BYTES;
 
     fn accounts(&self, request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
-        let message = is_message(MessageParser::default().parse_headers(body))?;
-        let mut recipients: Vec<String> = query_parameter(request, "to")
-            .and_then(|to| mailbox_address(&to))
-            .map(|(_, address)| address)
-            .into_iter()
-            .collect();
-        for name in RECIPIENT_HEADERS {
-            for header in message.headers() {
-                if header.name.as_str().eq_ignore_ascii_case(name) {
-                    let raw = &message.raw_message[header.offset_start as usize..header.offset_end as usize];
-                    recipients.extend(address_list(&String::from_utf8_lossy(raw)));
-                }
-            }
-        }
-        if recipients.is_empty() {
-            return Err(ApiError::unauthorized("the message names no recipient"));
-        }
-        Ok(route_candidates(recipients))
+        recipients(request, body)
     }
 
     async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {

@@ -66,31 +66,35 @@ pub struct ResendEvent {
     email_id: String,
 }
 
+/// The mail's recipients (`to`, `cc`, `bcc`) an event names, each also without a `+tag`.
+pub fn recipients(body: &[u8]) -> Result<Vec<String>, ApiError> {
+    let event = parse_object(body)?;
+    let data = event.get("data").and_then(Value::as_object);
+    let mut recipients = Vec::new();
+    for field in ["to", "cc", "bcc"] {
+        match data.and_then(|d| d.get(field)) {
+            Some(Value::Array(list)) => recipients.extend(
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|a| mailbox_address(a).map(|(_, address)| address)),
+            ),
+            Some(Value::String(list)) => recipients.extend(address_list(list)),
+            _ => {}
+        }
+    }
+    if recipients.is_empty() {
+        return Err(ApiError::unauthorized("the event names no recipient"));
+    }
+    Ok(route_candidates(recipients))
+}
+
 impl Source for Resend<'_> {
     type Event = ResendEvent;
 
     const PROVIDER: Provider = Provider::Email;
 
-    /// The mail's recipients (`to`, `cc`, `bcc`), each also without a `+tag`.
     fn accounts(&self, _request: &Request, body: &[u8]) -> Result<Vec<String>, ApiError> {
-        let event = parse_object(body)?;
-        let data = event.get("data").and_then(Value::as_object);
-        let mut recipients = Vec::new();
-        for field in ["to", "cc", "bcc"] {
-            match data.and_then(|d| d.get(field)) {
-                Some(Value::Array(list)) => recipients.extend(
-                    list.iter()
-                        .filter_map(Value::as_str)
-                        .filter_map(|a| mailbox_address(a).map(|(_, address)| address)),
-                ),
-                Some(Value::String(list)) => recipients.extend(address_list(list)),
-                _ => {}
-            }
-        }
-        if recipients.is_empty() {
-            return Err(ApiError::unauthorized("the event names no recipient"));
-        }
-        Ok(route_candidates(recipients))
+        recipients(body)
     }
 
     async fn verify(&self, webhook: &Webhook<'_>) -> Result<(), ApiError> {
