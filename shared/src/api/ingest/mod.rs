@@ -106,7 +106,6 @@ pub fn read(body: &Value, body_bytes: usize) -> Result<Ingest<'_>, ApiError> {
         Some(_) => return Err(ApiError::invalid_input("type", "type must be a string")),
         None => return Err(ApiError::invalid_input("type", "type is required")),
     };
-<<<<<<< HEAD
     // Each field the document names has its type whichever the type of the request.
     for field in ["order", "customer", "product", "data"] {
         if object
@@ -122,14 +121,7 @@ pub fn read(body: &Value, body_bytes: usize) -> Result<Ingest<'_>, ApiError> {
     {
         return Err(ApiError::invalid_input("event", "event must be a name"));
     }
-    let store = &services.store;
-    let org = caller.org_id.as_str();
-    let now = rfc3339(services.clock.now());
-    // What was stored, under which id, and the outbound event it makes.
-    let (message, id, (event, data)) = match kind {
-=======
     Ok(match kind {
->>>>>>> fuzz
         "order" => {
             let order = document(object, "order")?;
             Ingest::Order {
