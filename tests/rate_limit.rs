@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use harness::{fixture, header, new_key, new_org, read, services, services_with_clock};
+use harness::{fixture, header, new_key, new_org, read, services_with_clock};
 use shared::clock::FixedClock;
 use time::macros::datetime;
 
