@@ -412,7 +412,7 @@ async fn cold_starts(release: &std::path::Path) {
 
 async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCounter, sdk: &SdkPhases) {
     let org = new_org(services).await;
-    let key = new_key(services, &org, &["webhook:write"], 100_000).await;
+    let key = new_key(services, &org, &["webhook:write"], 10_000).await;
     let body = two_kb_order();
     // Endpoints cached per container, as in production; this organization has none.
     let publisher = shared::outbound::Publisher {
