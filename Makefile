@@ -6,8 +6,10 @@
 tools:
 	@bash infra/install-tools.sh
 
-dev: tools
-	@bash infra/dev.sh
+# The start is passed on so that dev.sh prints the time to first answer, tools' install included.
+dev:
+	@HOOKGATE_DEV_STARTED_MS=$$(date +%s%3N) && export HOOKGATE_DEV_STARTED_MS && \
+		bash infra/install-tools.sh && bash infra/dev.sh
 
 test: tools
 	@bash infra/test.sh

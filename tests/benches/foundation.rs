@@ -1,32 +1,50 @@
-//! `make bench`: figures for the foundation slice, printed, not judged.
+//! `make bench`: figures for the foundation slice, printed, not judged. CPU figures are CPU
+//! time (this thread's or this process's clock), not wall time: on a busy machine they move
+//! far less than wall time does, yet still a little from run to run.
 //!
-//! - cold start of each function binary: exec until it asks the Lambda runtime API for its
-//!   first invocation (configuration read, AWS clients built, pepper fetched);
-//! - handler CPU and wall time per ingest of a 2 KB order, in process against the emulator;
+//! - cold start of every function binary: exec until it asks the Lambda runtime API for its
+//!   first invocation (configuration read, AWS clients built, pepper fetched), and where the
+//!   start-up of a function goes (configuration, clients, first AWS call, later calls);
+//! - handler CPU per ingest of a 2 KB order, in process against the emulator, split by phase:
+//!   authentication and rate limit, the store's write, the fan-out, the rest of the handler, the
+//!   log line, and inside the AWS calls the SDK's serialization, SigV4 signing and
+//!   deserialization (the rest of a call is the SDK's orchestration and the HTTP client);
 //! - AWS calls per ingest, counted by an SDK interceptor;
 //! - the delivery worker: deliveries per second to a local receiver, CPU and AWS calls per
-//!   successful delivery (SQS batches of ten built in process, as the event source passes them);
+//!   successful delivery (SQS batches of ten built in process, as the event source passes them),
+//!   split by phase, beside the floor: a minimal sender that builds, signs and POSTs the same
+//!   bytes to the same receiver with no AWS call, and the ratio of the two;
 //! - the support desk: handler CPU and AWS calls per ticket opened and per reply.
 
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use harness::{emulator, fixture, function_env, new_key, new_org, read, repo_root, services_counting_calls};
+use lambda_http::tracing::subscriber;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 
-const FUNCTIONS: [&str; 7] = [
-    "api-keys",
-    "ingest",
-    "agent-context",
-    "health",
-    "openapi",
-    "tickets",
-    "csat",
-];
 const COLD_STARTS: usize = 7;
 const INGESTS: u32 = 300;
+/// Set in the child that reports where a function's start-up goes.
+const STARTUP_PHASES_ENV: &str = "HOOKGATE_BENCH_STARTUP_PHASES";
+
+/// CPU time of the calling thread. The bench runs on a current-thread runtime, so the handler,
+/// the SDK and the HTTP client's connection tasks all run on this thread.
+fn thread_cpu() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
 
 fn process_cpu() -> Duration {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -42,6 +60,159 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Finer than [`ms`], for per-request CPU.
+fn ms3(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// CPU spent inside the SDK's synchronous steps of every call a client makes: serialization,
+/// SigV4 signing and deserialization (reading the answer's body included), from its
+/// interceptor hooks on this thread's CPU clock.
+#[derive(Debug, Clone, Default)]
+struct SdkPhases(Arc<Mutex<SdkPhaseState>>);
+
+#[derive(Debug, Default)]
+struct SdkPhaseState {
+    began: [Option<Duration>; 3],
+    spent: [Duration; 3],
+    calls: u32,
+}
+
+const SERIALIZE: usize = 0;
+const SIGN: usize = 1;
+const DESERIALIZE: usize = 2;
+
+impl SdkPhases {
+    fn begin(&self, step: usize) {
+        self.0.lock().unwrap().began[step] = Some(thread_cpu());
+    }
+
+    fn end(&self, step: usize) {
+        let now = thread_cpu();
+        let mut state = self.0.lock().unwrap();
+        if let Some(began) = state.began[step].take() {
+            state.spent[step] += now.saturating_sub(began);
+        }
+    }
+
+    /// CPU per step since the last take, and the number of calls.
+    fn take(&self) -> ([Duration; 3], u32) {
+        let mut state = self.0.lock().unwrap();
+        let taken = (state.spent, state.calls);
+        *state = SdkPhaseState::default();
+        taken
+    }
+}
+
+impl Intercept for SdkPhases {
+    fn name(&self) -> &'static str {
+        "SdkPhases"
+    }
+
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.lock().unwrap().calls += 1;
+        Ok(())
+    }
+
+    fn read_before_serialization(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.begin(SERIALIZE);
+        Ok(())
+    }
+
+    fn read_after_serialization(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.end(SERIALIZE);
+        Ok(())
+    }
+
+    fn read_before_signing(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.begin(SIGN);
+        Ok(())
+    }
+
+    fn read_after_signing(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.end(SIGN);
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.begin(DESERIALIZE);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        _: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.end(DESERIALIZE);
+        Ok(())
+    }
+}
+
+/// The services of the bench: the DynamoDB client counts its calls and times its steps.
+async fn bench_services() -> (shared::runtime::Services, harness::CallCounter, SdkPhases) {
+    let (base, calls) = services_counting_calls().await;
+    let phases = SdkPhases::default();
+    let config = harness::sdk_config(&emulator().endpoint).await;
+    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
+        .interceptor(calls.clone())
+        .interceptor(phases.clone())
+        .build();
+    let services = shared::runtime::Services {
+        store: shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), harness::TABLE),
+        ..base
+    };
+    (services, calls, phases)
+}
+
+/// The subscriber the functions install (`lambda_http::tracing::init_default_subscriber`, JSON
+/// as `template.yaml`'s `LogFormat: JSON` asks), writing to nowhere: the bench pays for the
+/// formatting of every log line as a function does, without printing them.
+fn production_subscriber() -> lambda_http::tracing::Dispatch {
+    let collector = subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(
+            subscriber::EnvFilter::builder()
+                .with_default_directive(subscriber::filter::LevelFilter::INFO.into())
+                .parse_lossy(""),
+        )
+        .with_writer(std::io::sink)
+        .json()
+        .finish();
+    lambda_http::tracing::Dispatch::new(collector)
 }
 
 /// Exec until the binary's first `GET /runtime/invocation/next` on a stand-in runtime API.
@@ -78,6 +249,86 @@ async fn cold_start(binary: &std::path::Path, name: &str) -> Duration {
     elapsed
 }
 
+/// Every function of the workspace (`functions/*`), by binary name.
+fn functions() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("functions"))
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// In a child process of its own (statics cold, as in a new container): a function's start-up
+/// step by step, on the wall clock; printed as one line of milliseconds for the parent.
+async fn startup_phases_child() {
+    let started = Instant::now();
+    shared::runtime::init_tracing();
+    let tracing = started.elapsed();
+    let config = shared::runtime::aws_config().await;
+    let config_read = started.elapsed();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let clients = started.elapsed();
+    let secret_id = std::env::var("PEPPER_SECRET_ID").unwrap();
+    shared::secrets::Pepper::load(&secrets, &secret_id).await.unwrap();
+    let first_call = started.elapsed();
+    shared::secrets::Pepper::load(&secrets, &secret_id).await.unwrap();
+    let second_call = started.elapsed();
+    drop(dynamodb);
+    let steps = [
+        tracing,
+        config_read - tracing,
+        clients - config_read,
+        first_call - clients,
+        second_call - first_call,
+    ];
+    let line: Vec<String> = steps
+        .iter()
+        .map(|d| format!("{:.3}", d.as_secs_f64() * 1000.0))
+        .collect();
+    println!("{}", line.join(" "));
+}
+
+/// Where a function's start-up goes: the median of a few fresh processes.
+fn startup_phases() {
+    const RUNS: usize = 7;
+    let mut runs: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..RUNS {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .envs(function_env(emulator()))
+            .env(STARTUP_PHASES_ENV, "1")
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        let Some(line) = text.lines().last() else { continue };
+        runs.push(line.split(' ').filter_map(|v| v.parse().ok()).collect());
+    }
+    if runs.is_empty() || runs.iter().any(|r| r.len() != 5) {
+        println!("  (start-up steps not measured: the child process failed)");
+        return;
+    }
+    let step = |i: usize| {
+        let mut values: Vec<f64> = runs.iter().map(|r| r[i]).collect();
+        values.sort_by(|a, b| a.total_cmp(b));
+        values[values.len() / 2]
+    };
+    println!("  where a start-up goes (median of {RUNS} fresh processes, wall clock, in this bench's binary):");
+    println!("    logging set up                         {:>7.2} ms", step(0));
+    println!("    AWS configuration read (aws_config)    {:>7.2} ms", step(1));
+    println!("    DynamoDB and Secrets Manager clients   {:>7.2} ms", step(2));
+    println!(
+        "    first AWS call (the pepper)            {:>7.2} ms  (HTTP client, TLS roots, credentials, the emulator's answer)",
+        step(3)
+    );
+    println!(
+        "    the same call again                    {:>7.2} ms  (what the emulator's answer alone costs)",
+        step(4)
+    );
+}
+
 fn two_kb_order() -> String {
     let items: Vec<_> = (0..22)
         .map(|i| json!({"name": format!("Wireless Headphones Pro, colour {i}"), "sku": format!("WHP-{i:03}"), "qty": 1 + i % 3, "price": 59.95}))
@@ -89,29 +340,79 @@ fn two_kb_order() -> String {
     order.to_string()
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let release = repo_root().join("target/release");
-    println!("Hookgate foundation benchmark (emulated AWS on 127.0.0.1; release build without LTO)\n");
+/// Thread CPU per run of `step`, run `n` times one after another.
+async fn cpu_per<F, Fut>(n: u32, mut step: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = thread_cpu();
+    for _ in 0..n {
+        step().await;
+    }
+    (thread_cpu() - started) / n
+}
 
-    println!("cold start, exec to ready ({COLD_STARTS} runs each):");
-    for name in FUNCTIONS {
-        let binary = release.join(name);
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if std::env::var_os(STARTUP_PHASES_ENV).is_some() {
+        runtime.block_on(startup_phases_child());
+        return;
+    }
+    lambda_http::tracing::dispatcher::set_global_default(production_subscriber()).unwrap();
+    runtime.block_on(bench());
+}
+
+/// Whether a part of the bench runs: all of them, unless `HOOKGATE_BENCH_ONLY` names some
+/// (`cold-start`, `ingest`, `deliveries`, `desk`, comma-separated), as `infra/profile.sh` does.
+fn selected(part: &str) -> bool {
+    std::env::var("HOOKGATE_BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p.trim() == part))
+}
+
+async fn bench() {
+    let release = repo_root().join("target/release");
+    println!("Hookgate foundation benchmark (emulated AWS on 127.0.0.1; release build without LTO)");
+    println!("CPU figures are CPU time of this process or thread, wall figures include the emulator.\n");
+
+    if selected("cold-start") {
+        cold_starts(&release).await;
+    }
+    let (services, calls, sdk) = bench_services().await;
+    if selected("ingest") {
+        ingest(&services, &calls, &sdk).await;
+    }
+    if selected("deliveries") {
+        deliveries(&services, &calls, &sdk).await;
+    }
+    if selected("desk") {
+        desk(&services, &calls).await;
+    }
+}
+
+async fn cold_starts(release: &std::path::Path) {
+    println!("cold start, exec to ready ({COLD_STARTS} runs each, wall clock):");
+    for name in functions() {
+        let binary = release.join(&name);
         if !binary.exists() {
-            println!("  {name:<14} skipped: build it with `cargo build --release -p {name}`");
+            println!("  {name:<22} skipped: build it with `cargo build --release --workspace`");
             continue;
         }
         let mut runs = Vec::new();
         for _ in 0..COLD_STARTS {
-            runs.push(cold_start(&binary, name).await);
+            runs.push(cold_start(&binary, &name).await);
         }
         let fastest = *runs.iter().min().unwrap();
-        println!("  {name:<14} median {:>9}   min {:>9}", ms(median(runs)), ms(fastest));
+        println!("  {name:<22} median {:>9}   min {:>9}", ms(median(runs)), ms(fastest));
     }
+    startup_phases();
+}
 
-    let (services, calls) = services_counting_calls().await;
-    let org = new_org(&services).await;
-    let key = new_key(&services, &org, &["webhook:write"], 10_000).await;
+async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCounter, sdk: &SdkPhases) {
+    let org = new_org(services).await;
+    let key = new_key(services, &org, &["webhook:write"], 10_000).await;
     let body = two_kb_order();
     // Endpoints cached per container, as in production; this organization has none.
     let publisher = shared::outbound::Publisher {
@@ -121,26 +422,111 @@ async fn main() {
     let request = || fixture("ingest-order.json").key(&key).body(body.clone()).build();
     for _ in 0..20 {
         assert_eq!(
-            read(shared::api::ingest::handle(&services, &publisher, request()).await).0,
+            read(shared::api::ingest::handle(services, &publisher, request()).await).0,
             200
         );
     }
     calls.take();
+    sdk.take();
     let mut requests: Vec<_> = (0..INGESTS).map(|_| request()).collect();
-    let (cpu, wall) = (process_cpu(), Instant::now());
+    let (cpu, wall) = (thread_cpu(), Instant::now());
     for request in requests.drain(..) {
-        let response = shared::api::ingest::handle(&services, &publisher, request).await;
+        let response = shared::api::ingest::handle(services, &publisher, request).await;
         assert_eq!(response.status().as_u16(), 200);
     }
-    let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
+    let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
     let aws_calls = calls.take() as f64 / INGESTS as f64;
+    let (sdk_steps, _) = sdk.take();
+    let total = cpu / INGESTS;
+
+    // Each phase again on its own, as the handler runs it.
+    let headers = request().headers().clone();
+    let auth = cpu_per(INGESTS, || async {
+        let now = services.clock.now();
+        shared::auth::authenticate(&services.store, &services.pepper, now, &headers)
+            .await
+            .map_err(|_| "refused")
+            .unwrap();
+    })
+    .await;
+    let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let order = parsed["order"].as_object().unwrap().clone();
+    let now = shared::clock::rfc3339(services.clock.now());
+    let store = cpu_per(INGESTS, || async {
+        let link = shared::store::orders::OrderCustomerLink {
+            customer_email: Some("max@example.com"),
+            ordered_at: Some("2026-03-12T10:30:00Z"),
+        };
+        services
+            .store
+            .upsert_order(&org.org_id, "4521", &order, link, &now)
+            .await
+            .unwrap();
+    })
+    .await;
+    let data = serde_json::Value::Object(order.clone());
+    let fan_out = cpu_per(INGESTS, || async {
+        shared::outbound::publish(&services.store, &publisher, &org.org_id, "order.upserted", &now, &data)
+            .await
+            .unwrap();
+    })
+    .await;
+    let (phase_steps, phase_calls) = sdk.take();
+    let logging = {
+        let started = thread_cpu();
+        for _ in 0..INGESTS {
+            lambda_http::tracing::info!(org_id = %org.org_id, key_id = "k_0123456789abcdef", "authenticated");
+        }
+        (thread_cpu() - started) / INGESTS
+    };
+    let per_call = |steps: [Duration; 3], i: usize, calls: u32| steps[i] / calls.max(1);
+    let sdk_calls = phase_calls.max(1);
+    let rest = total.saturating_sub(auth + store + fan_out);
     println!(
-        "\ningest of a {} byte order ({INGESTS} sequential requests, one process):",
+        "\ningest of a {} byte order ({INGESTS} sequential requests, one process, this thread's CPU):",
         body.len()
     );
     println!(
-        "  handler CPU per request   {:>9}  (handler, SDK serialization and signing, HTTP client)",
-        ms(cpu / INGESTS)
+        "  handler CPU per request   {:>9}  (handler, SDK serialization and signing, HTTP client, log line)",
+        ms3(total)
+    );
+    println!(
+        "    authentication + rate limit   {:>9}  (one conditional UpdateItem, HMAC of the key)",
+        ms3(auth)
+    );
+    println!("    store: the order's write      {:>9}  (one UpdateItem)", ms3(store));
+    println!(
+        "    fan-out                       {:>9}  (cached endpoint list: none)",
+        ms3(fan_out)
+    );
+    println!(
+        "    parsing, checks, answer       {:>9}  (the rest of the handler)",
+        ms3(rest)
+    );
+    println!(
+        "    logging: the request's line   {:>9}  (JSON, as deployed; part of authentication)",
+        ms3(logging)
+    );
+    println!("  inside each AWS call (mean of {sdk_calls} calls of the phases above):");
+    println!(
+        "    SDK serialization             {:>9}",
+        ms3(per_call(phase_steps, SERIALIZE, sdk_calls))
+    );
+    println!(
+        "    SigV4 signing                 {:>9}",
+        ms3(per_call(phase_steps, SIGN, sdk_calls))
+    );
+    println!(
+        "    reading, deserializing answer {:>9}",
+        ms3(per_call(phase_steps, DESERIALIZE, sdk_calls))
+    );
+    println!("    (the rest of a call: building its input, the SDK's orchestration, the HTTP client)");
+    let in_handler = (aws_calls * INGESTS as f64) as u32;
+    println!(
+        "    (in the handler run: serialization {}, signing {}, deserialization {} per call)",
+        ms3(per_call(sdk_steps, SERIALIZE, in_handler)),
+        ms3(per_call(sdk_steps, SIGN, in_handler)),
+        ms3(per_call(sdk_steps, DESERIALIZE, in_handler))
     );
     println!(
         "  wall time per request     {:>9}  (includes the emulator's own time)",
@@ -149,9 +535,6 @@ async fn main() {
     println!(
         "  AWS calls per request     {aws_calls:>9.2}  (key check + write; +1 on a key's first request of a minute)"
     );
-
-    deliveries(&services, &calls).await;
-    desk(&services, &calls).await;
 }
 
 const TICKETS: u32 = 100;
@@ -210,7 +593,13 @@ support desk ({TICKETS} tickets, then a reply to each, one process; fan-out excl
 
 const DELIVERIES: usize = 500;
 
-async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallCounter) {
+/// Deliveries per second and CPU per delivery of one way of sending.
+struct Throughput {
+    per_second: f64,
+    cpu: Duration,
+}
+
+async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallCounter, sdk: &SdkPhases) {
     let port = harness::free_port();
     let root = repo_root();
     let mut receiver = harness::spawn_tied_to_this_process(
@@ -237,13 +626,9 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
     let endpoint = harness::stored_endpoint(&services.store, &worker.secrets, &org.org_id, &url, vec![60]).await;
     harness::wait_for_port(port, Duration::from_secs(30));
     let data: serde_json::Value = serde_json::from_str::<serde_json::Value>(&two_kb_order()).unwrap()["order"].clone();
+    let message = || shared::outbound::DeliveryMessage::new(&endpoint, "order.upserted", &now, data.clone());
     let batch = |n: usize| {
-        let bodies: Vec<String> = (0..n)
-            .map(|_| {
-                let message = shared::outbound::DeliveryMessage::new(&endpoint, "order.upserted", &now, data.clone());
-                serde_json::to_string(&message).unwrap()
-            })
-            .collect();
+        let bodies: Vec<String> = (0..n).map(|_| serde_json::to_string(&message()).unwrap()).collect();
         harness::sqs_event(&bodies, 1)
     };
     // Warm up connections.
@@ -260,17 +645,183 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         let response = shared::worker::delivery::handle(&worker, event).await;
         assert!(response.batch_item_failures.is_empty(), "a delivery failed");
     }
-    let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
+    let worker_figures = Throughput {
+        cpu: (process_cpu() - cpu) / DELIVERIES as u32,
+        per_second: DELIVERIES as f64 / wall.elapsed().as_secs_f64(),
+    };
+    let aws_calls = calls.take() as f64 / DELIVERIES as f64;
+
+    let floor = floor_sender(&worker, &endpoint, &message).await;
+
+    // Each phase of a delivery on its own, one after another.
+    const N: u32 = 200;
+    let messages: Vec<_> = (0..N).map(|_| message()).collect();
+    let bodies: Vec<String> = messages.iter().map(|m| serde_json::to_string(m).unwrap()).collect();
+    let mut bodies_iter = bodies.iter();
+    let parse = cpu_per(N, || {
+        let body = bodies_iter.next().unwrap();
+        async move {
+            serde_json::from_str::<shared::outbound::QueueMessage>(body).unwrap();
+        }
+    })
+    .await;
+    let mut i = 0;
+    let payload = cpu_per(N, || {
+        let m = &messages[i % messages.len()];
+        i += 1;
+        let endpoint = &endpoint;
+        async move {
+            std::hint::black_box(shared::worker::delivery::send::payload(endpoint, m));
+        }
+    })
+    .await;
+    let bytes = shared::worker::delivery::send::payload(&endpoint, &messages[0]);
+    let sign = cpu_per(N, || {
+        let (worker, endpoint, bytes) = (&worker, &endpoint, &bytes);
+        async move {
+            let secret = worker.secrets.open(&endpoint.sealed_secret).unwrap();
+            std::hint::black_box(shared::outbound::signing::signature_headers(
+                &secret,
+                None,
+                endpoint.config.signature_style,
+                "msg_01",
+                1_700_000_000,
+                bytes,
+            ));
+        }
+    })
+    .await;
+    let mut i = 0;
+    let send = cpu_per(N, || {
+        let m = &messages[i % messages.len()];
+        i += 1;
+        let (worker, endpoint) = (&worker, &endpoint);
+        async move {
+            let sent = shared::worker::delivery::send::send(worker, endpoint, m).await;
+            assert_eq!(sent.attempt.response_code, Some(200));
+        }
+    })
+    .await;
+    let attempt = shared::store::deliveries::Attempt {
+        at: now.clone(),
+        response_code: Some(200),
+        response_time_ms: 3,
+        error: None,
+        response_body: Some("ok".into()),
+    };
+    sdk.take();
+    let mut i = 0;
+    let record = cpu_per(N, || {
+        let m = &messages[i % messages.len()];
+        i += 1;
+        let (worker, attempt, now) = (&worker, &attempt, &now);
+        async move {
+            let update = shared::store::deliveries::DeliveryUpdate {
+                org_id: &m.org_id,
+                endpoint_id: &m.endpoint_id,
+                delivery_id: &m.delivery_id,
+                event: &m.event,
+                status: "succeeded",
+                attempts: 1,
+                next_attempt_at: None,
+                payload_size: 2048,
+                attempt,
+                message_body: None,
+                now,
+                now_epoch: 1_700_000_000,
+            };
+            worker.store.record_successful_delivery(&update).await.unwrap();
+        }
+    })
+    .await;
+    let (steps, record_calls) = sdk.take();
+    let per_call = |i: usize| steps[i] / record_calls.max(1);
+    let http = send.saturating_sub(payload + sign);
+    let rest = worker_figures.cpu.saturating_sub(parse + send + record);
+
     println!("\ndelivery worker, {DELIVERIES} signed deliveries of a 2 KB order to a local receiver (batches of 10):");
     println!(
         "  deliveries per second     {:>9.0}  (one worker; includes the emulator and the receiver)",
-        DELIVERIES as f64 / wall.as_secs_f64()
+        worker_figures.per_second
     );
-    println!("  worker CPU per delivery   {:>9}", ms(cpu / DELIVERIES as u32));
+    println!(
+        "  worker CPU per delivery   {:>9}  (this process's CPU)",
+        ms3(worker_figures.cpu)
+    );
+    println!("    reading the SQS message       {:>9}", ms3(parse));
+    println!("    building the payload          {:>9}", ms3(payload));
+    println!("    opening the secret, signing   {:>9}", ms3(sign));
+    println!("    HTTP POST, reading the answer {:>9}  (reqwest)", ms3(http));
+    println!(
+        "    recording the attempt         {:>9}  (two DynamoDB calls, together)",
+        ms3(record)
+    );
+    println!(
+        "      of which SDK serialization {}, SigV4 signing {}, reading and deserializing {} per call",
+        ms3(per_call(SERIALIZE)),
+        ms3(per_call(SIGN)),
+        ms3(per_call(DESERIALIZE))
+    );
+    println!("    the rest (batch, cache, plan) {:>9}", ms3(rest));
     println!(
         "  AWS calls per delivery    {:>9.2}  (the delivery's log entry + the endpoint's counters, sent together; endpoint read cached)",
-        calls.take() as f64 / DELIVERIES as f64
+        aws_calls
+    );
+    println!("  floor: a minimal sender building, signing and POSTing the same bytes, no AWS call (batches of 10):");
+    println!("    deliveries per second   {:>9.0}", floor.per_second);
+    println!("    CPU per delivery        {:>9}", ms3(floor.cpu));
+    println!(
+        "  worker / floor: CPU per delivery {:.1}x, deliveries per second {:.1}x fewer",
+        worker_figures.cpu.as_secs_f64() / floor.cpu.as_secs_f64(),
+        floor.per_second / worker_figures.per_second
     );
     receiver.kill().ok();
     receiver.wait().ok();
+}
+
+/// The floor of a delivery: the same envelope, signed the same way, POSTed to the same receiver
+/// by one plain HTTP client, ten at a time, with nothing recorded.
+async fn floor_sender(
+    worker: &shared::worker::delivery::DeliveryWorker,
+    endpoint: &shared::store::endpoints::Endpoint,
+    message: &impl Fn() -> shared::outbound::DeliveryMessage,
+) -> Throughput {
+    let client = reqwest::Client::new();
+    let secret = worker.secrets.open(&endpoint.sealed_secret).unwrap();
+    let send_one = |m: shared::outbound::DeliveryMessage| {
+        let (client, secret) = (&client, &secret);
+        async move {
+            let body = shared::worker::delivery::send::payload(endpoint, &m);
+            let headers = shared::outbound::signing::signature_headers(
+                secret,
+                None,
+                endpoint.config.signature_style,
+                &m.delivery_id,
+                time::OffsetDateTime::now_utc().unix_timestamp(),
+                &body,
+            );
+            let mut request = client
+                .post(&endpoint.config.url)
+                .header("content-type", "application/json")
+                .header("x-hookgate-event", &m.event);
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.body(body).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.bytes().await.unwrap();
+        }
+    };
+    futures_util::future::join_all((0..10).map(|_| send_one(message()))).await;
+    let batches: Vec<Vec<_>> = (0..DELIVERIES / 10)
+        .map(|_| (0..10).map(|_| message()).collect())
+        .collect();
+    let (cpu, wall) = (process_cpu(), Instant::now());
+    for batch in batches {
+        futures_util::future::join_all(batch.into_iter().map(send_one)).await;
+    }
+    Throughput {
+        cpu: (process_cpu() - cpu) / DELIVERIES as u32,
+        per_second: DELIVERIES as f64 / wall.elapsed().as_secs_f64(),
+    }
 }
