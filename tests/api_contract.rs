@@ -49,6 +49,10 @@ async fn every_operation_answers_as_the_document_says() {
         .args(["--request-timeout", "300", "--wait-for-schema", "300"])
         .args(["--no-color", "--report", "junit", "--report-junit-path"])
         .arg(&report)
+        // Hypothesis keeps its files in the working directory: under target/, which
+        // `cargo lambda watch` ignores, or it would rebuild and restart functions mid-run.
+        .args(["--generation-database", "none"])
+        .current_dir(report.parent().expect("the report's folder"))
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", &contract)
         .output()
