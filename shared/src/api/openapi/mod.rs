@@ -214,8 +214,18 @@ fn document_field_rules(document: &mut serde_json::Value) {
         ("NewEntryRequest", "attachments", "items", text(64)),
         ("UpdateOrderRequest", "", "minProperties", serde_json::json!(1)),
         // May be left out of a change, never cleared.
-        ("UpdateOrderRequest", "customerName", "type", serde_json::json!("string")),
-        ("UpdateOrderRequest", "customerPhone", "type", serde_json::json!("string")),
+        (
+            "UpdateOrderRequest",
+            "customerName",
+            "type",
+            serde_json::json!("string"),
+        ),
+        (
+            "UpdateOrderRequest",
+            "customerPhone",
+            "type",
+            serde_json::json!("string"),
+        ),
         (
             "CreateTicketRequest",
             "custom_fields",
