@@ -149,6 +149,21 @@ impl Queues {
             .unwrap_or_default()
     }
 
+    /// At least `count` messages, received within 30 s (ten times what the emulator needs).
+    async fn receive_at_least(&self, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut messages = Vec::new();
+        while messages.len() < count {
+            messages.extend(self.receive().await);
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} messages received",
+                messages.len()
+            );
+        }
+        messages
+    }
+
     /// Messages on `url`: (visible, in flight).
     async fn depth(&self, url: &str) -> (u64, u64) {
         let attributes = self
@@ -174,22 +189,10 @@ impl Queues {
     }
 }
 
-/// The SQS event Lambda's event source mapping passes for `messages`.
+/// The SQS event Lambda's event source mapping passes for `messages`, as the local poller builds it.
 fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .into_iter()
-                .flatten()
-                .map(|(name, value)| (name.as_str().to_string(), Value::String(value.clone())))
-                .collect();
-            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                   "attributes": attributes, "eventSource": "aws:sqs"})
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).expect("an SQS event")
+    let event = admin::poller::sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:faults", "us-east-1");
+    serde_json::from_value(event).expect("an SQS event")
 }
 
 /// What Lambda's SQS event source mapping does, in-process: batches of up to ten messages, a
@@ -893,16 +896,7 @@ async fn a_worker_killed_mid_batch_redelivers_duplicates_only_under_the_same_web
     // One batch of every message, handed to the real function through the runtime API.
     let api = RuntimeApi::start().await;
     let mut function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-killed-{}.log", org.org_id));
-    let mut batch = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while batch.len() < BATCH {
-        batch.extend(queues.receive().await);
-        assert!(
-            Instant::now() < deadline,
-            "{} of {BATCH} messages received",
-            batch.len()
-        );
-    }
+    let batch = queues.receive_at_least(BATCH).await;
     let unanswered = api.invoke(&sqs_event_of(&batch));
 
     // Every delivery of the batch went out; some were answered. Then the process dies.
@@ -1041,12 +1035,7 @@ async fn a_delivery_sent_again_whose_first_attempt_dies_is_still_delivered(how: 
     // The first new attempt is sent, and its process dies before the answer.
     let api = RuntimeApi::start().await;
     let mut function = FunctionProcess::start(&api, &queues, &format!("delivery-worker-{how:?}-{}.log", org.org_id));
-    let mut batch = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while batch.is_empty() {
-        batch = queues.receive().await;
-        assert!(Instant::now() < deadline, "the redriven message is not on the queue");
-    }
+    let batch = queues.receive_at_least(1).await;
     let unanswered = api.invoke(&sqs_event_of(&batch));
     let deadline = Instant::now() + Duration::from_secs(60);
     while receiver.received().len() < 2 {
@@ -1162,32 +1151,9 @@ async fn services_through(
     (services, publisher)
 }
 
-/// Every item of an organization, read from the emulator directly (a scan: test use only).
+/// Every item of an organization, read from the emulator directly.
 async fn org_items(org_id: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    let services = services().await;
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = services
-            .store
-            .client()
-            .scan()
-            .table_name(harness::TABLE)
-            .filter_expression("begins_with(PK, :org)")
-            .expression_attribute_values(
-                ":org",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org_id}#")),
-            )
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(page.items().iter().cloned());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
-    }
+    harness::stored_items(&services().await, org_id).await
 }
 
 /// The AWS services die in the middle of a burst of concurrent ingests (the emulator's

@@ -76,6 +76,17 @@ async fn ingest_at_once(
     (admitted, refused)
 }
 
+/// What the billing provider does: the organization on the free plan, 60 requests a minute.
+async fn put_on_free_plan(services: &shared::runtime::Services, org: &harness::Org) {
+    let change = shared::store::organizations::PlanChange {
+        plan: "free",
+        subscription_status: "active",
+        trial_ends_at: None,
+        changed_at: 1,
+    };
+    assert!(services.store.set_plan(&org.org_id, &change).await.unwrap());
+}
+
 #[tokio::test]
 async fn a_hundred_requests_at_once_on_a_sixty_a_minute_key_admit_exactly_sixty() {
     // One minute for the whole burst: the count is exact, whatever the machine's speed.
@@ -97,13 +108,7 @@ async fn a_hundred_requests_at_once_across_keys_admit_exactly_what_the_plan_allo
     let minute = datetime!(2026-03-12 10:30:05 UTC);
     let services = services_with_clock(Arc::new(FixedClock(minute))).await;
     let org = new_org(&services).await;
-    let change = shared::store::organizations::PlanChange {
-        plan: "free",
-        subscription_status: "active",
-        trial_ends_at: None,
-        changed_at: 1,
-    };
-    assert!(services.store.set_plan(&org.org_id, &change).await.unwrap());
+    put_on_free_plan(&services, &org).await;
     // Four keys of 1000 a minute each: only the plan's 60 a minute binds. Creating them counts
     // against the plan too (their creation is the organization's first four requests).
     let mut keys = Vec::new();
@@ -126,13 +131,7 @@ async fn a_billing_plan_limits_the_organization_across_all_its_keys() {
     let org = new_org(&services).await;
     let before_plan = new_key(&services, &org, &["context:read"], 1000).await;
     // The billing provider puts the organization on the free plan: 60 requests a minute.
-    let change = shared::store::organizations::PlanChange {
-        plan: "free",
-        subscription_status: "active",
-        trial_ends_at: None,
-        changed_at: 1,
-    };
-    assert!(services.store.set_plan(&org.org_id, &change).await.unwrap());
+    put_on_free_plan(&services, &org).await;
     let after_plan = new_key(&services, &org, &["context:read"], 1000).await;
 
     let read_context = |key: &str| {

@@ -71,29 +71,9 @@ impl Poller {
             if messages.is_empty() {
                 continue;
             }
-            let records: Vec<Value> = messages
-                .iter()
-                .map(|m| {
-                    let attributes: serde_json::Map<String, Value> = m
-                        .attributes()
-                        .into_iter()
-                        .flatten()
-                        .map(|(name, value)| (name.as_str().to_string(), Value::String(value.clone())))
-                        .collect();
-                    json!({
-                        "messageId": m.message_id(),
-                        "receiptHandle": m.receipt_handle(),
-                        "body": m.body(),
-                        "md5OfBody": m.md5_of_body(),
-                        "attributes": attributes,
-                        "messageAttributes": {},
-                        "eventSource": "aws:sqs",
-                        "eventSourceARN": arn,
-                        "awsRegion": config.region().map(|r| r.to_string()).unwrap_or_default(),
-                    })
-                })
-                .collect();
-            let response = http.post(&invoke).json(&json!({ "Records": records })).send().await;
+            let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+            let event = sqs_event(messages, &arn, &region);
+            let response = http.post(&invoke).json(&event).send().await;
             let failed: HashSet<String> = match response {
                 Ok(response) if response.status().is_success() => match response.json::<Value>().await {
                     Ok(body) => body["batchItemFailures"]
@@ -142,4 +122,31 @@ impl Poller {
             }
         }
     }
+}
+
+/// The event Lambda's SQS event source mapping passes for `messages` of the queue `arn`.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str, region: &str) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes()
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name.as_str().to_string(), Value::String(value.clone())))
+                .collect();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "md5OfBody": m.md5_of_body(),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": region,
+            })
+        })
+        .collect();
+    json!({ "Records": records })
 }

@@ -386,8 +386,8 @@ pub fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
 }
 
 /// Every item stored under an organization (a scan: test use only).
-pub async fn items_of(services: &Services, org_id: &str) -> usize {
-    let mut count = 0;
+pub async fn stored_items(services: &Services, org_id: &str) -> Vec<shared::store::Item> {
+    let mut items = Vec::new();
     let mut start = None;
     loop {
         let page = services
@@ -404,12 +404,17 @@ pub async fn items_of(services: &Services, org_id: &str) -> usize {
             .send()
             .await
             .expect("scan");
-        count += page.items().len();
+        items.extend(page.items().iter().cloned());
         start = page.last_evaluated_key;
         if start.is_none() {
-            return count;
+            return items;
         }
     }
+}
+
+/// How many items are stored under an organization.
+pub async fn items_of(services: &Services, org_id: &str) -> usize {
+    stored_items(services, org_id).await.len()
 }
 
 /// Counts the DynamoDB requests a client sends (every attempt, retries included).

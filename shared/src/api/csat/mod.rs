@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{client_ip, within_public_limit};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::{Route, error_response, find_route, json_body, json_response, query_parameter};
+use crate::http::{Route, error_response, find_route, from_json, json_body, json_response, query_parameter};
 use crate::ids::{ORG_ID_LEN, is_base32};
 use crate::outbound::{Publisher, publish};
 use crate::runtime::{Error, env_or, required_env};
@@ -206,17 +206,11 @@ pub async fn rate(services: &CsatServices, request: &Request) -> Result<Response
         // Seed 000's message for either missing.
         _ => return Err(ApiError::bad_request("Token and rating required")),
     };
-    // JSON does not tell 2 from 2.0: either is the whole number two.
-    let whole = stars.as_u64().or_else(|| {
-        stars
-            .as_f64()
-            .filter(|r| r.fract() == 0.0 && *r >= 0.0)
-            .map(|r| r as u64)
-    });
-    let stars = whole
+    // Read as every typed field is (`http::from_json`): `5.0` is the whole number five.
+    let stars = from_json::<u8>(stars.clone())
+        .ok()
         .filter(|r| (1..=5).contains(r))
-        .ok_or_else(|| ApiError::invalid_input("rating", "rating is a whole number from 1 to 5"))?
-        as u8;
+        .ok_or_else(|| ApiError::invalid_input("rating", "rating is a whole number from 1 to 5"))?;
     let comment = match body.get("comment") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) if text.chars().count() <= MAX_COMMENT_CHARS && !text.contains('\0') => {
