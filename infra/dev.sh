@@ -6,8 +6,7 @@
 # schedule that runs the SLA job every minute as EventBridge would.
 # Ctrl-C stops it all.
 set -euo pipefail
-# Milliseconds since `make dev` began (it passes its start, the tools' install included), or
-# since this script began.
+# Milliseconds since `make dev` began (it passes its start), or since this script began.
 now_ms() { date +%s%3N; }
 started_at="${HOOKGATE_DEV_STARTED_MS:-$(now_ms)}"
 cd "$(dirname "$0")/.."
@@ -31,6 +30,17 @@ if port_busy "$API_PORT"; then
   echo "port $API_PORT is in use: is \`make dev\` already running? (set API_PORT to use another)" >&2
   exit 1
 fi
+
+# The build needs none of the tools: it runs while they are installed.
+echo "== building every function in the background (log: .local/build.log; first run: a few minutes)"
+build_began=$(now_ms)
+cargo build --workspace --quiet >.local/build.log 2>&1 &
+build=$!
+started+=("$build")
+echo "== installing the local tools meanwhile (.venv: the AWS emulator and cargo-lambda)"
+tools_began=$(now_ms)
+bash infra/install-tools.sh dev
+tools_ms=$(($(now_ms) - tools_began))
 
 if port_busy "$MOTO_PORT"; then
   if curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/data.json" >/dev/null; then
@@ -57,9 +67,12 @@ export CALLS_QUEUE_URL="$AWS_ENDPOINT_URL/123456789012/CallsQueue"
 export PUBLIC_BASE_URL="http://127.0.0.1:$API_PORT"
 export ATTACHMENTS_BUCKET=attachmentsbucket S3_FORCE_PATH_STYLE=true
 
-echo "== building (first run: a few minutes)"
-build_began=$(now_ms)
-cargo build --workspace --quiet
+echo "== waiting for the build"
+if ! wait "$build"; then
+  cat .local/build.log >&2
+  echo "the build failed" >&2
+  exit 1
+fi
 build_ms=$(($(now_ms) - build_began))
 echo "== creating the resources of template.yaml"
 ./target/debug/hookgate-admin provision --template template.yaml
@@ -74,8 +87,8 @@ echo "== serving the functions on http://127.0.0.1:$API_PORT (log: .local/watch.
 cargo lambda watch --disable-cors -A 127.0.0.1 -P "$API_PORT" >.local/watch.log 2>&1 &
 started+=($!)
 for _ in $(seq 1 300); do port_busy "$API_PORT" && break; sleep 0.2; done
-# Time to first answer: from the start of this script (the tools' install not included) until a
-# route answers through the local API, the function built and started by `cargo lambda watch`.
+# Time to first answer: from `make dev` until a route answers through the local API, the
+# function started by `cargo lambda watch`.
 for _ in $(seq 1 600); do
   curl -sf -o /dev/null "http://127.0.0.1:$API_PORT/api/health" && break
   sleep 0.2
@@ -130,5 +143,5 @@ workflow.execution.completed to see the event):
 The first request to each function starts it (under a second). Ctrl-C stops everything.
 MSG
 echo "== time to first answer: $((first_answer_ms / 1000)) s from \`make dev\` to GET /api/health answering" \
-  "(of which the build $((build_ms / 1000)) s)"
+  "(the build $((build_ms / 1000)) s, the tools' install $((tools_ms / 1000)) s during it)"
 wait

@@ -5,7 +5,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_smithy_http_client::tls;
 use lambda_http::{Body, Request, Response, service_fn};
 
 use crate::clock::{Clock, SystemClock};
@@ -47,7 +48,16 @@ pub async fn start() -> Result<(SdkConfig, Services), Error> {
 
 /// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn aws_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_loader().load().await
+}
+
+/// The SDK's configuration loader with its HTTPS client: rustls on ring, the TLS provider the
+/// rest of the crate already uses (the SDK's default, aws-lc, is a second C library to build).
+pub fn aws_loader() -> ConfigLoader {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
 }
 
 pub fn required_env(name: &str) -> Result<String, Error> {
@@ -80,11 +90,11 @@ pub fn init_tracing() {
 /// the messages that failed (partial batch response).
 pub async fn serve_sqs<F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(aws_lambda_events::event::sqs::SqsEvent) -> Fut,
-    Fut: Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse> + Send,
+    F: Fn(crate::worker::SqsEvent) -> Fut,
+    Fut: Future<Output = crate::worker::SqsBatchResponse> + Send,
 {
     lambda_http::lambda_runtime::run(service_fn(
-        |event: lambda_http::lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+        |event: lambda_http::lambda_runtime::LambdaEvent<crate::worker::SqsEvent>| {
             let response = handler(event.payload);
             async move { Ok::<_, Infallible>(response.await) }
         },

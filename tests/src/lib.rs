@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request, Response};
@@ -165,7 +165,7 @@ pub fn emulator() -> &'static Emulator {
 
 /// SDK configuration for the emulator, with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    shared::runtime::aws_loader()
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
@@ -706,7 +706,7 @@ pub async fn delivery_worker(
 
 /// An SQS event as the event source passes it: one record per message body, each received
 /// `receives` times.
-pub fn sqs_event(bodies: &[String], receives: u32) -> aws_lambda_events::event::sqs::SqsEvent {
+pub fn sqs_event(bodies: &[String], receives: u32) -> shared::worker::SqsEvent {
     let records: Vec<Value> = bodies
         .iter()
         .enumerate()

@@ -9,10 +9,11 @@
 pub mod delivery;
 pub mod reply_sender;
 pub mod sla_breaches;
+mod sqs;
+
+pub use sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
 use std::future::Future;
-
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 /// The longest SQS lets a message stay invisible in one step.
 pub const MAX_VISIBILITY_SECONDS: u64 = 43_200;

@@ -20,7 +20,7 @@ pub mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use crate::worker::{SqsBatchResponse, SqsEvent, SqsMessage};
 use time::OffsetDateTime;
 
 use super::{Disposition, process_batch, wait_until};
