@@ -190,7 +190,7 @@ impl Queues {
 }
 
 /// The SQS event Lambda's event source mapping passes for `messages`, as the local poller builds it.
-fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> shared::worker::SqsEvent {
+fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> shared::runtime::sqs::SqsEvent {
     let event = admin::poller::sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:faults", "us-east-1");
     serde_json::from_value(event).expect("an SQS event")
 }
@@ -704,7 +704,7 @@ impl RuntimeApi {
     }
 
     /// Invokes the function with `event`; the answer arrives when the function posts it.
-    fn invoke(&self, event: &shared::worker::SqsEvent) -> tokio::sync::oneshot::Receiver<Value> {
+    fn invoke(&self, event: &shared::runtime::sqs::SqsEvent) -> tokio::sync::oneshot::Receiver<Value> {
         let id = format!("req-{}", shared::ids::random_base32(12));
         let (answer, answered) = tokio::sync::oneshot::channel();
         self.answers.lock().unwrap().insert(id.clone(), answer);

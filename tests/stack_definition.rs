@@ -384,7 +384,7 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
     for event in events {
         let text = std::fs::read_to_string(repo_root().join("events").join(&event)).unwrap();
         if event.starts_with("delivery-worker") || event.starts_with("reply-sender") {
-            let sqs: shared::worker::SqsEvent = serde_json::from_str(&text).unwrap();
+            let sqs: shared::runtime::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
             assert!(!sqs.records.is_empty(), "events/{event}");
         } else if event.starts_with("sla-breaches") {
             let scheduled: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -9,6 +9,8 @@ use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls;
 use lambda_http::{Body, Request, Response, service_fn};
 
+pub mod sqs;
+
 use crate::clock::{Clock, SystemClock};
 use crate::secrets::Pepper;
 use crate::store::Store;
@@ -90,11 +92,11 @@ pub fn init_tracing() {
 /// the messages that failed (partial batch response).
 pub async fn serve_sqs<F, Fut>(handler: F) -> Result<(), Error>
 where
-    F: Fn(crate::worker::SqsEvent) -> Fut,
-    Fut: Future<Output = crate::worker::SqsBatchResponse> + Send,
+    F: Fn(sqs::SqsEvent) -> Fut,
+    Fut: Future<Output = sqs::SqsBatchResponse> + Send,
 {
     lambda_http::lambda_runtime::run(service_fn(
-        |event: lambda_http::lambda_runtime::LambdaEvent<crate::worker::SqsEvent>| {
+        |event: lambda_http::lambda_runtime::LambdaEvent<sqs::SqsEvent>| {
             let response = handler(event.payload);
             async move { Ok::<_, Infallible>(response.await) }
         },

@@ -706,7 +706,7 @@ pub async fn delivery_worker(
 
 /// An SQS event as the event source passes it: one record per message body, each received
 /// `receives` times.
-pub fn sqs_event(bodies: &[String], receives: u32) -> shared::worker::SqsEvent {
+pub fn sqs_event(bodies: &[String], receives: u32) -> shared::runtime::sqs::SqsEvent {
     let records: Vec<Value> = bodies
         .iter()
         .enumerate()

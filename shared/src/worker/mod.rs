@@ -9,9 +9,8 @@
 pub mod delivery;
 pub mod reply_sender;
 pub mod sla_breaches;
-mod sqs;
 
-pub use sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use crate::runtime::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use std::future::Future;
 

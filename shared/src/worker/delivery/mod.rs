@@ -20,7 +20,7 @@ pub mod send;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::worker::{SqsBatchResponse, SqsEvent, SqsMessage};
+use crate::runtime::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use time::OffsetDateTime;
 
 use super::{Disposition, process_batch, wait_until};

@@ -18,7 +18,7 @@ pub mod resend;
 
 use std::sync::Arc;
 
-use crate::worker::{SqsBatchResponse, SqsEvent, SqsMessage};
+use crate::runtime::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde_json::Value;
 
 use super::delivery::retry::{self, Attempted, Plan, Timing};
