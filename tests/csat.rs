@@ -3,6 +3,7 @@
 //! ticket's and the organization's figures; expired, unknown and malformed tokens, missing
 //! fields and too many requests from one address get their JSON errors.
 
+use shared::store::dynamodb::AttributeValueExt;
 use std::sync::Arc;
 
 use harness::{Org, OwnQueue, fixture, new_org, read, services};
@@ -104,15 +105,18 @@ async fn a_reply_is_rated_once_even_by_two_simultaneous_ratings() {
         .table_name(harness::TABLE)
         .key(
             "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{}", org.org_id)),
+            shared::store::dynamodb::AttributeValue::S(format!("ORG#{}", org.org_id)),
         )
-        .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("ORG".into()))
+        .key("SK", shared::store::dynamodb::AttributeValue::S("ORG".into()))
         .send()
         .await
         .unwrap()
         .item
         .unwrap();
-    assert_eq!(organization["csat_ratings"].as_n().unwrap(), "1");
+    assert_eq!(
+        organization["csat_ratings"],
+        shared::store::dynamodb::AttributeValue::N("1".into())
+    );
     assert_eq!(organization["csat_rating_total"].as_n().unwrap(), &stars.to_string());
 
     let published = queue.drain().await;

@@ -38,6 +38,7 @@ use serde_json::{Value, json};
 use shared::clock::SystemClock;
 use shared::outbound::DeliveryQueue;
 use shared::outbound::schedule::DEFAULT_RETRY_DELAYS;
+use shared::store::dynamodb::AttributeValueExt;
 use shared::worker::delivery::DeliveryWorker;
 use tokio::sync::OnceCell;
 
@@ -1138,7 +1139,7 @@ async fn services_through(
     let direct = services().await;
     let config = harness::sdk_config(&proxy.endpoint).await;
     let services = shared::runtime::Services {
-        store: shared::store::Store::new(aws_sdk_dynamodb::Client::new(&config), harness::TABLE),
+        store: shared::store::Store::from_config(&config, harness::TABLE).expect("store"),
         ..direct
     };
     let publisher = shared::outbound::Publisher {
@@ -1152,7 +1153,7 @@ async fn services_through(
 }
 
 /// Every item of an organization, read from the emulator directly.
-async fn org_items(org_id: &str) -> Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+async fn org_items(org_id: &str) -> Vec<HashMap<String, shared::store::dynamodb::AttributeValue>> {
     harness::stored_items(&services().await, org_id).await
 }
 
@@ -1245,12 +1246,12 @@ async fn the_aws_services_dying_mid_ingest_leave_each_request_absent_or_complete
 
     // What the emulator holds: items by marker, and the deliveries queued, by marker.
     let items = org_items(&org.org_id).await;
-    let marker_of = |item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| -> Option<usize> {
+    let marker_of = |item: &HashMap<String, shared::store::dynamodb::AttributeValue>| -> Option<usize> {
         match item
             .get("marker")
             .or_else(|| item.get("data").and_then(|d| d.as_m().ok()?.get("marker")))
         {
-            Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().ok(),
+            Some(shared::store::dynamodb::AttributeValue::N(n)) => n.parse().ok(),
             _ => None,
         }
     };

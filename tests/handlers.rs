@@ -323,8 +323,7 @@ async fn a_key_of_one_organization_cannot_revoke_another_organizations_key() {
 async fn probes(queue_url: &str) -> HealthProbes {
     let config = harness::sdk_config(&harness::emulator().endpoint).await;
     HealthProbes {
-        dynamodb: aws_sdk_dynamodb::Client::new(&config),
-        table: harness::TABLE.into(),
+        store: shared::store::Store::from_config(&config, harness::TABLE).expect("store"),
         sqs: aws_sdk_sqs::Client::new(&config),
         queue_url: queue_url.into(),
         secrets: aws_sdk_secretsmanager::Client::new(&config),

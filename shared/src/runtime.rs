@@ -28,7 +28,7 @@ pub struct Services {
 impl Services {
     /// Builds the clients and reads the pepper once, for the container's lifetime.
     pub async fn from_env(config: &SdkConfig) -> Result<Self, Error> {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?);
+        let store = Store::from_config(config, required_env("TABLE_NAME")?)?;
         let secrets = aws_sdk_secretsmanager::Client::new(config);
         let pepper = Pepper::load(&secrets, &required_env("PEPPER_SECRET_ID")?).await?;
         Ok(Self {

@@ -7,9 +7,8 @@
 //!   start-up of a function goes (configuration, clients, first AWS call, later calls);
 //! - handler CPU per ingest of a 2 KB order, in process against the emulator, split by phase:
 //!   authentication and rate limit, the store's write, the fan-out, the rest of the handler, the
-//!   log line, and inside the AWS calls the SDK's serialization, SigV4 signing and
-//!   deserialization (the rest of a call is the SDK's orchestration and the HTTP client);
-//! - AWS calls per ingest, counted by an SDK interceptor;
+//!   log line, and the CPU of one bare DynamoDB call through the store's client;
+//! - AWS calls per ingest, counted by the store's client;
 //! - the delivery worker: deliveries per second to a local receiver, CPU and AWS calls per
 //!   successful delivery (SQS batches of ten built in process, as the event source passes them),
 //!   split by phase, beside the floor: a minimal sender that builds, signs and POSTs the same
@@ -17,15 +16,8 @@
 //! - the support desk: handler CPU and AWS calls per ticket opened and per reply.
 
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use harness::{emulator, fixture, function_env, new_key, new_org, read, repo_root, services_counting_calls};
 use lambda_http::tracing::subscriber;
 use serde_json::json;
@@ -65,136 +57,6 @@ fn ms(d: Duration) -> String {
 /// Finer than [`ms`], for per-request CPU.
 fn ms3(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// CPU spent inside the SDK's synchronous steps of every call a client makes: serialization,
-/// SigV4 signing and deserialization (reading the answer's body included), from its
-/// interceptor hooks on this thread's CPU clock.
-#[derive(Debug, Clone, Default)]
-struct SdkPhases(Arc<Mutex<SdkPhaseState>>);
-
-#[derive(Debug, Default)]
-struct SdkPhaseState {
-    began: [Option<Duration>; 3],
-    spent: [Duration; 3],
-    calls: u32,
-}
-
-const SERIALIZE: usize = 0;
-const SIGN: usize = 1;
-const DESERIALIZE: usize = 2;
-
-impl SdkPhases {
-    fn begin(&self, step: usize) {
-        self.0.lock().unwrap().began[step] = Some(thread_cpu());
-    }
-
-    fn end(&self, step: usize) {
-        let now = thread_cpu();
-        let mut state = self.0.lock().unwrap();
-        if let Some(began) = state.began[step].take() {
-            state.spent[step] += now.saturating_sub(began);
-        }
-    }
-
-    /// CPU per step since the last take, and the number of calls.
-    fn take(&self) -> ([Duration; 3], u32) {
-        let mut state = self.0.lock().unwrap();
-        let taken = (state.spent, state.calls);
-        *state = SdkPhaseState::default();
-        taken
-    }
-}
-
-impl Intercept for SdkPhases {
-    fn name(&self) -> &'static str {
-        "SdkPhases"
-    }
-
-    fn read_before_execution(
-        &self,
-        _: &BeforeSerializationInterceptorContextRef<'_>,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.lock().unwrap().calls += 1;
-        Ok(())
-    }
-
-    fn read_before_serialization(
-        &self,
-        _: &BeforeSerializationInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.begin(SERIALIZE);
-        Ok(())
-    }
-
-    fn read_after_serialization(
-        &self,
-        _: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.end(SERIALIZE);
-        Ok(())
-    }
-
-    fn read_before_signing(
-        &self,
-        _: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.begin(SIGN);
-        Ok(())
-    }
-
-    fn read_after_signing(
-        &self,
-        _: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.end(SIGN);
-        Ok(())
-    }
-
-    fn read_before_deserialization(
-        &self,
-        _: &BeforeDeserializationInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.begin(DESERIALIZE);
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        _: &FinalizerInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.end(DESERIALIZE);
-        Ok(())
-    }
-}
-
-/// The services of the bench: the DynamoDB client counts its calls and times its steps.
-async fn bench_services() -> (shared::runtime::Services, harness::CallCounter, SdkPhases) {
-    let (base, calls) = services_counting_calls().await;
-    let phases = SdkPhases::default();
-    let config = harness::sdk_config(&emulator().endpoint).await;
-    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
-        .interceptor(calls.clone())
-        .interceptor(phases.clone())
-        .build();
-    let services = shared::runtime::Services {
-        store: shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), harness::TABLE),
-        ..base
-    };
-    (services, calls, phases)
 }
 
 /// The subscriber the functions install (`lambda_http::tracing::init_default_subscriber`, JSON
@@ -267,7 +129,7 @@ async fn startup_phases_child() {
     let tracing = started.elapsed();
     let config = shared::runtime::aws_config().await;
     let config_read = started.elapsed();
-    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let store = shared::store::Store::from_config(&config, harness::TABLE).unwrap();
     let secrets = aws_sdk_secretsmanager::Client::new(&config);
     let clients = started.elapsed();
     let secret_id = std::env::var("PEPPER_SECRET_ID").unwrap();
@@ -275,7 +137,7 @@ async fn startup_phases_child() {
     let first_call = started.elapsed();
     shared::secrets::Pepper::load(&secrets, &secret_id).await.unwrap();
     let second_call = started.elapsed();
-    drop(dynamodb);
+    drop(store);
     let steps = [
         tracing,
         config_read - tracing,
@@ -380,12 +242,12 @@ async fn bench() {
     if selected("cold-start") {
         cold_starts(&release).await;
     }
-    let (services, calls, sdk) = bench_services().await;
+    let (services, calls) = services_counting_calls().await;
     if selected("ingest") {
-        ingest(&services, &calls, &sdk).await;
+        ingest(&services, &calls).await;
     }
     if selected("deliveries") {
-        deliveries(&services, &calls, &sdk).await;
+        deliveries(&services, &calls).await;
     }
     if selected("desk") {
         desk(&services, &calls).await;
@@ -410,7 +272,7 @@ async fn cold_starts(release: &std::path::Path) {
     startup_phases();
 }
 
-async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCounter, sdk: &SdkPhases) {
+async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCounter) {
     let org = new_org(services).await;
     let key = new_key(services, &org, &["webhook:write"], 10_000).await;
     let body = two_kb_order();
@@ -427,7 +289,6 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
         );
     }
     calls.take();
-    sdk.take();
     let mut requests: Vec<_> = (0..INGESTS).map(|_| request()).collect();
     let (cpu, wall) = (thread_cpu(), Instant::now());
     for request in requests.drain(..) {
@@ -436,7 +297,6 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
     }
     let (cpu, wall) = (thread_cpu() - cpu, wall.elapsed());
     let aws_calls = calls.take() as f64 / INGESTS as f64;
-    let (sdk_steps, _) = sdk.take();
     let total = cpu / INGESTS;
 
     // Each phase again on its own, as the handler runs it.
@@ -471,7 +331,11 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
             .unwrap();
     })
     .await;
-    let (phase_steps, phase_calls) = sdk.take();
+    // One bare call: a GetItem of the organization's small item.
+    let bare_call = cpu_per(INGESTS, || async {
+        services.store.get_organization(&org.org_id).await.unwrap().unwrap();
+    })
+    .await;
     let logging = {
         let started = thread_cpu();
         for _ in 0..INGESTS {
@@ -479,15 +343,13 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
         }
         (thread_cpu() - started) / INGESTS
     };
-    let per_call = |steps: [Duration; 3], i: usize, calls: u32| steps[i] / calls.max(1);
-    let sdk_calls = phase_calls.max(1);
     let rest = total.saturating_sub(auth + store + fan_out);
     println!(
         "\ningest of a {} byte order ({INGESTS} sequential requests, one process, this thread's CPU):",
         body.len()
     );
     println!(
-        "  handler CPU per request   {:>9}  (handler, SDK serialization and signing, HTTP client, log line)",
+        "  handler CPU per request   {:>9}  (handler, DynamoDB client, HTTP client, log line)",
         ms3(total)
     );
     println!(
@@ -507,26 +369,9 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
         "    logging: the request's line   {:>9}  (JSON, as deployed; part of authentication)",
         ms3(logging)
     );
-    println!("  inside each AWS call (mean of {sdk_calls} calls of the phases above):");
     println!(
-        "    SDK serialization             {:>9}",
-        ms3(per_call(phase_steps, SERIALIZE, sdk_calls))
-    );
-    println!(
-        "    SigV4 signing                 {:>9}",
-        ms3(per_call(phase_steps, SIGN, sdk_calls))
-    );
-    println!(
-        "    reading, deserializing answer {:>9}",
-        ms3(per_call(phase_steps, DESERIALIZE, sdk_calls))
-    );
-    println!("    (the rest of a call: building its input, the SDK's orchestration, the HTTP client)");
-    let in_handler = (aws_calls * INGESTS as f64) as u32;
-    println!(
-        "    (in the handler run: serialization {}, signing {}, deserialization {} per call)",
-        ms3(per_call(sdk_steps, SERIALIZE, in_handler)),
-        ms3(per_call(sdk_steps, SIGN, in_handler)),
-        ms3(per_call(sdk_steps, DESERIALIZE, in_handler))
+        "  one bare DynamoDB call    {:>9}  (GetItem of a small item: serialize, sign, POST, parse)",
+        ms3(bare_call)
     );
     println!(
         "  wall time per request     {:>9}  (includes the emulator's own time)",
@@ -599,7 +444,7 @@ struct Throughput {
     cpu: Duration,
 }
 
-async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallCounter, sdk: &SdkPhases) {
+async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallCounter) {
     let port = harness::free_port();
     let root = repo_root();
     let mut receiver = harness::spawn_tied_to_this_process(
@@ -709,7 +554,6 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         error: None,
         response_body: Some("ok".into()),
     };
-    sdk.take();
     let mut i = 0;
     let record = cpu_per(N, || {
         let m = &messages[i % messages.len()];
@@ -734,8 +578,6 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         }
     })
     .await;
-    let (steps, record_calls) = sdk.take();
-    let per_call = |i: usize| steps[i] / record_calls.max(1);
     let http = send.saturating_sub(payload + sign);
     let rest = worker_figures.cpu.saturating_sub(parse + send + record);
 
@@ -755,12 +597,6 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
     println!(
         "    recording the attempt         {:>9}  (two DynamoDB calls, together)",
         ms3(record)
-    );
-    println!(
-        "      of which SDK serialization {}, SigV4 signing {}, reading and deserializing {} per call",
-        ms3(per_call(SERIALIZE)),
-        ms3(per_call(SIGN)),
-        ms3(per_call(DESERIALIZE))
     );
     println!("    the rest (batch, cache, plan) {:>9}", ms3(rest));
     println!(

@@ -209,7 +209,7 @@ pub async fn services_with_clock(clock: Arc<dyn Clock>) -> Services {
         .await
         .expect("pepper");
     Services {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&config), TABLE),
+        store: Store::from_config(&config, TABLE).expect("store"),
         pepper,
         clock,
     }
@@ -398,7 +398,7 @@ pub async fn stored_items(services: &Services, org_id: &str) -> Vec<shared::stor
             .filter_expression("begins_with(PK, :org)")
             .expression_attribute_values(
                 ":org",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("ORG#{org_id}")),
+                shared::store::dynamodb::AttributeValue::S(format!("ORG#{org_id}")),
             )
             .set_exclusive_start_key(start)
             .send()
@@ -417,45 +417,32 @@ pub async fn items_of(services: &Services, org_id: &str) -> usize {
     stored_items(services, org_id).await.len()
 }
 
-/// Counts the DynamoDB requests a client sends (every attempt, retries included).
-#[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<std::sync::atomic::AtomicUsize>);
+/// Counts the DynamoDB requests of one store (every attempt, retries included) since the last
+/// `take`.
+#[derive(Debug, Clone)]
+pub struct CallCounter {
+    client: shared::store::dynamodb::DynamoDb,
+    counted: Arc<std::sync::atomic::AtomicU64>,
+}
 
 impl CallCounter {
+    pub fn of(store: &Store) -> Self {
+        let client = store.client().clone();
+        let counted = Arc::new(client.requests_sent().into());
+        Self { client, counted }
+    }
+
     pub fn take(&self) -> usize {
-        self.0.swap(0, std::sync::atomic::Ordering::SeqCst)
+        let sent = self.client.requests_sent();
+        (sent - self.counted.swap(sent, std::sync::atomic::Ordering::SeqCst)) as usize
     }
 }
 
-impl aws_sdk_dynamodb::config::Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "CallCounter"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-/// Services whose DynamoDB client counts its requests (the only AWS service on the request
-/// path: the pepper is read once per container).
+/// Services and a count of their DynamoDB requests (the only AWS service on the request path:
+/// the pepper is read once per container).
 pub async fn services_counting_calls() -> (Services, CallCounter) {
-    let base = services().await;
-    let config = sdk_config(&emulator().endpoint).await;
-    let counter = CallCounter::default();
-    let dynamodb = aws_sdk_dynamodb::config::Builder::from(&config)
-        .interceptor(counter.clone())
-        .build();
-    let services = Services {
-        store: Store::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), TABLE),
-        ..base
-    };
+    let services = services().await;
+    let counter = CallCounter::of(&services.store);
     (services, counter)
 }
 
@@ -831,7 +818,7 @@ pub async fn secret_box() -> shared::crypto::SecretBox {
 pub async fn inbound_services(clock: Arc<dyn Clock>) -> shared::inbound::InboundServices {
     let config = sdk_config(&emulator().endpoint).await;
     shared::inbound::InboundServices {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&config), TABLE),
+        store: Store::from_config(&config, TABLE).expect("store"),
         secrets: secret_box().await,
         publisher: publisher().await,
         alerts: shared::outbound::Alerts {

@@ -60,7 +60,7 @@ pub struct InboundServices {
 impl InboundServices {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
+            store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             secrets: SecretBox::from_env(config).await?,
             publisher: Publisher::from_env(config)?,
             alerts: Alerts::from_env(config)?,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api_keys::OrgRateLimit;
 use super::organizations::{Organization, TRIAL_PREVIOUS_PLAN, TRIAL_PREVIOUS_RATE_LIMIT, plan_rate_limit};
-use super::{Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, n, org_prefix, s, transact_update};
+use super::{Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, n, org_prefix, s};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivationCode {
@@ -130,9 +130,9 @@ impl Store {
             None => plan.update_expression(format!("{sets} REMOVE {TRIAL_PREVIOUS_RATE_LIMIT}")),
         };
         let writes = vec![
-            transact_update(count)?,
-            self.transact_put(redemption, Some(NOT_STORED))?,
-            transact_update(plan)?,
+            count.into_update(),
+            self.transact_put(redemption, Some(NOT_STORED)),
+            plan.into_update(),
         ];
         if !self.transact(writes).await? {
             return self.why_not_redeemed(&org.org_id, code, now).await;

@@ -4,8 +4,9 @@
 //! secret and its rate-limit window (`rl_window`, minutes since the epoch) and count (`rl_count`),
 //! so that authenticating and counting a request is one conditional `UpdateItem`.
 
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use super::dynamodb::AttributeValueExt;
+use super::dynamodb::Operation;
+use super::dynamodb::{AttributeValue, ReturnValue};
 
 use super::{
     GSI1PK, GSI1SK, Item, PK, SK, Store, StoreError, get_n, get_s, n, org_and_id, org_prefix, query_all, s,
@@ -87,7 +88,7 @@ fn key_pk(org_id: &str, key_id: &str) -> String {
 
 impl Store {
     /// An update of one key item.
-    fn update_key(&self, org_id: &str, key_id: &str) -> UpdateItemFluentBuilder {
+    fn update_key(&self, org_id: &str, key_id: &str) -> Operation {
         self.update_item(key_pk(org_id, key_id), "KEY")
     }
 }

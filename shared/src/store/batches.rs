@@ -10,8 +10,8 @@
 //! `UpdateItem` (lease), `Query` of the oldest events, `BatchWriteItem` deletes, `UpdateItem`
 //! subtracting what was taken and releasing the lease.
 
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::ReturnValue;
+use super::dynamodb::Operation;
+use super::dynamodb::ReturnValue;
 
 use super::endpoints::endpoint_pk;
 use super::{
@@ -43,7 +43,7 @@ pub struct BufferedEvent {
 
 impl Store {
     /// An update of the batch window item of an endpoint's batch partition `pk`.
-    fn update_window(&self, pk: String) -> UpdateItemFluentBuilder {
+    fn update_window(&self, pk: String) -> Operation {
         self.update_item(pk, "WINDOW")
     }
 

@@ -29,13 +29,13 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use super::dynamodb::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
     GSI1PK, GSI1SK, GSI2PK, GSI2SK, Item, NOT_STORED, PK, SK, Store, StoreError, entity_item, get_s, key, n,
-    newest_first, org_prefix, s, transact_delete_of, transact_update,
+    newest_first, org_prefix, s,
 };
 
 /// Sort key of the order item.
@@ -293,9 +293,9 @@ impl Store {
     /// Stores a new order and the link of its `externalId`; `false` (nothing written) when
     /// another order of the organization has that `externalId`.
     pub async fn create_call_order(&self, org_id: &str, order: &CallOrder) -> Result<bool, StoreError> {
-        let mut writes = vec![self.transact_put(order_item(org_id, order)?, Some(NOT_STORED))?];
+        let mut writes = vec![self.transact_put(order_item(org_id, order)?, Some(NOT_STORED))];
         if let Some(external_id) = &order.external_id {
-            writes.push(self.transact_put(link_item(org_id, external_id, &order.id), Some(NOT_STORED))?);
+            writes.push(self.transact_put(link_item(org_id, external_id, &order.id), Some(NOT_STORED)));
         }
         self.transact(writes).await
     }
@@ -377,13 +377,13 @@ impl Store {
             .condition_expression(STILL_PENDING)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values));
-        let mut writes = vec![transact_update(update)?];
+        let mut writes = vec![update.into_update()];
         if changed.external_id != previous.external_id {
             if let Some(old) = &previous.external_id {
-                writes.push(self.unlink_write(org_id, old, &changed.id)?);
+                writes.push(self.unlink_write(org_id, old, &changed.id));
             }
             if let Some(new) = &changed.external_id {
-                writes.push(self.transact_put(link_item(org_id, new, &changed.id), Some(NOT_STORED))?);
+                writes.push(self.transact_put(link_item(org_id, new, &changed.id), Some(NOT_STORED)));
             }
         }
         self.transact(writes).await
@@ -416,10 +416,7 @@ impl Store {
         let mut attempt_item = entity_item(attempt)?;
         attempt_item.insert(PK.into(), s(call_order_pk(org_id, &changed.id)));
         attempt_item.insert(SK.into(), s(attempt_sk(attempt.attempt)));
-        let writes = vec![
-            transact_update(update)?,
-            self.transact_put(attempt_item, Some(NOT_STORED))?,
-        ];
+        let writes = vec![update.into_update(), self.transact_put(attempt_item, Some(NOT_STORED))];
         self.transact(writes).await
     }
 
@@ -447,22 +444,21 @@ impl Store {
             .condition_expression("attribute_exists(PK) AND #attempts = :attempts")
             .expression_attribute_names("#attempts", "callAttempts")
             .expression_attribute_values(":attempts", n(order.call_attempts));
-        let mut writes = vec![transact_delete_of(delete)?];
+        let mut writes = vec![delete.into_delete()];
         for call in &found.calls {
-            writes.push(self.transact_delete(key(pk.clone(), &attempt_sk(call.attempt)))?);
+            writes.push(self.transact_delete(key(pk.clone(), &attempt_sk(call.attempt))));
         }
         if let Some(external_id) = &order.external_id {
-            writes.push(self.unlink_write(org_id, external_id, &order.id)?);
+            writes.push(self.unlink_write(org_id, external_id, &order.id));
         }
         self.transact(writes).await
     }
 
     /// Removes the link of `external_id` if it is `order_id`'s (or gone already).
-    fn unlink_write(&self, org_id: &str, external_id: &str, order_id: &str) -> Result<TransactWriteItem, StoreError> {
-        let delete = self
-            .delete_write(call_order_pk(org_id, external_id), LINK_SK)
+    fn unlink_write(&self, org_id: &str, external_id: &str, order_id: &str) -> TransactWriteItem {
+        self.delete_write(call_order_pk(org_id, external_id), LINK_SK)
             .condition_expression("attribute_not_exists(PK) OR order_id = :order")
-            .expression_attribute_values(":order", s(order_id));
-        transact_delete_of(delete)
+            .expression_attribute_values(":order", s(order_id))
+            .into_delete()
     }
 }

@@ -13,7 +13,7 @@
 //! Public uses are counted per client IP and minute, the one other key that no organization
 //! leads: a public route knows no organization before it has read the request.
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use super::dynamodb::{AttributeValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -64,7 +64,7 @@ impl Store {
         let mut item: Item = entity_item(token)?;
         item.insert(PK.into(), s(csat_pk(&token.org_id, secret)));
         item.insert(SK.into(), s("CSAT"));
-        self.transact_put(item, Some(super::NOT_STORED))
+        Ok(self.transact_put(item, Some(super::NOT_STORED)))
     }
 
     pub async fn get_csat_token(&self, org_id: &str, secret: &str) -> Result<Option<CsatToken>, StoreError> {
@@ -82,31 +82,27 @@ impl Store {
         let value =
             |csat: &TicketCsat| serde_dynamo::to_attribute_value(csat).map_err(|e| StoreError::Rejected(e.to_string()));
         let update = |pk: String, sk: &str, expression: &str| self.update_write(pk, sk).update_expression(expression);
-        let built = super::transact_update;
         let writes = vec![
-            built(
-                update(csat_pk(&token.org_id, secret), "CSAT", "SET rating = :rating")
-                    .condition_expression("attribute_exists(PK) AND attribute_not_exists(rating)")
-                    .expression_attribute_values(":rating", value(rating)?),
-            )?,
-            built(
-                update(
-                    format!("{}#TICKET#{}", org_prefix(&token.org_id), token.ticket_id),
-                    "TICKET",
-                    "SET csat = :rating",
-                )
-                .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":rating", value(rating)?),
-            )?,
-            built(
-                update(
-                    org_prefix(&token.org_id),
-                    "ORG",
-                    "ADD csat_ratings :one, csat_rating_total :stars",
-                )
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":stars", n(rating.rating)),
-            )?,
+            update(csat_pk(&token.org_id, secret), "CSAT", "SET rating = :rating")
+                .condition_expression("attribute_exists(PK) AND attribute_not_exists(rating)")
+                .expression_attribute_values(":rating", value(rating)?)
+                .into_update(),
+            update(
+                format!("{}#TICKET#{}", org_prefix(&token.org_id), token.ticket_id),
+                "TICKET",
+                "SET csat = :rating",
+            )
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":rating", value(rating)?)
+            .into_update(),
+            update(
+                org_prefix(&token.org_id),
+                "ORG",
+                "ADD csat_ratings :one, csat_rating_total :stars",
+            )
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":stars", n(rating.rating))
+            .into_update(),
         ];
         Ok(match self.transact(writes).await? {
             true => Rated::Rated(CsatToken {

@@ -132,7 +132,7 @@ impl Store {
                 ]);
                 self.transact_put(item, None)
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         self.merge_document((pk, "CUSTOMER"), "customer", fields, now, meta, identities)
             .await
     }

@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use super::dynamodb::AttributeValueExt;
+use super::dynamodb::{AttributeValue, Operation};
 use serde::Serialize;
 
 use super::endpoints::{Endpoint, endpoint_pk};
@@ -121,8 +122,8 @@ fn delivery_from(item: &Item) -> Option<Delivery> {
     })
 }
 
-/// One write that records an attempt on the delivery item.
-fn delivery_update(table: &str, update: &DeliveryUpdate<'_>) -> Result<Update, StoreError> {
+/// The `UpdateItem` that records an attempt on the delivery item.
+fn delivery_update(store: &Store, update: &DeliveryUpdate<'_>) -> Operation {
     let mut sets = vec![
         "endpoint_id = :endpoint",
         "event = :event",
@@ -177,18 +178,12 @@ fn delivery_update(table: &str, update: &DeliveryUpdate<'_>) -> Result<Update, S
     if !removals.is_empty() {
         expression.push_str(&format!(" REMOVE {}", removals.join(", ")));
     }
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(super::key(
-            delivery_pk(update.org_id, update.delivery_id),
-            "DELIVERY",
-        )))
+    store
+        .update_item(delivery_pk(update.org_id, update.delivery_id), "DELIVERY")
         .update_expression(expression)
         .expression_attribute_names("#status", "status")
         .expression_attribute_names("#ttl", super::TTL)
         .set_expression_attribute_values(Some(values))
-        .build()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
 /// A cursor from `encode_cursor`, accepted only for the same organization and endpoint.
@@ -207,17 +202,7 @@ pub struct DeliveryPage {
 impl Store {
     /// Records an attempt on the delivery.
     pub async fn record_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
-        let spec = delivery_update(self.table(), update)?;
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(spec.key))
-            .update_expression(spec.update_expression)
-            .set_expression_attribute_names(spec.expression_attribute_names)
-            .set_expression_attribute_values(spec.expression_attribute_values)
-            .send()
-            .await
-            .map_err(store_error)?;
+        delivery_update(self, update).send().await.map_err(store_error)?;
         Ok(())
     }
 

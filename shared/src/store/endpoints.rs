@@ -5,9 +5,9 @@
 //! receiver's bearer token are stored sealed (see `crypto`); delivery counters are numbers
 //! updated atomically by the delivery worker.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::ReturnValue;
+use super::dynamodb::Operation;
+use super::dynamodb::Output;
+use super::dynamodb::ReturnValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -147,7 +147,7 @@ fn endpoint_from(item: &Item) -> Option<Endpoint> {
 }
 
 /// The endpoint an `ALL_NEW` update returned; `None` when its condition failed.
-fn updated_endpoint(output: Option<UpdateItemOutput>) -> Option<Endpoint> {
+fn updated_endpoint(output: Option<Output>) -> Option<Endpoint> {
     output.as_ref().and_then(|o| o.attributes()).and_then(endpoint_from)
 }
 
@@ -168,7 +168,7 @@ pub enum AttemptOutcome {
 
 impl Store {
     /// An update of one endpoint, guarded by `condition` (each requires the endpoint to exist).
-    fn update_endpoint_item(&self, org_id: &str, endpoint_id: &str, condition: &str) -> UpdateItemFluentBuilder {
+    fn update_endpoint_item(&self, org_id: &str, endpoint_id: &str, condition: &str) -> Operation {
         self.update_item(endpoint_pk(org_id, endpoint_id), "ENDPOINT")
             .condition_expression(condition)
     }

@@ -85,7 +85,7 @@ impl Store {
         );
         let mut transaction = self.client().transact_write_items();
         for item in items {
-            transaction = transaction.transact_items(self.transact_put(item, None)?);
+            transaction = transaction.transact_items(self.transact_put(item, None));
         }
         transaction.send().await.map_err(store_error)?;
         Ok(())

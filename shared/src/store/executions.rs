@@ -13,8 +13,6 @@
 //!   repeated report changes nothing), and the execution as the report leaves it, only if its
 //!   `version` is still the one read (two reports at once: one retries on the other's result).
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -211,12 +209,11 @@ impl Store {
         let pk = execution_pk(org_id, &execution.execution_id);
         let mut seen = key(pk, &format!("REPORT#{report_key}"));
         seen.insert(TTL.into(), n(now_epoch + REPORT_SEEN_SECONDS));
-        let claim = self.transact_put(seen, Some(NOT_STORED))?;
-        let mut write = self.transact_put(execution_item(org_id, execution)?, Some("version = :read"))?;
-        if let Some(put) = write.put.as_mut() {
-            put.expression_attribute_values =
-                Some([(":read".to_string(), AttributeValue::N(read_version.to_string()))].into());
-        }
+        let claim = self.transact_put(seen, Some(NOT_STORED));
+        let write = self
+            .put_write(execution_item(org_id, execution)?, Some("version = :read"))
+            .expression_attribute_values(":read", n(read_version))
+            .into_put();
         let result = self
             .client()
             .transact_write_items()
@@ -227,14 +224,11 @@ impl Store {
         match result {
             Ok(_) => Ok(ReportWrite::Applied),
             Err(error) => {
-                let failed = match error.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                        .collect::<Vec<_>>(),
-                    _ => return Err(store_error(error)),
-                };
+                let failed: Vec<bool> = error
+                    .cancellation_reasons
+                    .iter()
+                    .map(|r| r.code.as_deref() == Some("ConditionalCheckFailed"))
+                    .collect();
                 match failed.as_slice() {
                     [true, ..] => Ok(ReportWrite::Seen),
                     [false, true] => Ok(ReportWrite::Raced),

@@ -5,7 +5,7 @@
 //! A claim is `processing` until the work is done; one whose worker died (a timeout, a crash)
 //! expires after [`CLAIM_SECONDS`] and may be taken again, so no event is lost to a dead claim.
 
-use aws_sdk_dynamodb::types::ReturnValue;
+use super::dynamodb::ReturnValue;
 
 use super::{PK, SK, Store, StoreError, TTL, get_s, n, org_prefix, s, store_error, unless_condition_failed};
 

@@ -206,7 +206,7 @@ impl Store {
         let writes = items
             .into_iter()
             .map(|item| self.transact_put(item, Some(NOT_STORED)))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         Ok(match self.transact(writes).await? {
             true => Connected::Created,
             false => Connected::AccountTaken,
@@ -243,10 +243,7 @@ impl Store {
                 .into_iter()
                 .map(|route| super::key(route, "PROVIDER")),
         );
-        let deletes = keys
-            .into_iter()
-            .map(|key| self.transact_delete(key))
-            .collect::<Result<Vec<_>, _>>()?;
+        let deletes = keys.into_iter().map(|key| self.transact_delete(key)).collect();
         self.client()
             .transact_write_items()
             .set_transact_items(Some(deletes))

@@ -213,7 +213,7 @@ impl Store {
     pub async fn unblock_sender(&self, org_id: &str, sender: &str) -> Result<Option<BlockedSender>, StoreError> {
         let output = self
             .delete_item(blocked_pk(org_id), &blocked_sk(sender))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .return_values(super::dynamodb::ReturnValue::AllOld)
             .send()
             .await
             .map_err(store_error)?;

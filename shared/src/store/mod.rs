@@ -92,6 +92,7 @@ pub mod chat;
 pub mod csat;
 pub mod customers;
 pub mod deliveries;
+pub mod dynamodb;
 pub mod endpoints;
 pub mod events;
 pub mod executions;
@@ -110,23 +111,15 @@ pub mod widget;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::Client as DynamoClient;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
-use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::builders::{DeleteBuilder, UpdateBuilder};
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+pub use dynamodb::Item;
+use dynamodb::{
+    AttributeValue, AttributeValueExt, DynamoDb, DynamoError, Operation, Output, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
 
-pub type Item = HashMap<String, AttributeValue>;
+use crate::error::ApiError;
 
 /// A merchant document's top-level fields, as sent.
 pub type Fields = Map<String, Value>;
@@ -156,7 +149,7 @@ pub const MAX_DOCUMENT_FIELDS: usize = 100;
 /// Handle on the table, built once per container.
 #[derive(Clone, Debug)]
 pub struct Store {
-    client: DynamoClient,
+    client: DynamoDb,
     table: String,
 }
 
@@ -182,31 +175,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Classifies an SDK error: DynamoDB's validation errors are the input's fault, the rest ours.
-pub(crate) fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    error: SdkError<E, R>,
-) -> StoreError {
-    let message = aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string();
-    match error.code() {
-        Some("ValidationException") => StoreError::Rejected(error.message().unwrap_or("invalid item").to_string()),
-        _ => StoreError::Unavailable(message),
+/// Classifies a DynamoDB error: its validation errors are the input's fault, the rest ours.
+pub(crate) fn store_error(error: DynamoError) -> StoreError {
+    match error.code.as_deref() {
+        Some("ValidationException") => StoreError::Rejected(error.message),
+        _ => StoreError::Unavailable(error.to_string()),
     }
 }
 
 /// `Ok(None)` when a write's condition failed (the item is absent or in another state), so
 /// that callers can answer 404 or 409 instead of an error.
-pub(crate) fn unless_condition_failed<T, E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    result: Result<T, SdkError<E, R>>,
-) -> Result<Option<T>, StoreError> {
+pub(crate) fn unless_condition_failed<T>(result: Result<T, DynamoError>) -> Result<Option<T>, StoreError> {
     match result {
         Ok(value) => Ok(Some(value)),
-        Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(None),
+        Err(error) if error.code.as_deref() == Some("ConditionalCheckFailedException") => Ok(None),
         Err(error) => Err(store_error(error)),
     }
 }
 
 /// Every item a query matches, page after page.
-pub(crate) async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+pub(crate) async fn query_all(query: Operation) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -257,30 +245,13 @@ impl Store {
         let mut found = Vec::new();
         let mut pending = keys;
         while !pending.is_empty() {
-            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut pending)))
-                .build()
-                .map_err(|e| StoreError::Rejected(e.to_string()))?;
-            let output = self
+            let (items, unprocessed) = self
                 .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
+                .batch_get_item(&self.table, std::mem::take(&mut pending))
                 .await
                 .map_err(store_error)?;
-            found.extend(
-                output
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default(),
-            );
-            pending = output
-                .unprocessed_keys
-                .unwrap_or_default()
-                .remove(&self.table)
-                .map(|rest| rest.keys)
-                .unwrap_or_default();
+            found.extend(items);
+            pending = unprocessed;
         }
         Ok(found)
     }
@@ -321,34 +292,37 @@ impl Store {
     }
 
     /// A transaction's write of a whole item, guarded by `condition` when given.
-    pub(crate) fn transact_put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        Put::builder()
+    pub(crate) fn transact_put(&self, item: Item, condition: Option<&str>) -> TransactWriteItem {
+        self.put_write(item, condition).into_put()
+    }
+
+    /// A transaction's write of a whole item; the caller adds its values and makes it a write
+    /// with `into_put`.
+    pub(crate) fn put_write(&self, item: Item, condition: Option<&str>) -> Operation {
+        self.client
+            .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_string))
-            .build()
-            .map(|put| TransactWriteItem::builder().put(put).build())
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// A transaction's unconditional delete of one item.
-    pub(crate) fn transact_delete(&self, key: Item) -> Result<TransactWriteItem, StoreError> {
-        Delete::builder()
+    pub(crate) fn transact_delete(&self, key: Item) -> TransactWriteItem {
+        self.client
+            .delete_item()
             .table_name(&self.table)
             .set_key(Some(key))
-            .build()
-            .map(|delete| TransactWriteItem::builder().delete(delete).build())
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .into_delete()
     }
 
-    /// A transaction's delete of one item; the caller adds its condition and values and hands
-    /// it to [`transact_delete_of`].
-    pub(crate) fn delete_write(&self, pk: String, sk: &str) -> DeleteBuilder {
-        Delete::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
+    /// A transaction's delete of one item; the caller adds its condition and values and makes
+    /// it a write with `into_delete`.
+    pub(crate) fn delete_write(&self, pk: String, sk: &str) -> Operation {
+        self.delete_item(pk, sk)
     }
 
     /// An `UpdateItem` of one item; the caller adds its expression, condition and values.
-    pub(crate) fn update_item(&self, pk: String, sk: &str) -> UpdateItemFluentBuilder {
+    pub(crate) fn update_item(&self, pk: String, sk: &str) -> Operation {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -356,13 +330,13 @@ impl Store {
     }
 
     /// A transaction's update of one item; the caller adds its expression, condition and values
-    /// and hands it to [`transact_update`].
-    pub(crate) fn update_write(&self, pk: String, sk: &str) -> UpdateBuilder {
-        Update::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
+    /// and makes it a write with `into_update`.
+    pub(crate) fn update_write(&self, pk: String, sk: &str) -> Operation {
+        self.update_item(pk, sk)
     }
 
     /// A `DeleteItem` of one item; the caller adds its condition, if any.
-    pub(crate) fn delete_item(&self, pk: String, sk: &str) -> DeleteItemFluentBuilder {
+    pub(crate) fn delete_item(&self, pk: String, sk: &str) -> Operation {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -370,37 +344,37 @@ impl Store {
     }
 
     /// A query of the table partition `pk`.
-    pub(crate) fn query_partition(&self, pk: String) -> QueryFluentBuilder {
+    pub(crate) fn query_partition(&self, pk: String) -> Operation {
         self.query_keys(None, "PK = :pk".to_string(), pk)
     }
 
     /// A query of the items of partition `pk` whose sort key starts with `prefix`.
-    pub(crate) fn query_prefix(&self, pk: String, prefix: &str) -> QueryFluentBuilder {
+    pub(crate) fn query_prefix(&self, pk: String, prefix: &str) -> Operation {
         self.query_keys(None, "PK = :pk AND begins_with(SK, :prefix)".to_string(), pk)
             .expression_attribute_values(":prefix", s(prefix))
     }
 
     /// A query of GSI1's partition `index_pk`.
-    pub(crate) fn query_index(&self, index_pk: String) -> QueryFluentBuilder {
+    pub(crate) fn query_index(&self, index_pk: String) -> Operation {
         self.query_keys(Some(GSI1), "GSI1PK = :pk".to_string(), index_pk)
     }
 
     /// A query of GSI2's partition `index_pk`.
-    pub(crate) fn query_index2(&self, index_pk: String) -> QueryFluentBuilder {
+    pub(crate) fn query_index2(&self, index_pk: String) -> Operation {
         self.query_keys(Some(GSI2), "GSI2PK = :pk".to_string(), index_pk)
     }
 
     /// A query of GSI2's partition `index_pk` narrowed by `sort_condition` on `GSI2SK`.
-    pub(crate) fn query_index2_where(&self, index_pk: String, sort_condition: &str) -> QueryFluentBuilder {
+    pub(crate) fn query_index2_where(&self, index_pk: String, sort_condition: &str) -> Operation {
         self.query_keys(Some(GSI2), format!("GSI2PK = :pk AND {sort_condition}"), index_pk)
     }
 
     /// A query of GSI1's partition `index_pk` narrowed by `sort_condition` on `GSI1SK`.
-    pub(crate) fn query_index_where(&self, index_pk: String, sort_condition: &str) -> QueryFluentBuilder {
+    pub(crate) fn query_index_where(&self, index_pk: String, sort_condition: &str) -> Operation {
         self.query_keys(Some(GSI1), format!("GSI1PK = :pk AND {sort_condition}"), index_pk)
     }
 
-    fn query_keys(&self, index: Option<&str>, condition: String, pk: String) -> QueryFluentBuilder {
+    fn query_keys(&self, index: Option<&str>, condition: String, pk: String) -> Operation {
         self.client
             .query()
             .table_name(&self.table)
@@ -427,40 +401,20 @@ impl Store {
     }
 }
 
-/// A transaction's write of an update from [`Store::update_write`].
-pub(crate) fn transact_update(update: UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
-    update
-        .build()
-        .map(|update| TransactWriteItem::builder().update(update).build())
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
-}
-
-/// A transaction's write of a delete from [`Store::delete_write`].
-pub(crate) fn transact_delete_of(delete: DeleteBuilder) -> Result<TransactWriteItem, StoreError> {
-    delete
-        .build()
-        .map(|delete| TransactWriteItem::builder().delete(delete).build())
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
-}
-
 /// Whether a transaction was cancelled because the condition of one of its writes failed.
-pub(crate) fn cancelled_by_condition<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
-    matches!(
-        error.as_service_error(),
-        Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
-            if cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-    )
+pub(crate) fn cancelled_by_condition(error: &DynamoError) -> bool {
+    error.code.as_deref() == Some("TransactionCanceledException")
+        && error
+            .cancellation_reasons
+            .iter()
+            .any(|r| r.code.as_deref() == Some("ConditionalCheckFailed"))
 }
 
 /// The condition that a write creates its item rather than replacing one.
 pub(crate) const NOT_STORED: &str = "attribute_not_exists(PK)";
 
 /// One page of a query, highest sort key first: at most `limit` items from `start` on.
-pub(crate) async fn newest_first(
-    query: QueryFluentBuilder,
-    limit: i32,
-    start: Option<Item>,
-) -> Result<QueryOutput, StoreError> {
+pub(crate) async fn newest_first(query: Operation, limit: i32, start: Option<Item>) -> Result<Output, StoreError> {
     query
         .scan_index_forward(false)
         .limit(limit)
@@ -473,54 +427,34 @@ pub(crate) async fn newest_first(
 /// Sends an update that asks for the old item when its condition fails: `Ok(item)` holds the
 /// attributes the update returned, `Err(item)` what the condition refused (`None` when there
 /// is no item), so callers can say why.
-pub(crate) async fn update_or_refused(
-    request: UpdateItemFluentBuilder,
-) -> Result<Result<Option<Item>, Option<Item>>, StoreError> {
+pub(crate) async fn update_or_refused(request: Operation) -> Result<Result<Option<Item>, Option<Item>>, StoreError> {
     match request
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .send()
         .await
     {
         Ok(output) => Ok(Ok(output.attributes)),
-        Err(error) => match error.as_service_error() {
-            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Err(failed.item.clone())),
-            _ => Err(store_error(error)),
-        },
+        Err(error) if error.code.as_deref() == Some("ConditionalCheckFailedException") => Ok(Err(error.item)),
+        Err(error) => Err(store_error(error)),
     }
 }
 
 impl Store {
     /// Deletes items by key, 25 per `BatchWriteItem`, retrying what DynamoDB leaves unprocessed.
     pub(crate) async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
         for chunk in keys.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    let delete = DeleteRequest::builder()
-                        .set_key(Some(key.clone()))
-                        .build()
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
+            let mut pending = chunk.to_vec();
             for _ in 0..5 {
-                let output = self
+                pending = self
                     .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
+                    .batch_delete(&self.table, pending)
                     .await
                     .map_err(store_error)?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut unprocessed| unprocessed.remove(&self.table))
-                    .unwrap_or_default();
-                if requests.is_empty() {
+                if pending.is_empty() {
                     break;
                 }
             }
-            if !requests.is_empty() {
+            if !pending.is_empty() {
                 return Err(StoreError::Unavailable("items could not be deleted".into()));
             }
         }
@@ -698,14 +632,28 @@ pub(crate) enum Meta {
 }
 
 impl Store {
-    pub fn new(client: DynamoClient, table: impl Into<String>) -> Self {
+    pub fn new(client: DynamoDb, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
         }
     }
 
-    pub fn client(&self) -> &DynamoClient {
+    /// The table `table` through the endpoint, region and credentials of the AWS configuration
+    /// (`AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` for a local emulator).
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Result<Self, String> {
+        let region = config.region().ok_or("no AWS region is configured")?.to_string();
+        let credentials = config
+            .credentials_provider()
+            .ok_or("no AWS credentials are configured")?;
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+            .ok()
+            .or_else(|| config.endpoint_url().map(str::to_string))
+            .unwrap_or_else(|| format!("https://dynamodb.{region}.amazonaws.com"));
+        Ok(Self::new(DynamoDb::new(&endpoint, &region, credentials)?, table))
+    }
+
+    pub fn client(&self) -> &DynamoDb {
         &self.client
     }
 
@@ -745,7 +693,7 @@ impl Store {
             .update_expression(expression)
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values));
-        let mut writes = vec![transact_update(update)?];
+        let mut writes = vec![update.into_update()];
         writes.extend(also);
         match self.transact(writes).await? {
             true => Ok(()),

@@ -1,6 +1,6 @@
 //! Organizations (tenants). Created by the admin bootstrap together with their first key.
 
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use super::dynamodb::Operation;
 
 use super::api_keys::{ApiKeyRecord, OrgRateLimit, key_item};
 use super::{Item, NOT_STORED, PK, SK, Store, StoreError, get_n, get_s, n, org_prefix, s, store_error};
@@ -93,7 +93,7 @@ fn org_item(org: &Organization) -> Item {
 
 impl Store {
     /// An update of the organization item.
-    fn update_org(&self, org_id: &str) -> UpdateItemFluentBuilder {
+    fn update_org(&self, org_id: &str) -> Operation {
         self.update_item(org_prefix(org_id), "ORG")
     }
 
@@ -106,8 +106,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.client()
             .transact_write_items()
-            .transact_items(self.transact_put(org_item(org), Some(NOT_STORED))?)
-            .transact_items(self.transact_put(key_item(first_key, secret_hash), Some(NOT_STORED))?)
+            .transact_items(self.transact_put(org_item(org), Some(NOT_STORED)))
+            .transact_items(self.transact_put(key_item(first_key, secret_hash), Some(NOT_STORED)))
             .send()
             .await
             .map_err(store_error)?;

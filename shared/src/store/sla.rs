@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use super::dynamodb::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -265,12 +265,7 @@ impl Store {
     }
 
     /// The writes that index a ticket's due targets (one per target it has).
-    pub(crate) fn sla_due_writes(
-        &self,
-        org_id: &str,
-        ticket_id: &str,
-        sla: &TicketSla,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+    pub(crate) fn sla_due_writes(&self, org_id: &str, ticket_id: &str, sla: &TicketSla) -> Vec<TransactWriteItem> {
         SlaMetric::ALL
             .into_iter()
             .filter_map(|metric| Some((metric, sla.due_at(metric)?)))
@@ -351,7 +346,7 @@ impl Store {
             .expression_attribute_values(":new", s(Status::New.as_str()))
             .expression_attribute_values(":open", s(Status::Open.as_str()))
             .expression_attribute_values(":pending", s(Status::Pending.as_str()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values(super::dynamodb::ReturnValue::AllNew)
             .send()
             .await;
         super::unless_condition_failed(result)?

@@ -29,7 +29,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
+use super::dynamodb::AttributeValueExt;
+use super::dynamodb::{AttributeValue, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -377,12 +378,12 @@ impl Store {
     fn entry_writes(&self, org_id: &str, entry: &Entry) -> Result<Vec<TransactWriteItem>, StoreError> {
         let lookup = ticket_pointer(entry_lookup_pk(org_id, &entry.entry_id), "ENTRY", &entry.ticket_id);
         let mut writes = vec![
-            self.transact_put(entry_item(org_id, entry)?, Some(NOT_STORED))?,
-            self.transact_put(lookup, Some(NOT_STORED))?,
+            self.transact_put(entry_item(org_id, entry)?, Some(NOT_STORED)),
+            self.transact_put(lookup, Some(NOT_STORED)),
         ];
         if let Some(key) = provider_message_key(entry) {
             let pointer = ticket_pointer(message_id_pk(org_id, &key), MESSAGE_ID, &entry.ticket_id);
-            writes.push(self.transact_put(pointer, Some(NOT_STORED))?);
+            writes.push(self.transact_put(pointer, Some(NOT_STORED)));
         }
         Ok(writes)
     }
@@ -460,16 +461,16 @@ impl Store {
     pub async fn create_ticket(&self, ticket: &Ticket, first: Option<&Entry>) -> Result<(), StoreError> {
         let number = ticket_pointer(number_pk(&ticket.org_id, ticket.number), "TICKETNO", &ticket.ticket_id);
         let mut writes = vec![
-            self.transact_put(ticket_item(ticket)?, Some(NOT_STORED))?,
-            self.transact_put(number, Some(NOT_STORED))?,
+            self.transact_put(ticket_item(ticket)?, Some(NOT_STORED)),
+            self.transact_put(number, Some(NOT_STORED)),
         ];
         if let Some(entry) = first {
             writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         }
         if let Some(sla) = &ticket.sla {
-            writes.extend(self.sla_due_writes(&ticket.org_id, &ticket.ticket_id, sla)?);
+            writes.extend(self.sla_due_writes(&ticket.org_id, &ticket.ticket_id, sla));
         }
-        writes.push(self.status_count_write(&ticket.org_id, None, ticket.status)?);
+        writes.push(self.status_count_write(&ticket.org_id, None, ticket.status));
         match self.transact(writes).await? {
             true => Ok(()),
             // Its id is new and its number was just given: neither can be taken.
@@ -532,7 +533,7 @@ impl Store {
         );
         let mut due = Vec::new();
         if let (true, Some(sla)) = (new_sla, &ticket.sla) {
-            due = self.sla_due_writes(&ticket.org_id, &ticket.ticket_id, sla)?;
+            due = self.sla_due_writes(&ticket.org_id, &ticket.ticket_id, sla);
         }
         if ticket.status == previous_status && due.is_empty() {
             // Nothing to count or index: one update, which answers the ticket it leaves.
@@ -559,9 +560,9 @@ impl Store {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values));
-        let mut writes = vec![super::transact_update(update)?];
+        let mut writes = vec![update.into_update()];
         if ticket.status != previous_status {
-            writes.push(self.status_count_write(&ticket.org_id, Some(previous_status), ticket.status)?);
+            writes.push(self.status_count_write(&ticket.org_id, Some(previous_status), ticket.status));
         }
         writes.extend(due);
         if !self.transact(writes).await? {
@@ -586,12 +587,7 @@ impl Store {
 
     /// The write that moves one ticket from status `from` (none: a new ticket) to `to` in the
     /// organization's counts.
-    fn status_count_write(
-        &self,
-        org_id: &str,
-        from: Option<Status>,
-        to: Status,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn status_count_write(&self, org_id: &str, from: Option<Status>, to: Status) -> TransactWriteItem {
         let mut update = self
             .update_write(counter_pk(org_id), "COUNTER")
             .expression_attribute_names("#to", format!("{STATUS_COUNT}{}", to.as_str()))
@@ -603,7 +599,7 @@ impl Store {
                 .expression_attribute_values(":minus_one", n(-1)),
             None => update.update_expression("ADD #to :one"),
         };
-        super::transact_update(update)
+        update.into_update()
     }
 
     async fn get_ticket_consistent(&self, org_id: &str, ticket_id: &str) -> Result<Option<Ticket>, StoreError> {
@@ -683,7 +679,7 @@ impl Store {
             // The counts move only from the status the ticket still has.
             condition.push_str(" AND #status = :current");
             values.insert(":current".into(), s(ticket.status.as_str()));
-            count = Some(self.status_count_write(&ticket.org_id, Some(ticket.status), status)?);
+            count = Some(self.status_count_write(&ticket.org_id, Some(ticket.status), status));
             // A reopened ticket is no longer solved.
             if status == Status::Open {
                 removals.push("solved_at");
@@ -698,7 +694,7 @@ impl Store {
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .set_expression_attribute_values(Some(values));
-        let mut writes = vec![super::transact_update(update)?];
+        let mut writes = vec![update.into_update()];
         writes.extend(self.entry_writes(&ticket.org_id, entry)?);
         if let Some((token, secret)) = effect.csat {
             writes.push(self.csat_token_write(token, secret)?);
@@ -716,11 +712,7 @@ impl Store {
 
 /// The query behind a ticket list: the organization's index partition within the created
 /// range, newest first, the other filters as a filter expression.
-fn ticket_query(
-    store: &Store,
-    org_id: &str,
-    filter: &TicketFilter,
-) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+fn ticket_query(store: &Store, org_id: &str, filter: &TicketFilter) -> super::dynamodb::Operation {
     // `0` sorts before and `~` after every timestamp, so an open end is the partition's end.
     let from = filter.created_after.clone().unwrap_or_else(|| "0".into());
     let to = format!("{}~", filter.created_before.clone().unwrap_or_else(|| "~".into()));

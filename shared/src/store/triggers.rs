@@ -100,7 +100,7 @@ impl Store {
     pub async fn delete_trigger(&self, org_id: &str, trigger_id: &str) -> Result<Option<Trigger>, StoreError> {
         let output = self
             .delete_item(trigger_pk(org_id, trigger_id), "TRIGGER")
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .return_values(super::dynamodb::ReturnValue::AllOld)
             .send()
             .await
             .map_err(store_error)?;

@@ -39,7 +39,7 @@ pub struct CsatServices {
 impl CsatServices {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
+            store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             publisher: Publisher::from_env(config)?,
             clock: Arc::new(SystemClock),
             per_client_per_minute: env_or("CSAT_RATE_LIMIT_PER_MINUTE", 30)?,

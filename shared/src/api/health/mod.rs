@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
@@ -15,6 +14,8 @@ use utoipa::ToSchema;
 use crate::clock::{Clock, rfc3339};
 use crate::http::{Route, error_response, find_route, json_response};
 use crate::runtime::{Error, required_env};
+use crate::store::Store;
+use crate::store::dynamodb::AttributeValue;
 
 /// A probe slower than this marks its dependency `degraded`.
 const SLOW_PROBE: Duration = Duration::from_millis(1000);
@@ -23,8 +24,7 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The dependencies to probe, built once per container.
 pub struct HealthProbes {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub table: String,
+    pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -35,8 +35,7 @@ pub struct HealthProbes {
 impl HealthProbes {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            table: required_env("TABLE_NAME")?,
+            store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             sqs: aws_sdk_sqs::Client::new(config),
             queue_url: required_env("DELIVERY_QUEUE_URL")?,
             secrets: aws_sdk_secretsmanager::Client::new(config),
@@ -98,7 +97,7 @@ where
             detail: None,
         },
         Ok(Err(error)) => {
-            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "health probe failed");
+            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "health probe failed");
             Check {
                 status: HealthStatus::Unhealthy,
                 latency_ms,
@@ -130,9 +129,10 @@ pub async fn handle(probes: &HealthProbes, clock: &dyn Clock, request: Request) 
     let (dynamodb, sqs, secrets) = tokio::join!(
         probe(
             probes
-                .dynamodb
+                .store
+                .client()
                 .get_item()
-                .table_name(&probes.table)
+                .table_name(probes.store.table())
                 .key("PK", AttributeValue::S("HEALTH".into()))
                 .key("SK", AttributeValue::S("HEALTH".into()))
                 .send()

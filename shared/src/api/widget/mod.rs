@@ -85,7 +85,7 @@ pub struct WidgetServices {
 impl WidgetServices {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
+            store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             publisher: Publisher::from_env(config)?,
             files: FileStore::from_env(config)?,
             secrets: SecretBox::from_env(config).await?,

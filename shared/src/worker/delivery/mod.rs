@@ -60,7 +60,7 @@ impl DeliveryWorker {
         )?);
         let timeout = Duration::from_secs(env_or("DELIVERY_TIMEOUT_SECONDS", 15)?);
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
+            store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             queue: DeliveryQueue::from_env(config)?,
             alerts: Alerts::from_env(config)?,
             secrets: SecretBox::from_env(config).await?,

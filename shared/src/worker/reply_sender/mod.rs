@@ -53,7 +53,7 @@ pub struct ReplySender {
 impl ReplySender {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(config), required_env("TABLE_NAME")?),
+            store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             queue: ReplyQueue::from_env(config)?,
             secrets: SecretBox::from_env(config).await?,
             http: crate::runtime::provider_client()?,
