@@ -53,11 +53,24 @@ pub async fn aws_config() -> SdkConfig {
     aws_loader().load().await
 }
 
+/// The roots AWS's service endpoints chain to (Amazon Trust Services: Amazon Root CA 1 to 4 and
+/// the Starfield Services G2 root that cross-signs them).
+const AWS_ROOTS: &[u8] = include_bytes!("runtime/aws-roots.pem");
+
 /// The SDK's configuration loader with its HTTPS client: rustls on ring, the TLS provider the
-/// rest of the crate already uses (the SDK's default, aws-lc, is a second C library to build).
+/// rest of the crate already uses (the SDK's default, aws-lc, is a second C library to build),
+/// trusting AWS's roots only. The SDK talks to nothing but AWS, and reading the system's roots
+/// (a bundle and then each file of `/etc/ssl/certs` on Debian) was most of a cold start's
+/// configuration time.
 pub fn aws_loader() -> ConfigLoader {
+    let roots = tls::TrustStore::empty().with_pem_certificate(AWS_ROOTS);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(roots)
+        .build()
+        .expect("AWS's root certificates are well-formed PEM");
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_context(context)
         .build_https();
     aws_config::defaults(BehaviorVersion::latest()).http_client(https)
 }
@@ -142,4 +155,38 @@ pub fn provider_client() -> Result<reqwest::Client, Error> {
         .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
         .timeout(std::time::Duration::from_secs(env_or("PROVIDER_TIMEOUT_SECONDS", 10)?))
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_trusts_the_five_amazon_trust_services_roots() {
+        let mut rest = AWS_ROOTS;
+        let mut subjects = Vec::new();
+        while let Ok((after, pem)) = x509_parser::pem::parse_x509_pem(rest) {
+            let certificate = pem.parse_x509().expect("a certificate");
+            assert!(certificate.is_ca(), "{} is a CA", certificate.subject());
+            assert_eq!(certificate.subject(), certificate.issuer(), "a self-signed root");
+            subjects.push(certificate.subject().to_string());
+            rest = after;
+        }
+        let common_names: Vec<&str> = subjects
+            .iter()
+            .map(|subject| subject.rsplit("CN=").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            common_names,
+            [
+                "Amazon Root CA 1",
+                "Amazon Root CA 2",
+                "Amazon Root CA 3",
+                "Amazon Root CA 4",
+                "Starfield Services Root Certificate Authority - G2"
+            ]
+        );
+        // The loader's HTTPS client takes them.
+        drop(aws_loader());
+    }
 }

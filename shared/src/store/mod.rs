@@ -783,8 +783,12 @@ mod tests {
         let back: Value = serde_dynamo::from_attribute_value(attribute.clone()).unwrap();
         assert_eq!(back, document);
         let by_serde: AttributeValue = serde_dynamo::to_attribute_value(&document).unwrap();
-        let AttributeValue::M(ours) = attribute else { panic!("an object is a map") };
-        let AttributeValue::M(theirs) = by_serde else { panic!("an object is a map") };
+        let AttributeValue::M(ours) = attribute else {
+            panic!("an object is a map")
+        };
+        let AttributeValue::M(theirs) = by_serde else {
+            panic!("an object is a map")
+        };
         for (name, value) in &ours {
             match (value, &theirs[name]) {
                 (AttributeValue::M(_), _) | (AttributeValue::L(_), _) => {}
