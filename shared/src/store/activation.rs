@@ -93,7 +93,7 @@ impl Store {
         let current = org.clone().at(now);
         let limit = plan_rate_limit(&found.plan);
         let count = self
-            .update_write(code_pk(code), "CODE")
+            .update_item(code_pk(code), "CODE")
             .update_expression("ADD redemptions :one")
             .condition_expression(
                 "attribute_exists(PK) AND (attribute_not_exists(max_redemptions) OR redemptions < max_redemptions) \
@@ -110,7 +110,7 @@ impl Store {
         // The organization returns to the plan it is on now; the plan is taken only while the
         // stored one is still the one read.
         let mut plan = self
-            .update_write(org_prefix(&org.org_id), "ORG")
+            .update_item(org_prefix(&org.org_id), "ORG")
             .condition_expression("attribute_exists(PK) AND #plan = :stored")
             .expression_attribute_names("#plan", "plan")
             .expression_attribute_values(":stored", s(&org.plan))

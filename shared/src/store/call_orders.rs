@@ -372,7 +372,7 @@ impl Store {
         values.insert(":pending".into(), s(OrderStatus::Pending.as_str()));
         values.insert(":attempts".into(), n(previous.call_attempts));
         let update = self
-            .update_write(call_order_pk(org_id, &changed.id), ORDER_SK)
+            .update_item(call_order_pk(org_id, &changed.id), ORDER_SK)
             .update_expression(expression)
             .condition_expression(STILL_PENDING)
             .set_expression_attribute_names(Some(names))
@@ -408,7 +408,7 @@ impl Store {
         values.insert(":pending".into(), s(OrderStatus::Pending.as_str()));
         values.insert(":attempts".into(), n(previous_attempts));
         let update = self
-            .update_write(call_order_pk(org_id, &changed.id), ORDER_SK)
+            .update_item(call_order_pk(org_id, &changed.id), ORDER_SK)
             .update_expression(expression)
             .condition_expression(STILL_PENDING)
             .set_expression_attribute_names(Some(names))
@@ -440,7 +440,7 @@ impl Store {
         let order = &found.order;
         let pk = call_order_pk(org_id, &order.id);
         let delete = self
-            .delete_write(pk.clone(), ORDER_SK)
+            .delete_item(pk.clone(), ORDER_SK)
             .condition_expression("attribute_exists(PK) AND #attempts = :attempts")
             .expression_attribute_names("#attempts", "callAttempts")
             .expression_attribute_values(":attempts", n(order.call_attempts));
@@ -456,7 +456,7 @@ impl Store {
 
     /// Removes the link of `external_id` if it is `order_id`'s (or gone already).
     fn unlink_write(&self, org_id: &str, external_id: &str, order_id: &str) -> TransactWriteItem {
-        self.delete_write(call_order_pk(org_id, external_id), LINK_SK)
+        self.delete_item(call_order_pk(org_id, external_id), LINK_SK)
             .condition_expression("attribute_not_exists(PK) OR order_id = :order")
             .expression_attribute_values(":order", s(order_id))
             .into_delete()

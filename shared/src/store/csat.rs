@@ -81,7 +81,7 @@ impl Store {
     pub async fn rate_csat(&self, token: &CsatToken, secret: &str, rating: &TicketCsat) -> Result<Rated, StoreError> {
         let value =
             |csat: &TicketCsat| serde_dynamo::to_attribute_value(csat).map_err(|e| StoreError::Rejected(e.to_string()));
-        let update = |pk: String, sk: &str, expression: &str| self.update_write(pk, sk).update_expression(expression);
+        let update = |pk: String, sk: &str, expression: &str| self.update_item(pk, sk).update_expression(expression);
         let writes = vec![
             update(csat_pk(&token.org_id, secret), "CSAT", "SET rating = :rating")
                 .condition_expression("attribute_exists(PK) AND attribute_not_exists(rating)")

@@ -423,20 +423,7 @@ impl DynamoDb {
         if status.is_success() {
             return Ok(answer);
         }
-        Err(match serde_json::from_slice::<ErrorBody>(&answer) {
-            Ok(error) => DynamoError {
-                code: Some(error.kind.rsplit('#').next().unwrap_or_default().to_string()),
-                message: error.message,
-                item: error.item,
-                cancellation_reasons: error.cancellation_reasons,
-            },
-            Err(_) => DynamoError {
-                code: Some(format!("HTTP {}", status.as_u16())),
-                message: String::from_utf8_lossy(&answer).chars().take(200).collect(),
-                item: None,
-                cancellation_reasons: Vec::new(),
-            },
-        })
+        Err(answer_error(status.as_u16(), &answer))
     }
 
     /// The credentials, fetched once and again only shortly before they expire.
@@ -459,6 +446,25 @@ impl DynamoDb {
             .map_err(|e| unreachable_error(format!("no AWS credentials: {e}")))?;
         *self.0.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(credentials.clone());
         Ok(credentials)
+    }
+}
+
+/// The error an answer of status `status` carries. A body without DynamoDB's `__type` (a proxy's
+/// 502, say) is named by its status, which is what decides whether it is retried.
+fn answer_error(status: u16, body: &[u8]) -> DynamoError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(error) if !error.kind.is_empty() => DynamoError {
+            code: Some(error.kind.rsplit('#').next().unwrap_or_default().to_string()),
+            message: error.message,
+            item: error.item,
+            cancellation_reasons: error.cancellation_reasons,
+        },
+        _ => DynamoError {
+            code: Some(format!("HTTP {status}")),
+            message: String::from_utf8_lossy(body).chars().take(200).collect(),
+            item: None,
+            cancellation_reasons: Vec::new(),
+        },
     }
 }
 
@@ -805,11 +811,20 @@ mod tests {
     #[test]
     fn errors_name_their_code_and_what_failed() {
         let body = br#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"cancelled","CancellationReasons":[{"Code":"ConditionalCheckFailed","Message":"failed"},{"Code":"None"}]}"#;
-        let error: ErrorBody = serde_json::from_slice(body).unwrap();
-        assert_eq!(error.kind.rsplit('#').next(), Some("TransactionCanceledException"));
+        let error = answer_error(400, body);
+        assert_eq!(error.code.as_deref(), Some("TransactionCanceledException"));
         assert_eq!(error.message, "cancelled");
         let codes: Vec<_> = error.cancellation_reasons.iter().map(|r| r.code.as_deref()).collect();
         assert_eq!(codes, [Some("ConditionalCheckFailed"), Some("None")]);
+        let failed = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"no","Item":{"PK":{"S":"a"}}}"#;
+        let error = answer_error(400, failed);
+        assert_eq!(error.code.as_deref(), Some("ConditionalCheckFailedException"));
+        assert_eq!(error.item.unwrap()["PK"], AttributeValue::S("a".into()));
+        for body in [&b"<html>Bad Gateway</html>"[..], br#"{"message":"upstream"}"#] {
+            let error = answer_error(502, body);
+            assert_eq!(error.code.as_deref(), Some("HTTP 502"));
+            assert!(retryable(&error), "a gateway's answer is retried");
+        }
     }
 
     #[test]

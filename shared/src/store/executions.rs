@@ -211,7 +211,7 @@ impl Store {
         seen.insert(TTL.into(), n(now_epoch + REPORT_SEEN_SECONDS));
         let claim = self.transact_put(seen, Some(NOT_STORED));
         let write = self
-            .put_write(execution_item(org_id, execution)?, Some("version = :read"))
+            .put_request(execution_item(org_id, execution)?, Some("version = :read"))
             .expression_attribute_values(":read", n(read_version))
             .into_put();
         let result = self

@@ -268,37 +268,23 @@ impl Store {
 
     /// Writes a new item; `false` (nothing written) when one is stored under its key.
     pub(crate) async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(NOT_STORED)
-            .send()
-            .await;
+        let put = self.put_request(item, Some(NOT_STORED)).send().await;
         Ok(unless_condition_failed(put)?.is_some())
     }
 
     async fn send_put(&self, item: Item, condition: Option<&str>) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_string))
-            .send()
-            .await
-            .map_err(store_error)?;
+        self.put_request(item, condition).send().await.map_err(store_error)?;
         Ok(())
     }
 
     /// A transaction's write of a whole item, guarded by `condition` when given.
     pub(crate) fn transact_put(&self, item: Item, condition: Option<&str>) -> TransactWriteItem {
-        self.put_write(item, condition).into_put()
+        self.put_request(item, condition).into_put()
     }
 
-    /// A transaction's write of a whole item; the caller adds its values and makes it a write
-    /// with `into_put`.
-    pub(crate) fn put_write(&self, item: Item, condition: Option<&str>) -> Operation {
+    /// A `PutItem` of a whole item, guarded by `condition` when given; the caller adds its
+    /// values, and sends it or makes it a transaction's write with `into_put`.
+    pub(crate) fn put_request(&self, item: Item, condition: Option<&str>) -> Operation {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -315,13 +301,8 @@ impl Store {
             .into_delete()
     }
 
-    /// A transaction's delete of one item; the caller adds its condition and values and makes
-    /// it a write with `into_delete`.
-    pub(crate) fn delete_write(&self, pk: String, sk: &str) -> Operation {
-        self.delete_item(pk, sk)
-    }
-
-    /// An `UpdateItem` of one item; the caller adds its expression, condition and values.
+    /// An `UpdateItem` of one item; the caller adds its expression, condition and values, and
+    /// sends it or makes it a transaction's write with `into_update`.
     pub(crate) fn update_item(&self, pk: String, sk: &str) -> Operation {
         self.client
             .update_item()
@@ -329,13 +310,8 @@ impl Store {
             .set_key(Some(key(pk, sk)))
     }
 
-    /// A transaction's update of one item; the caller adds its expression, condition and values
-    /// and makes it a write with `into_update`.
-    pub(crate) fn update_write(&self, pk: String, sk: &str) -> Operation {
-        self.update_item(pk, sk)
-    }
-
-    /// A `DeleteItem` of one item; the caller adds its condition, if any.
+    /// A `DeleteItem` of one item; the caller adds its condition, if any, and sends it or makes
+    /// it a transaction's write with `into_delete`.
     pub(crate) fn delete_item(&self, pk: String, sk: &str) -> Operation {
         self.client
             .delete_item()
@@ -708,7 +684,7 @@ impl Store {
             return Ok(());
         }
         let update = self
-            .update_write(pk, sk)
+            .update_item(pk, sk)
             .update_expression(expression)
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values(Some(values));

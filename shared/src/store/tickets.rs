@@ -555,7 +555,7 @@ impl Store {
             };
         }
         let update = self
-            .update_write(pk, "TICKET")
+            .update_item(pk, "TICKET")
             .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
@@ -589,7 +589,7 @@ impl Store {
     /// organization's counts.
     fn status_count_write(&self, org_id: &str, from: Option<Status>, to: Status) -> TransactWriteItem {
         let mut update = self
-            .update_write(counter_pk(org_id), "COUNTER")
+            .update_item(counter_pk(org_id), "COUNTER")
             .expression_attribute_names("#to", format!("{STATUS_COUNT}{}", to.as_str()))
             .expression_attribute_values(":one", n(1));
         update = match from {
@@ -689,7 +689,7 @@ impl Store {
             sets.push("first_response_at = if_not_exists(first_response_at, :now)");
         }
         let update = self
-            .update_write(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")
+            .update_item(ticket_pk(&ticket.org_id, &ticket.ticket_id), "TICKET")
             .update_expression(update_expression(&sets, &removals))
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
