@@ -27,24 +27,65 @@ async fn stack() -> &'static LocalStack {
     STACK.get_or_init(|| LocalStack::start(&[], false)).await
 }
 
-/// Test cases per operation and phase: bounded, so the run takes minutes, and seeded, so a
-/// failure replays.
+/// Test cases per operation and phase, and scenarios of the stateful run: bounded, so each run
+/// takes a few minutes, and seeded, so a failure replays.
 const EXAMPLES_PER_OPERATION: &str = "10";
+const SCENARIOS: &str = "60";
 const SEED: &str = "20261204";
 
 #[tokio::test]
 async fn every_operation_answers_as_the_document_says() {
+    let key = stack().await.new_organization("Contract", 10_000);
+    schemathesis(
+        &key,
+        "examples,coverage,fuzzing",
+        EXAMPLES_PER_OPERATION,
+        &[],
+        "api-contract",
+    )
+    .await;
+}
+
+/// Sequences of calls that follow the document's data flow (an id one answer gives, the next
+/// request names): create, read, change, list and delete in the orders a client would. The run
+/// has an organization of its own, and its hooks keep it from revoking the key it runs with.
+///
+/// Its checks are those of state and answers (no 5xx, documented statuses and schemas, a created
+/// resource found, a deleted one gone). Whether a request is valid is the other run's to judge,
+/// operation by operation: a link writes what an answer gave over the generated request (a
+/// ticket's `team: null` into an escalation's required `team`), and a request so made is neither
+/// the valid nor the invalid one it was generated as.
+#[tokio::test]
+async fn call_sequences_answer_as_the_document_says() {
+    let key = stack().await.new_organization("Contract stateful", 10_000);
+    let not_judged = ["--exclude-checks", "positive_data_acceptance,negative_data_rejection"];
+    schemathesis(&key, "stateful", SCENARIOS, &not_judged, "api-contract-stateful").await;
+}
+
+/// Runs schemathesis' `phases` over the served document with `key`, `examples` cases each and
+/// `options` besides; fails the test on any disagreement. The JUnit report goes to
+/// `target/test-logs/<report>.xml`.
+async fn schemathesis(key: &str, phases: &str, examples: &str, options: &[&str], report: &str) {
+    // One run at a time: each function under `cargo lambda watch` serves one request at a time,
+    // and two runs at once queue behind each other until the router gives up on some (a 500 of
+    // its own, not the function's).
+    static ONE_RUN_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_RUN_AT_A_TIME.lock().await;
     let stack = stack().await;
-    let key = stack.new_organization("Contract", 10_000);
     let contract = repo_root().join("tests/contract");
-    let report = repo_root().join("target/test-logs/api-contract.xml");
+    let report = repo_root().join(format!("target/test-logs/{report}.xml"));
+    let own_key_id = key
+        .strip_prefix("hg_live_")
+        .and_then(|rest| rest.split('_').next())
+        .expect("a key reads hg_live_<id>_<secret>");
     let output = Command::new(venv_bin("schemathesis"))
         .arg("--config-file")
         .arg(contract.join("schemathesis.toml"))
         .args(["run", &format!("{}/api/openapi", stack.base)])
         .args(["--header", &format!("x-api-key: {key}")])
-        .args(["--max-examples", EXAMPLES_PER_OPERATION, "--seed", SEED])
-        .args(["--phases", "examples,coverage,fuzzing", "--checks", "all"])
+        .args(["--max-examples", examples, "--seed", SEED])
+        .args(["--phases", phases, "--checks", "all"])
+        .args(options)
         // The first request to each function builds it under `cargo lambda watch`.
         .args(["--request-timeout", "300", "--wait-for-schema", "300"])
         .args(["--no-color", "--report", "junit", "--report-junit-path"])
@@ -55,6 +96,7 @@ async fn every_operation_answers_as_the_document_says() {
         .current_dir(report.parent().expect("the report's folder"))
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", &contract)
+        .env("CONTRACT_OWN_KEY_ID", own_key_id)
         .output()
         .expect("running schemathesis");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -218,7 +218,8 @@ pub async fn read_form(request: &Request) -> Result<UploadForm, ApiError> {
             }
             "ticketId" => form.ticket_id = text(),
             "conversationId" => form.conversation_id = text(),
-            "sessionToken" => form.session_token = text(),
+            // Taken as sent: a blank token names no session (401), it is not a missing one.
+            "sessionToken" => form.session_token = String::from_utf8(data).ok(),
             _ => {}
         }
     }

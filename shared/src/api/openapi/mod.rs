@@ -207,6 +207,7 @@ fn document_field_rules(document: &mut serde_json::Value) {
             "maxProperties",
             serde_json::json!(50),
         ),
+        ("ContactRequest", "customFields", "maxProperties", serde_json::json!(20)),
         ("CreateTicketRequest", "tags", "items", text(50)),
         ("UpdateTicketRequest", "tags", "items", text(50)),
         ("CreateTicketRequest", "order_numbers", "items", text(256)),

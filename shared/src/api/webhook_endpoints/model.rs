@@ -21,6 +21,7 @@ pub struct Authentication {
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicyRequest {
     /// Retries after the first attempt (default 6, at most 8).
+    #[schema(maximum = 8)]
     pub max_retries: Option<usize>,
     /// Delays grow by this factor from 1 minute (default: the schedule 1 min, 5 min, 15 min, 1 h, 6 h, 24 h).
     pub backoff_multiplier: Option<f64>,
@@ -33,6 +34,9 @@ pub struct Filters {
     #[serde(default)]
     pub include_fields: Vec<String>,
 }
+
+// `max_retries`' `maximum` above.
+const _: () = assert!(crate::outbound::schedule::MAX_RETRIES == 8);
 
 // `events`' `max_items` below: every event type and `*`, once each.
 const _: () = assert!(crate::outbound::catalog::EVENT_TYPES.len() + 1 == 53);

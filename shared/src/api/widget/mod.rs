@@ -241,6 +241,7 @@ pub struct MessagesResponse {
 #[serde(rename_all = "camelCase")]
 pub struct ContactRequest {
     pub api_key: String,
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     #[schema(format = Email)]
     pub email: String,
@@ -877,10 +878,13 @@ async fn contact(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_string);
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) || body.custom_fields.len() > 20 {
+    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(ApiError::invalid_input("name", "name is at most 200 characters"));
+    }
+    if body.custom_fields.len() > 20 {
         return Err(ApiError::invalid_input(
-            "body",
-            "name is at most 200 characters, customFields at most 20",
+            "customFields",
+            "customFields holds at most 20 fields",
         ));
     }
     let (org_id, _) = call.widget(&body.api_key).await?;
