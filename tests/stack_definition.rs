@@ -374,6 +374,12 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
     for entry in std::fs::read_dir(repo_root().join("functions")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(binaries.contains(&name), "functions/{name} has no template.yaml entry");
+        // One invocation at a time on a fraction of a vCPU: one thread (see `shared::runtime`).
+        let main = std::fs::read_to_string(repo_root().join(format!("functions/{name}/src/main.rs"))).unwrap();
+        assert!(
+            main.contains("#[tokio::main(flavor = \"current_thread\")]"),
+            "functions/{name} runs on the multi-thread runtime"
+        );
         assert!(
             events.iter().any(|e| e.starts_with(&name)),
             "functions/{name} has no sample event under events/"

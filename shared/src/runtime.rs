@@ -1,5 +1,11 @@
 //! Per-container wiring: configuration from the environment, AWS clients built once, and the
 //! loop that hands each invocation to a handler.
+//!
+//! Every function runs on tokio's current-thread runtime (`#[tokio::main(flavor =
+//! "current_thread")]`, checked by `tests/stack_definition.rs`): a container serves one
+//! invocation at a time on a fraction of a vCPU, so the multi-thread runtime's workers add only
+//! wake-ups from thread to thread. `make bench` measured the ingest binary at 1.85–1.95 ms of CPU
+//! per invocation on the multi-thread runtime and 1.37–1.44 ms on one thread.
 
 use std::convert::Infallible;
 use std::future::Future;

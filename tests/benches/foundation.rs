@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use harness::{emulator, fixture, function_env, new_key, new_org, read, repo_root, services_counting_calls};
 use lambda_http::tracing::subscriber;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 const COLD_STARTS: usize = 7;
@@ -42,6 +42,18 @@ fn process_cpu() -> Duration {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime only writes the timespec we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// CPU time of another process (a function's binary), all its threads, to the nanosecond.
+fn child_cpu(pid: u32) -> Duration {
+    let mut clock: libc::clockid_t = 0;
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: both calls only write the values we pass; the child is ours and alive.
+    unsafe {
+        assert_eq!(libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock), 0);
+        assert_eq!(libc::clock_gettime(clock, &mut now), 0);
+    }
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
@@ -85,24 +97,30 @@ fn production_subscriber() -> lambda_http::tracing::Dispatch {
     lambda_http::tracing::Dispatch::new(collector)
 }
 
-/// Exec until the binary's first `GET /runtime/invocation/next` on a stand-in runtime API.
-async fn cold_start(binary: &std::path::Path, name: &str) -> Duration {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let runtime_api = listener.local_addr().unwrap().to_string();
-    let started = Instant::now();
-    let mut child = Command::new(binary)
+/// A function's binary with the environment Lambda gives it, its runtime API at `runtime_api`,
+/// its log lines (JSON at `info`, as deployed) discarded.
+fn function_process(binary: &std::path::Path, name: &str, runtime_api: &str) -> Command {
+    let mut command = Command::new(binary);
+    command
         .envs(function_env(emulator()))
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    command
+}
+
+/// Exec until the binary's first `GET /runtime/invocation/next` on a stand-in runtime API.
+async fn cold_start(binary: &std::path::Path, name: &str) -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let runtime_api = listener.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let mut child = function_process(binary, name, &runtime_api).spawn().unwrap();
     let elapsed = loop {
         let (stream, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
             .await
@@ -117,6 +135,118 @@ async fn cold_start(binary: &std::path::Path, name: &str) -> Duration {
     child.kill().ok();
     child.wait().ok();
     elapsed
+}
+
+/// Invocations a release binary serves before the measured ones: connections made, caches warm.
+const WARM_UP: u32 = 20;
+
+/// A function's release binary as Lambda runs it: it takes `n` invocations from a stand-in
+/// runtime API (after [`WARM_UP`] unmeasured ones), each with the event `next_event` makes, and
+/// answers each; its process CPU, every thread, is read at the first measured `next` and at the
+/// one after the last. The runtime client's two calls per invocation, the handler, its AWS calls
+/// and its log lines are all in it, as they are in what Lambda bills. Answers CPU and wall time
+/// per invocation, and how many measured answers `succeeded` refused.
+async fn served_invocations(
+    binary: &std::path::Path,
+    name: &str,
+    next_event: impl FnMut() -> String,
+    succeeded: fn(&serde_json::Value) -> bool,
+    n: u32,
+) -> (Duration, Duration, u32) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let runtime_api = listener.local_addr().unwrap().to_string();
+    let mut child = function_process(binary, name, &runtime_api).spawn().unwrap();
+    let measured = serve_invocations(&listener, child.id(), name, next_event, succeeded, n).await;
+    child.kill().ok();
+    child.wait().ok();
+    measured
+}
+
+/// The runtime API's side of [`served_invocations`].
+async fn serve_invocations(
+    listener: &TcpListener,
+    pid: u32,
+    name: &str,
+    mut next_event: impl FnMut() -> String,
+    succeeded: fn(&serde_json::Value) -> bool,
+    n: u32,
+) -> (Duration, Duration, u32) {
+    let mut served = 0;
+    let mut measured_from: Option<(Duration, Instant)> = None;
+    let mut failed = 0;
+    // One connection at a time: the runtime client asks for the next invocation only after it
+    // answered the last, over the connection it keeps.
+    'connections: loop {
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(60), listener.accept())
+            .await
+            .expect("the function calls the runtime API")
+            .unwrap();
+        let mut stream = BufReader::new(stream);
+        loop {
+            let Some((request_line, body)) = read_http_request(&mut stream).await else {
+                continue 'connections;
+            };
+            let answer = if request_line.contains("/runtime/invocation/next") {
+                if served == WARM_UP {
+                    measured_from = Some((child_cpu(pid), Instant::now()));
+                }
+                if served == WARM_UP + n {
+                    let (cpu, wall) = measured_from.expect("measured from the warm-up's end");
+                    return ((child_cpu(pid) - cpu) / n, wall.elapsed() / n, failed);
+                }
+                served += 1;
+                let event = next_event();
+                let deadline = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+                    + 900_000;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Lambda-Runtime-Aws-Request-Id: bench-{served}\r\n\
+                     Lambda-Runtime-Deadline-Ms: {deadline}\r\n\
+                     Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:eu-central-1:000000000000:function:{name}\r\n\
+                     Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n\
+                     Content-Length: {}\r\n\r\n{event}",
+                    event.len()
+                )
+            } else {
+                let answer = serde_json::from_slice(&body).unwrap_or_default();
+                if served > WARM_UP && !succeeded(&answer) {
+                    failed += 1;
+                }
+                "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".to_string()
+            };
+            stream.get_mut().write_all(answer.as_bytes()).await.unwrap();
+        }
+    }
+}
+
+/// One HTTP/1.1 request's line and body, or `None` once the connection closed.
+async fn read_http_request(stream: &mut BufReader<tokio::net::TcpStream>) -> Option<(String, Vec<u8>)> {
+    let mut request_line = String::new();
+    if stream.read_line(&mut request_line).await.ok()? == 0 {
+        return None;
+    }
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some((request_line, body))
 }
 
 /// Every function of the workspace (`functions/*`), by binary name.
@@ -394,6 +524,21 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
     println!(
         "  AWS calls per request     {aws_calls:>9.2}  (key check + write; +1 on a key's first request of a minute)"
     );
+    let binary = repo_root().join("target/release/ingest");
+    if binary.exists() {
+        let event = fixture("ingest-order.json").key(&key).body(body.clone()).event_json();
+        let answered_200 = |answer: &serde_json::Value| answer["statusCode"] == 200;
+        let (cpu, wall, failed) = served_invocations(&binary, "ingest", || event.clone(), answered_200, INGESTS).await;
+        assert_eq!(failed, 0, "ingests the binary refused");
+        println!(
+            "  the release binary, served by a runtime API ({INGESTS} invocations, its process's CPU, every thread):"
+        );
+        println!(
+            "    CPU per invocation            {:>9}  (runtime client's next and response, handler, logs)",
+            ms3(cpu)
+        );
+        println!("    wall time per invocation      {:>9}", ms(wall));
+    }
 }
 
 const TICKETS: u32 = 100;
@@ -625,6 +770,28 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         worker_figures.cpu.as_secs_f64() / floor.cpu.as_secs_f64(),
         floor.per_second / worker_figures.per_second
     );
+    let binary = repo_root().join("target/release/delivery-worker");
+    if binary.exists() {
+        const BATCHES: u32 = (DELIVERIES / 10) as u32;
+        let next_batch = || serde_json::to_string(&batch(10)).unwrap();
+        let none_failed =
+            |answer: &serde_json::Value| answer["batchItemFailures"].as_array().is_some_and(Vec::is_empty);
+        let (cpu, wall, failed) =
+            served_invocations(&binary, "delivery-worker", next_batch, none_failed, BATCHES).await;
+        assert_eq!(failed, 0, "batches with a failed delivery");
+        println!(
+            "  the release binary, served by a runtime API ({BATCHES} batches of 10, its process's CPU, every thread):"
+        );
+        println!(
+            "    CPU per delivery              {:>9}  (runtime client's next and response, worker, logs)",
+            ms3(cpu / 10)
+        );
+        println!(
+            "    worker binary / floor         {:>8.1}x",
+            (cpu / 10).as_secs_f64() / floor.cpu.as_secs_f64()
+        );
+        println!("    deliveries per second         {:>9.0}", 10.0 / wall.as_secs_f64());
+    }
     receiver.kill().ok();
     receiver.wait().ok();
 }

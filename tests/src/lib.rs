@@ -360,6 +360,11 @@ impl FixtureRequest {
         self.event["headers"][name].as_str().unwrap_or_default()
     }
 
+    /// The API Gateway event as JSON, as the Lambda runtime API hands it to a function.
+    pub fn event_json(&self) -> String {
+        self.event.to_string()
+    }
+
     pub fn build(self) -> Request {
         lambda_http::request::from_str(&self.event.to_string()).expect("fixture is an API Gateway v2 event")
     }

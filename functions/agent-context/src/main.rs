@@ -2,7 +2,7 @@
 use shared::api::agent_context;
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (_, services) = start().await?;
     serve(|request| agent_context::handle(&services, request)).await

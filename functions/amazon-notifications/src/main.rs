@@ -3,7 +3,7 @@ use lambda_http::lambda_runtime::{LambdaEvent, run, service_fn};
 use shared::inbound::amazon::{self, AmazonServices};
 use shared::runtime::{aws_config, init_tracing};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let services = AmazonServices::from_env(&aws_config().await).await?;

@@ -3,7 +3,7 @@ use shared::api::attachments;
 use shared::blob::FileStore;
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let files = FileStore::from_env(&config)?;

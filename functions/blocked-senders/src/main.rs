@@ -2,7 +2,7 @@
 use shared::api::blocked_senders;
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (_, services) = start().await?;
     serve(|request| blocked_senders::handle(&services, request)).await

@@ -2,7 +2,7 @@
 use shared::api::csat::{self, CsatServices};
 use shared::runtime::{aws_config, init_tracing, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let services = CsatServices::from_env(&aws_config().await)?;

@@ -2,7 +2,7 @@
 use shared::api::deliveries_redrive::{self, RedriveQueues};
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let queues = RedriveQueues::from_env(&config)?;

@@ -2,7 +2,7 @@
 use shared::runtime::{aws_config, init_tracing, serve_sqs};
 use shared::worker::delivery::{self, DeliveryWorker};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let worker = DeliveryWorker::from_env(&aws_config().await).await?;

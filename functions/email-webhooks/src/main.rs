@@ -4,7 +4,7 @@ use shared::inbound::InboundServices;
 use shared::inbound::email::{self, EmailDoor};
 use shared::runtime::{aws_config, init_tracing, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let config = aws_config().await;

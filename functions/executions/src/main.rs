@@ -3,7 +3,7 @@ use shared::api::executions;
 use shared::outbound::Publisher;
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let publisher = Publisher::from_env(&config)?;

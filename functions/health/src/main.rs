@@ -3,7 +3,7 @@ use shared::api::health::{self, HealthProbes};
 use shared::clock::SystemClock;
 use shared::runtime::{aws_config, init_tracing, serve};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let probes = HealthProbes::from_env(&aws_config().await)?;

@@ -3,7 +3,7 @@ use shared::api::integrations;
 use shared::crypto::SecretBox;
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let secrets = SecretBox::from_env(&config).await?;

@@ -2,7 +2,7 @@
 use shared::runtime::{aws_config, init_tracing, serve_sqs};
 use shared::worker::reply_sender::{self, ReplySender};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let sender = ReplySender::from_env(&aws_config().await).await?;

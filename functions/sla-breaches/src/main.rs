@@ -3,7 +3,7 @@ use shared::outbound::Publisher;
 use shared::runtime::{serve_scheduled, start};
 use shared::worker::sla_breaches;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let publisher = Publisher::from_env(&config)?;

@@ -2,7 +2,7 @@
 use shared::api::sla_policies;
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (_, services) = start().await?;
     serve(|request| sla_policies::handle(&services, request)).await

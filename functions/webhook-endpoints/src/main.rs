@@ -2,7 +2,7 @@
 use shared::api::webhook_endpoints::{self, WebhookSettings};
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let settings = WebhookSettings::from_env(&config).await?;

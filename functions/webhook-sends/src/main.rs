@@ -3,7 +3,7 @@ use shared::api::webhook_sends;
 use shared::outbound::DeliveryQueue;
 use shared::runtime::{serve, start};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let queue = DeliveryQueue::from_env(&config)?;
