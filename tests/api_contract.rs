@@ -67,8 +67,8 @@ async fn call_sequences_answer_as_the_document_says() {
 /// `target/test-logs/<report>.xml`.
 async fn schemathesis(key: &str, phases: &str, examples: &str, options: &[&str], report: &str) {
     // One run at a time: each function under `cargo lambda watch` serves one request at a time,
-    // and two runs at once queue behind each other until the router gives up on some (a 500 of
-    // its own, not the function's).
+    // so two runs at once queue behind each other, and in such a run the router once answered
+    // a 500 of its own (nothing from the function).
     static ONE_RUN_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _turn = ONE_RUN_AT_A_TIME.lock().await;
     let stack = stack().await;
