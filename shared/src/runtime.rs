@@ -48,9 +48,7 @@ impl Services {
 /// A function's start: structured logs, the AWS configuration, and the services of the
 /// authenticated routes, built once per container.
 pub async fn start() -> Result<(SdkConfig, Services), Error> {
-    init_tracing();
-    let config = aws_config().await;
-    let services = Services::from_env(&config).await?;
+    let (services, config) = start_with(|config| async move { Ok(config) }).await?;
     Ok((config, services))
 }
 

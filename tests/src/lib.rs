@@ -366,7 +366,7 @@ impl FixtureRequest {
     }
 
     pub fn build(self) -> Request {
-        lambda_http::request::from_str(&self.event.to_string()).expect("fixture is an API Gateway v2 event")
+        lambda_http::request::from_str(&self.event_json()).expect("fixture is an API Gateway v2 event")
     }
 }
 

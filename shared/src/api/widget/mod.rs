@@ -872,15 +872,16 @@ async fn contact(call: &WidgetCall<'_>) -> Result<Response<Body>, ApiError> {
     let email = normalized_email(&body.email)
         .ok_or_else(|| ApiError::invalid_input("email", "email must be an email address"))?;
     let text = checked_message(&body.message)?;
+    // Counted as sent, as the document's `maxLength` counts it.
+    if body.name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+        return Err(ApiError::invalid_input("name", "name is at most 200 characters"));
+    }
     let name = body
         .name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_string);
-    if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::invalid_input("name", "name is at most 200 characters"));
-    }
     if body.custom_fields.len() > 20 {
         return Err(ApiError::invalid_input(
             "customFields",
