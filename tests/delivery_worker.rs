@@ -1,6 +1,7 @@
 //! The delivery worker called directly with SQS events, at instants a test chooses: how long an
 //! endpoint has been failing decides when it is disabled, and a success clears the streak; a
-//! destination the address guard refuses is never sent to.
+//! destination the address guard refuses is never sent to; a batch's successes are counted on
+//! each endpoint with one write.
 
 use std::sync::{Arc, Mutex};
 
@@ -166,4 +167,82 @@ async fn a_destination_the_guard_refuses_is_not_sent_to_and_fails_at_once() {
             .contains("destination refused"),
         "{attempt:?}"
     );
+}
+
+#[tokio::test]
+async fn a_batch_counts_its_successes_once_per_endpoint_and_its_failures_one_by_one() {
+    let (services, calls) = harness::services_counting_calls().await;
+    let org = new_org(&services).await;
+    let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
+    // Endpoints cached, so that the batch's calls are its writes alone.
+    let worker = harness::delivery_worker(
+        services.store.clone(),
+        clock,
+        0.0,
+        3600,
+        std::time::Duration::from_secs(600),
+    )
+    .await;
+    let healthy_url = receiver(Arc::new(Mutex::new(204))).await;
+    let failing_url = receiver(Arc::new(Mutex::new(500))).await;
+    let healthy = harness::stored_endpoint(&services.store, &worker.secrets, &org.org_id, &healthy_url, vec![60]).await;
+    let failing = harness::stored_endpoint(&services.store, &worker.secrets, &org.org_id, &failing_url, vec![60]).await;
+    let message = |endpoint| {
+        let message = DeliveryMessage::new(endpoint, "webhook.test", "2026-01-15T10:30:00Z", json!({}));
+        serde_json::to_string(&message).unwrap()
+    };
+    let stats = |endpoint: &shared::store::endpoints::Endpoint| {
+        let (store, org_id, endpoint_id) = (&services.store, &org.org_id, endpoint.endpoint_id.clone());
+        async move {
+            let endpoint = store.get_endpoint(org_id, &endpoint_id).await.unwrap().unwrap();
+            (endpoint.stats, endpoint.failing_since)
+        }
+    };
+    // One of each first, which also puts both endpoints in the worker's cache.
+    shared::worker::delivery::handle(&worker, harness::sqs_event(&[message(&healthy), message(&failing)], 1)).await;
+    calls.take();
+
+    let bodies: Vec<String> = (0..10)
+        .map(|i| {
+            if i % 3 == 0 {
+                message(&failing)
+            } else {
+                message(&healthy)
+            }
+        })
+        .collect();
+    let response = shared::worker::delivery::handle(&worker, harness::sqs_event(&bodies, 1)).await;
+
+    assert_eq!(
+        response.batch_item_failures.len(),
+        4,
+        "the four to the failing endpoint wait for a retry"
+    );
+    assert_eq!(
+        calls.take(),
+        10 + 1 + 4,
+        "each attempt recorded, the six successes counted in one write, each failure in its own"
+    );
+    let (healthy_stats, healthy_failing_since) = stats(&healthy).await;
+    assert_eq!(
+        (
+            healthy_stats.total_attempts,
+            healthy_stats.total_deliveries,
+            healthy_stats.successful_deliveries
+        ),
+        (7, 7, 7)
+    );
+    assert!(healthy_stats.last_delivery.is_some());
+    assert_eq!(healthy_failing_since, None);
+    let (failing_stats, failing_since) = stats(&failing).await;
+    assert_eq!(
+        (
+            failing_stats.total_attempts,
+            failing_stats.total_deliveries,
+            failing_stats.successful_deliveries
+        ),
+        (5, 0, 0),
+        "attempts with one left: not yet finished deliveries"
+    );
+    assert!(failing_since.is_some());
 }

@@ -206,26 +206,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records a successful delivery and counts it on the endpoint: two writes sent together
-    /// (one round trip), not a transaction, which concurrent deliveries to one endpoint would
-    /// make conflict and retry.
-    pub async fn record_successful_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
-        let counters = self
-            .update_item(endpoint_pk(update.org_id, update.endpoint_id), "ENDPOINT")
-            .condition_expression("attribute_exists(PK)")
-            .update_expression(
-                "ADD total_attempts :one, total_deliveries :one, successful_deliveries :one SET last_delivery = :now REMOVE failing_since",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", s(update.now))
-            .send();
-        let (delivery, counters) = futures_util::future::join(self.record_delivery(update), counters).await;
-        delivery?;
-        // A failed condition: the endpoint was deleted meanwhile, nothing to count.
-        super::unless_condition_failed(counters)?;
-        Ok(())
-    }
-
     /// Opens a failed delivery again once its message is back on the delivery queue (a redrive
     /// or a recovery): `retrying`, no attempts made on its fresh schedule. Without it, a second
     /// receive of the message (its first new attempt cut short) would read `failed` and

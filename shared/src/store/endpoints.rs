@@ -158,12 +158,13 @@ pub enum TokenChange<'a> {
     Remove,
 }
 
-/// How one delivery attempt went, for the endpoint's counters and health.
+/// How delivery attempts went, for the endpoint's counters and health.
 pub enum AttemptOutcome {
-    /// 2xx: the delivery is done and the endpoint is healthy again.
-    Delivered,
-    /// Failed; `final_failure` when it was the delivery's last attempt.
-    Failed { final_failure: bool },
+    /// This many deliveries answered 2xx: they are done and the endpoint is healthy again.
+    Delivered { deliveries: u32 },
+    /// One attempt failed at `at_epoch` (seconds); `final_failure` when it was the delivery's
+    /// last attempt.
+    Failed { final_failure: bool, at_epoch: i64 },
 }
 
 impl Store {
@@ -272,28 +273,31 @@ impl Store {
         Ok(updated_endpoint(unless_condition_failed(result)?))
     }
 
-    /// Counts an attempt on the endpoint and tracks how long it has been failing. Returns the
+    /// Counts attempts on the endpoint and tracks how long it has been failing. Returns the
     /// endpoint's `failing_since` after the update (None when healthy).
     pub async fn record_endpoint_attempt(
         &self,
         org_id: &str,
         endpoint_id: &str,
         outcome: AttemptOutcome,
-        now_epoch: i64,
         now: &str,
     ) -> Result<Option<i64>, StoreError> {
         let mut request = self
             .update_endpoint_item(org_id, endpoint_id, "attribute_exists(PK)")
-            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now))
             // ALL_NEW, not UPDATED_NEW: an `if_not_exists` that keeps the value may not count
             // as updated, and the caller needs `failing_since` either way.
             .return_values(ReturnValue::AllNew);
         request = match outcome {
-            AttemptOutcome::Delivered => request.update_expression(
-                "ADD total_attempts :one, total_deliveries :one, successful_deliveries :one SET last_delivery = :now REMOVE failing_since",
-            ),
-            AttemptOutcome::Failed { final_failure } => {
+            AttemptOutcome::Delivered { deliveries } => request
+                .update_expression(
+                    "ADD total_attempts :n, total_deliveries :n, successful_deliveries :n SET last_delivery = :now REMOVE failing_since",
+                )
+                .expression_attribute_values(":n", n(deliveries)),
+            AttemptOutcome::Failed {
+                final_failure,
+                at_epoch,
+            } => {
                 let counters = if final_failure {
                     "ADD total_attempts :one, total_deliveries :one, failed_deliveries :one"
                 } else {
@@ -301,7 +305,8 @@ impl Store {
                 };
                 request
                     .update_expression(format!("{counters} SET failing_since = if_not_exists(failing_since, :epoch), last_delivery = :now"))
-                    .expression_attribute_values(":epoch", n(now_epoch))
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":epoch", n(at_epoch))
             }
         };
         // A failed condition: the endpoint was deleted meanwhile, nothing to count.

@@ -4,7 +4,8 @@
 //!
 //! A delivery reads top to bottom in [`deliver`]: receive (how many attempts were made) → load
 //! the endpoint → filter, sign and send ([`send`]) → plan what follows ([`retry::plan`], pure)
-//! → record the attempt, disable the endpoint and alert where the plan says so.
+//! → record the attempt, disable the endpoint and alert where the plan says so. Successful
+//! deliveries are counted on their endpoint once per batch ([`DeliveredTally`]).
 //!
 //! The first receive is attempt 1 with no read; a later receive reads the delivery's record to
 //! learn how many attempts were made and when the next is due (a message can come back early
@@ -17,7 +18,8 @@ pub mod batches;
 pub mod retry;
 pub mod send;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::runtime::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -86,19 +88,64 @@ impl DeliveryWorker {
 
 /// One SQS batch of the delivery queue: deliveries and batch flushes, concurrently.
 pub async fn handle(worker: &DeliveryWorker, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(&worker.queue.sqs, &worker.queue.queue_url, &event, |record| {
-        process(worker, record)
+    let delivered = DeliveredTally::default();
+    let response = process_batch(&worker.queue.sqs, &worker.queue.queue_url, &event, |record| {
+        process(worker, &delivered, record)
     })
-    .await
+    .await;
+    delivered.count_on_endpoints(&worker.store).await;
+    response
 }
 
-async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
+/// A batch's successful deliveries per endpoint, counted on each endpoint when the batch is done:
+/// one write per endpoint and batch, not one per delivery. Counters are statistics (a lost count
+/// never loses or repeats a delivery), and failures are still counted one by one, because each
+/// failure's answer (`failing_since`) decides whether the endpoint is disabled.
+#[derive(Default)]
+struct DeliveredTally {
+    /// (organization, endpoint) → deliveries and the latest attempt's time (RFC 3339).
+    endpoints: Mutex<HashMap<(String, String), (u32, String)>>,
+}
+
+impl DeliveredTally {
+    fn add(&self, org_id: &str, endpoint_id: &str, at: &str) {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(PoisonError::into_inner);
+        let (deliveries, latest) = endpoints
+            .entry((org_id.to_string(), endpoint_id.to_string()))
+            .or_default();
+        *deliveries += 1;
+        if at > latest.as_str() {
+            *latest = at.to_string();
+        }
+    }
+
+    /// Adds the tally to each endpoint's counters, the endpoints concurrently.
+    async fn count_on_endpoints(self, store: &Store) {
+        let endpoints = self.endpoints.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let writes = endpoints
+            .iter()
+            .map(|((org_id, endpoint_id), (deliveries, latest))| async move {
+                let outcome = AttemptOutcome::Delivered {
+                    deliveries: *deliveries,
+                };
+                if let Err(e) = store
+                    .record_endpoint_attempt(org_id, endpoint_id, outcome, latest)
+                    .await
+                {
+                    tracing::error!(error = ?e, endpoint_id, deliveries, "counting successful deliveries");
+                }
+            });
+        futures_util::future::join_all(writes).await;
+    }
+}
+
+async fn process(worker: &DeliveryWorker, delivered: &DeliveredTally, record: &SqsMessage) -> Disposition {
     match record
         .body
         .as_deref()
         .and_then(|body| serde_json::from_str::<QueueMessage>(body).ok())
     {
-        Some(QueueMessage::Delivery(message)) => deliver(worker, record, &message).await,
+        Some(QueueMessage::Delivery(message)) => deliver(worker, delivered, record, &message).await,
         Some(QueueMessage::Flush(flush)) => batches::flush(worker, &flush.flush_batch).await,
         None => {
             tracing::error!(message_id = ?record.message_id, "unreadable delivery message");
@@ -107,7 +154,12 @@ async fn process(worker: &DeliveryWorker, record: &SqsMessage) -> Disposition {
     }
 }
 
-async fn deliver(worker: &DeliveryWorker, record: &SqsMessage, message: &DeliveryMessage) -> Disposition {
+async fn deliver(
+    worker: &DeliveryWorker,
+    delivered: &DeliveredTally,
+    record: &SqsMessage,
+    message: &DeliveryMessage,
+) -> Disposition {
     let now = worker.clock.now();
     let attempts_made = match attempts_made(worker, record, message, epoch_ms(now)).await {
         Ok(attempts) => attempts,
@@ -152,7 +204,7 @@ async fn deliver(worker: &DeliveryWorker, record: &SqsMessage, message: &Deliver
         sent,
         now,
     };
-    record_attempt(worker, record, message, &endpoint, &outcome).await
+    record_attempt(worker, delivered, record, message, &endpoint, &outcome).await
 }
 
 /// One attempt and what follows it.
@@ -199,6 +251,7 @@ async fn attempts_made(
 /// message.
 async fn record_attempt(
     worker: &DeliveryWorker,
+    delivered: &DeliveredTally,
     record: &SqsMessage,
     message: &DeliveryMessage,
     endpoint: &Endpoint,
@@ -229,10 +282,11 @@ async fn record_attempt(
         now_epoch: outcome.now.unix_timestamp(),
     };
     if let Plan::Delivered = outcome.plan {
-        if let Err(e) = worker.store.record_successful_delivery(&update).await {
+        if let Err(e) = worker.store.record_delivery(&update).await {
             // Delivered but not recorded: deleting the message is still right.
             tracing::error!(error = ?e, delivery_id = %message.delivery_id, "recording a successful delivery");
         }
+        delivered.add(&message.org_id, &message.endpoint_id, update.now);
         return Disposition::Done;
     }
     if let Err(e) = worker.store.record_delivery(&update).await {
@@ -249,15 +303,13 @@ async fn after_failure(worker: &DeliveryWorker, message: &DeliveryMessage, endpo
     let final_failure = matches!(outcome.plan, Plan::GiveUp { .. });
     let now = outcome.now.unix_timestamp();
     let at = outcome.sent.attempt.at.as_str();
+    let failed = AttemptOutcome::Failed {
+        final_failure,
+        at_epoch: now,
+    };
     let failing_since = worker
         .store
-        .record_endpoint_attempt(
-            &message.org_id,
-            &message.endpoint_id,
-            AttemptOutcome::Failed { final_failure },
-            now,
-            at,
-        )
+        .record_endpoint_attempt(&message.org_id, &message.endpoint_id, failed, at)
         .await
         .unwrap_or_else(|e| {
             tracing::error!(error = ?e, "counting a failed attempt");
