@@ -102,6 +102,11 @@ fn attempt_from(value: &AttributeValue) -> Option<Attempt> {
 
 fn delivery_from(item: &Item) -> Option<Delivery> {
     let pk = get_s(item, super::PK)?;
+    let attempt_log: Vec<Attempt> = item
+        .get("attempt_log")
+        .and_then(|log| log.as_l().ok())
+        .map(|log| log.iter().filter_map(attempt_from).collect())
+        .unwrap_or_default();
     Some(Delivery {
         delivery_id: pk.rsplit_once("#DELIVERY#")?.1.to_string(),
         endpoint_id: get_s(item, "endpoint_id")?.to_string(),
@@ -110,12 +115,8 @@ fn delivery_from(item: &Item) -> Option<Delivery> {
         attempts: get_n(item, "attempts").unwrap_or(0),
         next_attempt_at: get_n(item, "next_attempt_at"),
         payload_size: get_n(item, "payload_size").unwrap_or(0),
-        last_attempt: item.get("last_attempt").and_then(attempt_from),
-        attempt_log: item
-            .get("attempt_log")
-            .and_then(|log| log.as_l().ok())
-            .map(|log| log.iter().filter_map(attempt_from).collect())
-            .unwrap_or_default(),
+        last_attempt: attempt_log.last().cloned(),
+        attempt_log,
         message_body: get_s(item, "message_body").map(str::to_string),
         created_at: get_s(item, "created_at").unwrap_or_default().to_string(),
         updated_at: get_s(item, "updated_at").unwrap_or_default().to_string(),
@@ -130,7 +131,6 @@ fn delivery_update(store: &Store, update: &DeliveryUpdate<'_>) -> Operation {
         "#status = :status",
         "attempts = :attempts",
         "payload_size = :size",
-        "last_attempt = :attempt",
         // The delivery's attempts are bounded by its retry policy (at most 9), each under 5 KB.
         "attempt_log = list_append(if_not_exists(attempt_log, :no_attempts), :attempt_list)",
         "updated_at = :now",
@@ -145,7 +145,6 @@ fn delivery_update(store: &Store, update: &DeliveryUpdate<'_>) -> Operation {
         (":status".to_string(), s(update.status)),
         (":attempts".to_string(), n(update.attempts)),
         (":size".to_string(), n(update.payload_size)),
-        (":attempt".to_string(), attempt_value(update.attempt)),
         (
             ":attempt_list".to_string(),
             AttributeValue::L(vec![attempt_value(update.attempt)]),
