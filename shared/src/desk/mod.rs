@@ -190,10 +190,15 @@ impl Desk<'_> {
     pub async fn open(&self, new: NewTicket) -> Result<(Ticket, Option<Entry>), ApiError> {
         let ticket_id = new.ticket_id.unwrap_or_else(new_ticket_id);
         let first = new.first.map(|first| self.entry(&ticket_id, new.channel, first));
-        let policies = self.store.list_sla_policies(self.org_id).await?;
+        // Two independent reads, one round trip.
+        let (policies, number) = futures_util::future::try_join(
+            self.store.list_sla_policies(self.org_id),
+            self.store.next_ticket_number(self.org_id),
+        )
+        .await?;
         let ticket = Ticket {
             org_id: self.org_id.to_string(),
-            number: self.store.next_ticket_number(self.org_id).await?,
+            number,
             ticket_id,
             subject: new.subject,
             status: Status::New,
