@@ -93,6 +93,12 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, {"received": status < 300}, extra)
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a worker opening ten connections at once overflows it,
+    # and each dropped connection waits a second for the client to send its SYN again.
+    request_queue_size = 128
+
+
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
     server.serve_forever()

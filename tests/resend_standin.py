@@ -572,6 +572,8 @@ def main():
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
+        # socketserver's backlog of 5 drops connections opened at once (a retry a second later).
+        request_queue_size = 128
 
         def handle_error(self, request, client_address):
             print(f"request from {client_address} failed: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)

@@ -178,6 +178,8 @@ def main():
 
     class Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
+        # socketserver's backlog of 5 drops connections opened at once (a retry a second later).
+        request_queue_size = 128
 
         def get_request(self):
             # The handshake happens in the handler's thread, so one slow client blocks no one.
