@@ -4,6 +4,8 @@
 //! `{"satisfaction_score": {"lt": 3}, "resolution.type": {"in": ["solved"]}}`: every path must
 //! satisfy every operator: `eq`, `ne`, `lt`, `lte`, `gt`, `gte`, `in`, `exists`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -82,10 +84,10 @@ pub fn conditions_match(conditions: &Map<String, Value>, data: &Value) -> bool {
     })
 }
 
-/// `data` reduced to the given dotted paths (all of it when `fields` is empty).
-pub fn include_fields(data: &Value, fields: &[String]) -> Value {
+/// `data` reduced to the given dotted paths (all of it, borrowed, when `fields` is empty).
+pub fn include_fields<'a>(data: &'a Value, fields: &[String]) -> Cow<'a, Value> {
     if fields.is_empty() {
-        return data.clone();
+        return Cow::Borrowed(data);
     }
     let mut reduced = Value::Object(Map::new());
     for path in fields {
@@ -102,7 +104,7 @@ pub fn include_fields(data: &Value, fields: &[String]) -> Value {
             map.insert(segments[segments.len() - 1].to_string(), value.clone());
         }
     }
-    reduced
+    Cow::Owned(reduced)
 }
 
 #[cfg(test)]
@@ -184,9 +186,9 @@ mod tests {
         ]
         .map(String::from);
         assert_eq!(
-            include_fields(&data, &fields),
+            *include_fields(&data, &fields),
             json!({"workflow_id": "wf", "status": "success", "output_data": {"order_id": "o1"}, "credits_used": 4.5})
         );
-        assert_eq!(include_fields(&data, &[]), data);
+        assert_eq!(*include_fields(&data, &[]), data);
     }
 }

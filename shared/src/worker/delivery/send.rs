@@ -1,10 +1,12 @@
 //! One attempt: filter the payload, sign the exact bytes, POST them through the SSRF-guarded
 //! client, and say how it went.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::DeliveryWorker;
@@ -64,27 +66,46 @@ pub fn delivery_http_client(policy: Arc<AddressPolicy>, timeout: Duration) -> re
         .expect("a TLS backend is compiled in")
 }
 
+/// One event as sent. Its fields are in the order `serde_json` sorts an object's keys, as the
+/// envelope was first written; it borrows the event's data instead of copying it into a `Value`.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    data: Cow<'a, Value>,
+    event: &'a str,
+    timestamp: &'a str,
+    webhook_id: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    fn of(endpoint: &'a Endpoint, event: &'a str, timestamp: &'a str, data: &'a Value) -> Self {
+        Self {
+            data: include_fields(data, &endpoint.config.include_fields),
+            event,
+            timestamp,
+            webhook_id: &endpoint.endpoint_id,
+        }
+    }
+}
+
 /// The body sent: the `{event, timestamp, webhook_id, data}` envelope (an array of them for a
 /// batch), `data` cut down to the endpoint's `include_fields`.
 pub fn payload(endpoint: &Endpoint, message: &DeliveryMessage) -> Vec<u8> {
-    let envelope = |event: &str, timestamp: &str, data: &Value| {
-        json!({
-            "event": event,
-            "timestamp": timestamp,
-            "webhook_id": endpoint.endpoint_id,
-            "data": include_fields(data, &endpoint.config.include_fields),
-        })
-    };
-    let payload = if message.batch.is_empty() {
-        envelope(&message.event, &message.timestamp, &message.data)
+    let body = if message.batch.is_empty() {
+        serde_json::to_vec(&Envelope::of(
+            endpoint,
+            &message.event,
+            &message.timestamp,
+            &message.data,
+        ))
     } else {
-        message
+        let events: Vec<Envelope> = message
             .batch
             .iter()
-            .map(|e| envelope(&e.event, &e.timestamp, &e.data))
-            .collect()
+            .map(|e| Envelope::of(endpoint, &e.event, &e.timestamp, &e.data))
+            .collect();
+        serde_json::to_vec(&events)
     };
-    serde_json::to_vec(&payload).unwrap_or_default()
+    body.unwrap_or_default()
 }
 
 /// Signs and POSTs the delivery to the endpoint.
@@ -241,5 +262,80 @@ fn describe(error: &reqwest::Error) -> Described {
     Described {
         text: text.to_string(),
         refused: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::BatchedEvent;
+    use crate::store::endpoints::{EndpointConfig, RetryPolicy};
+    use serde_json::json;
+
+    fn endpoint(include_fields: &[&str]) -> Endpoint {
+        Endpoint {
+            org_id: "org_1".into(),
+            endpoint_id: "wh_1".into(),
+            config: EndpointConfig {
+                name: "n".into(),
+                url: "https://example.com/hook".into(),
+                events: vec!["*".into()],
+                authentication: None,
+                retry_policy: RetryPolicy {
+                    delays_seconds: vec![60],
+                },
+                conditions: Default::default(),
+                include_fields: include_fields.iter().map(|f| f.to_string()).collect(),
+                batch_settings: None,
+                signature_style: Default::default(),
+            },
+            status: "active".into(),
+            disabled_reason: None,
+            sealed_secret: String::new(),
+            sealed_previous_secret: None,
+            previous_secret_until: None,
+            sealed_token: None,
+            failing_since: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            stats: Default::default(),
+        }
+    }
+
+    fn message(data: Value, batch: Vec<BatchedEvent>) -> DeliveryMessage {
+        DeliveryMessage {
+            org_id: "org_1".into(),
+            endpoint_id: "wh_1".into(),
+            delivery_id: "msg_1".into(),
+            event: "order.upserted".into(),
+            timestamp: "2026-01-15T10:30:00Z".into(),
+            data,
+            batch,
+        }
+    }
+
+    /// The bytes receivers verify signatures over: as a `json!` envelope serializes them.
+    #[test]
+    fn the_payload_is_the_envelope_as_json_writes_it() {
+        let data = json!({"order_number": "4521", "total": 79.9, "customer": {"email": "a@b.c", "tags": ["vip"]}, "note": "é\"\n"});
+        let expected = |data: &Value| json!({"event": "order.upserted", "timestamp": "2026-01-15T10:30:00Z", "webhook_id": "wh_1", "data": data});
+        assert_eq!(
+            payload(&endpoint(&[]), &message(data.clone(), Vec::new())),
+            serde_json::to_vec(&expected(&data)).unwrap()
+        );
+        assert_eq!(
+            payload(&endpoint(&["customer.email"]), &message(data.clone(), Vec::new())),
+            serde_json::to_vec(&expected(&json!({"customer": {"email": "a@b.c"}}))).unwrap()
+        );
+        let event = BatchedEvent {
+            id: "01J".into(),
+            event: "order.upserted".into(),
+            timestamp: "2026-01-15T10:30:00Z".into(),
+            data: data.clone(),
+        };
+        assert_eq!(
+            payload(&endpoint(&[]), &message(Value::Null, vec![event.clone(), event])),
+            serde_json::to_vec(&json!([expected(&data), expected(&data)])).unwrap()
+        );
     }
 }
