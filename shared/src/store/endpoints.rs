@@ -282,13 +282,11 @@ impl Store {
         outcome: AttemptOutcome,
         now: &str,
     ) -> Result<Option<i64>, StoreError> {
-        let mut request = self
+        let request = self
             .update_endpoint_item(org_id, endpoint_id, "attribute_exists(PK)")
-            .expression_attribute_values(":now", s(now))
-            // ALL_NEW, not UPDATED_NEW: an `if_not_exists` that keeps the value may not count
-            // as updated, and the caller needs `failing_since` either way.
-            .return_values(ReturnValue::AllNew);
-        request = match outcome {
+            .expression_attribute_values(":now", s(now));
+        let request = match outcome {
+            // Nothing to read back: a success ends any failing streak.
             AttemptOutcome::Delivered { deliveries } => request
                 .update_expression(
                     "ADD total_attempts :n, total_deliveries :n, successful_deliveries :n SET last_delivery = :now REMOVE failing_since",
@@ -299,14 +297,17 @@ impl Store {
                 at_epoch,
             } => {
                 let counters = if final_failure {
-                    "ADD total_attempts :one, total_deliveries :one, failed_deliveries :one"
+                    "ADD total_attempts :n, total_deliveries :n, failed_deliveries :n"
                 } else {
-                    "ADD total_attempts :one"
+                    "ADD total_attempts :n"
                 };
                 request
                     .update_expression(format!("{counters} SET failing_since = if_not_exists(failing_since, :epoch), last_delivery = :now"))
-                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":n", n(1))
                     .expression_attribute_values(":epoch", n(at_epoch))
+                    // ALL_NEW, not UPDATED_NEW: an `if_not_exists` that keeps the value may not
+                    // count as updated, and the caller needs `failing_since` either way.
+                    .return_values(ReturnValue::AllNew)
             }
         };
         // A failed condition: the endpoint was deleted meanwhile, nothing to count.
