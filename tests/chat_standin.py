@@ -106,13 +106,14 @@ import hashlib
 import json
 import re
 import secrets
-import sys
 import threading
 import time
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from standin_server import Server
 
 PROVIDERS = ("whatsapp", "messenger", "slack", "twilio")
 
@@ -764,14 +765,6 @@ def main():
         twilio_token=args.twilio_token,
         slack_missing=set(args.slack_missing or CONFIG["slack_missing"]),
     )
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        # socketserver's backlog of 5 drops connections opened at once (a retry a second later).
-        request_queue_size = 128
-
-        def handle_error(self, request, client_address):
-            print(f"request from {client_address} failed: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
 
     server = Server(("127.0.0.1", args.port), Handler)
     print(f"chat stand-in serving http://127.0.0.1:{args.port}", flush=True)

@@ -14,10 +14,12 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 from standardwebhooks.webhooks import Webhook
+
+from standin_server import Server
 
 LOCK = threading.Lock()
 CONFIG = {}
@@ -91,12 +93,6 @@ class Handler(BaseHTTPRequestHandler):
             })
         extra = [("retry-after", str(config["retry_after"]))] if config.get("retry_after") and status in (429, 503) else []
         self.reply(status, {"received": status < 300}, extra)
-
-
-class Server(ThreadingHTTPServer):
-    # socketserver's listen backlog is 5: a worker opening ten connections at once overflows it,
-    # and each dropped connection waits a second for the client to send its SYN again.
-    request_queue_size = 128
 
 
 if __name__ == "__main__":

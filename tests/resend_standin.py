@@ -72,13 +72,14 @@ import base64
 import binascii
 import json
 import re
-import sys
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from standin_server import Server
 
 IDEMPOTENCY_WINDOW_SECONDS = 24 * 3600
 DOWNLOAD_URL_SECONDS = 3600
@@ -569,14 +570,6 @@ def main():
     args = parser.parse_args()
     CONFIG["api_key"] = args.api_key
     CONFIG["base"] = f"http://127.0.0.1:{args.port}"
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        # socketserver's backlog of 5 drops connections opened at once (a retry a second later).
-        request_queue_size = 128
-
-        def handle_error(self, request, client_address):
-            print(f"request from {client_address} failed: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
 
     server = Server(("127.0.0.1", args.port), Handler)
     print(f"resend stand-in serving http://127.0.0.1:{args.port}", flush=True)

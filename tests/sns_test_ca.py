@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from standin_server import Server
+
 SNS_HOST = "sns.us-east-1.amazonaws.com"
 FORGED_HOSTS = ["sns.us-east-1.amazonaws.com.evil.example", "evil.example"]
 DEFAULT_CERT_URL = f"https://{SNS_HOST}/SimpleNotificationService-test.pem"
@@ -176,25 +178,18 @@ def main():
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(os.path.join(directory, "tls.pem"), os.path.join(directory, "tls-key.pem"))
 
-    class Server(http.server.ThreadingHTTPServer):
-        daemon_threads = True
-        # socketserver's backlog of 5 drops connections opened at once (a retry a second later).
-        request_queue_size = 128
-
+    class TlsServer(Server):
         def get_request(self):
             # The handshake happens in the handler's thread, so one slow client blocks no one.
             sock, address = super().get_request()
             return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
-
-        def handle_error(self, request, client_address):
-            print(f"request from {client_address} failed: {sys.exc_info()[1]!r}", file=sys.stderr, flush=True)
 
     # ca.pem before listening: the test waits for the port, then reads it.
     ca_path = os.path.join(directory, "ca.pem")
     with open(ca_path + ".tmp", "wb") as f:
         f.write(pem(ca))
     os.replace(ca_path + ".tmp", ca_path)
-    server = Server(("127.0.0.1", port), Handler)
+    server = TlsServer(("127.0.0.1", port), Handler)
     print(f"sns test CA serving https://127.0.0.1:{port} with {directory}", flush=True)
     server.serve_forever()
 
