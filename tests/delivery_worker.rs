@@ -1,7 +1,8 @@
 //! The delivery worker called directly with SQS events, at instants a test chooses: how long an
 //! endpoint has been failing decides when it is disabled, and a success clears the streak; a
-//! destination the address guard refuses is never sent to; a batch's successes are counted on
-//! each endpoint with one write.
+//! destination the address guard refuses is never sent to; a batch's successes are recorded in
+//! one write and counted on each endpoint with one, and a success never loses the attempts
+//! recorded before it.
 
 use std::sync::{Arc, Mutex};
 
@@ -170,7 +171,7 @@ async fn a_destination_the_guard_refuses_is_not_sent_to_and_fails_at_once() {
 }
 
 #[tokio::test]
-async fn a_batch_counts_its_successes_once_per_endpoint_and_its_failures_one_by_one() {
+async fn a_batch_records_and_counts_its_successes_at_once_and_its_failures_one_by_one() {
     let (services, calls) = harness::services_counting_calls().await;
     let org = new_org(&services).await;
     let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
@@ -220,8 +221,9 @@ async fn a_batch_counts_its_successes_once_per_endpoint_and_its_failures_one_by_
     );
     assert_eq!(
         calls.take(),
-        10 + 1 + 4,
-        "each attempt recorded, the six successes counted in one write, each failure in its own"
+        1 + 4 + 4 + 1 + 1,
+        "the batch's records read at once, each failure recorded and counted on its own, the six \
+         successes recorded in one write and counted in one"
     );
     let (healthy_stats, healthy_failing_since) = stats(&healthy).await;
     assert_eq!(
@@ -245,4 +247,57 @@ async fn a_batch_counts_its_successes_once_per_endpoint_and_its_failures_one_by_
         "attempts with one left: not yet finished deliveries"
     );
     assert!(failing_since.is_some());
+}
+
+/// A message received for the first time may belong to a delivery already recorded: a redrive
+/// or a recovery sends it again. Its success is appended to the attempts before it, never
+/// written over them; a delivery without a record gets one of its own in the same batch.
+#[tokio::test]
+async fn a_success_on_a_first_receive_keeps_the_attempts_recorded_before_it() {
+    let services = services().await;
+    let org = new_org(&services).await;
+    let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
+    let worker = harness::delivery_worker(services.store.clone(), clock, 0.0, 3600, std::time::Duration::ZERO).await;
+    let status = Arc::new(Mutex::new(503u16));
+    let url = receiver(status.clone()).await;
+    // No retries: one failed attempt is the delivery's last.
+    let endpoint = harness::stored_endpoint(&services.store, &worker.secrets, &org.org_id, &url, Vec::new()).await;
+    let redriven = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:30:00Z", json!({}));
+    let body = |message: &DeliveryMessage| serde_json::to_string(message).unwrap();
+    shared::worker::delivery::handle(&worker, harness::sqs_event(&[body(&redriven)], 1)).await;
+    let delivery = |id: String| {
+        let (store, org_id) = (&services.store, &org.org_id);
+        async move { store.get_delivery(org_id, &id).await.unwrap().expect("recorded") }
+    };
+    let failed = delivery(redriven.delivery_id.clone()).await;
+    assert_eq!((failed.status.as_str(), failed.attempt_log.len()), ("failed", 1));
+
+    // Back on the queue as a redrive leaves it (its first receive), beside a new delivery.
+    *status.lock().unwrap() = 200;
+    let new = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:31:00Z", json!({}));
+    let response =
+        shared::worker::delivery::handle(&worker, harness::sqs_event(&[body(&redriven), body(&new)], 1)).await;
+    assert!(response.batch_item_failures.is_empty(), "both delivered");
+
+    let succeeded = delivery(redriven.delivery_id.clone()).await;
+    let codes: Vec<_> = succeeded.attempt_log.iter().map(|a| a.response_code).collect();
+    assert_eq!(succeeded.status, "succeeded");
+    assert_eq!(codes, [Some(503), Some(200)], "the attempt before kept: {succeeded:?}");
+    assert_eq!(succeeded.created_at, failed.created_at);
+    assert_eq!(succeeded.message_body, None, "kept for recovery only while failed");
+    let first = delivery(new.delivery_id.clone()).await;
+    assert_eq!((first.status.as_str(), first.attempts), ("succeeded", 1));
+    assert_eq!(first.attempt_log.len(), 1);
+    assert_eq!(first.payload_size, succeeded.payload_size);
+    let listed = services
+        .store
+        .list_deliveries(&org.org_id, &endpoint.endpoint_id, 10, None)
+        .await
+        .unwrap();
+    let ids: Vec<_> = listed.deliveries.iter().map(|d| d.delivery_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [new.delivery_id.as_str(), redriven.delivery_id.as_str()],
+        "listed, newest first"
+    );
 }

@@ -1067,6 +1067,11 @@ async fn a_delivery_sent_again_whose_first_attempt_dies_is_still_delivered(how: 
         .unwrap()
         .expect("recorded");
     assert_eq!(delivered.status, "succeeded", "{delivered:?}");
+    assert!(
+        delivered.attempt_log.len() > failed.attempt_log.len()
+            && delivered.attempt_log.starts_with(&failed.attempt_log),
+        "the attempts before kept: {delivered:?}"
+    );
     // Recovery leaves the dead-lettered message where it is; nothing is dead-lettered again.
     let left = u64::from(how == SentAgain::Recovered);
     assert_eq!(

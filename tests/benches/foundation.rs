@@ -713,30 +713,49 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         error: None,
         response_body: Some("ok".into()),
     };
-    let mut i = 0;
-    let record = cpu_per(N, || {
-        let m = &messages[i % messages.len()];
-        i += 1;
-        let (worker, attempt, now) = (&worker, &attempt, &now);
+    let updates: Vec<_> = messages
+        .iter()
+        .map(|m| shared::store::deliveries::DeliveryUpdate {
+            org_id: &m.org_id,
+            endpoint_id: &m.endpoint_id,
+            delivery_id: &m.delivery_id,
+            event: &m.event,
+            status: "succeeded",
+            attempts: 1,
+            next_attempt_at: None,
+            payload_size: 2048,
+            attempt: &attempt,
+            message_body: None,
+            now: &now,
+            now_epoch: 1_700_000_000,
+        })
+        .collect();
+    // The batch's records, read in one request and written in one, ten deliveries each.
+    let mut tens = updates.chunks(10).cycle();
+    let read = cpu_per(N / 10, || {
+        let keys: Vec<(&str, &str)> = tens.next().unwrap().iter().map(|u| (u.org_id, u.delivery_id)).collect();
+        let worker = &worker;
         async move {
-            let update = shared::store::deliveries::DeliveryUpdate {
-                org_id: &m.org_id,
-                endpoint_id: &m.endpoint_id,
-                delivery_id: &m.delivery_id,
-                event: &m.event,
-                status: "succeeded",
-                attempts: 1,
-                next_attempt_at: None,
-                payload_size: 2048,
-                attempt,
-                message_body: None,
-                now,
-                now_epoch: 1_700_000_000,
-            };
-            worker.store.record_delivery(&update).await.unwrap();
+            std::hint::black_box(worker.store.deliveries_by_id(&keys).await.unwrap());
         }
     })
-    .await;
+    .await
+        / 10;
+    let mut tens = updates.chunks(10);
+    let record = cpu_per(N / 10, || {
+        let items = tens
+            .next()
+            .unwrap()
+            .iter()
+            .map(shared::store::deliveries::new_delivery_item)
+            .collect();
+        let worker = &worker;
+        async move {
+            worker.store.record_new_deliveries(items).await.unwrap();
+        }
+    })
+    .await
+        / 10;
     // The endpoint's counters, written once per batch of 10 deliveries to it.
     let count = cpu_per(N / 10, || {
         let (worker, endpoint, now) = (&worker, &endpoint, &now);
@@ -752,7 +771,7 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
     .await
         / 10;
     let http = send.saturating_sub(payload + sign);
-    let rest = worker_figures.cpu.saturating_sub(parse + send + record + count);
+    let rest = worker_figures.cpu.saturating_sub(parse + read + send + record + count);
 
     println!("\ndelivery worker, {DELIVERIES} signed deliveries of a 2 KB order to a local receiver (batches of 10):");
     println!(
@@ -764,17 +783,24 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         ms3(worker_figures.cpu)
     );
     println!("    reading the SQS message       {:>9}", ms3(parse));
+    println!(
+        "    reading the delivery's record {:>9}  (one BatchGetItem per batch, a tenth each)",
+        ms3(read)
+    );
     println!("    building the payload          {:>9}", ms3(payload));
     println!("    opening the secret, signing   {:>9}", ms3(sign));
     println!("    HTTP POST, reading the answer {:>9}  (reqwest)", ms3(http));
-    println!("    recording the attempt         {:>9}  (one UpdateItem)", ms3(record));
+    println!(
+        "    recording the attempt         {:>9}  (one BatchWriteItem per batch, a tenth each)",
+        ms3(record)
+    );
     println!(
         "    counting it on the endpoint   {:>9}  (one UpdateItem per endpoint and batch, a tenth each)",
         ms3(count)
     );
     println!("    the rest (batch, cache, plan) {:>9}", ms3(rest));
     println!(
-        "  AWS calls per delivery    {:>9.2}  (the delivery's log entry, a tenth of the endpoint's counters; endpoint read cached)",
+        "  AWS calls per delivery    {:>9.2}  (a tenth each of the batch's read, write and endpoint counters; endpoint read cached)",
         aws_calls
     );
     println!("  floor: a minimal sender building, signing and POSTing the same bytes, no AWS call (batches of 10):");

@@ -123,56 +123,76 @@ fn delivery_from(item: &Item) -> Option<Delivery> {
     })
 }
 
-/// The `UpdateItem` that records an attempt on the delivery item.
-fn delivery_update(store: &Store, update: &DeliveryUpdate<'_>) -> Operation {
-    let mut sets = vec![
-        "endpoint_id = :endpoint",
-        "event = :event",
-        "#status = :status",
-        "attempts = :attempts",
-        "payload_size = :size",
-        // The delivery's attempts are bounded by its retry policy (at most 9), each under 5 KB.
-        "attempt_log = list_append(if_not_exists(attempt_log, :no_attempts), :attempt_list)",
-        "updated_at = :now",
-        "created_at = if_not_exists(created_at, :now)",
-        "GSI1PK = :gsi1pk",
-        "GSI1SK = :gsi1sk",
-        "#ttl = :ttl",
-    ];
-    let mut values = HashMap::from([
-        (":endpoint".to_string(), s(update.endpoint_id)),
-        (":event".to_string(), s(update.event)),
-        (":status".to_string(), s(update.status)),
-        (":attempts".to_string(), n(update.attempts)),
-        (":size".to_string(), n(update.payload_size)),
+/// The attributes a delivery holds after the attempt, its log being that attempt alone.
+fn delivery_attributes(update: &DeliveryUpdate<'_>) -> Item {
+    let mut attributes = HashMap::from([
+        ("endpoint_id".to_string(), s(update.endpoint_id)),
+        ("event".to_string(), s(update.event)),
+        ("status".to_string(), s(update.status)),
+        ("attempts".to_string(), n(update.attempts)),
+        ("payload_size".to_string(), n(update.payload_size)),
         (
-            ":attempt_list".to_string(),
+            "attempt_log".to_string(),
             AttributeValue::L(vec![attempt_value(update.attempt)]),
         ),
-        (":no_attempts".to_string(), AttributeValue::L(Vec::new())),
-        (":now".to_string(), s(update.now)),
+        ("updated_at".to_string(), s(update.now)),
+        ("created_at".to_string(), s(update.now)),
         (
-            ":gsi1pk".to_string(),
+            "GSI1PK".to_string(),
             s(deliveries_index_pk(update.org_id, update.endpoint_id)),
         ),
-        (":gsi1sk".to_string(), s(update.delivery_id)),
-        (":ttl".to_string(), n(update.now_epoch + DELIVERY_RETENTION_SECONDS)),
+        ("GSI1SK".to_string(), s(update.delivery_id)),
+        (super::TTL.to_string(), n(update.now_epoch + DELIVERY_RETENTION_SECONDS)),
     ]);
+    if let Some(at) = update.next_attempt_at {
+        attributes.insert("next_attempt_at".to_string(), n(at));
+    }
+    if let Some(body) = update.message_body {
+        attributes.insert("message_body".to_string(), s(body));
+    }
+    attributes
+}
+
+/// The attributes a delivery may lack (removed when an attempt does not set them).
+const OPTIONAL_ATTRIBUTES: [&str; 2] = ["next_attempt_at", "message_body"];
+
+/// The whole item of a delivery recorded for the first time: what [`delivery_update`] leaves
+/// where there was no item.
+pub fn new_delivery_item(update: &DeliveryUpdate<'_>) -> Item {
+    let mut item = delivery_attributes(update);
+    item.extend(super::key(delivery_pk(update.org_id, update.delivery_id), "DELIVERY"));
+    item
+}
+
+/// The `UpdateItem` that records an attempt on the delivery item, whether or not it exists: the
+/// attempt is appended to the log, and `created_at` is kept.
+fn delivery_update(store: &Store, update: &DeliveryUpdate<'_>) -> Operation {
+    let attributes = delivery_attributes(update);
+    let mut sets = Vec::with_capacity(attributes.len());
+    let mut names = HashMap::with_capacity(attributes.len() + OPTIONAL_ATTRIBUTES.len());
+    let mut values = HashMap::with_capacity(attributes.len() + 1);
     let mut removals = Vec::new();
-    match update.next_attempt_at {
-        Some(at) => {
-            sets.push("next_attempt_at = :next");
-            values.insert(":next".to_string(), n(at));
-        }
-        None => removals.push("next_attempt_at"),
+    for name in OPTIONAL_ATTRIBUTES
+        .into_iter()
+        .filter(|name| !attributes.contains_key(*name))
+    {
+        removals.push(format!("#{name}"));
+        names.insert(format!("#{name}"), name.to_string());
     }
-    match update.message_body {
-        Some(body) => {
-            sets.push("message_body = :body");
-            values.insert(":body".to_string(), s(body));
-        }
-        None => removals.push("message_body"),
+    for (name, value) in attributes {
+        sets.push(match name.as_str() {
+            // The delivery's attempts are bounded by its retry policy (at most 9) and its
+            // redrives, each under 5 KB.
+            "attempt_log" => format!("#{name} = list_append(if_not_exists(#{name}, :no_attempts), :{name})"),
+            "created_at" => format!("#{name} = if_not_exists(#{name}, :{name})"),
+            _ => format!("#{name} = :{name}"),
+        });
+        values.insert(format!(":{name}"), value);
+        names.insert(format!("#{name}"), name);
     }
+    values.insert(":no_attempts".to_string(), AttributeValue::L(Vec::new()));
+    // Sorted, so that the same attempt always makes the same request.
+    sets.sort_unstable();
     let mut expression = format!("SET {}", sets.join(", "));
     if !removals.is_empty() {
         expression.push_str(&format!(" REMOVE {}", removals.join(", ")));
@@ -180,8 +200,7 @@ fn delivery_update(store: &Store, update: &DeliveryUpdate<'_>) -> Operation {
     store
         .update_item(delivery_pk(update.org_id, update.delivery_id), "DELIVERY")
         .update_expression(expression)
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_names("#ttl", super::TTL)
+        .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
 }
 
@@ -203,6 +222,35 @@ impl Store {
     pub async fn record_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
         delivery_update(self, update).send().await.map_err(store_error)?;
         Ok(())
+    }
+
+    /// Records the first attempt of deliveries that have no item yet ([`new_delivery_item`]),
+    /// 25 to a `BatchWriteItem`: each item is written whole, so one stored meanwhile is replaced.
+    pub async fn record_new_deliveries(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.put_items(items).await
+    }
+
+    /// The deliveries stored under `keys` (organization, delivery id), by delivery id, as last
+    /// written; absent ones are left out.
+    pub async fn deliveries_by_id(&self, keys: &[(&str, &str)]) -> Result<HashMap<String, Delivery>, StoreError> {
+        let mut item_keys: Vec<Item> = Vec::with_capacity(keys.len());
+        for (org_id, delivery_id) in keys {
+            let key = super::key(delivery_pk(org_id, delivery_id), "DELIVERY");
+            // BatchGetItem refuses a key asked for twice.
+            if !item_keys.contains(&key) {
+                item_keys.push(key);
+            }
+        }
+        let reads = item_keys
+            .chunks(100)
+            .map(|chunk| self.batch_get_consistent(chunk.to_vec()));
+        let found = futures_util::future::try_join_all(reads).await?;
+        Ok(found
+            .iter()
+            .flatten()
+            .filter_map(delivery_from)
+            .map(|delivery| (delivery.delivery_id.clone(), delivery))
+            .collect())
     }
 
     /// Opens a failed delivery again once its message is back on the delivery queue (a redrive

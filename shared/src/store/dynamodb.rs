@@ -33,6 +33,9 @@ const ATTEMPTS: u32 = 3;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Credentials are fetched again this long before they expire (Lambda's come from the
 /// environment and do not expire while the container lives).
+/// Rounds of a batch call before what DynamoDB keeps leaving unprocessed is an error: with the
+/// backoff between them, about three seconds of throttling.
+const UNPROCESSED_ROUNDS: u32 = 6;
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 
 /// The SDK's accessors on an attribute value: `Ok` with the value when it is of that type.
@@ -154,6 +157,19 @@ pub enum TransactWriteItem {
     Put(Input),
     Update(Input),
     Delete(Input),
+}
+
+/// One write of a `BatchWriteItem`: a whole item put, or a key deleted, without conditions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WriteRequest {
+    PutRequest {
+        #[serde(rename = "Item")]
+        item: Item,
+    },
+    DeleteRequest {
+        #[serde(rename = "Key")]
+        key: Item,
+    },
 }
 
 /// What any operation answers; each fills the fields it has.
@@ -307,12 +323,20 @@ impl DynamoDb {
         }
     }
 
-    /// One `BatchGetItem` of `keys` in `table`: the items found and the keys left unprocessed.
-    pub async fn batch_get_item(&self, table: &str, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), DynamoError> {
+    /// Reads `keys` from `table` (at most 100) with `BatchGetItem`, asking again, after a backoff,
+    /// for the keys DynamoDB leaves unprocessed: the items found, absent ones left out.
+    pub async fn batch_get_item(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, DynamoError> {
         #[derive(Serialize)]
         struct Keys {
             #[serde(rename = "Keys")]
             keys: Vec<Item>,
+            #[serde(rename = "ConsistentRead", skip_serializing_if = "std::ops::Not::not")]
+            consistent: bool,
         }
         #[derive(Deserialize)]
         struct Unprocessed {
@@ -327,45 +351,53 @@ impl DynamoDb {
             #[serde(default)]
             unprocessed_keys: HashMap<String, Unprocessed>,
         }
-        let request = HashMap::from([("RequestItems", HashMap::from([(table, Keys { keys })]))]);
-        let mut answer: Answer = self.call("BatchGetItem", &request).await?;
-        Ok((
-            answer.responses.remove(table).unwrap_or_default(),
-            answer
+        let mut found = Vec::new();
+        let mut pending = keys;
+        for round in 1..=UNPROCESSED_ROUNDS {
+            let request = HashMap::from([(
+                "RequestItems",
+                HashMap::from([(
+                    table,
+                    Keys {
+                        keys: pending,
+                        consistent,
+                    },
+                )]),
+            )]);
+            let mut answer: Answer = self.call("BatchGetItem", &request).await?;
+            found.extend(answer.responses.remove(table).unwrap_or_default());
+            pending = answer
                 .unprocessed_keys
                 .remove(table)
                 .map(|rest| rest.keys)
-                .unwrap_or_default(),
-        ))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+        }
+        Err(unprocessed_error("BatchGetItem", pending.len()))
     }
 
-    /// One `BatchWriteItem` deleting `keys` from `table`: the keys left unprocessed.
-    pub async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<Vec<Item>, DynamoError> {
-        #[derive(Serialize, Deserialize)]
-        struct Delete {
-            #[serde(rename = "Key")]
-            key: Item,
-        }
-        #[derive(Serialize, Deserialize)]
-        struct WriteRequest {
-            #[serde(rename = "DeleteRequest")]
-            delete_request: Delete,
-        }
+    /// Writes `requests` to `table` (at most 25) with `BatchWriteItem`, sending again, after a
+    /// backoff, what DynamoDB leaves unprocessed.
+    pub async fn batch_write_item(&self, table: &str, requests: Vec<WriteRequest>) -> Result<(), DynamoError> {
         #[derive(Deserialize)]
         struct Answer {
             #[serde(rename = "UnprocessedItems", default)]
             unprocessed: HashMap<String, Vec<WriteRequest>>,
         }
-        let requests: Vec<WriteRequest> = keys
-            .into_iter()
-            .map(|key| WriteRequest {
-                delete_request: Delete { key },
-            })
-            .collect();
-        let request = HashMap::from([("RequestItems", HashMap::from([(table, requests)]))]);
-        let mut answer: Answer = self.call("BatchWriteItem", &request).await?;
-        let rest = answer.unprocessed.remove(table).unwrap_or_default();
-        Ok(rest.into_iter().map(|write| write.delete_request.key).collect())
+        let mut pending = requests;
+        for round in 1..=UNPROCESSED_ROUNDS {
+            let request = HashMap::from([("RequestItems", HashMap::from([(table, pending)]))]);
+            let mut answer: Answer = self.call("BatchWriteItem", &request).await?;
+            pending = answer.unprocessed.remove(table).unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+        }
+        Err(unprocessed_error("BatchWriteItem", pending.len()))
     }
 
     /// Sends one operation, retrying what DynamoDB or the network says may succeed later.
@@ -472,6 +504,17 @@ fn unreachable_error(message: String) -> DynamoError {
     DynamoError {
         code: None,
         message,
+        item: None,
+        cancellation_reasons: Vec::new(),
+    }
+}
+
+/// Writes or reads a batch call still left unprocessed after its last round: throttling that
+/// outlasted the backoff, retryable by the caller like any throttling.
+fn unprocessed_error(operation: &str, left: usize) -> DynamoError {
+    DynamoError {
+        code: Some("ProvisionedThroughputExceededException".to_string()),
+        message: format!("{operation} left {left} unprocessed after {UNPROCESSED_ROUNDS} rounds"),
         item: None,
         cancellation_reasons: Vec::new(),
     }

@@ -116,7 +116,7 @@ use serde_json::{Map, Value};
 pub use dynamodb::Item;
 use dynamodb::{
     AttributeValue, AttributeValueExt, DynamoDb, DynamoError, Operation, Output, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    TransactWriteItem, WriteRequest,
 };
 
 use crate::error::ApiError;
@@ -240,20 +240,20 @@ impl Store {
     }
 
     /// Reads up to 100 items by key in one request (eventually consistent); absent ones are
-    /// left out, and keys DynamoDB leaves unprocessed are asked for again.
+    /// left out.
     pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        let mut pending = keys;
-        while !pending.is_empty() {
-            let (items, unprocessed) = self
-                .client
-                .batch_get_item(&self.table, std::mem::take(&mut pending))
-                .await
-                .map_err(store_error)?;
-            found.extend(items);
-            pending = unprocessed;
-        }
-        Ok(found)
+        self.client
+            .batch_get_item(&self.table, keys, false)
+            .await
+            .map_err(store_error)
+    }
+
+    /// [`Store::batch_get`] reading what was last written.
+    pub(crate) async fn batch_get_consistent(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .batch_get_item(&self.table, keys, true)
+            .await
+            .map_err(store_error)
     }
 
     /// Writes a whole item unconditionally (last writer wins).
@@ -416,25 +416,37 @@ pub(crate) async fn update_or_refused(request: Operation) -> Result<Result<Optio
 }
 
 impl Store {
-    /// Deletes items by key, 25 per `BatchWriteItem`, retrying what DynamoDB leaves unprocessed.
+    /// Deletes items by key, 25 per `BatchWriteItem`.
     pub(crate) async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(25) {
-            let mut pending = chunk.to_vec();
-            for _ in 0..5 {
-                pending = self
-                    .client
-                    .batch_delete(&self.table, pending)
-                    .await
-                    .map_err(store_error)?;
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable("items could not be deleted".into()));
-            }
-        }
-        Ok(())
+        self.write_batches(
+            keys.into_iter()
+                .map(|key| WriteRequest::DeleteRequest { key })
+                .collect(),
+        )
+        .await
+    }
+
+    /// Writes whole items unconditionally (last writer wins), 25 per `BatchWriteItem`.
+    pub(crate) async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        self.write_batches(
+            items
+                .into_iter()
+                .map(|item| WriteRequest::PutRequest { item })
+                .collect(),
+        )
+        .await
+    }
+
+    /// Sends `requests` 25 to a `BatchWriteItem`, four of those at a time.
+    async fn write_batches(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let batches: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[_]>::to_vec).collect();
+        futures_util::stream::iter(batches)
+            .map(|batch| self.client.batch_write_item(&self.table, batch))
+            .buffer_unordered(4)
+            .try_collect::<()>()
+            .await
+            .map_err(store_error)
     }
 
     /// Deletes every item of a partition.

@@ -35,8 +35,7 @@ pub fn wait_until(due_ms: i64, now_ms: i64) -> Disposition {
     Disposition::Wait(((due_ms - now_ms).max(1) as u64).div_ceil(1000))
 }
 
-/// Runs `process` on every message of the batch at once; a message not `Done` is reported as a
-/// failure, after its visibility is set as its disposition asks.
+/// Runs `process` on every message of the batch at once, then [`settle`]s their dispositions.
 pub async fn process_batch<'a, F, Fut>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
@@ -47,9 +46,20 @@ where
     F: Fn(&'a SqsMessage) -> Fut,
     Fut: Future<Output = Disposition> + 'a,
 {
-    let outcomes = futures_util::future::join_all(event.records.iter().map(&process)).await;
+    let dispositions = futures_util::future::join_all(event.records.iter().map(&process)).await;
+    settle(sqs, queue_url, event, dispositions).await
+}
+
+/// Reports every message not `Done` as a failure, after its visibility is set as its
+/// disposition (in the order of the batch's records) asks.
+pub async fn settle(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    event: &SqsEvent,
+    dispositions: Vec<Disposition>,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    for (record, disposition) in event.records.iter().zip(outcomes) {
+    for (record, disposition) in event.records.iter().zip(dispositions) {
         let message_id = record.message_id.clone().unwrap_or_default();
         let visibility = match disposition {
             Disposition::Done => continue,
