@@ -225,6 +225,9 @@ async fn a_batch_records_and_counts_its_successes_at_once_and_its_failures_one_b
         "the batch's records read at once, each failure recorded and counted on its own, the six \
          successes recorded in one write and counted in one"
     );
+    // Alone in its batch on its first receive: appended and counted, nothing read first.
+    shared::worker::delivery::handle(&worker, harness::sqs_event(&[message(&healthy)], 1)).await;
+    assert_eq!(calls.take(), 2, "a lone delivery's record and its count");
     let (healthy_stats, healthy_failing_since) = stats(&healthy).await;
     assert_eq!(
         (
@@ -232,7 +235,7 @@ async fn a_batch_records_and_counts_its_successes_at_once_and_its_failures_one_b
             healthy_stats.total_deliveries,
             healthy_stats.successful_deliveries
         ),
-        (7, 7, 7)
+        (8, 8, 8)
     );
     assert!(healthy_stats.last_delivery.is_some());
     assert_eq!(healthy_failing_since, None);
@@ -289,6 +292,20 @@ async fn a_success_on_a_first_receive_keeps_the_attempts_recorded_before_it() {
     assert_eq!((first.status.as_str(), first.attempts), ("succeeded", 1));
     assert_eq!(first.attempt_log.len(), 1);
     assert_eq!(first.payload_size, succeeded.payload_size);
+
+    // Alone in its batch, a first receive is not read before: its success is appended.
+    *status.lock().unwrap() = 503;
+    let alone = DeliveryMessage::new(&endpoint, "webhook.test", "2026-01-15T10:32:00Z", json!({}));
+    shared::worker::delivery::handle(&worker, harness::sqs_event(&[body(&alone)], 1)).await;
+    *status.lock().unwrap() = 200;
+    shared::worker::delivery::handle(&worker, harness::sqs_event(&[body(&alone)], 1)).await;
+    let codes: Vec<_> = delivery(alone.delivery_id.clone())
+        .await
+        .attempt_log
+        .iter()
+        .map(|a| a.response_code)
+        .collect();
+    assert_eq!(codes, [Some(503), Some(200)]);
     let listed = services
         .store
         .list_deliveries(&org.org_id, &endpoint.endpoint_id, 10, None)
@@ -297,7 +314,7 @@ async fn a_success_on_a_first_receive_keeps_the_attempts_recorded_before_it() {
     let ids: Vec<_> = listed.deliveries.iter().map(|d| d.delivery_id.as_str()).collect();
     assert_eq!(
         ids,
-        [new.delivery_id.as_str(), redriven.delivery_id.as_str()],
+        [&alone.delivery_id, &new.delivery_id, &redriven.delivery_id],
         "listed, newest first"
     );
 }

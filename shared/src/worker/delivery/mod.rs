@@ -89,14 +89,14 @@ impl DeliveryWorker {
 
 /// One SQS batch of the delivery queue: deliveries and batch flushes, concurrently. The batch
 /// reads its deliveries' records in one request first and writes its successes after, so that
-/// a delivery costs a tenth of two calls, not one call of its own.
+/// in a batch of ten a delivery costs a tenth of two calls, not one call of its own.
 pub async fn handle(worker: &DeliveryWorker, event: SqsEvent) -> SqsBatchResponse {
     let messages: Vec<Option<QueueMessage>> = event
         .records
         .iter()
         .map(|record| serde_json::from_str(record.body.as_deref()?).ok())
         .collect();
-    let recorded = Recorded::read(&worker.store, &messages).await;
+    let recorded = Recorded::read(&worker.store, &event.records, &messages).await;
     let delivered = Delivered::default();
     let processing = event
         .records
@@ -112,14 +112,15 @@ pub async fn handle(worker: &DeliveryWorker, event: SqsEvent) -> SqsBatchRespons
     response
 }
 
-/// The batch's deliveries as stored before it: read once for the whole batch, or not at all
-/// when that read failed.
-struct Recorded(Result<HashMap<String, Delivery>, StoreError>);
+/// The batch's deliveries as stored before it, read once for the whole batch; `None` when that
+/// read failed, or was not made because the batch is a lone delivery on its first receive (its
+/// success appended by one `UpdateItem` costs one call, a read and a write two).
+struct Recorded(Option<HashMap<String, Delivery>>);
 
 /// What the batch's read found of one delivery.
 #[derive(Debug, Clone, Copy)]
 enum Prior<'a> {
-    /// The read failed.
+    /// Not read.
     Unknown,
     /// Never recorded: no attempt was made, or none was recorded.
     Absent,
@@ -127,28 +128,37 @@ enum Prior<'a> {
 }
 
 impl Recorded {
-    async fn read(store: &Store, messages: &[Option<QueueMessage>]) -> Self {
-        let keys: Vec<(&str, &str)> = messages
+    async fn read(store: &Store, records: &[SqsMessage], messages: &[Option<QueueMessage>]) -> Self {
+        let deliveries: Vec<(&SqsMessage, &DeliveryMessage)> = records
             .iter()
-            .filter_map(|message| match message {
-                Some(QueueMessage::Delivery(m)) => Some((m.org_id.as_str(), m.delivery_id.as_str())),
+            .zip(messages)
+            .filter_map(|(record, message)| match message {
+                Some(QueueMessage::Delivery(m)) => Some((record, m)),
                 _ => None,
             })
             .collect();
-        if keys.is_empty() {
-            return Self(Ok(HashMap::new()));
+        match deliveries.as_slice() {
+            [] => return Self(Some(HashMap::new())),
+            [(record, _)] if receive_count(record) <= 1 => return Self(None),
+            _ => {}
         }
-        let found = store.deliveries_by_id(&keys).await;
-        if let Err(e) = &found {
-            tracing::error!(error = ?e, "reading the batch's deliveries");
+        let keys: Vec<(&str, &str)> = deliveries
+            .iter()
+            .map(|(_, m)| (m.org_id.as_str(), m.delivery_id.as_str()))
+            .collect();
+        match store.deliveries_by_id(&keys).await {
+            Ok(found) => Self(Some(found)),
+            Err(e) => {
+                tracing::error!(error = ?e, "reading the batch's deliveries");
+                Self(None)
+            }
         }
-        Self(found)
     }
 
     fn prior(&self, delivery_id: &str) -> Prior<'_> {
         match &self.0 {
-            Err(_) => Prior::Unknown,
-            Ok(found) => found.get(delivery_id).map_or(Prior::Absent, Prior::Recorded),
+            None => Prior::Unknown,
+            Some(found) => found.get(delivery_id).map_or(Prior::Absent, Prior::Recorded),
         }
     }
 }
