@@ -16,7 +16,7 @@ struct Setup {
     resend: harness::StandIn,
     chat: harness::StandIn,
     receiver: String,
-    _receiver: std::process::Child,
+    _receiver: harness::TiedProcess,
 }
 
 async fn setup() -> &'static Setup {

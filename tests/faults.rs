@@ -267,7 +267,7 @@ impl EventSource<'_> {
 /// tests/receiver.py, one for this binary; each test scripts a path of its own.
 struct Receiver {
     base: String,
-    _process: std::process::Child,
+    _process: harness::TiedProcess,
 }
 
 async fn receiver() -> &'static Receiver {

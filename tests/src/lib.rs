@@ -8,6 +8,7 @@
 pub mod sns;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -88,22 +89,38 @@ pub fn wait_for_port(port: u16, within: Duration) {
 
 /// Starts `command` under a watchdog that ends it (and what it started) once this test process
 /// is gone, whichever way the process ends.
-pub fn spawn_tied_to_this_process(command: &str, envs: &[(&str, String)], log: &Path) -> Child {
+pub fn spawn_tied_to_this_process(command: &str, envs: &[(&str, String)], log: &Path) -> TiedProcess {
     let script = format!(
         "{command} & child=$!; while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; \
          kill -TERM $child 2>/dev/null; wait $child",
         parent = std::process::id()
     );
     let log = std::fs::File::create(log).expect("log file");
-    Command::new("sh")
+    let shell = Command::new("sh")
         .arg("-c")
         .arg(script)
         .envs(envs.iter().map(|(k, v)| (k.to_string(), v.clone())))
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log file"))
         .stderr(log)
+        .process_group(0)
         .spawn()
-        .expect("spawning a background process")
+        .expect("spawning a background process");
+    TiedProcess(shell)
+}
+
+/// A process from [`spawn_tied_to_this_process`]: its watching shell leads a process group of
+/// its own with the command, so that dropping it stops both (killing the shell alone would
+/// leave the command running with nothing watching it).
+pub struct TiedProcess(Child);
+
+impl Drop for TiedProcess {
+    fn drop(&mut self) {
+        let group = self.0.id() as libc::pid_t;
+        // SAFETY: a plain system call on the group this child leads; an ended group is ESRCH.
+        unsafe { libc::killpg(group, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
 }
 
 /// The emulator of this test binary, started and provisioned on first use.
@@ -111,7 +128,7 @@ pub struct Emulator {
     pub endpoint: String,
     pub queue_urls: std::collections::BTreeMap<String, String>,
     pub topic_arns: std::collections::BTreeMap<String, String>,
-    _process: Child,
+    _process: TiedProcess,
 }
 
 pub fn emulator() -> &'static Emulator {
@@ -470,7 +487,7 @@ pub const RESEND_KEY: &str = "re_test_standin_key";
 /// channels' (tests/chat_standin.py), each checking every request as the provider documents it.
 pub struct StandIn {
     pub url: String,
-    _process: Child,
+    _process: TiedProcess,
 }
 
 impl StandIn {
@@ -553,7 +570,7 @@ pub struct LocalStack {
     pub admin_key: String,
     /// The functions' environment, for the admin CLI.
     env: Vec<(String, String)>,
-    _processes: Vec<Child>,
+    _processes: Vec<TiedProcess>,
 }
 
 /// An organization made with the admin CLI (`hookgate-admin bootstrap`), as an operator makes

@@ -4,7 +4,6 @@
 //! authority and resolve the SNS host to the stand-in: the production fetch path, TLS on.
 
 use std::net::SocketAddr;
-use std::process::Child;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ pub const FORGED_HOSTS: [&str; 2] = ["sns.us-east-1.amazonaws.com.evil.example",
 pub struct TestCa {
     pub port: u16,
     pub ca_pem: Vec<u8>,
-    _process: Child,
+    _process: crate::TiedProcess,
 }
 
 /// The stand-in of this test binary, started on first use.
