@@ -539,3 +539,33 @@ async fn a_post_with_an_idempotency_key_runs_once_and_answers_the_same() {
     let (status, refused, _) = call(open(&"x".repeat(256), "Lost parcel")).await;
     assert_eq!(status, 422, "{refused}");
 }
+
+/// The functions that seal secrets read the pepper and the signing key in one call, named by
+/// name or by ARN as the stack passes them; a secret that is missing fails the start, named.
+#[tokio::test]
+async fn secrets_read_together_match_each_read_alone() {
+    let config = harness::sdk_config(&harness::emulator().endpoint).await;
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let pepper = shared::secrets::Pepper::load(&client, harness::PEPPER_SECRET)
+        .await
+        .unwrap();
+    let signing_key = client
+        .get_secret_value()
+        .secret_id(harness::SIGNING_KEY_SECRET)
+        .send()
+        .await
+        .unwrap();
+    let signing_key_arn = signing_key.arn().unwrap();
+
+    let [first, second] = shared::secrets::load_all(&client, [harness::PEPPER_SECRET, signing_key_arn])
+        .await
+        .unwrap();
+    assert_eq!(first.as_bytes(), pepper.as_bytes());
+    assert_eq!(Some(second.as_str()), signing_key.secret_string());
+    assert_ne!(first, second);
+
+    let missing = shared::secrets::load_all(&client, [harness::PEPPER_SECRET, "NoSuchSecret"])
+        .await
+        .expect_err("a missing secret");
+    assert!(missing.contains("NoSuchSecret"), "{missing}");
+}

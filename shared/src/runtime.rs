@@ -18,6 +18,7 @@ use lambda_http::{Body, Request, Response, service_fn};
 pub mod sqs;
 
 use crate::clock::{Clock, SystemClock};
+use crate::crypto::SecretBox;
 use crate::secrets::Pepper;
 use crate::store::Store;
 
@@ -34,11 +35,14 @@ pub struct Services {
 impl Services {
     /// Builds the clients and reads the pepper once, for the container's lifetime.
     pub async fn from_env(config: &SdkConfig) -> Result<Self, Error> {
-        let store = Store::from_config(config, required_env("TABLE_NAME")?)?;
         let secrets = aws_sdk_secretsmanager::Client::new(config);
         let pepper = Pepper::load(&secrets, &required_env("PEPPER_SECRET_ID")?).await?;
+        Self::with_pepper(config, pepper)
+    }
+
+    fn with_pepper(config: &SdkConfig, pepper: Pepper) -> Result<Self, Error> {
         Ok(Self {
-            store,
+            store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             pepper,
             clock: Arc::new(SystemClock),
         })
@@ -48,20 +52,25 @@ impl Services {
 /// A function's start: structured logs, the AWS configuration, and the services of the
 /// authenticated routes, built once per container.
 pub async fn start() -> Result<(SdkConfig, Services), Error> {
-    let (services, config) = start_with(|config| async move { Ok(config) }).await?;
+    init_tracing();
+    let config = aws_config().await;
+    let services = Services::from_env(&config).await?;
     Ok((config, services))
 }
 
-/// As [`start`], for a function that reads one more thing at start (a second secret): `load`
-/// runs beside the pepper's read, so the two round trips overlap instead of adding up.
-pub async fn start_with<T, F, Fut>(load: F) -> Result<(Services, T), Error>
-where
-    F: FnOnce(SdkConfig) -> Fut,
-    Fut: Future<Output = Result<T, Error>>,
-{
+/// As [`start`], for a function that also seals or opens stored secrets: the pepper and the
+/// signing key (`SIGNING_KEY_SECRET_ID`) are read in one call.
+pub async fn start_with_secret_box() -> Result<(Services, SecretBox), Error> {
     init_tracing();
     let config = aws_config().await;
-    tokio::try_join!(Services::from_env(&config), load(config.clone()))
+    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let (pepper_id, signing_key_id) = (
+        required_env("PEPPER_SECRET_ID")?,
+        required_env("SIGNING_KEY_SECRET_ID")?,
+    );
+    let [pepper, signing_key] = crate::secrets::load_all(&client, [&pepper_id, &signing_key_id]).await?;
+    let services = Services::with_pepper(&config, Pepper::new(pepper))?;
+    Ok((services, SecretBox::from_secret(signing_key.as_bytes())))
 }
 
 /// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).

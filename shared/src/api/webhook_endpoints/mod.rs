@@ -37,9 +37,10 @@ pub struct WebhookSettings {
 }
 
 impl WebhookSettings {
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    /// The settings from the environment, with the container's signing key.
+    pub fn from_env(secrets: SecretBox) -> Result<Self, Error> {
         Ok(Self {
-            secrets: SecretBox::from_env(config).await?,
+            secrets,
             allow_http: std::env::var("ALLOW_HTTP_ENDPOINTS").is_ok_and(|v| v == "true"),
             rotation_grace_seconds: std::env::var("SECRET_ROTATION_GRACE_SECONDS")
                 .ok()
