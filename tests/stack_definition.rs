@@ -444,6 +444,25 @@ fn the_reply_sender_may_remember_the_chat_replies_it_sends() {
 }
 
 #[test]
+fn the_delivery_worker_may_read_and_write_a_batch_of_records_at_once() {
+    let actions = dynamodb_actions("DeliveryWorkerFunction");
+    // Reads a batch's records in one request and writes its new ones in one; appends an attempt
+    // to a record, reads an endpoint, flushes a batching endpoint's buffer.
+    for needed in [
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+    ] {
+        assert!(
+            actions.contains(needed),
+            "DeliveryWorkerFunction may not {needed}: {actions:?}"
+        );
+    }
+}
+
+#[test]
 fn replies_through_twilio_know_the_public_url_the_sms_webhook_is_signed_for() {
     let template = template();
     let public_url = |function: &str| {

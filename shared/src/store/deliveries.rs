@@ -224,8 +224,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records the first attempt of deliveries that have no item yet ([`new_delivery_item`]),
-    /// 25 to a `BatchWriteItem`: each item is written whole, so one stored meanwhile is replaced.
+    /// Records the first attempt of deliveries that had no item when read ([`new_delivery_item`]),
+    /// 25 to a `BatchWriteItem`, which has no conditions: each item is written whole, so one
+    /// stored since the read is replaced.
     pub async fn record_new_deliveries(&self, items: Vec<Item>) -> Result<(), StoreError> {
         self.put_items(items).await
     }

@@ -33,10 +33,10 @@ const ATTEMPTS: u32 = 3;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Credentials are fetched again this long before they expire (Lambda's come from the
 /// environment and do not expire while the container lives).
-/// Rounds of a batch call before what DynamoDB keeps leaving unprocessed is an error: with the
-/// backoff between them, about three seconds of throttling.
-const UNPROCESSED_ROUNDS: u32 = 6;
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+/// Rounds of a batch call before what DynamoDB keeps leaving unprocessed is an error, with a
+/// backoff of up to 1.55 s in all between them.
+const UNPROCESSED_ROUNDS: u32 = 6;
 
 /// The SDK's accessors on an attribute value: `Ok` with the value when it is of that type.
 pub trait AttributeValueExt {
@@ -374,7 +374,9 @@ impl DynamoDb {
             if pending.is_empty() {
                 return Ok(found);
             }
-            tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+            if round < UNPROCESSED_ROUNDS {
+                tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+            }
         }
         Err(unprocessed_error("BatchGetItem", pending.len()))
     }
@@ -395,7 +397,9 @@ impl DynamoDb {
             if pending.is_empty() {
                 return Ok(());
             }
-            tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+            if round < UNPROCESSED_ROUNDS {
+                tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+            }
         }
         Err(unprocessed_error("BatchWriteItem", pending.len()))
     }
@@ -509,11 +513,11 @@ fn unreachable_error(message: String) -> DynamoError {
     }
 }
 
-/// Writes or reads a batch call still left unprocessed after its last round: throttling that
-/// outlasted the backoff, retryable by the caller like any throttling.
+/// A batch call whose last round still left items unprocessed: DynamoDB's throttling outlasted
+/// the backoff. (`Unprocessed` is this client's code, not DynamoDB's.)
 fn unprocessed_error(operation: &str, left: usize) -> DynamoError {
     DynamoError {
-        code: Some("ProvisionedThroughputExceededException".to_string()),
+        code: Some("Unprocessed".to_string()),
         message: format!("{operation} left {left} unprocessed after {UNPROCESSED_ROUNDS} rounds"),
         item: None,
         cancellation_reasons: Vec::new(),

@@ -437,16 +437,17 @@ impl Store {
         .await
     }
 
-    /// Sends `requests` 25 to a `BatchWriteItem`, four of those at a time.
+    /// Sends `requests` 25 to a `BatchWriteItem`, four of those at a time; every batch is sent
+    /// even when one fails, and the first failure is the answer.
     async fn write_batches(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        use futures_util::{StreamExt, TryStreamExt};
+        use futures_util::StreamExt;
         let batches: Vec<Vec<WriteRequest>> = requests.chunks(25).map(<[_]>::to_vec).collect();
-        futures_util::stream::iter(batches)
+        let results: Vec<_> = futures_util::stream::iter(batches)
             .map(|batch| self.client.batch_write_item(&self.table, batch))
             .buffer_unordered(4)
-            .try_collect::<()>()
-            .await
-            .map_err(store_error)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), _>>().map_err(store_error)
     }
 
     /// Deletes every item of a partition.

@@ -1,6 +1,7 @@
-//! The queue consumers and scheduled jobs. Each consumer receives an SQS batch through [`process_batch`], which runs every
-//! message concurrently and reports failures per item (Lambda's partial batch response), so one
-//! bad message never makes SQS redeliver the whole batch.
+//! The queue consumers and scheduled jobs. Each consumer runs every message of its SQS batch
+//! concurrently ([`process_batch`]; the delivery worker, which reads and writes for the whole
+//! batch around it, calls [`settle`] itself) and reports failures per item (Lambda's partial
+//! batch response), so one bad message never makes SQS redeliver the whole batch.
 //!
 //! - [`delivery`]: the delivery queue (`delivery-worker`): signs, sends, retries, dead-letters.
 //! - [`reply_sender`]: the reply queue (`reply-sender`): sends replies on email tickets.

@@ -7,8 +7,8 @@
 //! → record the attempt, disable the endpoint and alert where the plan says so. Successful
 //! deliveries are recorded and counted on their endpoint once per batch ([`Delivered`]).
 //!
-//! The batch reads its deliveries' records first, in one request ([`Recorded`]). The first
-//! receive is attempt 1 whatever the record says; a later receive takes from the record how
+//! The batch reads its deliveries' records first, in one request ([`Recorded`]; not for a
+//! lone delivery on its first receive). The first receive is attempt 1 whatever the record says; a later receive takes from the record how
 //! many attempts were made and when the next is due (a message can come back early
 //! when the delay exceeds the 12 h SQS allows per visibility change: it is then put back for
 //! the rest). After a failed attempt the message's visibility is set to the next delay; after
@@ -168,6 +168,12 @@ impl Recorded {
 /// endpoint). Counters are statistics (a lost count never loses or repeats a delivery), and
 /// failures are still counted one by one, because each failure's answer (`failing_since`)
 /// decides whether the endpoint is disabled.
+///
+/// A whole item replaces what was stored after the batch's read: that happens only when two
+/// copies of one delivery are in flight at once (SQS delivering a message twice), and then the
+/// record keeps this success and loses the other copy's attempt entry, never the outcome. A
+/// run that dies before the write leaves its successes unrecorded: their messages come back
+/// and are sent again, under the same `webhook-id`, as SQS's at-least-once delivery allows.
 #[derive(Default)]
 struct Delivered {
     /// Delivery id → the delivery's first record (a message received twice in one batch is
