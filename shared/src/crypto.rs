@@ -28,9 +28,10 @@ impl SecretBox {
     }
 
     /// The box keyed by the secret `SIGNING_KEY_SECRET_ID` names, read once per container.
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, String> {
         let client = aws_sdk_secretsmanager::Client::new(config);
-        let id = crate::runtime::required_env("SIGNING_KEY_SECRET_ID")?;
+        let id = std::env::var("SIGNING_KEY_SECRET_ID")
+            .map_err(|_| "environment variable SIGNING_KEY_SECRET_ID is not set".to_string())?;
         let key = crate::secrets::Pepper::load(&client, &id).await?;
         Ok(Self::from_secret(key.as_bytes()))
     }
