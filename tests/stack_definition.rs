@@ -425,41 +425,43 @@ fn dynamodb_actions(function: &str) -> BTreeSet<String> {
     actions
 }
 
-#[test]
-fn the_reply_sender_may_remember_the_chat_replies_it_sends() {
-    let actions = dynamodb_actions("ReplySenderFunction");
-    // Reads the reply, its ticket and integration; records the sending; remembers a chat
-    // reply's provider id (a new item) for its receipts.
-    for needed in [
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:Query",
-    ] {
-        assert!(
-            actions.contains(needed),
-            "ReplySenderFunction may not {needed}: {actions:?}"
-        );
+/// Asserts that `function`'s policies allow each of the DynamoDB actions `needed`.
+fn assert_dynamodb_allows(function: &str, needed: &[&str]) {
+    let actions = dynamodb_actions(function);
+    for action in needed {
+        assert!(actions.contains(*action), "{function} may not {action}: {actions:?}");
     }
 }
 
 #[test]
+fn the_reply_sender_may_remember_the_chat_replies_it_sends() {
+    // Reads the reply, its ticket and integration; records the sending; remembers a chat
+    // reply's provider id (a new item) for its receipts.
+    assert_dynamodb_allows(
+        "ReplySenderFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:Query",
+        ],
+    );
+}
+
+#[test]
 fn the_delivery_worker_may_read_and_write_a_batch_of_records_at_once() {
-    let actions = dynamodb_actions("DeliveryWorkerFunction");
     // Reads a batch's records in one request and writes its new ones in one; appends an attempt
     // to a record, reads an endpoint, flushes a batching endpoint's buffer.
-    for needed in [
-        "dynamodb:BatchGetItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:GetItem",
-        "dynamodb:Query",
-    ] {
-        assert!(
-            actions.contains(needed),
-            "DeliveryWorkerFunction may not {needed}: {actions:?}"
-        );
-    }
+    assert_dynamodb_allows(
+        "DeliveryWorkerFunction",
+        &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+        ],
+    );
 }
 
 #[test]
