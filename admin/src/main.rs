@@ -82,9 +82,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 option(&args, "--secret").ok_or(USAGE)?,
             );
             let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
-            let secrets = shared::crypto::SecretBox::from_env(&config)
-                .await
-                .map_err(|e| e.to_string())?;
+            let secrets = shared::runtime::secret_box(&config).await.map_err(|e| e.to_string())?;
             let integration =
                 admin::billing::connect_billing(&services.store, &secrets, &org_id, &account_id, &secret).await?;
             println!(

@@ -27,15 +27,6 @@ impl SecretBox {
         Self(Aes256Gcm::new(&key))
     }
 
-    /// The box keyed by the secret `SIGNING_KEY_SECRET_ID` names, read once per container.
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, String> {
-        let client = aws_sdk_secretsmanager::Client::new(config);
-        let id = std::env::var("SIGNING_KEY_SECRET_ID")
-            .map_err(|_| "environment variable SIGNING_KEY_SECRET_ID is not set".to_string())?;
-        let key = crate::secrets::Pepper::load(&client, &id).await?;
-        Ok(Self::from_secret(key.as_bytes()))
-    }
-
     pub fn seal(&self, plaintext: &str) -> String {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::fill(&mut nonce).expect("the operating system's random source is unavailable");

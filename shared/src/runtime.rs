@@ -73,6 +73,13 @@ pub async fn start_with_secret_box() -> Result<(Services, SecretBox), Error> {
     Ok((services, SecretBox::from_secret(signing_key.as_bytes())))
 }
 
+/// The box keyed by the secret `SIGNING_KEY_SECRET_ID` names, read once per container.
+pub async fn secret_box(config: &SdkConfig) -> Result<SecretBox, Error> {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let signing_key = crate::secrets::load(&client, &required_env("SIGNING_KEY_SECRET_ID")?).await?;
+    Ok(SecretBox::from_secret(signing_key.as_bytes()))
+}
+
 /// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn aws_config() -> SdkConfig {
     aws_loader().load().await

@@ -17,29 +17,19 @@ impl Pepper {
 
     /// Reads the pepper from Secrets Manager (`secret_id` is a name or an ARN).
     pub async fn load(client: &SecretsClient, secret_id: &str) -> Result<Self, String> {
-        let output = client
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "reading secret {secret_id}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
-        let value = long_enough(secret_id, output.secret_string())?;
-        Ok(Self(value.as_bytes().to_vec()))
+        Ok(Self(load(client, secret_id).await?.into_bytes()))
     }
 }
 
-/// A secret's text, refused when absent or shorter than 32 characters.
-fn long_enough<'a>(secret_id: &str, value: Option<&'a str>) -> Result<&'a str, String> {
-    let value = value.ok_or_else(|| format!("secret {secret_id} has no string value"))?;
-    if value.len() < 32 {
-        return Err(format!("secret {secret_id} is shorter than 32 characters"));
-    }
-    Ok(value)
+/// Reads one secret's text (`secret_id` is a name or an ARN), at least 32 characters.
+pub async fn load(client: &SecretsClient, secret_id: &str) -> Result<String, String> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| unreadable(secret_id, e))?;
+    long_enough(secret_id, output.secret_string())
 }
 
 /// Reads `N` secrets' texts (names or ARNs, at most 20) in one `BatchGetSecretValue`, in the
@@ -51,12 +41,7 @@ pub async fn load_all<const N: usize>(client: &SecretsClient, secret_ids: [&str;
         .set_secret_id_list(Some(secret_ids.iter().map(|id| id.to_string()).collect()))
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "reading secrets {secret_ids:?}: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| unreadable(&secret_ids.join(", "), e))?;
     if let Some(error) = output.errors().first() {
         return Err(format!(
             "reading secret {}: {} {}",
@@ -65,17 +50,34 @@ pub async fn load_all<const N: usize>(client: &SecretsClient, secret_ids: [&str;
             error.message().unwrap_or_default()
         ));
     }
-    let mut secrets = Vec::with_capacity(N);
-    for secret_id in secret_ids {
+    let texts = secret_ids.map(|secret_id| {
         let found = output
             .secret_values()
             .iter()
             .find(|value| value.name() == Some(secret_id) || value.arn() == Some(secret_id))
             .ok_or_else(|| format!("secret {secret_id} was not returned"))?;
-        let value = long_enough(secret_id, found.secret_string())?;
-        secrets.push(value.to_string());
+        long_enough(secret_id, found.secret_string())
+    });
+    if let Some(Err(refused)) = texts.iter().find(|text| text.is_err()) {
+        return Err(refused.clone());
     }
-    Ok(secrets.try_into().unwrap_or_else(|_| unreachable!("one secret per id")))
+    Ok(texts.map(Result::unwrap_or_default))
+}
+
+fn unreadable(secret_ids: &str, error: impl std::error::Error) -> String {
+    format!(
+        "reading secret {secret_ids}: {}",
+        aws_sdk_secretsmanager::error::DisplayErrorContext(error)
+    )
+}
+
+/// A secret's text, refused when absent or shorter than 32 characters.
+fn long_enough(secret_id: &str, value: Option<&str>) -> Result<String, String> {
+    let value = value.ok_or_else(|| format!("secret {secret_id} has no string value"))?;
+    if value.len() < 32 {
+        return Err(format!("secret {secret_id} is shorter than 32 characters"));
+    }
+    Ok(value.to_string())
 }
 
 impl std::fmt::Debug for Pepper {

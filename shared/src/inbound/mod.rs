@@ -61,7 +61,7 @@ impl InboundServices {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
-            secrets: SecretBox::from_env(config).await?,
+            secrets: crate::runtime::secret_box(config).await?,
             publisher: Publisher::from_env(config)?,
             alerts: Alerts::from_env(config)?,
             clock: Arc::new(SystemClock),

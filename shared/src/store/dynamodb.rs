@@ -351,9 +351,7 @@ impl DynamoDb {
             #[serde(default)]
             unprocessed_keys: HashMap<String, Unprocessed>,
         }
-        let mut found = Vec::new();
-        let mut pending = keys;
-        for round in 1..=UNPROCESSED_ROUNDS {
+        in_rounds("BatchGetItem", keys, |pending| async move {
             let request = HashMap::from([(
                 "RequestItems",
                 HashMap::from([(
@@ -365,20 +363,13 @@ impl DynamoDb {
                 )]),
             )]);
             let mut answer: Answer = self.call("BatchGetItem", &request).await?;
-            found.extend(answer.responses.remove(table).unwrap_or_default());
-            pending = answer
-                .unprocessed_keys
-                .remove(table)
-                .map(|rest| rest.keys)
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(found);
-            }
-            if round < UNPROCESSED_ROUNDS {
-                tokio::time::sleep(retry_delay(round, retry_jitter())).await;
-            }
-        }
-        Err(unprocessed_error("BatchGetItem", pending.len()))
+            let unprocessed = answer.unprocessed_keys.remove(table).map(|rest| rest.keys);
+            Ok((
+                answer.responses.remove(table).unwrap_or_default(),
+                unprocessed.unwrap_or_default(),
+            ))
+        })
+        .await
     }
 
     /// Writes `requests` to `table` (at most 25) with `BatchWriteItem`, sending again, after a
@@ -389,19 +380,13 @@ impl DynamoDb {
             #[serde(rename = "UnprocessedItems", default)]
             unprocessed: HashMap<String, Vec<WriteRequest>>,
         }
-        let mut pending = requests;
-        for round in 1..=UNPROCESSED_ROUNDS {
+        in_rounds("BatchWriteItem", requests, |pending| async move {
             let request = HashMap::from([("RequestItems", HashMap::from([(table, pending)]))]);
             let mut answer: Answer = self.call("BatchWriteItem", &request).await?;
-            pending = answer.unprocessed.remove(table).unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
-            }
-            if round < UNPROCESSED_ROUNDS {
-                tokio::time::sleep(retry_delay(round, retry_jitter())).await;
-            }
-        }
-        Err(unprocessed_error("BatchWriteItem", pending.len()))
+            Ok((Vec::<()>::new(), answer.unprocessed.remove(table).unwrap_or_default()))
+        })
+        .await?;
+        Ok(())
     }
 
     /// Sends one operation, retrying what DynamoDB or the network says may succeed later.
@@ -511,6 +496,30 @@ fn unreachable_error(message: String) -> DynamoError {
         item: None,
         cancellation_reasons: Vec::new(),
     }
+}
+
+/// Sends a batch call's `pending` requests in rounds: each round's `send` answers what it got
+/// and what DynamoDB left unprocessed, which the next round sends again after a backoff. What
+/// is still left after the last round is an error.
+async fn in_rounds<T, O, F, Fut>(operation: &str, pending: Vec<T>, mut send: F) -> Result<Vec<O>, DynamoError>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<O>, Vec<T>), DynamoError>>,
+{
+    let mut got = Vec::new();
+    let mut pending = pending;
+    for round in 1..=UNPROCESSED_ROUNDS {
+        let (answered, unprocessed) = send(pending).await?;
+        got.extend(answered);
+        pending = unprocessed;
+        if pending.is_empty() {
+            return Ok(got);
+        }
+        if round < UNPROCESSED_ROUNDS {
+            tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+        }
+    }
+    Err(unprocessed_error(operation, pending.len()))
 }
 
 /// A batch call whose last round still left items unprocessed: DynamoDB's throttling outlasted

@@ -88,7 +88,7 @@ impl WidgetServices {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             publisher: Publisher::from_env(config)?,
             files: FileStore::from_env(config)?,
-            secrets: SecretBox::from_env(config).await?,
+            secrets: crate::runtime::secret_box(config).await?,
             clock: Arc::new(SystemClock),
             per_client_per_minute: env_or("WIDGET_RATE_LIMIT_PER_MINUTE", 60)?,
             per_widget_per_minute: env_or("WIDGET_KEY_RATE_LIMIT_PER_MINUTE", 1200)?,

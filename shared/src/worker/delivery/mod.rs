@@ -66,7 +66,7 @@ impl DeliveryWorker {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             queue: DeliveryQueue::from_env(config)?,
             alerts: Alerts::from_env(config)?,
-            secrets: SecretBox::from_env(config).await?,
+            secrets: crate::runtime::secret_box(config).await?,
             http: send::delivery_http_client(policy.clone(), timeout),
             policy,
             retry_delay_scale: env_or("RETRY_DELAY_SCALE", 1.0)?,

@@ -55,7 +55,7 @@ impl ReplySender {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             queue: ReplyQueue::from_env(config)?,
-            secrets: SecretBox::from_env(config).await?,
+            secrets: crate::runtime::secret_box(config).await?,
             http: crate::runtime::provider_client()?,
             apis: ProviderApis::from_env()?,
             retry_delay_scale: env_or("RETRY_DELAY_SCALE", 1.0)?,
