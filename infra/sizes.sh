@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The deployable zip of every function for arm64, the architecture template.yaml deploys, and its
+# size: `cargo lambda build --release --arm64`, as `sam build` runs it. Where the release profile
+# does not say, cargo-lambda builds with thin LTO, one codegen unit, stripped symbols and
+# panic=abort; Cargo.toml's release profile leaves those to it, for the benches' sake.
+#
+# The machine's Rust toolchain has the standard library for x86_64 only and rustup cannot fetch
+# another. So the standard library for aarch64 is built from source (-Z build-std): the source
+# is Debian's rust-src of the same release as the toolchain, pinned by digest, installed into
+# .tools/ beside a hard-linked copy of the toolchain, whose sysroot cargo looks into for it.
+# Linking is zig's, which cargo-lambda brings (ziglang). RUSTC_BOOTSTRAP=1 lets this stable
+# toolchain accept -Z build-std.
+#   sizes.sh            every function
+#   sizes.sh NAME...    those functions
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash infra/install-tools.sh dev
+export PATH="$PWD/.venv/bin:$PATH"
+
+rust_release=1.95.0
+rust_src_deb=rust-src_1.95.0+dfsg1-2~bpo13+1_all.deb
+rust_src_sha256=7b76db5b880a77f9e52975d2baa6209d2f76d2c9c2789515c3088cb960e2c83b
+rust_src_url=http://deb.debian.org/debian/pool/main/r/rustc/$rust_src_deb
+
+release=$(rustc -vV | sed -n 's/^release: //p')
+if [ "$release" != "$rust_release" ]; then
+  echo "sizes.sh: the toolchain is rustc $release; the pinned standard library source is for" \
+    "$rust_release. Pin Debian's rust-src of $release (trixie-backports or sid) in $0." >&2
+  exit 1
+fi
+
+toolchain=.tools/rust-$rust_release-arm64
+if [ ! -f "$toolchain/.installed" ]; then
+  rm -rf "$toolchain" && mkdir -p "$toolchain/lib/rustlib/src" .tools/downloads
+  deb=.tools/downloads/$rust_src_deb
+  [ -f "$deb" ] || curl --fail --silent --show-error --location -o "$deb.part" "$rust_src_url"
+  [ -f "$deb" ] || mv "$deb.part" "$deb"
+  echo "$rust_src_sha256  $deb" | sha256sum --check --quiet
+  # rustc finds its sysroot from where its own binary is, so the copy must be files, not links;
+  # hard links when .tools is on the toolchain's file system, a copy otherwise.
+  sysroot=$(rustc --print sysroot)
+  cp -al "$sysroot/bin" "$sysroot/lib" "$toolchain/" 2>/dev/null || cp -a "$sysroot/bin" "$sysroot/lib" "$toolchain/"
+  unpacked=$(mktemp -d)
+  dpkg-deb --extract "$deb" "$unpacked"
+  mv "$unpacked/usr/src/rustc-$rust_release" "$toolchain/lib/rustlib/src/rust"
+  rm -rf "$unpacked"
+  touch "$toolchain/.installed"
+fi
+
+# Every directory of functions/ is a function, its package named after it.
+if [ $# -gt 0 ]; then names=("$@"); else names=($(ls functions)); fi
+packages=()
+for name in "${names[@]}"; do packages+=(--package "$name"); done
+out=target/lambda-arm64
+started=$(date +%s)
+PATH="$PWD/$toolchain/bin:$PATH" RUSTC="$PWD/$toolchain/bin/rustc" RUSTC_BOOTSTRAP=1 \
+  CARGO_TARGET_DIR=target/arm64 cargo lambda build --release --arm64 --locked --quiet "${packages[@]}" \
+  -Z build-std=std,panic_abort --output-format zip --lambda-dir "$out"
+echo "Release (LTO) builds for arm64 in $(( $(date +%s) - started )) s; the deployable zips:"
+for name in "${names[@]}"; do
+  zip=$out/$name/bootstrap.zip
+  # unzip -Zt: "1 file, <bytes> bytes uncompressed, <bytes> bytes compressed: ..."
+  echo "$name $(stat -c %s "$zip") $(unzip -Zt "$zip" | awk '{print $3}')"
+done | awk '
+  BEGIN { printf "  %-24s %10s %14s\n", "function", "zip", "bootstrap" }
+  { printf "  %-24s %7.2f MB %11.2f MB\n", $1, $2 / 1e6, $3 / 1e6; zips += $2; n++
+    if (n == 1 || $2 < least) { least = $2 } if ($2 > most) { most = $2 } }
+  END { printf "  %d functions: %.2f to %.2f MB a zip, %.1f MB in all\n", n, least / 1e6, most / 1e6, zips / 1e6 }'
