@@ -4,6 +4,12 @@
 # instructions (repeatable, unlike time on a busy machine), and prints the functions with the
 # largest inclusive and exclusive counts. The full profile stays in target/profile/ for
 # `callgrind_annotate` or KCachegrind.
+#
+# Instructions are not time: callgrind runs without the CPU's SHA extensions, so SigV4's SHA-256
+# looks ten times dearer than it is, and it cannot see the kernel. `PROFILER=perf` samples the
+# bench's own process (not the emulator's) on CPU time instead, kernel included, and prints where
+# it goes by object and by function, flat (release builds keep no frame pointers, so no call
+# graph). perf is Debian's linux-perf; software sampling needs no hardware counters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -16,6 +22,16 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "foundation" and m.get("executable"):
         print(m["executable"])')
+if [ "${PROFILER:-callgrind}" = perf ]; then
+  command -v perf >/dev/null || { echo "profile.sh: perf is Debian's linux-perf (apt-get install linux-perf)" >&2; exit 1; }
+  out="target/profile/perf.$part.data"
+  HOOKGATE_BENCH_ONLY="$part" perf record --quiet --no-inherit -e cpu-clock -F 20000 -o "$out" "$bench" --bench >/dev/null
+  echo "== $part: CPU time by object (perf, sampled on CPU time; $out)"
+  perf report -i "$out" --no-children --sort dso --stdio 2>/dev/null | grep '%' | head -8
+  echo "== $part: CPU time by function, exclusive"
+  perf report -i "$out" --no-children --sort dso,symbol --stdio 2>/dev/null | grep '%' | head -40
+  exit 0
+fi
 HOOKGATE_BENCH_ONLY="$part" valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench >/dev/null 2>"$out.log"
 echo "== $part: instructions by function, inclusive (callgrind; $out)"
 callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '1,/^--* *$/d;p' | head -60
