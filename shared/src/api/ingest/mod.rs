@@ -5,6 +5,8 @@
 //! ...). AWS calls per request: the key check, one write, and one SendMessageBatch when an
 //! endpoint subscribes (the endpoint list is cached per container, see `EndpointCache`).
 
+use std::borrow::Cow;
+
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -171,7 +173,8 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
     let store = &services.store;
     let org = caller.org_id.as_str();
     let now = rfc3339(services.clock.now());
-    // What was stored, under which id, and the outbound event it makes.
+    // What was stored, under which id, and the outbound event it makes: a stored document's
+    // event carries the document as sent, borrowed from the body (the object `read` checked).
     let (message, id, (event, data)) = match ingest {
         Ingest::Order {
             order,
@@ -184,17 +187,17 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
                 ordered_at: ordered_at.as_deref(),
             };
             store.upsert_order(org, &order_number, order, link, &now).await?;
-            let upserted = ("order.upserted", Value::Object(order.clone()));
+            let upserted = ("order.upserted", Cow::Borrowed(&body["order"]));
             ("Order data received", None, upserted)
         }
         Ingest::Customer { customer, email } => {
             store.upsert_customer(org, &email, customer, &now).await?;
-            let upserted = ("customer.upserted", Value::Object(customer.clone()));
+            let upserted = ("customer.upserted", Cow::Borrowed(&body["customer"]));
             ("Customer data received", None, upserted)
         }
         Ingest::Product { product, sku } => {
             store.upsert_product(org, &sku, product, &now).await?;
-            let upserted = ("product.upserted", Value::Object(product.clone()));
+            let upserted = ("product.upserted", Cow::Borrowed(&body["product"]));
             ("Product data received", None, upserted)
         }
         Ingest::Event {
@@ -212,13 +215,17 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
             };
             store.record_event(org, &new).await?;
             let data = json!({"id": event_id, "event": event, "data": data});
-            ("Event received", Some(event_id), ("merchant_event.received", data))
+            (
+                "Event received",
+                Some(event_id),
+                ("merchant_event.received", Cow::Owned(data)),
+            )
         }
         Ingest::Other { kind } => {
             let record_id = new_ulid();
             store.record_other(org, kind, &record_id, &body, &now).await?;
             let data = json!({"id": record_id, "type": kind, "body": body});
-            ("Data received", Some(record_id), ("record.received", data))
+            ("Data received", Some(record_id), ("record.received", Cow::Owned(data)))
         }
     };
     publish(store, publisher, org, event, &now, &data).await?;
