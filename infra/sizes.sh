@@ -59,8 +59,8 @@ PATH="$PWD/$toolchain/bin:$PATH" RUSTC="$PWD/$toolchain/bin/rustc" RUSTC_BOOTSTR
 echo "Release (LTO) builds for arm64 in $(( $(date +%s) - started )) s; the deployable zips:"
 for name in "${names[@]}"; do
   zip=$out/$name/bootstrap.zip
-  # unzip -Zt: "1 file, <bytes> bytes uncompressed, <bytes> bytes compressed: ..."
-  echo "$name $(stat -c %s "$zip") $(unzip -Zt "$zip" | awk '{print $3}')"
+  unpacked_bytes=$(python -c 'import sys, zipfile; print(sum(f.file_size for f in zipfile.ZipFile(sys.argv[1]).infolist()))' "$zip")
+  echo "$name $(stat -c %s "$zip") $unpacked_bytes"
 done | awk '
   BEGIN { printf "  %-24s %10s %14s\n", "function", "zip", "bootstrap" }
   { printf "  %-24s %7.2f MB %11.2f MB\n", $1, $2 / 1e6, $3 / 1e6; zips += $2; n++
