@@ -7,9 +7,11 @@
 #
 # Instructions are not time: callgrind runs without the CPU's SHA extensions, so SigV4's SHA-256
 # looks ten times dearer than it is, and it cannot see the kernel. `PROFILER=perf` samples the
-# bench's own process (not the emulator's) on CPU time instead, kernel included, and prints where
-# it goes by object and by function, flat (release builds keep no frame pointers, so no call
-# graph). perf is Debian's linux-perf; software sampling needs no hardware counters.
+# bench's main thread (its current-thread runtime, where the handler, the clients and their
+# connections run; not the emulator) on CPU time instead, kernel included, and prints where it
+# goes by object and by function, flat (release builds keep no frame pointers, so no call
+# graph). perf is Debian's linux-perf; software sampling needs no hardware counters, but root or
+# kernel.perf_event_paranoid at 1 or less.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -27,13 +29,13 @@ if [ "${PROFILER:-callgrind}" = perf ]; then
   out="target/profile/perf.$part.data"
   HOOKGATE_BENCH_ONLY="$part" perf record --quiet --no-inherit -e cpu-clock -F 20000 -o "$out" "$bench" --bench >/dev/null
   echo "== $part: CPU time by object (perf, sampled on CPU time; $out)"
-  perf report -i "$out" --no-children --sort dso --stdio 2>/dev/null | grep '%' | head -8
+  perf report -i "$out" --no-children --sort dso --stdio 2>/dev/null | grep '%' | sed -n 1,8p
   echo "== $part: CPU time by function, exclusive"
-  perf report -i "$out" --no-children --sort dso,symbol --stdio 2>/dev/null | grep '%' | head -40
+  perf report -i "$out" --no-children --sort dso,symbol --stdio 2>/dev/null | grep '%' | sed -n 1,40p
   exit 0
 fi
 HOOKGATE_BENCH_ONLY="$part" valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench >/dev/null 2>"$out.log"
 echo "== $part: instructions by function, inclusive (callgrind; $out)"
-callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '1,/^--* *$/d;p' | head -60
+callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '1,/^--* *$/d;p' | sed -n 1,60p
 echo "== $part: instructions by function, exclusive"
-callgrind_annotate "$out" 2>/dev/null | sed -n '1,/^--* *$/d;p' | head -40
+callgrind_annotate "$out" 2>/dev/null | sed -n '1,/^--* *$/d;p' | sed -n 1,40p

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The deployable zip of every function for arm64, the architecture template.yaml deploys, and its
 # size: `cargo lambda build --release --arm64`, as `sam build` runs it. Where the release profile
-# does not say, cargo-lambda builds with thin LTO, one codegen unit, stripped symbols and
-# panic=abort; Cargo.toml's release profile leaves those to it, for the benches' sake.
+# does not say, cargo-lambda builds with thin LTO, one codegen unit, stripped symbols, panic=abort
+# and target-cpu=neoverse-n1; Cargo.toml's release profile leaves those to it, for the benches'
+# sake. One difference from what is deployed: `sam build` links rustup's prebuilt standard
+# library, and this build compiles it with the functions' settings, so a zip here may be a little
+# smaller than the deployed one.
 #
 # The machine's Rust toolchain has the standard library for x86_64 only and rustup cannot fetch
 # another. So the standard library for aarch64 is built from source (-Z build-std): the source
@@ -20,7 +23,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 rust_release=1.95.0
 rust_src_deb=rust-src_1.95.0+dfsg1-2~bpo13+1_all.deb
 rust_src_sha256=7b76db5b880a77f9e52975d2baa6209d2f76d2c9c2789515c3088cb960e2c83b
-rust_src_url=http://deb.debian.org/debian/pool/main/r/rustc/$rust_src_deb
+# Debian's pool drops a backport once a newer one replaces it; its snapshot archive keeps every
+# file, addressed by its SHA-1.
+rust_src_urls=(
+  "http://deb.debian.org/debian/pool/main/r/rustc/$rust_src_deb"
+  "https://snapshot.debian.org/file/97a84b17703ee4e5c190399eef16694be7a3aec2"
+)
 
 release=$(rustc -vV | sed -n 's/^release: //p')
 if [ "$release" != "$rust_release" ]; then
@@ -33,13 +41,24 @@ toolchain=.tools/rust-$rust_release-arm64
 if [ ! -f "$toolchain/.installed" ]; then
   rm -rf "$toolchain" && mkdir -p "$toolchain/lib/rustlib/src" .tools/downloads
   deb=.tools/downloads/$rust_src_deb
-  [ -f "$deb" ] || curl --fail --silent --show-error --location -o "$deb.part" "$rust_src_url"
-  [ -f "$deb" ] || mv "$deb.part" "$deb"
-  echo "$rust_src_sha256  $deb" | sha256sum --check --quiet
+  for url in "${rust_src_urls[@]}"; do
+    [ -f "$deb" ] && break
+    # Kept only when whole and the pinned file: a failed or wrong download is not tried again.
+    if curl --fail --silent --show-error --location --connect-timeout 20 -o "$deb.part" "$url" &&
+      echo "$rust_src_sha256  $deb.part" | sha256sum --check --quiet; then
+      mv "$deb.part" "$deb"
+    else
+      rm -f "$deb.part"
+    fi
+  done
+  [ -f "$deb" ] || { echo "sizes.sh: could not download $rust_src_deb with SHA-256 $rust_src_sha256" >&2; exit 1; }
   # rustc finds its sysroot from where its own binary is, so the copy must be files, not links;
   # hard links when .tools is on the toolchain's file system, a copy otherwise.
   sysroot=$(rustc --print sysroot)
-  cp -al "$sysroot/bin" "$sysroot/lib" "$toolchain/" 2>/dev/null || cp -a "$sysroot/bin" "$sysroot/lib" "$toolchain/"
+  if ! cp -al "$sysroot/bin" "$sysroot/lib" "$toolchain/" 2>/dev/null; then
+    rm -rf "$toolchain/bin" "$toolchain/lib" && mkdir -p "$toolchain/lib/rustlib/src"
+    cp -a "$sysroot/bin" "$sysroot/lib" "$toolchain/"
+  fi
   unpacked=$(mktemp -d)
   dpkg-deb --extract "$deb" "$unpacked"
   mv "$unpacked/usr/src/rustc-$rust_release" "$toolchain/lib/rustlib/src/rust"

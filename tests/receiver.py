@@ -55,10 +55,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def reply(self, status, payload=None, headers=()):
-        body = json.dumps(payload if payload is not None else {}).encode()
         self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
+        # 204 and 304 carry no body and no length: a body sent anyway would be read as the start
+        # of the next answer on a connection kept open.
+        if status in (204, 304):
+            body = b""
+        else:
+            body = json.dumps(payload if payload is not None else {}).encode()
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
