@@ -404,8 +404,8 @@ fn every_function_has_a_sample_event_and_a_template_entry() {
     }
 }
 
-/// The DynamoDB actions a function's policy statements allow.
-fn dynamodb_actions(function: &str) -> BTreeSet<String> {
+/// The actions of one service (`dynamodb`, `secretsmanager`) a function's policy statements allow.
+fn allowed_actions(function: &str, service: &str) -> BTreeSet<String> {
     let template = template();
     let policies = template["Resources"][function]["Properties"]["Policies"]
         .as_sequence()
@@ -419,15 +419,16 @@ fn dynamodb_actions(function: &str) -> BTreeSet<String> {
                 Yaml::Sequence(many) => many.iter().filter_map(|a| a.as_str().map(str::to_string)).collect(),
                 _ => Vec::new(),
             };
-            actions.extend(listed.into_iter().filter(|a| a.starts_with("dynamodb:")));
+            actions.extend(listed.into_iter().filter(|a| a.split(':').next() == Some(service)));
         }
     }
     actions
 }
 
-/// Asserts that `function`'s policies allow each of the DynamoDB actions `needed`.
-fn assert_dynamodb_allows(function: &str, needed: &[&str]) {
-    let actions = dynamodb_actions(function);
+/// Asserts that `function`'s policies allow each of the actions `needed` (of one service).
+fn assert_allows(function: &str, needed: &[&str]) {
+    let service = needed[0].split(':').next().unwrap();
+    let actions = allowed_actions(function, service);
     for action in needed {
         assert!(actions.contains(*action), "{function} may not {action}: {actions:?}");
     }
@@ -437,7 +438,7 @@ fn assert_dynamodb_allows(function: &str, needed: &[&str]) {
 fn the_reply_sender_may_remember_the_chat_replies_it_sends() {
     // Reads the reply, its ticket and integration; records the sending; remembers a chat
     // reply's provider id (a new item) for its receipts.
-    assert_dynamodb_allows(
+    assert_allows(
         "ReplySenderFunction",
         &[
             "dynamodb:GetItem",
@@ -448,11 +449,38 @@ fn the_reply_sender_may_remember_the_chat_replies_it_sends() {
     );
 }
 
+/// The emulator checks no IAM, so a function reading its two secrets in one call
+/// (`start_with_secret_box`) would pass every other test without the permission.
+#[test]
+fn functions_reading_two_secrets_at_once_may_do_so() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    let mut readers = 0;
+    for entry in std::fs::read_dir(repo_root().join("functions")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let main = std::fs::read_to_string(repo_root().join(format!("functions/{name}/src/main.rs"))).unwrap();
+        if !main.contains("start_with_secret_box()") {
+            continue;
+        }
+        readers += 1;
+        let function = resources
+            .iter()
+            .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(name.as_str()))
+            .and_then(|(id, _)| id.as_str())
+            .unwrap_or_else(|| panic!("functions/{name} has no template.yaml entry"));
+        assert_allows(
+            function,
+            &["secretsmanager:BatchGetSecretValue", "secretsmanager:GetSecretValue"],
+        );
+    }
+    assert!(readers > 0, "no function reads two secrets at once any more");
+}
+
 #[test]
 fn the_delivery_worker_may_read_and_write_a_batch_of_records_at_once() {
     // Reads a batch's records in one request and writes its new ones in one; appends an attempt
     // to a record, reads an endpoint, flushes a batching endpoint's buffer.
-    assert_dynamodb_allows(
+    assert_allows(
         "DeliveryWorkerFunction",
         &[
             "dynamodb:BatchGetItem",

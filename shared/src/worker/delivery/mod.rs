@@ -8,10 +8,10 @@
 //! deliveries are recorded and counted on their endpoint once per batch ([`Delivered`]).
 //!
 //! The batch reads its deliveries' records first, in one request ([`Recorded`]; not for a
-//! lone delivery on its first receive). The first receive is attempt 1 whatever the record says; a later receive takes from the record how
-//! many attempts were made and when the next is due (a message can come back early
-//! when the delay exceeds the 12 h SQS allows per visibility change: it is then put back for
-//! the rest). After a failed attempt the message's visibility is set to the next delay; after
+//! lone delivery on its first receive). The first receive is attempt 1 whatever the record
+//! says; a later receive takes from the record how many attempts were made and when the next is
+//! due (a message can come back early when the delay exceeds the 12 h SQS allows per visibility
+//! change: it is then put back for the rest). After a failed attempt the message's visibility is set to the next delay; after
 //! the last one it is released at once and the worker keeps refusing it until SQS moves it to
 //! the dead-letter queue (`maxReceiveCount`).
 
