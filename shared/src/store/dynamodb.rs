@@ -17,7 +17,9 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 pub use serde_dynamo::AttributeValue;
@@ -136,7 +138,7 @@ pub struct Input {
     #[serde(skip_serializing_if = "Option::is_none")]
     expression_attribute_names: Option<HashMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    expression_attribute_values: Option<Item>,
+    expression_attribute_values: Option<Values>,
     #[serde(skip_serializing_if = "Option::is_none")]
     return_values: Option<ReturnValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +151,28 @@ pub struct Input {
     exclusive_start_key: Option<Item>,
     #[serde(skip_serializing_if = "Option::is_none")]
     consistent_read: Option<bool>,
+}
+
+/// `ExpressionAttributeValues`: attribute values, and values already written as DynamoDB JSON
+/// (`{"M": {...}}`), which a merchant's document is written as without building its attribute
+/// values first.
+#[derive(Clone, Debug, Default)]
+struct Values {
+    attributes: Item,
+    written: Vec<(String, Box<RawValue>)>,
+}
+
+impl Serialize for Values {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.attributes.len() + self.written.len()))?;
+        for (placeholder, value) in &self.attributes {
+            map.serialize_entry(placeholder, value)?;
+        }
+        for (placeholder, value) in &self.written {
+            map.serialize_entry(placeholder, value)?;
+        }
+        map.end()
+    }
 }
 
 /// One write of a `TransactWriteItems`.
@@ -697,11 +721,22 @@ impl Operation {
     }
     pub fn expression_attribute_values(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
         let values = self.input.expression_attribute_values.get_or_insert_default();
-        values.insert(placeholder.into(), value);
+        values.attributes.insert(placeholder.into(), value);
         self
     }
     pub fn set_expression_attribute_values(mut self, values: Option<Item>) -> Self {
-        self.input.expression_attribute_values = values;
+        self.input.expression_attribute_values = values.map(|attributes| Values {
+            attributes,
+            written: Vec::new(),
+        });
+        self
+    }
+    /// An expression attribute value already written as DynamoDB JSON; the caller vouches that
+    /// it is one (`store::written_attribute`). A placeholder also given as an attribute value
+    /// would be sent twice, which DynamoDB refuses.
+    pub fn expression_attribute_written(mut self, placeholder: impl Into<String>, value: Box<RawValue>) -> Self {
+        let values = self.input.expression_attribute_values.get_or_insert_default();
+        values.written.push((placeholder.into(), value));
         self
     }
     pub fn return_values(mut self, returned: ReturnValue) -> Self {
