@@ -602,50 +602,108 @@ struct Signed {
 }
 
 /// SigV4 of a DynamoDB request: `POST /` with the headers this client sends, all signed.
-/// The unit test checks it against AWS's own signer (`aws-sigv4`).
+/// The unit test checks it against AWS's own signer (`aws-sigv4`). Its strings are put
+/// together piece by piece: with `format!` they were most of the signing's own instructions.
 fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
     let now = time::OffsetDateTime::from(now);
-    let date = format!("{:04}{:02}{:02}", now.year(), u8::from(now.month()), now.day());
-    let amz_date = format!("{date}T{:02}{:02}{:02}Z", now.hour(), now.minute(), now.second());
-    let token = input.credentials.session_token();
-    let mut canonical_headers = format!(
-        "content-type:{CONTENT_TYPE}\nhost:{}\nx-amz-date:{amz_date}\n",
-        input.host
-    );
-    let mut signed_headers = String::from("content-type;host;x-amz-date");
-    if let Some(token) = token {
-        canonical_headers.push_str(&format!("x-amz-security-token:{}\n", token.trim()));
-        signed_headers.push_str(";x-amz-security-token");
+    let mut amz_date = String::with_capacity(16);
+    push_digits(&mut amz_date, now.year().unsigned_abs().into(), 4);
+    push_digits(&mut amz_date, u8::from(now.month()).into(), 2);
+    push_digits(&mut amz_date, now.day().into(), 2);
+    amz_date.push('T');
+    for part in [now.hour(), now.minute(), now.second()] {
+        push_digits(&mut amz_date, part.into(), 2);
     }
-    canonical_headers.push_str(&format!("x-amz-target:{}\n", input.target));
-    signed_headers.push_str(";x-amz-target");
-    let canonical_request = format!(
-        "POST\n/\n\n{canonical_headers}\n{signed_headers}\n{}",
-        hex::encode(Sha256::digest(input.body))
-    );
-    let scope = format!("{date}/{}/{SERVICE}/aws4_request", input.region);
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
-    let secret = format!("AWS4{}", input.credentials.secret_access_key());
-    let key = [date.as_str(), input.region, SERVICE, "aws4_request"]
-        .iter()
-        .fold(secret.into_bytes(), |key, part| hmac(&key, part.as_bytes()));
-    let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+    amz_date.push('Z');
+    let date = &amz_date[..8];
+    let token = input.credentials.session_token();
+    let signed_headers = match token {
+        Some(_) => "content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
+        None => "content-type;host;x-amz-date;x-amz-target",
+    };
+    let mut canonical_request = String::with_capacity(512);
+    for part in [
+        "POST\n/\n\ncontent-type:",
+        CONTENT_TYPE,
+        "\nhost:",
+        input.host,
+        "\nx-amz-date:",
+        &amz_date,
+        "\n",
+    ] {
+        canonical_request.push_str(part);
+    }
+    if let Some(token) = token {
+        for part in ["x-amz-security-token:", token.trim(), "\n"] {
+            canonical_request.push_str(part);
+        }
+    }
+    for part in ["x-amz-target:", input.target, "\n\n", signed_headers, "\n"] {
+        canonical_request.push_str(part);
+    }
+    push_hex(&mut canonical_request, &Sha256::digest(input.body));
+    let mut scope = String::with_capacity(64);
+    for part in [date, "/", input.region, "/", SERVICE, "/aws4_request"] {
+        scope.push_str(part);
+    }
+    let mut string_to_sign = String::with_capacity(160);
+    for part in ["AWS4-HMAC-SHA256\n", &amz_date, "\n", &scope, "\n"] {
+        string_to_sign.push_str(part);
+    }
+    push_hex(&mut string_to_sign, &Sha256::digest(canonical_request.as_bytes()));
+    let secret = ["AWS4", input.credentials.secret_access_key()].concat();
+    let mut key = hmac(secret.as_bytes(), date.as_bytes());
+    for part in [input.region, SERVICE, "aws4_request"] {
+        key = hmac(&key, part.as_bytes());
+    }
+    let mut authorization = String::with_capacity(256);
+    for part in [
+        "AWS4-HMAC-SHA256 Credential=",
+        input.credentials.access_key_id(),
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        signed_headers,
+        ", Signature=",
+    ] {
+        authorization.push_str(part);
+    }
+    push_hex(&mut authorization, &hmac(&key, string_to_sign.as_bytes()));
     Signed {
-        authorization: format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            input.credentials.access_key_id()
-        ),
+        authorization,
         amz_date,
     }
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+/// `value` in decimal, padded with zeros to `width` digits (at most 20), without `format!`'s
+/// machinery.
+pub(crate) fn push_digits(out: &mut String, value: u64, width: usize) {
+    let (mut digits, mut at, mut rest) = ([b'0'; 20], 20, value);
+    while rest > 0 {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.extend(
+        digits[at.min(20 - width.min(20))..]
+            .iter()
+            .map(|&digit| char::from(digit)),
+    );
+}
+
+/// `bytes` in lowercase hexadecimal.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(data);
-    mac.finalize().into_bytes().to_vec()
+    mac.finalize().into_bytes().into()
 }
 
 /// A request being built; the method names are the SDK's.
@@ -858,10 +916,14 @@ mod tests {
 
     #[test]
     fn signatures_match_aws_own_signer() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
         let body = br#"{"TableName":"hookgate","Key":{"PK":{"S":"ORG#o"},"SK":{"S":"ORG"}}}"#;
-        for token in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")] {
-            for host in ["dynamodb.eu-west-1.amazonaws.com", "127.0.0.1:5100"] {
+        // 2025-11-24T16:00:00Z, and a time whose every part is one digit: 2026-01-05T03:04:05Z.
+        for (seconds, amz_date) in [(1_764_000_000, "20251124T160000Z"), (1_767_582_245, "20260105T030405Z")] {
+            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+            for (token, host) in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")]
+                .into_iter()
+                .flat_map(|token| ["dynamodb.eu-west-1.amazonaws.com", "127.0.0.1:5100"].map(|host| (token, host)))
+            {
                 let credentials = credentials(token);
                 let ours = sign(
                     &SigningInput {
@@ -877,9 +939,21 @@ mod tests {
                     ours.authorization,
                     signed_by_aws(host, "DynamoDB_20120810.GetItem", body, &credentials, now)
                 );
-                assert_eq!(ours.amz_date, "20251124T160000Z");
+                assert_eq!(ours.amz_date, amz_date);
             }
         }
+    }
+
+    #[test]
+    fn digits_are_padded_and_hex_is_lowercase() {
+        let mut out = String::new();
+        push_digits(&mut out, 7, 2);
+        push_digits(&mut out, 0, 2);
+        push_digits(&mut out, 2026, 4);
+        push_digits(&mut out, 12345, 2);
+        push_digits(&mut out, u64::MAX, 1);
+        push_hex(&mut out, &[0x00, 0x9f, 0xa0, 0xff]);
+        assert_eq!(out, "070020261234518446744073709551615009fa0ff");
     }
 
     #[test]

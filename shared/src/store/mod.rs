@@ -667,32 +667,53 @@ fn document_update(
     now: &str,
     meta: Vec<Meta>,
 ) -> Result<Operation, StoreError> {
-    let mut sets = Vec::with_capacity(fields.len() + meta.len() + 3);
+    let mut expression = String::with_capacity(16 * (fields.len() + meta.len()) + 128);
+    expression.push_str("SET ");
     for (i, (name, value)) in fields.iter().enumerate() {
+        let (name_placeholder, value_placeholder) = (placeholder("#f", i), placeholder(":f", i));
+        for part in [&name_placeholder, " = ", &value_placeholder, ", "] {
+            expression.push_str(part);
+        }
         update = update
-            .expression_attribute_names(format!("#f{i}"), name)
-            .expression_attribute_written(format!(":f{i}"), written_attribute(value)?);
-        sets.push(format!("#f{i} = :f{i}"));
+            .expression_attribute_names(name_placeholder, name)
+            .expression_attribute_written(value_placeholder, written_attribute(value)?);
+    }
+    for part in [ENTITY, " = :entity, ", UPDATED_AT, " = :now, "] {
+        expression.push_str(part);
+    }
+    for part in [CREATED_AT, " = if_not_exists(", CREATED_AT, ", :now)"] {
+        expression.push_str(part);
     }
     update = update
         .expression_attribute_values(":entity", s(entity))
         .expression_attribute_values(":now", s(now));
-    sets.push(format!("{ENTITY} = :entity"));
-    sets.push(format!("{UPDATED_AT} = :now"));
-    sets.push(format!("{CREATED_AT} = if_not_exists({CREATED_AT}, :now)"));
     for (i, m) in meta.into_iter().enumerate() {
-        match m {
+        let value_placeholder = placeholder(":m", i);
+        let value = match m {
             Meta::Set(attr, value) => {
-                update = update.expression_attribute_values(format!(":m{i}"), value);
-                sets.push(format!("{attr} = :m{i}"));
+                for part in [", ", attr, " = ", &value_placeholder] {
+                    expression.push_str(part);
+                }
+                value
             }
             Meta::SetIfAbsent(attr, value) => {
-                update = update.expression_attribute_values(format!(":m{i}"), value);
-                sets.push(format!("{attr} = if_not_exists({attr}, :m{i})"));
+                for part in [", ", attr, " = if_not_exists(", attr, ", ", &value_placeholder, ")"] {
+                    expression.push_str(part);
+                }
+                value
             }
-        }
+        };
+        update = update.expression_attribute_values(value_placeholder, value);
     }
-    Ok(update.update_expression(format!("SET {}", sets.join(", "))))
+    Ok(update.update_expression(expression))
+}
+
+/// An expression's placeholder: `prefix` and the number `i` (`#f3`, `:m0`).
+fn placeholder(prefix: &str, i: usize) -> String {
+    let mut placeholder = String::with_capacity(prefix.len() + 3);
+    placeholder.push_str(prefix);
+    dynamodb::push_digits(&mut placeholder, i as u64, 1);
+    placeholder
 }
 
 /// How `merge_document` sets one of Hookgate's own attributes.
