@@ -675,7 +675,7 @@ fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
     }
 }
 
-/// `value` in decimal, padded with zeros to `width` digits (at most 20), without `format!`'s
+/// `value` in decimal, padded with zeros to `width` digits (1 to 20), without `format!`'s
 /// machinery.
 pub(crate) fn push_digits(out: &mut String, value: u64, width: usize) {
     let (mut digits, mut at, mut rest) = ([b'0'; 20], 20, value);
@@ -790,11 +790,20 @@ impl Operation {
         self
     }
     /// An expression attribute value already written as DynamoDB JSON; the caller vouches that
-    /// it is one (`store::written_attribute`). A placeholder also given as an attribute value
-    /// would be sent twice, which DynamoDB refuses.
-    pub fn expression_attribute_written(mut self, placeholder: impl Into<String>, value: Box<RawValue>) -> Self {
-        let values = self.input.expression_attribute_values.get_or_insert_default();
-        values.written.push((placeholder.into(), value));
+    /// it is one (`store::written_attribute`). Each placeholder is given once, whichever way:
+    /// JSON with a repeated key means whatever the reader makes of it.
+    /// `set_expression_attribute_values` replaces these too.
+    pub(crate) fn expression_attribute_written(mut self, placeholder: impl Into<String>, value: Box<RawValue>) -> Self {
+        let (placeholder, values) = (
+            placeholder.into(),
+            self.input.expression_attribute_values.get_or_insert_default(),
+        );
+        debug_assert!(
+            !values.attributes.contains_key(&placeholder)
+                && values.written.iter().all(|(given, _)| *given != placeholder),
+            "{placeholder} given twice"
+        );
+        values.written.push((placeholder, value));
         self
     }
     pub fn return_values(mut self, returned: ReturnValue) -> Self {
@@ -920,26 +929,25 @@ mod tests {
         // 2025-11-24T16:00:00Z, and a time whose every part is one digit: 2026-01-05T03:04:05Z.
         for (seconds, amz_date) in [(1_764_000_000, "20251124T160000Z"), (1_767_582_245, "20260105T030405Z")] {
             let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
-            for (token, host) in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")]
-                .into_iter()
-                .flat_map(|token| ["dynamodb.eu-west-1.amazonaws.com", "127.0.0.1:5100"].map(|host| (token, host)))
-            {
-                let credentials = credentials(token);
-                let ours = sign(
-                    &SigningInput {
-                        host,
-                        region: "eu-west-1",
-                        target: "DynamoDB_20120810.GetItem",
-                        body,
-                        credentials: &credentials,
-                    },
-                    now,
-                );
-                assert_eq!(
-                    ours.authorization,
-                    signed_by_aws(host, "DynamoDB_20120810.GetItem", body, &credentials, now)
-                );
-                assert_eq!(ours.amz_date, amz_date);
+            for token in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")] {
+                for host in ["dynamodb.eu-west-1.amazonaws.com", "127.0.0.1:5100"] {
+                    let credentials = credentials(token);
+                    let ours = sign(
+                        &SigningInput {
+                            host,
+                            region: "eu-west-1",
+                            target: "DynamoDB_20120810.GetItem",
+                            body,
+                            credentials: &credentials,
+                        },
+                        now,
+                    );
+                    assert_eq!(
+                        ours.authorization,
+                        signed_by_aws(host, "DynamoDB_20120810.GetItem", body, &credentials, now)
+                    );
+                    assert_eq!(ours.amz_date, amz_date);
+                }
             }
         }
     }

@@ -518,7 +518,7 @@ const EMPTY_FIELD_NAME: &str = "a field name is empty";
 fn storable_number(number: &str) -> Result<(), String> {
     let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
     let digits = mantissa.bytes().filter(u8::is_ascii_digit);
-    // Significant digits: from the first digit that is not 0 to the last.
+    // Significant digits: from the first digit that is not 0 to the last that is not 0.
     let (first, last) = digits
         .enumerate()
         .filter(|(_, digit)| *digit != b'0')
@@ -551,9 +551,10 @@ fn key_attributes(item: &Item, names: [&str; 4]) -> Item {
         .collect()
 }
 
-/// A JSON value as a DynamoDB attribute value, refused as [`storable`] refuses it. Built by
-/// hand rather than through serde (`serde_dynamo`), which cost more CPU than the rest of the
-/// write. A merchant document's fields skip even this: see [`written_attribute`].
+/// A JSON value as a DynamoDB attribute value, refused as [`storable`] refuses it (an event's
+/// data, a record of another type). Built by hand rather than through serde (`serde_dynamo`),
+/// which cost more CPU than the rest of the write. A merchant document's fields skip even
+/// this: see [`written_attribute`].
 pub(crate) fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
     Ok(match value {
         Value::Null => AttributeValue::Null(true),
@@ -577,9 +578,10 @@ pub(crate) fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> 
     })
 }
 
-/// A JSON value written as DynamoDB JSON, the same text as [`to_attribute`]'s value serializes
-/// to, and refused as it refuses it, without building the value: a 2 KB order's fields are a
-/// few hundred attribute values, strings and hash maps fewer per ingest.
+/// A JSON value written as DynamoDB JSON, the same JSON as [`to_attribute`]'s value serializes
+/// to (its maps' keys in the document's order) and refused as it refuses it, without building
+/// the value: a 2 KB order's fields are a few hundred attribute values, strings and hash maps
+/// fewer per ingest.
 pub(crate) fn written_attribute(value: &Value) -> Result<Box<serde_json::value::RawValue>, StoreError> {
     // Writing to a string fails only where `AsAttribute` refuses, with its reason.
     serde_json::value::to_raw_value(&AsAttribute(value)).map_err(|e| StoreError::Rejected(e.to_string()))
@@ -881,24 +883,77 @@ mod tests {
         }
     }
 
-    /// Any JSON value: scalars of every kind, including empty names and numbers DynamoDB refuses.
+    #[test]
+    fn a_documents_update_sets_each_field_then_hookgates_own_attributes() {
+        let credentials = aws_credential_types::Credentials::new("a", "b", None, None, "test");
+        let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(credentials);
+        let client = DynamoDb::new("http://127.0.0.1:9", "eu-west-1", credentials).unwrap();
+        let store = Store::new(client, "t");
+        let sent = |fields: Value, meta: Vec<Meta>| {
+            let fields = fields.as_object().unwrap();
+            let update = store.update_item("ORG#o#ORDER#1".into(), "ORDER");
+            let update = document_update(update, "order", fields, "2026-01-05T03:04:05Z", meta).unwrap();
+            serde_json::to_value(update.into_update()).unwrap()["Update"].take()
+        };
+        let own = "ENTITY = :entity, UPDATED_AT = :now, CREATED_AT = if_not_exists(CREATED_AT, :now)";
+        let update = sent(
+            json!({"status": "shipped", "total": 12.5}),
+            vec![
+                Meta::Set(GSI1PK, s("CUSTOMER")),
+                Meta::SetIfAbsent(GSI1SK, s("ORDER#1")),
+            ],
+        );
+        assert_eq!(
+            update["UpdateExpression"],
+            format!("SET #f0 = :f0, #f1 = :f1, {own}, GSI1PK = :m0, GSI1SK = if_not_exists(GSI1SK, :m1)")
+        );
+        assert_eq!(
+            update["ExpressionAttributeNames"],
+            json!({"#f0": "status", "#f1": "total"})
+        );
+        assert_eq!(
+            update["ExpressionAttributeValues"],
+            json!({":f0": {"S": "shipped"}, ":f1": {"N": "12.5"}, ":entity": {"S": "order"},
+                ":now": {"S": "2026-01-05T03:04:05Z"}, ":m0": {"S": "CUSTOMER"}, ":m1": {"S": "ORDER#1"}})
+        );
+        assert_eq!(
+            update["Key"],
+            json!({"PK": {"S": "ORG#o#ORDER#1"}, "SK": {"S": "ORDER"}})
+        );
+        let bare = sent(json!({}), Vec::new());
+        assert_eq!(bare["UpdateExpression"], format!("SET {own}"));
+        assert!(bare.get("ExpressionAttributeNames").is_none(), "{bare}");
+    }
+
+    /// `storable_number`'s digits rule as it was first written (with allocations): the oracle
+    /// of the property below.
+    fn significant_digits_as_first_written(number: &str) -> usize {
+        let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
+        let digits = mantissa.trim_start_matches('-').replace('.', "");
+        digits.trim_start_matches('0').trim_end_matches('0').len()
+    }
+
+    /// Any JSON value: scalars of every kind (numbers mostly in DynamoDB's range, some beyond
+    /// it), strings that need escaping, and maps whose names may be empty or need escaping.
     fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         let scalar = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
+            1 => Just(Value::Null),
+            1 => any::<bool>().prop_map(Value::from),
+            1 => any::<i64>().prop_map(Value::from),
+            1 => any::<u64>().prop_map(Value::from),
+            3 => (-1e12f64..1e12).prop_map(Value::from),
+            1 => any::<f64>()
                 .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
                 .prop_map(Value::from),
-            "\\PC{0,12}".prop_map(Value::from),
-            "[\"\\\\\u{0}-\u{1f}]{0,3}".prop_map(Value::from),
+            2 => "\\PC{0,12}".prop_map(Value::from),
+            1 => "[\"\\\\\u{0}-\u{1f}a]{0,3}".prop_map(Value::from),
         ];
-        scalar.prop_recursive(4, 48, 6, |inner| {
+        let name = prop_oneof![6 => "[a-z]{1,3}", 1 => Just(String::new()), 1 => "[\"\\\\\u{0}-\u{1f}a]{1,3}"];
+        scalar.prop_recursive(4, 48, 6, move |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map("[a-z]{0,3}", inner, 0..6)
+                prop::collection::btree_map(name.clone(), inner, 0..6)
                     .prop_map(|fields| Value::Object(fields.into_iter().collect())),
             ]
         })
@@ -909,6 +964,20 @@ mod tests {
         fn a_document_is_written_as_its_attribute_value_serializes(value in any_json()) {
             let (built, written) = both_written(&value);
             proptest::prop_assert_eq!(written, built);
+        }
+
+        #[test]
+        fn numbers_of_more_than_38_significant_digits_are_refused(
+            number in "-?[0-9]{1,45}(\\.[0-9]{1,45})?([eE]-?[0-9]{1,2})?"
+        ) {
+            let significant = significant_digits_as_first_written(&number);
+            if significant > 38 {
+                proptest::prop_assert!(storable_number(&number).is_err(), "{}", number);
+            }
+            let in_range = |magnitude: f64| magnitude == 0.0 || (1e-130..1e126).contains(&magnitude);
+            if significant <= 38 && in_range(number.parse::<f64>().unwrap().abs()) {
+                proptest::prop_assert!(storable_number(&number).is_ok(), "{}", number);
+            }
         }
     }
 }
