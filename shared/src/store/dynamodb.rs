@@ -124,7 +124,7 @@ pub struct Input {
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<Item>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    item: Option<Item>,
+    item: Option<Attributes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_condition_expression: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,7 +138,7 @@ pub struct Input {
     #[serde(skip_serializing_if = "Option::is_none")]
     expression_attribute_names: Option<HashMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    expression_attribute_values: Option<Values>,
+    expression_attribute_values: Option<Attributes>,
     #[serde(skip_serializing_if = "Option::is_none")]
     return_values: Option<ReturnValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,23 +153,42 @@ pub struct Input {
     consistent_read: Option<bool>,
 }
 
-/// `ExpressionAttributeValues`: attribute values, and values already written as DynamoDB JSON
-/// (`{"M": {...}}`), which a merchant's document is written as without building its attribute
-/// values first.
+/// A map of attribute values (an `Item`, `ExpressionAttributeValues`), some of them already
+/// written as DynamoDB JSON (`{"M": {...}}`): merchant JSON is written so, without building its
+/// attribute values first (`store::written_attribute`).
 #[derive(Clone, Debug, Default)]
-struct Values {
-    attributes: Item,
+struct Attributes {
+    built: Item,
     written: Vec<(String, Box<RawValue>)>,
 }
 
-impl Serialize for Values {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.attributes.len() + self.written.len()))?;
-        for (placeholder, value) in &self.attributes {
-            map.serialize_entry(placeholder, value)?;
+impl Attributes {
+    fn built(built: Item) -> Self {
+        Self {
+            built,
+            written: Vec::new(),
         }
-        for (placeholder, value) in &self.written {
-            map.serialize_entry(placeholder, value)?;
+    }
+
+    /// Each name is given once, whichever way: JSON with a repeated key means whatever its
+    /// reader makes of it.
+    fn push_written(&mut self, name: String, value: Box<RawValue>) {
+        debug_assert!(
+            !self.built.contains_key(&name) && self.written.iter().all(|(given, _)| *given != name),
+            "{name} given twice"
+        );
+        self.written.push((name, value));
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.built.len() + self.written.len()))?;
+        for (name, value) in &self.built {
+            map.serialize_entry(name, value)?;
+        }
+        for (name, value) in &self.written {
+            map.serialize_entry(name, value)?;
         }
         map.end()
     }
@@ -735,11 +754,17 @@ impl Operation {
         self
     }
     pub fn item(mut self, name: impl Into<String>, value: AttributeValue) -> Self {
-        self.input.item.get_or_insert_default().insert(name.into(), value);
+        self.input.item.get_or_insert_default().built.insert(name.into(), value);
         self
     }
     pub fn set_item(mut self, item: Option<Item>) -> Self {
-        self.input.item = item;
+        self.input.item = item.map(Attributes::built);
+        self
+    }
+    /// An attribute of the item already written as DynamoDB JSON; the caller vouches that it is
+    /// one (`store::written_attribute`), and gives each name once. `set_item` replaces these too.
+    pub(crate) fn item_written(mut self, name: impl Into<String>, value: Box<RawValue>) -> Self {
+        self.input.item.get_or_insert_default().push_written(name.into(), value);
         self
     }
     pub fn key_condition_expression(mut self, expression: impl Into<String>) -> Self {
@@ -779,31 +804,18 @@ impl Operation {
     }
     pub fn expression_attribute_values(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
         let values = self.input.expression_attribute_values.get_or_insert_default();
-        values.attributes.insert(placeholder.into(), value);
+        values.built.insert(placeholder.into(), value);
         self
     }
     pub fn set_expression_attribute_values(mut self, values: Option<Item>) -> Self {
-        self.input.expression_attribute_values = values.map(|attributes| Values {
-            attributes,
-            written: Vec::new(),
-        });
+        self.input.expression_attribute_values = values.map(Attributes::built);
         self
     }
-    /// An expression attribute value already written as DynamoDB JSON; the caller vouches that
-    /// it is one (`store::written_attribute`). Each placeholder is given once, whichever way:
-    /// JSON with a repeated key means whatever the reader makes of it.
-    /// `set_expression_attribute_values` replaces these too.
+    /// An expression attribute value already written as DynamoDB JSON, as [`Self::item_written`]
+    /// takes one. `set_expression_attribute_values` replaces these too.
     pub(crate) fn expression_attribute_written(mut self, placeholder: impl Into<String>, value: Box<RawValue>) -> Self {
-        let (placeholder, values) = (
-            placeholder.into(),
-            self.input.expression_attribute_values.get_or_insert_default(),
-        );
-        debug_assert!(
-            !values.attributes.contains_key(&placeholder)
-                && values.written.iter().all(|(given, _)| *given != placeholder),
-            "{placeholder} given twice"
-        );
-        values.written.push((placeholder, value));
+        let values = self.input.expression_attribute_values.get_or_insert_default();
+        values.push_written(placeholder.into(), value);
         self
     }
     pub fn return_values(mut self, returned: ReturnValue) -> Self {

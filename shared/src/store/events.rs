@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::orders::order_pk;
-use super::{Item, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error, to_attribute};
+use super::{Item, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error, written_attribute};
 
 /// Most orders one event may name: DynamoDB transactions hold at most 100 items, one of which
 /// is the event itself.
@@ -57,35 +57,36 @@ pub struct NewEvent<'a> {
 impl Store {
     /// Records the event and links it to every affected order, all or nothing.
     pub async fn record_event(&self, org_id: &str, new: &NewEvent<'_>) -> Result<(), StoreError> {
+        let data = written_attribute(new.data)?;
         let body = Item::from([
             ("ENTITY".to_string(), s("event")),
             ("event_id".to_string(), s(new.event_id)),
             ("event".to_string(), s(new.event)),
-            ("data".to_string(), to_attribute(new.data)?),
             ("received_at".to_string(), s(new.received_at)),
         ]);
-        let with_key = |pk: String, sk: String| {
+        let put = |pk: String, sk: String| {
             let mut item = body.clone();
             item.insert(PK.to_string(), s(pk));
             item.insert(SK.to_string(), s(sk));
-            item
+            self.put_request(item, None).item_written("data", data.clone())
         };
-        let event_item = with_key(
+        let event_put = put(
             format!("{}#EVENT#{}", org_prefix(org_id), new.event_id),
             "EVENT".to_string(),
         );
         if new.affected_orders.is_empty() {
-            return self.put_item(event_item).await;
+            event_put.send().await.map_err(store_error)?;
+            return Ok(());
         }
         let link_sk = format!("EVENT#{}", new.event_id);
-        let items = std::iter::once(event_item).chain(
+        let puts = std::iter::once(event_put).chain(
             new.affected_orders
                 .iter()
-                .map(|order| with_key(order_pk(org_id, order), link_sk.clone())),
+                .map(|order| put(order_pk(org_id, order), link_sk.clone())),
         );
         let mut transaction = self.client().transact_write_items();
-        for item in items {
-            transaction = transaction.transact_items(self.transact_put(item, None));
+        for put in puts {
+            transaction = transaction.transact_items(put.into_put());
         }
         transaction.send().await.map_err(store_error)?;
         Ok(())

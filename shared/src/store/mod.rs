@@ -551,37 +551,10 @@ fn key_attributes(item: &Item, names: [&str; 4]) -> Item {
         .collect()
 }
 
-/// A JSON value as a DynamoDB attribute value, refused as [`storable`] refuses it (an event's
-/// data, a record of another type). Built by hand rather than through serde (`serde_dynamo`),
-/// which cost more CPU than the rest of the write. A merchant document's fields skip even
-/// this: see [`written_attribute`].
-pub(crate) fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
-    Ok(match value {
-        Value::Null => AttributeValue::Null(true),
-        Value::Bool(flag) => AttributeValue::Bool(*flag),
-        Value::Number(number) => {
-            let number = number.to_string();
-            storable_number(&number).map_err(StoreError::Rejected)?;
-            AttributeValue::N(number)
-        }
-        Value::String(text) => AttributeValue::S(text.clone()),
-        Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect::<Result<_, _>>()?),
-        Value::Object(fields) => AttributeValue::M(
-            fields
-                .iter()
-                .map(|(name, value)| match name.is_empty() {
-                    true => Err(StoreError::Rejected(EMPTY_FIELD_NAME.into())),
-                    false => Ok((name.clone(), to_attribute(value)?)),
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-    })
-}
-
-/// A JSON value written as DynamoDB JSON, the same JSON as [`to_attribute`]'s value serializes
-/// to (its maps' keys in the document's order) and refused as it refuses it, without building
-/// the value: a 2 KB order's fields are a few hundred attribute values, strings and hash maps
-/// fewer per ingest.
+/// A merchant's JSON value written as DynamoDB JSON, refused as [`storable`] refuses an
+/// attribute value, without building the attribute value first: a 2 KB order's fields are a
+/// few hundred attribute values, strings and hash maps fewer per ingest. Documents, events'
+/// data and records of other types are all written so.
 pub(crate) fn written_attribute(value: &Value) -> Result<Box<serde_json::value::RawValue>, StoreError> {
     // Writing to a string fails only where `AsAttribute` refuses, with its reason.
     serde_json::value::to_raw_value(&AsAttribute(value)).map_err(|e| StoreError::Rejected(e.to_string()))
@@ -823,6 +796,31 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The attribute value a JSON value makes, built value by value as the store did before it
+    /// wrote merchant JSON directly: the oracle of the tests below.
+    fn to_attribute(value: &Value) -> Result<AttributeValue, StoreError> {
+        Ok(match value {
+            Value::Null => AttributeValue::Null(true),
+            Value::Bool(flag) => AttributeValue::Bool(*flag),
+            Value::Number(number) => {
+                let number = number.to_string();
+                storable_number(&number).map_err(StoreError::Rejected)?;
+                AttributeValue::N(number)
+            }
+            Value::String(text) => AttributeValue::S(text.clone()),
+            Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect::<Result<_, _>>()?),
+            Value::Object(fields) => AttributeValue::M(
+                fields
+                    .iter()
+                    .map(|(name, value)| match name.is_empty() {
+                        true => Err(StoreError::Rejected(EMPTY_FIELD_NAME.into())),
+                        false => Ok((name.clone(), to_attribute(value)?)),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
 
     /// Both ways of writing a JSON value for DynamoDB, as the JSON they send.
     fn both_written(value: &Value) -> (Result<Value, String>, Result<Value, String>) {

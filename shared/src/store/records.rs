@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Item, PK, SK, Store, StoreError, org_prefix, s, to_attribute};
+use super::{Item, PK, SK, Store, StoreError, org_prefix, s, store_error, written_attribute};
 
 fn record_pk(org_id: &str, kind: &str, record_id: &str) -> String {
     format!("{}#RECORD#{kind}#{record_id}", org_prefix(org_id))
@@ -22,10 +22,13 @@ impl Store {
             (SK.to_string(), s("RECORD")),
             ("ENTITY".to_string(), s("record")),
             ("type".to_string(), s(kind)),
-            ("body".to_string(), to_attribute(body)?),
             ("received_at".to_string(), s(now)),
         ]);
-        self.put_item(item).await
+        let put = self
+            .put_request(item, None)
+            .item_written("body", written_attribute(body)?);
+        put.send().await.map_err(store_error)?;
+        Ok(())
     }
 
     /// The stored body of a record written by `record_other`.
