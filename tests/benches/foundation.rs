@@ -345,8 +345,8 @@ fn two_kb_order() -> String {
 }
 
 /// Thread CPU per run of `step`, run `n` times one after another in `TIMED_BLOCKS` blocks (one
-/// if `n` is smaller): the median block's, as the ingest's total is taken.
-async fn cpu_per<F, Fut>(n: u32, mut step: F) -> Duration
+/// if `n` is smaller): each block's, fastest first.
+async fn cpu_blocks<F, Fut>(n: u32, mut step: F) -> Vec<Duration>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -361,7 +361,17 @@ where
         per_block.push((thread_cpu() - started) / (n / blocks));
     }
     per_block.sort();
-    per_block[per_block.len() / 2]
+    per_block
+}
+
+/// [`cpu_blocks`]' median block: the figure the bench prints.
+async fn cpu_per<F, Fut>(n: u32, step: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let blocks = cpu_blocks(n, step).await;
+    blocks[blocks.len() / 2]
 }
 
 fn main() {
@@ -438,19 +448,18 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
         );
     }
     calls.take();
-    let mut requests: Vec<_> = (0..INGESTS).map(|_| request()).collect();
-    let (mut blocks, wall) = (Vec::new(), Instant::now());
-    while !requests.is_empty() {
-        let cpu = thread_cpu();
-        for request in requests.drain(..(INGESTS / TIMED_BLOCKS) as usize) {
-            let response = shared::api::ingest::handle(services, &publisher, request).await;
+    let mut requests = (0..INGESTS).map(|_| request()).collect::<Vec<_>>().into_iter();
+    let wall = Instant::now();
+    let blocks = cpu_blocks(INGESTS, || {
+        let (request, publisher) = (requests.next().expect("a request per ingest"), &publisher);
+        async move {
+            let response = shared::api::ingest::handle(services, publisher, request).await;
             assert_eq!(response.status().as_u16(), 200);
         }
-        blocks.push((thread_cpu() - cpu) / (INGESTS / TIMED_BLOCKS));
-    }
+    })
+    .await;
     let wall = wall.elapsed();
     let aws_calls = calls.take() as f64 / INGESTS as f64;
-    blocks.sort();
     let total = blocks[blocks.len() / 2];
 
     // Each phase again on its own, as the handler runs it.

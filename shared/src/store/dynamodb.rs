@@ -641,42 +641,22 @@ fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
         None => "content-type;host;x-amz-date;x-amz-target",
     };
     let mut canonical_request = String::with_capacity(512);
-    for part in [
-        "POST\n/\n\ncontent-type:",
-        CONTENT_TYPE,
-        "\nhost:",
-        input.host,
-        "\nx-amz-date:",
-        &amz_date,
-        "\n",
-    ] {
-        canonical_request.push_str(part);
-    }
+    canonical_request.extend(["POST\n/\n\ncontent-type:", CONTENT_TYPE, "\nhost:", input.host]);
+    canonical_request.extend(["\nx-amz-date:", &amz_date, "\n"]);
     if let Some(token) = token {
-        for part in ["x-amz-security-token:", token.trim(), "\n"] {
-            canonical_request.push_str(part);
-        }
+        canonical_request.extend(["x-amz-security-token:", token.trim(), "\n"]);
     }
-    for part in ["x-amz-target:", input.target, "\n\n", signed_headers, "\n"] {
-        canonical_request.push_str(part);
-    }
+    canonical_request.extend(["x-amz-target:", input.target, "\n\n", signed_headers, "\n"]);
     push_hex(&mut canonical_request, &Sha256::digest(input.body));
-    let mut scope = String::with_capacity(64);
-    for part in [date, "/", input.region, "/", SERVICE, "/aws4_request"] {
-        scope.push_str(part);
-    }
-    let mut string_to_sign = String::with_capacity(160);
-    for part in ["AWS4-HMAC-SHA256\n", &amz_date, "\n", &scope, "\n"] {
-        string_to_sign.push_str(part);
-    }
+    let scope = [date, "/", input.region, "/", SERVICE, "/aws4_request"].concat();
+    let mut string_to_sign = ["AWS4-HMAC-SHA256\n", &amz_date, "\n", &scope, "\n"].concat();
     push_hex(&mut string_to_sign, &Sha256::digest(canonical_request.as_bytes()));
     let secret = ["AWS4", input.credentials.secret_access_key()].concat();
     let mut key = hmac(secret.as_bytes(), date.as_bytes());
     for part in [input.region, SERVICE, "aws4_request"] {
         key = hmac(&key, part.as_bytes());
     }
-    let mut authorization = String::with_capacity(256);
-    for part in [
+    let mut authorization = [
         "AWS4-HMAC-SHA256 Credential=",
         input.credentials.access_key_id(),
         "/",
@@ -684,9 +664,8 @@ fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
         ", SignedHeaders=",
         signed_headers,
         ", Signature=",
-    ] {
-        authorization.push_str(part);
-    }
+    ]
+    .concat();
     push_hex(&mut authorization, &hmac(&key, string_to_sign.as_bytes()));
     Signed {
         authorization,

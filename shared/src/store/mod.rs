@@ -517,13 +517,13 @@ const EMPTY_FIELD_NAME: &str = "a field name is empty";
 /// Why DynamoDB would refuse the number `number` (JSON's notation), if it would.
 fn storable_number(number: &str) -> Result<(), String> {
     let mantissa = number.split(['e', 'E']).next().unwrap_or_default();
-    let digits = mantissa.bytes().filter(u8::is_ascii_digit);
-    // Significant digits: from the first digit that is not 0 to the last that is not 0.
-    let (first, last) = digits
-        .enumerate()
-        .filter(|(_, digit)| *digit != b'0')
-        .fold((None, 0), |(first, _), (i, _)| (first.or(Some(i)), i));
-    let significant = first.map_or(0, |first| last - first + 1);
+    // Significant digits: those left once the sign and the zeros before and after are cut.
+    let significant = mantissa
+        .trim_start_matches(['-', '0', '.'])
+        .trim_end_matches(['0', '.'])
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
     let magnitude = number.parse::<f64>().map(f64::abs).unwrap_or(f64::INFINITY);
     let in_range = magnitude == 0.0 || (1e-130..1e126).contains(&magnitude);
     if significant > 38 || !in_range {
@@ -646,19 +646,13 @@ fn document_update(
     expression.push_str("SET ");
     for (i, (name, value)) in fields.iter().enumerate() {
         let (name_placeholder, value_placeholder) = (placeholder("#f", i), placeholder(":f", i));
-        for part in [&name_placeholder, " = ", &value_placeholder, ", "] {
-            expression.push_str(part);
-        }
+        expression.extend([&name_placeholder, " = ", &value_placeholder, ", "]);
         update = update
             .expression_attribute_names(name_placeholder, name)
             .expression_attribute_written(value_placeholder, written_attribute(value)?);
     }
-    for part in [ENTITY, " = :entity, ", UPDATED_AT, " = :now, "] {
-        expression.push_str(part);
-    }
-    for part in [CREATED_AT, " = if_not_exists(", CREATED_AT, ", :now)"] {
-        expression.push_str(part);
-    }
+    expression.extend([ENTITY, " = :entity, ", UPDATED_AT, " = :now, "]);
+    expression.extend([CREATED_AT, " = if_not_exists(", CREATED_AT, ", :now)"]);
     update = update
         .expression_attribute_values(":entity", s(entity))
         .expression_attribute_values(":now", s(now));
@@ -666,15 +660,11 @@ fn document_update(
         let value_placeholder = placeholder(":m", i);
         let value = match m {
             Meta::Set(attr, value) => {
-                for part in [", ", attr, " = ", &value_placeholder] {
-                    expression.push_str(part);
-                }
+                expression.extend([", ", attr, " = ", &value_placeholder]);
                 value
             }
             Meta::SetIfAbsent(attr, value) => {
-                for part in [", ", attr, " = if_not_exists(", attr, ", ", &value_placeholder, ")"] {
-                    expression.push_str(part);
-                }
+                expression.extend([", ", attr, " = if_not_exists(", attr, ", ", &value_placeholder, ")"]);
                 value
             }
         };
