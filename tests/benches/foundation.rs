@@ -14,6 +14,8 @@
 //!   split by phase, beside the floor: a minimal sender that builds, signs and POSTs the same
 //!   bytes to the same receiver with no AWS call, and the ratio of the two;
 //! - the support desk: handler CPU and AWS calls per ticket opened and per reply.
+//! - the ingest and delivery-worker release binaries served by a stand-in runtime API: CPU per
+//!   invocation (every thread), wall time, and the process's peak memory.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -149,14 +151,14 @@ const WARM_UP: u32 = 20;
 /// answers each; its process CPU, every thread, is read at the first measured `next` and at the
 /// one after the last. The runtime client's two calls per invocation, the handler, its AWS calls
 /// and its log lines are all in it, as they are in what Lambda bills. Answers CPU and wall time
-/// per invocation, and how many measured answers `succeeded` refused.
+/// per invocation, how many measured answers `succeeded` refused, and the process's peak memory.
 async fn served_invocations(
     binary: &std::path::Path,
     name: &str,
     next_event: impl FnMut() -> String,
     succeeded: fn(&serde_json::Value) -> bool,
     n: u32,
-) -> (Duration, Duration, u32) {
+) -> Served {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let runtime_api = listener.local_addr().unwrap().to_string();
     let mut child = function_process(binary, name, &runtime_api).spawn().unwrap();
@@ -164,6 +166,23 @@ async fn served_invocations(
     child.kill().ok();
     child.wait().ok();
     measured
+}
+
+/// What [`served_invocations`] measured: CPU and wall time per invocation, the answers refused.
+struct Served {
+    cpu: Duration,
+    wall: Duration,
+    failed: u32,
+    /// The process's peak resident memory (`VmHWM`), which Lambda reports as "Max Memory Used"
+    /// and bills against the function's memory size.
+    peak_memory_kib: u64,
+}
+
+/// The peak resident memory of process `pid`, in KiB, as Linux keeps it.
+fn peak_memory_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// The runtime API's side of [`served_invocations`].
@@ -174,7 +193,7 @@ async fn serve_invocations(
     mut next_event: impl FnMut() -> String,
     succeeded: fn(&serde_json::Value) -> bool,
     n: u32,
-) -> (Duration, Duration, u32) {
+) -> Served {
     let mut served = 0;
     let mut measured_from: Option<(Duration, Instant)> = None;
     let mut failed = 0;
@@ -196,7 +215,12 @@ async fn serve_invocations(
                 }
                 if served == WARM_UP + n {
                     let (cpu, wall) = measured_from.expect("measured from the warm-up's end");
-                    return ((child_cpu(pid) - cpu) / n, wall.elapsed() / n, failed);
+                    return Served {
+                        cpu: (child_cpu(pid) - cpu) / n,
+                        wall: wall.elapsed() / n,
+                        failed,
+                        peak_memory_kib: peak_memory_kib(pid),
+                    };
                 }
                 served += 1;
                 let event = next_event();
@@ -559,7 +583,12 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
     if binary.exists() {
         let event = fixture("ingest-order.json").key(&key).body(body.clone()).event_json();
         let answered_200 = |answer: &serde_json::Value| answer["statusCode"] == 200;
-        let (cpu, wall, failed) = served_invocations(&binary, "ingest", || event.clone(), answered_200, INGESTS).await;
+        let Served {
+            cpu,
+            wall,
+            failed,
+            peak_memory_kib,
+        } = served_invocations(&binary, "ingest", || event.clone(), answered_200, INGESTS).await;
         assert_eq!(failed, 0, "ingests the binary refused");
         println!(
             "  the release binary, served by a runtime API ({INGESTS} invocations, its process's CPU, every thread):"
@@ -569,6 +598,10 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
             ms3(cpu)
         );
         println!("    wall time per invocation      {:>9}", ms(wall));
+        println!(
+            "    peak memory                   {:>6.1} MiB  (resident, as Lambda's Max Memory Used)",
+            peak_memory_kib as f64 / 1024.0
+        );
     }
 }
 
@@ -855,8 +888,12 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
         let next_batch = || serde_json::to_string(&batch(10)).unwrap();
         let none_failed =
             |answer: &serde_json::Value| answer["batchItemFailures"].as_array().is_some_and(Vec::is_empty);
-        let (cpu, wall, failed) =
-            served_invocations(&binary, "delivery-worker", next_batch, none_failed, BATCHES).await;
+        let Served {
+            cpu,
+            wall,
+            failed,
+            peak_memory_kib,
+        } = served_invocations(&binary, "delivery-worker", next_batch, none_failed, BATCHES).await;
         assert_eq!(failed, 0, "batches with a failed delivery");
         println!(
             "  the release binary, served by a runtime API ({BATCHES} batches of 10, its process's CPU, every thread):"
@@ -870,6 +907,10 @@ async fn deliveries(services: &shared::runtime::Services, calls: &harness::CallC
             (cpu / 10).as_secs_f64() / floor.cpu.as_secs_f64()
         );
         println!("    deliveries per second         {:>9.0}", 10.0 / wall.as_secs_f64());
+        println!(
+            "    peak memory                   {:>6.1} MiB  (resident, as Lambda's Max Memory Used)",
+            peak_memory_kib as f64 / 1024.0
+        );
     }
     drop(receiver);
 }
