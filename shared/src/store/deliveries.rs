@@ -10,7 +10,7 @@ use super::dynamodb::{AttributeValue, Operation};
 use serde::Serialize;
 
 use super::endpoints::{Endpoint, endpoint_pk};
-use super::{Item, Store, StoreError, get_n, get_s, n, newest_first, org_prefix, query_all, s, store_error};
+use super::{Item, Store, StoreError, get_n, get_s, n, newest_first, org_prefix, query_all, s, send_write};
 
 pub const DELIVERY_RETENTION_SECONDS: i64 = 30 * 24 * 3600;
 
@@ -220,8 +220,7 @@ pub struct DeliveryPage {
 impl Store {
     /// Records an attempt on the delivery.
     pub async fn record_delivery(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
-        delivery_update(self, update).send().await.map_err(store_error)?;
-        Ok(())
+        send_write(delivery_update(self, update)).await
     }
 
     /// Records the first attempt of deliveries that had no item when read ([`new_delivery_item`]),

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::orders::order_pk;
-use super::{Item, PK, SK, Store, StoreError, get_s, org_prefix, s, store_error, written_attribute};
+use super::{Item, PK, SK, Store, StoreError, get_s, org_prefix, s, send_write, store_error, written_attribute};
 
 /// Most orders one event may name: DynamoDB transactions hold at most 100 items, one of which
 /// is the event itself.
@@ -75,8 +75,7 @@ impl Store {
             "EVENT".to_string(),
         );
         if new.affected_orders.is_empty() {
-            event_put.send().await.map_err(store_error)?;
-            return Ok(());
+            return send_write(event_put).await;
         }
         let link_sk = format!("EVENT#{}", new.event_id);
         let puts = std::iter::once(event_put).chain(

@@ -10,7 +10,7 @@
 //! died before it could be released (its function killed or timed out, the AWS services gone)
 //! is taken over once it has run longer than any function may ([`RUNNING_CLAIM_SECONDS`]).
 
-use super::{Item, NOT_STORED, Store, StoreError, TTL, get_n, get_s, key, n, org_prefix, s, store_error};
+use super::{Item, NOT_STORED, Store, StoreError, TTL, get_n, get_s, key, n, org_prefix, s, send_write, store_error};
 
 /// How long a key answers with its first response.
 pub const IDEMPOTENCY_SECONDS: i64 = 24 * 3600;
@@ -120,8 +120,7 @@ impl Store {
                 .update_expression("SET #state = :done, #status = :status, body = :body, content_type = :type")
                 .expression_attribute_values(":type", s(content_type));
         }
-        update.send().await.map_err(store_error)?;
-        Ok(())
+        send_write(update).await
     }
 
     /// Lets the key go, so that a retry runs the request again.

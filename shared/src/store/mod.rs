@@ -273,8 +273,7 @@ impl Store {
     }
 
     async fn send_put(&self, item: Item, condition: Option<&str>) -> Result<(), StoreError> {
-        self.put_request(item, condition).send().await.map_err(store_error)?;
-        Ok(())
+        send_write(self.put_request(item, condition)).await
     }
 
     /// A transaction's write of a whole item, guarded by `condition` when given.
@@ -479,6 +478,12 @@ pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> 
 pub(crate) fn org_and_id<'a>(item: &'a Item, marker: &str) -> Option<(&'a str, &'a str)> {
     let (org_part, id) = get_s(item, PK)?.split_once(marker)?;
     Some((org_part.strip_prefix("ORG#")?, id))
+}
+
+/// Sends a write whose answer the caller does not read.
+async fn send_write(write: Operation) -> Result<(), StoreError> {
+    write.send().await.map_err(store_error)?;
+    Ok(())
 }
 
 pub(crate) fn key(pk: String, sk: &str) -> Item {
@@ -734,8 +739,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let update = document_update(self.update_item(pk, sk), entity, fields, now, meta)?;
         if also.is_empty() {
-            update.send().await.map_err(store_error)?;
-            return Ok(());
+            return send_write(update).await;
         }
         let mut writes = vec![update.into_update()];
         writes.extend(also);

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Item, PK, SK, Store, StoreError, org_prefix, s, store_error, written_attribute};
+use super::{Item, PK, SK, Store, StoreError, org_prefix, s, send_write, written_attribute};
 
 fn record_pk(org_id: &str, kind: &str, record_id: &str) -> String {
     format!("{}#RECORD#{kind}#{record_id}", org_prefix(org_id))
@@ -24,11 +24,11 @@ impl Store {
             ("type".to_string(), s(kind)),
             ("received_at".to_string(), s(now)),
         ]);
-        let put = self
-            .put_request(item, None)
-            .item_written("body", written_attribute(body)?);
-        put.send().await.map_err(store_error)?;
-        Ok(())
+        send_write(
+            self.put_request(item, None)
+                .item_written("body", written_attribute(body)?),
+        )
+        .await
     }
 
     /// The stored body of a record written by `record_other`.
