@@ -88,6 +88,55 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
     assert_eq!(context["events"][0]["event"], "shipping_delay");
 }
 
+/// The store's HTTPS path, as in AWS: an ingest and the agent's read through a TLS relay in front
+/// of the emulator, the relay's certificate verified against the roots the client is given.
+/// The client as deployed, trusting only AWS's roots, refuses that certificate and sends
+/// nothing.
+#[tokio::test]
+async fn the_store_speaks_https_and_trusts_only_its_roots() {
+    use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+    use shared::store::Store;
+    use shared::store::dynamodb::{DynamoDb, tls_trusting};
+    let relay = harness::tls_relay::tls_relay();
+    let services = services().await;
+    let org = new_org(&services).await;
+    let credentials = SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "tests"));
+    let trusting_the_relay = tls_trusting(&relay.ca_pem).expect("the relay's CA is a certificate");
+    let client = DynamoDb::with_tls(&relay.url, "us-east-1", credentials.clone(), trusting_the_relay).unwrap();
+    let over_tls = shared::runtime::Services {
+        store: Store::new(client, harness::TABLE),
+        ..services.clone()
+    };
+    let connections = relay.connections();
+
+    let request = fixture("ingest-order.json").key(&org.admin_key).build();
+    let response = shared::api::ingest::handle(&over_tls, &harness::publisher().await, request).await;
+    assert_eq!(read(response).0, 200);
+    let key = org.admin_key.as_str();
+    let context = |services| async move {
+        let request = fixture("agent-context-order.json").key(key).build();
+        read(shared::api::agent_context::handle(services, request).await)
+    };
+    let (status, over_tls) = context(&over_tls).await;
+    assert_eq!((status, &over_tls["order"]["data"]["carrier"]), (200, &json!("DHL")));
+    let (_, without_tls) = context(&services).await;
+    assert_eq!(without_tls["order"], over_tls["order"], "stored in the table");
+    assert!(relay.connections() > connections, "the calls went through the relay");
+
+    let relayed = relay.connections();
+    let as_deployed = Store::new(
+        DynamoDb::new(&relay.url, "us-east-1", credentials).unwrap(),
+        harness::TABLE,
+    );
+    let refused = as_deployed
+        .get_organization(&org.org_id)
+        .await
+        .expect_err("a certificate from outside AWS's roots is refused");
+    let refused = format!("{refused:?}");
+    assert!(refused.contains("UnknownIssuer"), "{refused}");
+    assert_eq!(relay.connections(), relayed, "no refused handshake was relayed");
+}
+
 #[tokio::test]
 async fn a_partial_order_update_keeps_what_was_sent_before() {
     let services = services().await;

@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::crypto::SecretBox;
 use crate::secrets::Pepper;
 use crate::store::Store;
+use crate::store::dynamodb::AWS_ROOTS;
 
 pub type Error = lambda_http::Error;
 
@@ -84,10 +85,6 @@ pub async fn secret_box(config: &SdkConfig) -> Result<SecretBox, Error> {
 pub async fn aws_config() -> SdkConfig {
     aws_loader().load().await
 }
-
-/// The roots AWS's service endpoints chain to (Amazon Trust Services: Amazon Root CA 1 to 4 and
-/// the Starfield Services G2 root that cross-signs them).
-const AWS_ROOTS: &[u8] = include_bytes!("runtime/aws-roots.pem");
 
 /// The SDK's configuration loader with its HTTPS client: rustls on ring, the TLS provider the
 /// rest of the crate already uses (the SDK's default, aws-lc, is a second C library to build),
@@ -194,7 +191,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sdk_trusts_the_five_amazon_trust_services_roots() {
+    fn the_sdk_and_the_store_trust_the_five_amazon_trust_services_roots() {
         let mut rest = AWS_ROOTS;
         let mut subjects = Vec::new();
         while let Ok((after, pem)) = x509_parser::pem::parse_x509_pem(rest) {
@@ -218,7 +215,8 @@ mod tests {
                 "Starfield Services Root Certificate Authority - G2"
             ]
         );
-        // The loader's HTTPS client takes them.
+        // The loader's HTTPS client and the store's take them.
         drop(aws_loader());
+        crate::store::dynamodb::tls_trusting(AWS_ROOTS).expect("the store's TLS configuration");
     }
 }

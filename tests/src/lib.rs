@@ -6,6 +6,7 @@
 //! tests never see each other's data.
 
 pub mod sns;
+pub mod tls_relay;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
