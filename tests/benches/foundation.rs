@@ -518,6 +518,28 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
             .unwrap();
     })
     .await;
+    // The same event to an organization with one subscribed endpoint: one SendMessageBatch.
+    let subscribed = new_org(services).await;
+    harness::subscribe(services, &subscribed, &["order.upserted"]).await;
+    let queue = harness::OwnQueue::new("bench-fan-out").await;
+    let to_one_endpoint = shared::outbound::Publisher {
+        cache: shared::outbound::EndpointCache::new(Duration::from_secs(600)),
+        ..queue.publisher()
+    };
+    let fan_out_to_one = cpu_per(INGESTS, || async {
+        let sent = shared::outbound::publish(
+            &services.store,
+            &to_one_endpoint,
+            &subscribed.org_id,
+            "order.upserted",
+            &now,
+            &data,
+        )
+        .await
+        .unwrap();
+        assert_eq!(sent.len(), 1);
+    })
+    .await;
     // One bare call: a GetItem of the organization's small item.
     let kernel = thread_kernel_cpu();
     let bare_call = cpu_per(INGESTS, || async {
@@ -559,6 +581,10 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
     println!(
         "    parsing, checks, answer       {:>9}  (the rest of the handler)",
         ms3(rest)
+    );
+    println!(
+        "    fan-out to one endpoint       {:>9}  (cached endpoint list; one SendMessageBatch, the SDK's SQS client)",
+        ms3(fan_out_to_one)
     );
     println!(
         "    logging: the request's line   {:>9}  (JSON, as deployed; part of authentication)",
