@@ -49,7 +49,7 @@ async fn channels(name: &str) -> Channels {
         desk: services().await,
         inbound,
         replies: ReplyQueue {
-            sqs: reply_queue.sqs.clone(),
+            sqs: reply_queue.sender.clone(),
             queue_url: reply_queue.url.clone(),
         },
         queue,

@@ -608,7 +608,7 @@ async fn a_reply_goes_out_through_resend_threaded_and_its_status_is_recorded() {
     let ticket = tickets(&room, &org).await.remove(0);
     let reply_queue = OwnQueue::new("email-replies-out").await;
     let replies = ReplyQueue {
-        sqs: reply_queue.sqs.clone(),
+        sqs: reply_queue.sender.clone(),
         queue_url: reply_queue.url.clone(),
     };
     let entry = agent_reply(&room, &org, &replies, &ticket.ticket_id, "It ships today.").await;
@@ -720,7 +720,7 @@ async fn a_reply_that_cannot_be_sent_fails_at_once() {
     let ticket = tickets(&room, &org).await.remove(0);
     let reply_queue = OwnQueue::new("email-replies-refused-out").await;
     let replies = ReplyQueue {
-        sqs: reply_queue.sqs.clone(),
+        sqs: reply_queue.sender.clone(),
         queue_url: reply_queue.url.clone(),
     };
     let entry = agent_reply(&room, &org, &replies, &ticket.ticket_id, "Hello back").await;

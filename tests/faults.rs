@@ -46,6 +46,7 @@ use tokio::sync::OnceCell;
 /// visibility timeout and redrive policy as template.yaml defines them.
 struct Queues {
     sqs: aws_sdk_sqs::Client,
+    sender: shared::aws::sqs::Sqs,
     url: String,
     dead_letter_url: String,
 }
@@ -91,6 +92,7 @@ impl Queues {
             .expect("queue url");
         Self {
             sqs,
+            sender: dead_letter.sender,
             url,
             dead_letter_url: dead_letter.url,
         }
@@ -98,7 +100,7 @@ impl Queues {
 
     fn delivery_queue(&self) -> DeliveryQueue {
         DeliveryQueue {
-            sqs: self.sqs.clone(),
+            sqs: self.sender.clone(),
             queue_url: self.url.clone(),
         }
     }
@@ -463,6 +465,7 @@ async fn receiver_down_through_the_whole_schedule(n: usize) {
     receiver.answer(&path, 200, &secret).await;
     let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
         delivery: queues.delivery_queue(),
+        dead_letter: queues.sqs.clone(),
         dead_letter_url: queues.dead_letter_url.clone(),
     };
     let mut redriven = BTreeSet::new();
@@ -1012,6 +1015,7 @@ async fn a_delivery_sent_again_whose_first_attempt_dies_is_still_delivered(how: 
         SentAgain::Redriven => {
             let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
                 delivery: queues.delivery_queue(),
+                dead_letter: queues.sqs.clone(),
                 dead_letter_url: queues.dead_letter_url.clone(),
             };
             let request = harness::fixture("deliveries-redrive.json").key(&org.admin_key).build();
@@ -1149,7 +1153,7 @@ async fn services_through(
     };
     let publisher = shared::outbound::Publisher {
         queue: DeliveryQueue {
-            sqs: aws_sdk_sqs::Client::new(&config),
+            sqs: harness::queue_sender(&config),
             queue_url: queue_url.to_string(),
         },
         cache: shared::outbound::EndpointCache::new(Duration::ZERO),

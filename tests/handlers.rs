@@ -95,8 +95,9 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
 #[tokio::test]
 async fn the_store_speaks_https_and_trusts_only_its_roots() {
     use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+    use shared::aws::tls_trusting;
     use shared::store::Store;
-    use shared::store::dynamodb::{DynamoDb, tls_trusting};
+    use shared::store::dynamodb::DynamoDb;
     let relay = harness::tls_relay::tls_relay();
     let services = services().await;
     let org = new_org(&services).await;
@@ -135,6 +136,31 @@ async fn the_store_speaks_https_and_trusts_only_its_roots() {
     let refused = format!("{refused:?}");
     assert!(refused.contains("UnknownIssuer"), "{refused}");
     assert_eq!(relay.connections(), relayed, "no refused handshake was relayed");
+}
+
+/// The functions' SQS client sends what the SDK's client then reads, byte for byte: a batch of
+/// ten (the most one request takes) and a delayed message, which stays hidden. A queue that
+/// does not exist is named by SQS's code, and nothing is retried for it.
+#[tokio::test]
+async fn the_queues_client_sends_what_sqs_delivers() {
+    let queue = harness::OwnQueue::new("lean-sqs").await;
+    let bodies: Vec<String> = (0..10)
+        .map(|i| json!({"n": i, "text": "Grüße, \"quoted\" \\ and \u{1F600}"}).to_string())
+        .collect();
+    let failed = queue.sender.send_message_batch(&queue.url, &bodies).await.unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    queue.sender.send_message(&queue.url, "later", 60).await.unwrap();
+    let mut received = queue.take_bodies().await;
+    received.sort();
+    let mut sent = bodies.clone();
+    sent.sort();
+    assert_eq!(received, sent, "the delayed message stays hidden");
+
+    let missing = format!("{}-missing", queue.url);
+    let error = queue.sender.send_message(&missing, "x", 0).await.unwrap_err();
+    assert_eq!(error.status, Some(400), "{error}");
+    assert_eq!(error.code.as_deref(), Some("QueueDoesNotExist"), "{error}");
+    assert!(!error.retryable());
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 const ENTRY_MODULES: [&str; 3] = ["api", "inbound", "worker"];
 /// What the store may use: it sits below everything else.
-const STORE_MAY_USE: [&str; 4] = ["store", "error", "clock", "ids"];
+const STORE_MAY_USE: [&str; 5] = ["store", "aws", "error", "clock", "ids"];
 /// The OpenAPI document describes every function, the provider webhooks included: the one
 /// reference across entry modules, and it reads only their documentation.
 const DOCUMENTS_INBOUND: &str = "api/openapi/";

@@ -26,7 +26,7 @@ async fn queues(name: &str, retry_delay_seconds: u32) -> Queues {
     let settings = OrderSettings {
         publisher: events.publisher(),
         calls: JobQueue {
-            sqs: calls.sqs.clone(),
+            sqs: calls.sender.clone(),
             queue_url: calls.url.clone(),
         },
         retry_delay_seconds,
@@ -848,6 +848,7 @@ async fn calls_queue_counts() -> (u64, u64) {
     let config = harness::sdk_config(&emulator.endpoint).await;
     let queue = OwnQueue {
         sqs: aws_sdk_sqs::Client::new(&config),
+        sender: harness::queue_sender(&config),
         url: emulator.queue_urls[harness::CALLS_QUEUE].clone(),
     };
     queued(&queue).await

@@ -28,7 +28,7 @@ async fn runtime(name: &str, per_trigger: u32) -> Runtime {
     let triggers = TriggerServices {
         base: services.clone(),
         executions: JobQueue {
-            sqs: executions.sqs.clone(),
+            sqs: executions.sender.clone(),
             queue_url: executions.url.clone(),
         },
         per_trigger_per_minute: per_trigger,

@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod aws;
 pub mod blob;
 pub mod cache;
 pub mod clock;

@@ -17,11 +17,11 @@ use lambda_http::{Body, Request, Response, service_fn};
 
 pub mod sqs;
 
+use crate::aws::AWS_ROOTS;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::SecretBox;
 use crate::secrets::Pepper;
 use crate::store::Store;
-use crate::store::dynamodb::AWS_ROOTS;
 
 pub type Error = lambda_http::Error;
 
@@ -217,6 +217,6 @@ mod tests {
         );
         // The loader's HTTPS client and the store's take them.
         drop(aws_loader());
-        crate::store::dynamodb::tls_trusting(AWS_ROOTS).expect("the store's TLS configuration");
+        crate::aws::tls_trusting(AWS_ROOTS).expect("the store's TLS configuration");
     }
 }

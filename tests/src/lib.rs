@@ -469,12 +469,18 @@ pub async fn services_counting_calls() -> (Services, CallCounter) {
     (services, counter)
 }
 
+/// The functions' SQS client (`shared::aws::sqs`) over the emulator `config` points at. Tests
+/// read what it sent with the SDK's client, an independent reader.
+pub fn queue_sender(config: &SdkConfig) -> shared::aws::sqs::Sqs {
+    shared::aws::sqs::Sqs::from_config(config).expect("SQS client")
+}
+
 /// The outbound publisher over the emulator's delivery queue, without caching endpoints.
 pub async fn publisher() -> shared::outbound::Publisher {
     let config = sdk_config(&emulator().endpoint).await;
     shared::outbound::Publisher {
         queue: shared::outbound::DeliveryQueue {
-            sqs: aws_sdk_sqs::Client::new(&config),
+            sqs: queue_sender(&config),
             queue_url: emulator().queue_urls[DELIVERY_QUEUE].clone(),
         },
         cache: shared::outbound::EndpointCache::new(Duration::ZERO),
@@ -557,7 +563,7 @@ pub fn provider_apis(resend: &str, chat: &str) -> shared::worker::reply_sender::
 pub async fn reply_queue() -> shared::outbound::ReplyQueue {
     let config = sdk_config(&emulator().endpoint).await;
     shared::outbound::ReplyQueue {
-        sqs: aws_sdk_sqs::Client::new(&config),
+        sqs: queue_sender(&config),
         queue_url: emulator().queue_urls[REPLY_QUEUE].clone(),
     }
 }
@@ -874,7 +880,10 @@ pub async fn subscribe(services: &Services, org: &Org, events: &[&str]) -> Strin
 
 /// A delivery queue of a test's own: what the test finds there is what it published.
 pub struct OwnQueue {
+    /// The SDK's client, which reads what `sender` sent.
     pub sqs: aws_sdk_sqs::Client,
+    /// The functions' client, which sends.
+    pub sender: shared::aws::sqs::Sqs,
     pub url: String,
 }
 
@@ -890,14 +899,18 @@ impl OwnQueue {
             .expect("queue created")
             .queue_url
             .expect("queue url");
-        Self { sqs, url }
+        Self {
+            sqs,
+            sender: queue_sender(&config),
+            url,
+        }
     }
 
     /// A publisher over this queue, reading endpoints afresh each time.
     pub fn publisher(&self) -> shared::outbound::Publisher {
         shared::outbound::Publisher {
             queue: shared::outbound::DeliveryQueue {
-                sqs: self.sqs.clone(),
+                sqs: self.sender.clone(),
                 queue_url: self.url.clone(),
             },
             cache: shared::outbound::EndpointCache::new(Duration::ZERO),

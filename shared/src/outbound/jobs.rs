@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::queue::sqs_failure;
+use crate::aws::sqs::Sqs;
 use crate::error::ApiError;
 
 /// SQS delays a message by at most 15 minutes.
@@ -13,7 +14,7 @@ pub const MAX_DELAY_SECONDS: u32 = 900;
 /// One job queue, built once per container.
 #[derive(Clone, Debug)]
 pub struct JobQueue {
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: Sqs,
     pub queue_url: String,
 }
 
@@ -21,7 +22,7 @@ impl JobQueue {
     /// The queue the environment variable `variable` names.
     pub fn from_env(config: &aws_config::SdkConfig, variable: &str) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            sqs: aws_sdk_sqs::Client::new(config),
+            sqs: Sqs::from_config(config)?,
             queue_url: crate::runtime::required_env(variable)?,
         })
     }
@@ -30,11 +31,7 @@ impl JobQueue {
     pub async fn enqueue(&self, job: &impl Serialize, delay_seconds: u32) -> Result<(), ApiError> {
         let body = serde_json::to_string(job).map_err(|_| ApiError::internal())?;
         self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .delay_seconds(delay_seconds.min(MAX_DELAY_SECONDS) as i32)
-            .send()
+            .send_message(&self.queue_url, &body, delay_seconds.min(MAX_DELAY_SECONDS))
             .await
             .map_err(sqs_failure("queueing a job"))?;
         Ok(())

@@ -1,8 +1,7 @@
 //! The delivery queue: sends deliveries and schedules batch flushes.
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-
 use super::message::{DeliveryMessage, FlushMessage, FlushTarget};
+use crate::aws::sqs::{MAX_BATCH_ENTRIES, Sqs};
 use crate::error::ApiError;
 
 /// What one SQS send request may carry in total.
@@ -11,7 +10,7 @@ const MAX_REQUEST_BYTES: usize = 256 * 1024 - 1024;
 /// The delivery queue, built once per container.
 #[derive(Clone, Debug)]
 pub struct DeliveryQueue {
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: Sqs,
     pub queue_url: String,
 }
 
@@ -19,7 +18,7 @@ impl DeliveryQueue {
     /// The queue `DELIVERY_QUEUE_URL` names.
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            sqs: aws_sdk_sqs::Client::new(config),
+            sqs: Sqs::from_config(config)?,
             queue_url: crate::runtime::required_env("DELIVERY_QUEUE_URL")?,
         })
     }
@@ -36,41 +35,22 @@ impl DeliveryQueue {
             let mut end = start;
             let mut bytes = 0;
             while end < bodies.len()
-                && end - start < 10
+                && end - start < MAX_BATCH_ENTRIES
                 && (end == start || bytes + bodies[end].len() <= MAX_REQUEST_BYTES)
             {
                 bytes += bodies[end].len();
                 end += 1;
             }
-            self.send_batch(&bodies[start..end]).await?;
+            let failed = self
+                .sqs
+                .send_message_batch(&self.queue_url, &bodies[start..end])
+                .await
+                .map_err(sqs_failure("enqueueing deliveries"))?;
+            if !failed.is_empty() {
+                tracing::error!(?failed, "SQS refused deliveries");
+                return Err(ApiError::internal());
+            }
             start = end;
-        }
-        Ok(())
-    }
-
-    async fn send_batch(&self, bodies: &[String]) -> Result<(), ApiError> {
-        let entries = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, body)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
-                    .build()
-                    .map_err(|_| ApiError::internal())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let output = self
-            .sqs
-            .send_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(sqs_failure("enqueueing deliveries"))?;
-        if !output.failed().is_empty() {
-            tracing::error!(failed = ?output.failed(), "SQS refused deliveries");
-            return Err(ApiError::internal());
         }
         Ok(())
     }
@@ -92,11 +72,7 @@ impl DeliveryQueue {
         };
         let body = serde_json::to_string(&message).map_err(|_| ApiError::internal())?;
         self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .delay_seconds(delay_seconds.min(MAX_SQS_DELAY_SECONDS) as i32)
-            .send()
+            .send_message(&self.queue_url, &body, delay_seconds.min(MAX_SQS_DELAY_SECONDS) as u32)
             .await
             .map_err(sqs_failure("scheduling a batch flush"))?;
         Ok(())

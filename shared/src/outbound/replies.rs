@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::queue::sqs_failure;
+use crate::aws::sqs::Sqs;
 use crate::error::ApiError;
 
 /// One reply to send: the entry is read when it is sent, so the message stays small and a
@@ -19,7 +20,7 @@ pub struct ReplyMessage {
 /// The reply queue, built once per container.
 #[derive(Clone, Debug)]
 pub struct ReplyQueue {
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: Sqs,
     pub queue_url: String,
 }
 
@@ -27,7 +28,7 @@ impl ReplyQueue {
     /// The queue `REPLY_QUEUE_URL` names.
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            sqs: aws_sdk_sqs::Client::new(config),
+            sqs: Sqs::from_config(config)?,
             queue_url: crate::runtime::required_env("REPLY_QUEUE_URL")?,
         })
     }
@@ -35,10 +36,7 @@ impl ReplyQueue {
     pub async fn enqueue(&self, message: &ReplyMessage) -> Result<(), ApiError> {
         let body = serde_json::to_string(message).map_err(|_| ApiError::internal())?;
         self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
+            .send_message(&self.queue_url, &body, 0)
             .await
             .map_err(sqs_failure("queueing a reply"))?;
         Ok(())

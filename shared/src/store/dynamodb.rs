@@ -1,58 +1,21 @@
-//! The store's DynamoDB client: DynamoDB's JSON protocol (`awsJson1_0`) over HTTP/1.1 with
-//! hyper and rustls, each request signed with SigV4.
-//!
-//! Why not the AWS SDK: its per-call machinery (runtime components and a config bag per call,
-//! endpoint rules, identity resolution, interceptors, retry bookkeeping) cost about 0.1 ms of
-//! CPU per call more than this client does (`make bench`: the key check's `UpdateItem` 0.38
-//! against 0.27 ms), and the functions no longer compile the DynamoDB SDK. This client does the
-//! work only: serialize, sign, POST, parse. Its builders keep the SDK's method names,
-//! so the entity modules read as they would with the SDK.
-//!
-//! Why not reqwest, which runs the same hyper client: around it, reqwest parsed the endpoint's
-//! URL twice per call (for its redirect policy and for the answer's `url()`) and ran its redirect
-//! and timeout services, about a tenth of the client's CPU per call (see the README's cost of a
-//! request). A DynamoDB call needs none of them: one endpoint, no redirects, one deadline.
+//! The store's DynamoDB client: DynamoDB's operations over AWS's JSON protocol ([`crate::aws`]),
+//! with the SDK's method names, so the entity modules read as they would with the SDK. The
+//! functions do not compile the DynamoDB SDK.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE as CONTENT_TYPE_HEADER, HOST};
-use hyper::http::uri::{InvalidUri, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
+
+use crate::aws::{AwsError, AwsJson, DYNAMODB, retry_delay, retry_jitter};
 
 pub use serde_dynamo::AttributeValue;
 
 pub type Item = HashMap<String, AttributeValue>;
 
-const SERVICE: &str = "dynamodb";
-const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
-/// Attempts per call, the first included: the SDK's standard retry mode makes three too.
-const ATTEMPTS: u32 = 3;
-/// One attempt's deadline; DynamoDB answers in milliseconds, a transaction under contention in
-/// well under a second.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Credentials are fetched again this long before they expire (Lambda's come from the
-/// environment and do not expire while the container lives).
-const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 /// Rounds of a batch call before what DynamoDB keeps leaving unprocessed is an error, with a
 /// backoff of up to 1.55 s in all between them.
 const UNPROCESSED_ROUNDS: u32 = 6;
@@ -283,72 +246,45 @@ impl std::fmt::Display for DynamoError {
 
 impl std::error::Error for DynamoError {}
 
-/// DynamoDB's error body: `{"__type": "com.amazonaws.dynamodb.v20120810#Code", "message": ...}`
-/// (`Message` in some errors).
+/// What DynamoDB puts beside an error's code: the item a failed condition saw, and why each
+/// write of a cancelled transaction failed.
 #[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(rename = "__type", default)]
-    kind: String,
-    #[serde(alias = "Message", default)]
-    message: String,
+struct ErrorDetails {
     #[serde(rename = "Item")]
     item: Option<Item>,
     #[serde(rename = "CancellationReasons", default)]
     cancellation_reasons: Vec<CancellationReason>,
 }
 
+impl From<AwsError> for DynamoError {
+    fn from(error: AwsError) -> Self {
+        let details = match error.code {
+            Some(_) => serde_json::from_slice::<ErrorDetails>(&error.body).ok(),
+            None => None,
+        };
+        let (item, cancellation_reasons) = details.map_or((None, Vec::new()), |d| (d.item, d.cancellation_reasons));
+        DynamoError {
+            code: error.code,
+            message: error.message,
+            item,
+            cancellation_reasons,
+        }
+    }
+}
+
 /// Handle on DynamoDB, built once per container and cloned freely.
-#[derive(Clone)]
-pub struct DynamoDb(Arc<Connection>);
-
-/// HTTP/1.1 over TLS (or plain TCP for a local emulator), connections pooled per host.
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-struct Connection {
-    http: HttpClient,
-    url: Uri,
-    /// The `Host` header as sent: the endpoint's host, and its port when not the default.
-    host: String,
-    region: String,
-    credentials: SharedCredentialsProvider,
-    cached: Mutex<Option<Credentials>>,
-    /// Requests sent, retries included: what DynamoDB bills and throttles.
-    requests: AtomicU64,
-}
-
-impl std::fmt::Debug for DynamoDb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoDb").field("url", &self.0.url).finish()
-    }
-}
-
-/// The roots AWS's service endpoints chain to (Amazon Trust Services: Amazon Root CA 1 to 4 and
-/// the Starfield Services G2 root that cross-signs them).
-pub const AWS_ROOTS: &[u8] = include_bytes!("aws-roots.pem");
-
-/// TLS 1.2 and 1.3 on ring, trusting only the PEM certificates of `roots`: AWS's for the store,
-/// which talks to nothing else (a fuller bundle is more to parse at each cold start).
-pub fn tls_trusting(roots: &[u8]) -> Result<rustls::ClientConfig, String> {
-    let mut store = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(roots) {
-        let certificate = certificate.map_err(|e| format!("a root certificate is not PEM: {e}"))?;
-        store
-            .add(certificate)
-            .map_err(|e| format!("a root certificate is unusable: {e}"))?;
-    }
-    Ok(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(store)
-            .with_no_client_auth(),
-    )
-}
+#[derive(Clone, Debug)]
+pub struct DynamoDb(AwsJson);
 
 impl DynamoDb {
     /// A client of the endpoint at `url` (`https://dynamodb.<region>.amazonaws.com` in AWS).
     pub fn new(url: &str, region: &str, credentials: SharedCredentialsProvider) -> Result<Self, String> {
-        Self::with_tls(url, region, credentials, tls_trusting(AWS_ROOTS)?)
+        Self::with_tls(
+            url,
+            region,
+            credentials,
+            crate::aws::tls_trusting(crate::aws::AWS_ROOTS)?,
+        )
     }
 
     /// A client of the endpoint at `url` whose HTTPS trusts what `tls` trusts.
@@ -358,46 +294,17 @@ impl DynamoDb {
         credentials: SharedCredentialsProvider,
         tls: rustls::ClientConfig,
     ) -> Result<Self, String> {
-        let invalid = |why: &str| format!("DynamoDB endpoint {url}: {why}");
-        let url: Uri = url.parse().map_err(|e: InvalidUri| invalid(&e.to_string()))?;
-        let default_port = match url.scheme_str() {
-            Some("https") => 443,
-            Some("http") => 80,
-            _ => return Err(invalid("not an http or https URL")),
-        };
-        let host = match (url.host(), url.port_u16()) {
-            (Some(host), Some(port)) if port != default_port => format!("{host}:{port}"),
-            (Some(host), _) => host.to_string(),
-            (None, _) => return Err(invalid("no host")),
-        };
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        // A request is written in one go and waited for: Nagle's delay would only hold it back.
-        tcp.set_nodelay(true);
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
-        // The pool's timer closes connections idle for 90 s (hyper's default, as reqwest's).
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .build(https);
-        Ok(Self(Arc::new(Connection {
-            http,
-            url,
-            host,
-            region: region.to_string(),
-            credentials,
-            cached: Mutex::new(None),
-            requests: AtomicU64::new(0),
-        })))
+        AwsJson::new(DYNAMODB, url, region, credentials, tls).map(Self)
+    }
+
+    /// The client of the AWS configuration's endpoint, region and credentials.
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
+        AwsJson::from_config(DYNAMODB, config).map(Self)
     }
 
     /// How many requests this client (and its clones) has sent, retries included.
     pub fn requests_sent(&self) -> u64 {
-        self.0.requests.load(Ordering::Relaxed)
+        self.0.requests_sent()
     }
 
     pub fn get_item(&self) -> Operation {
@@ -502,132 +409,7 @@ impl DynamoDb {
 
     /// Sends one operation, retrying what DynamoDB or the network says may succeed later.
     async fn call<O: DeserializeOwned>(&self, operation: &str, input: &impl Serialize) -> Result<O, DynamoError> {
-        let body = Bytes::from(
-            serde_json::to_vec(input).map_err(|e| unreachable_error(format!("request not serializable: {e}")))?,
-        );
-        let target = format!("DynamoDB_20120810.{operation}");
-        let mut attempt = 1;
-        loop {
-            match self.attempt(&target, body.clone()).await {
-                Err(error) if attempt < ATTEMPTS && retryable(&error) => {
-                    tokio::time::sleep(retry_delay(attempt, retry_jitter())).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-                Ok(answer) => {
-                    return serde_json::from_slice(&answer)
-                        .map_err(|e| unreachable_error(format!("unreadable answer to {operation}: {e}")));
-                }
-            }
-        }
-    }
-
-    async fn attempt(&self, target: &str, body: Bytes) -> Result<Bytes, DynamoError> {
-        let connection = &self.0;
-        let credentials = self.credentials().await?;
-        let signed = sign(
-            &SigningInput {
-                host: &connection.host,
-                region: &connection.region,
-                target,
-                body: &body,
-                credentials: &credentials,
-            },
-            SystemTime::now(),
-        );
-        let mut request = Request::post(connection.url.clone())
-            .header(HOST, connection.host.as_str())
-            .header(CONTENT_TYPE_HEADER, CONTENT_TYPE)
-            .header("x-amz-target", target)
-            .header("x-amz-date", signed.amz_date)
-            .header(AUTHORIZATION, signed.authorization);
-        if let Some(token) = credentials.session_token() {
-            request = request.header("x-amz-security-token", token);
-        }
-        let request = request
-            .body(Full::new(body))
-            .map_err(|e| unreachable_error(format!("request not sendable: {e}")))?;
-        connection.requests.fetch_add(1, Ordering::Relaxed);
-        let exchange = async {
-            let response = connection
-                .http
-                .request(request)
-                .await
-                .map_err(|e| transport_error(&e))?;
-            let status = response.status();
-            let answer = response.into_body().collect().await.map_err(|e| transport_error(&e))?;
-            Ok::<_, DynamoError>((status, answer.to_bytes()))
-        };
-        let (status, answer) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
-            .await
-            .map_err(|_| unreachable_error(format!("no answer within {ATTEMPT_TIMEOUT:?}")))??;
-        if status.is_success() {
-            return Ok(answer);
-        }
-        Err(answer_error(status.as_u16(), &answer))
-    }
-
-    /// The credentials, fetched once and again only shortly before they expire.
-    async fn credentials(&self) -> Result<Credentials, DynamoError> {
-        let fresh = |credentials: &Credentials| {
-            credentials
-                .expiry()
-                .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_BEFORE_EXPIRY)
-        };
-        if let Some(credentials) = self.0.cached.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-            && fresh(credentials)
-        {
-            return Ok(credentials.clone());
-        }
-        let credentials = self
-            .0
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| unreachable_error(format!("no AWS credentials: {e}")))?;
-        *self.0.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(credentials.clone());
-        Ok(credentials)
-    }
-}
-
-/// The error an answer of status `status` carries. A body without DynamoDB's `__type` (a proxy's
-/// 502, say) is named by its status, which is what decides whether it is retried.
-fn answer_error(status: u16, body: &[u8]) -> DynamoError {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(error) if !error.kind.is_empty() => DynamoError {
-            code: Some(error.kind.rsplit('#').next().unwrap_or_default().to_string()),
-            message: error.message,
-            item: error.item,
-            cancellation_reasons: error.cancellation_reasons,
-        },
-        _ => DynamoError {
-            code: Some(format!("HTTP {status}")),
-            message: String::from_utf8_lossy(body).chars().take(200).collect(),
-            item: None,
-            cancellation_reasons: Vec::new(),
-        },
-    }
-}
-
-/// A failure to connect, send or read, with its causes: hyper's own message alone says little
-/// ("client error (Connect)").
-fn transport_error(error: &(dyn std::error::Error + 'static)) -> DynamoError {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        message.push_str(": ");
-        message.push_str(&error.to_string());
-        cause = error.source();
-    }
-    unreachable_error(message)
-}
-
-fn unreachable_error(message: String) -> DynamoError {
-    DynamoError {
-        code: None,
-        message,
-        item: None,
-        cancellation_reasons: Vec::new(),
+        Ok(self.0.call(operation, input).await?)
     }
 }
 
@@ -664,134 +446,6 @@ fn unprocessed_error(operation: &str, left: usize) -> DynamoError {
         item: None,
         cancellation_reasons: Vec::new(),
     }
-}
-
-/// What the SDK's standard retry mode retries: no answer, throttling, and DynamoDB's own faults.
-fn retryable(error: &DynamoError) -> bool {
-    match error.code.as_deref() {
-        None => true,
-        Some(code) => {
-            code.starts_with("HTTP 5")
-                || matches!(
-                    code,
-                    "ThrottlingException"
-                        | "ProvisionedThroughputExceededException"
-                        | "RequestLimitExceeded"
-                        | "InternalServerError"
-                        | "ServiceUnavailable"
-                )
-        }
-    }
-}
-
-/// The wait before attempt `attempt + 1`: 50 ms doubled per attempt, times `jitter` in [0, 1)
-/// ("full jitter", as the SDK does), so that throttled callers spread out.
-fn retry_delay(attempt: u32, jitter: f64) -> Duration {
-    Duration::from_millis(50 << (attempt - 1).min(10)).mul_f64(jitter)
-}
-
-fn retry_jitter() -> f64 {
-    let mut bytes = [0u8; 2];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
-    f64::from(u16::from_le_bytes(bytes)) / 65536.0
-}
-
-/// One request as SigV4 signs it.
-struct SigningInput<'a> {
-    host: &'a str,
-    region: &'a str,
-    target: &'a str,
-    body: &'a [u8],
-    credentials: &'a Credentials,
-}
-
-struct Signed {
-    amz_date: String,
-    authorization: String,
-}
-
-/// SigV4 of a DynamoDB request: `POST /` with the headers this client sends, all signed.
-/// The unit test checks it against AWS's own signer (`aws-sigv4`). Its strings are put
-/// together piece by piece: with `format!` they were most of the signing's own instructions.
-fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
-    let now = time::OffsetDateTime::from(now);
-    let mut amz_date = String::with_capacity(16);
-    push_digits(&mut amz_date, now.year().unsigned_abs().into(), 4);
-    push_digits(&mut amz_date, u8::from(now.month()).into(), 2);
-    push_digits(&mut amz_date, now.day().into(), 2);
-    amz_date.push('T');
-    for part in [now.hour(), now.minute(), now.second()] {
-        push_digits(&mut amz_date, part.into(), 2);
-    }
-    amz_date.push('Z');
-    let date = &amz_date[..8];
-    let token = input.credentials.session_token();
-    let signed_headers = match token {
-        Some(_) => "content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
-        None => "content-type;host;x-amz-date;x-amz-target",
-    };
-    let mut canonical_request = String::with_capacity(512);
-    canonical_request.extend(["POST\n/\n\ncontent-type:", CONTENT_TYPE, "\nhost:", input.host]);
-    canonical_request.extend(["\nx-amz-date:", &amz_date, "\n"]);
-    if let Some(token) = token {
-        canonical_request.extend(["x-amz-security-token:", token.trim(), "\n"]);
-    }
-    canonical_request.extend(["x-amz-target:", input.target, "\n\n", signed_headers, "\n"]);
-    push_hex(&mut canonical_request, &Sha256::digest(input.body));
-    let scope = [date, "/", input.region, "/", SERVICE, "/aws4_request"].concat();
-    let mut string_to_sign = ["AWS4-HMAC-SHA256\n", &amz_date, "\n", &scope, "\n"].concat();
-    push_hex(&mut string_to_sign, &Sha256::digest(canonical_request.as_bytes()));
-    let secret = ["AWS4", input.credentials.secret_access_key()].concat();
-    let mut key = hmac(secret.as_bytes(), date.as_bytes());
-    for part in [input.region, SERVICE, "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
-    let mut authorization = [
-        "AWS4-HMAC-SHA256 Credential=",
-        input.credentials.access_key_id(),
-        "/",
-        &scope,
-        ", SignedHeaders=",
-        signed_headers,
-        ", Signature=",
-    ]
-    .concat();
-    push_hex(&mut authorization, &hmac(&key, string_to_sign.as_bytes()));
-    Signed {
-        authorization,
-        amz_date,
-    }
-}
-
-/// `value` in decimal, padded with zeros to `width` digits (1 to 20), without `format!`'s
-/// machinery.
-pub(crate) fn push_digits(out: &mut String, value: u64, width: usize) {
-    let (mut digits, mut at, mut rest) = ([b'0'; 20], 20, value);
-    while rest > 0 {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
-    out.extend(
-        digits[at.min(20 - width.min(20))..]
-            .iter()
-            .map(|&digit| char::from(digit)),
-    );
-}
-
-/// `bytes` in lowercase hexadecimal.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-    }
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
 }
 
 /// A request being built; the method names are the SDK's.
@@ -963,88 +617,6 @@ impl Transaction {
 mod tests {
     use super::*;
 
-    fn credentials(token: Option<&str>) -> Credentials {
-        Credentials::new(
-            "AKIDEXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            token.map(str::to_string),
-            None,
-            "test",
-        )
-    }
-
-    /// The same request signed by AWS's own SigV4 implementation.
-    fn signed_by_aws(host: &str, target: &str, body: &[u8], credentials: &Credentials, now: SystemTime) -> String {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign as aws_sign};
-        use aws_sigv4::sign::v4::SigningParams;
-        let identity = credentials.clone().into();
-        let params = SigningParams::builder()
-            .identity(&identity)
-            .region("eu-west-1")
-            .name(SERVICE)
-            .time(now)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let headers = [("content-type", CONTENT_TYPE), ("host", host), ("x-amz-target", target)];
-        let request = SignableRequest::new(
-            "POST",
-            format!("http://{host}/"),
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .unwrap();
-        let (instructions, _) = aws_sign(request, &params).unwrap().into_parts();
-        let (headers, _) = instructions.into_parts();
-        headers
-            .iter()
-            .find(|header| header.name() == "authorization")
-            .map(|header| header.value().to_string())
-            .unwrap()
-    }
-
-    #[test]
-    fn signatures_match_aws_own_signer() {
-        let body = br#"{"TableName":"hookgate","Key":{"PK":{"S":"ORG#o"},"SK":{"S":"ORG"}}}"#;
-        // 2025-11-24T16:00:00Z, and a time whose every part is one digit: 2026-01-05T03:04:05Z.
-        for (seconds, amz_date) in [(1_764_000_000, "20251124T160000Z"), (1_767_582_245, "20260105T030405Z")] {
-            let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
-            for token in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")] {
-                for host in ["dynamodb.eu-west-1.amazonaws.com", "127.0.0.1:5100"] {
-                    let credentials = credentials(token);
-                    let ours = sign(
-                        &SigningInput {
-                            host,
-                            region: "eu-west-1",
-                            target: "DynamoDB_20120810.GetItem",
-                            body,
-                            credentials: &credentials,
-                        },
-                        now,
-                    );
-                    assert_eq!(
-                        ours.authorization,
-                        signed_by_aws(host, "DynamoDB_20120810.GetItem", body, &credentials, now)
-                    );
-                    assert_eq!(ours.amz_date, amz_date);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn digits_are_padded_and_hex_is_lowercase() {
-        let mut out = String::new();
-        push_digits(&mut out, 7, 2);
-        push_digits(&mut out, 0, 2);
-        push_digits(&mut out, 2026, 4);
-        push_digits(&mut out, 12345, 2);
-        push_digits(&mut out, u64::MAX, 1);
-        push_hex(&mut out, &[0x00, 0x9f, 0xa0, 0xff]);
-        assert_eq!(out, "070020261234518446744073709551615009fa0ff");
-    }
-
     #[test]
     fn requests_are_dynamodb_json() {
         let input = Input {
@@ -1063,40 +635,25 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_their_code_and_what_failed() {
-        let body = br#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"cancelled","CancellationReasons":[{"Code":"ConditionalCheckFailed","Message":"failed"},{"Code":"None"}]}"#;
-        let error = answer_error(400, body);
+    fn errors_carry_the_failed_condition_and_the_cancellation_reasons() {
+        let answered = |body: &'static str| AwsError {
+            service: "DynamoDB",
+            status: Some(400),
+            code: serde_json::from_str::<serde_json::Value>(body).unwrap()["__type"]
+                .as_str()
+                .and_then(|kind| kind.rsplit('#').next())
+                .map(str::to_string),
+            message: "m".into(),
+            body: bytes::Bytes::from_static(body.as_bytes()),
+        };
+        let cancelled = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"cancelled","CancellationReasons":[{"Code":"ConditionalCheckFailed","Message":"failed"},{"Code":"None"}]}"#;
+        let error = DynamoError::from(answered(cancelled));
         assert_eq!(error.code.as_deref(), Some("TransactionCanceledException"));
-        assert_eq!(error.message, "cancelled");
         let codes: Vec<_> = error.cancellation_reasons.iter().map(|r| r.code.as_deref()).collect();
         assert_eq!(codes, [Some("ConditionalCheckFailed"), Some("None")]);
-        let failed = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"no","Item":{"PK":{"S":"a"}}}"#;
-        let error = answer_error(400, failed);
+        let failed = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"no","Item":{"PK":{"S":"a"}}}"#;
+        let error = DynamoError::from(answered(failed));
         assert_eq!(error.code.as_deref(), Some("ConditionalCheckFailedException"));
         assert_eq!(error.item.unwrap()["PK"], AttributeValue::S("a".into()));
-        for body in [&b"<html>Bad Gateway</html>"[..], br#"{"message":"upstream"}"#] {
-            let error = answer_error(502, body);
-            assert_eq!(error.code.as_deref(), Some("HTTP 502"));
-            assert!(retryable(&error), "a gateway's answer is retried");
-        }
-    }
-
-    #[test]
-    fn throttling_and_faults_are_retried_with_growing_spread_out_waits() {
-        let error = |code: Option<&str>| DynamoError {
-            code: code.map(str::to_string),
-            message: String::new(),
-            item: None,
-            cancellation_reasons: Vec::new(),
-        };
-        assert!(retryable(&error(None)));
-        assert!(retryable(&error(Some("ProvisionedThroughputExceededException"))));
-        assert!(retryable(&error(Some("HTTP 503"))));
-        assert!(!retryable(&error(Some("ConditionalCheckFailedException"))));
-        assert!(!retryable(&error(Some("ValidationException"))));
-        assert_eq!(retry_delay(1, 0.5), Duration::from_millis(25));
-        assert_eq!(retry_delay(2, 0.5), Duration::from_millis(50));
-        assert_eq!(retry_delay(1, 0.0), Duration::ZERO);
-        assert!((0..1000).all(|_| (0.0..1.0).contains(&retry_jitter())));
     }
 }

@@ -682,7 +682,7 @@ fn document_update(
 fn placeholder(prefix: &str, i: usize) -> String {
     let mut placeholder = String::with_capacity(prefix.len() + 3);
     placeholder.push_str(prefix);
-    dynamodb::push_digits(&mut placeholder, i as u64, 1);
+    crate::aws::push_digits(&mut placeholder, i as u64, 1);
     placeholder
 }
 
@@ -705,15 +705,7 @@ impl Store {
     /// The table `table` through the endpoint, region and credentials of the AWS configuration
     /// (`AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` for a local emulator).
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Result<Self, String> {
-        let region = config.region().ok_or("no AWS region is configured")?.to_string();
-        let credentials = config
-            .credentials_provider()
-            .ok_or("no AWS credentials are configured")?;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-            .ok()
-            .or_else(|| config.endpoint_url().map(str::to_string))
-            .unwrap_or_else(|| format!("https://dynamodb.{region}.amazonaws.com"));
-        Ok(Self::new(DynamoDb::new(&endpoint, &region, credentials)?, table))
+        Ok(Self::new(DynamoDb::from_config(config)?, table))
     }
 
     pub fn client(&self) -> &DynamoDb {

@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod reply_sender;
 pub mod sla_breaches;
 
+use crate::aws::sqs::Sqs;
 use crate::runtime::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use std::future::Future;
@@ -37,12 +38,7 @@ pub fn wait_until(due_ms: i64, now_ms: i64) -> Disposition {
 }
 
 /// Runs `process` on every message of the batch at once, then [`settle`]s their dispositions.
-pub async fn process_batch<'a, F, Fut>(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    event: &'a SqsEvent,
-    process: F,
-) -> SqsBatchResponse
+pub async fn process_batch<'a, F, Fut>(sqs: &Sqs, queue_url: &str, event: &'a SqsEvent, process: F) -> SqsBatchResponse
 where
     F: Fn(&'a SqsMessage) -> Fut,
     Fut: Future<Output = Disposition> + 'a,
@@ -53,12 +49,7 @@ where
 
 /// Reports every message not `Done` as a failure, after its visibility is set as its
 /// disposition (in the order of the batch's records) asks.
-pub async fn settle(
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    event: &SqsEvent,
-    dispositions: Vec<Disposition>,
-) -> SqsBatchResponse {
+pub async fn settle(sqs: &Sqs, queue_url: &str, event: &SqsEvent, dispositions: Vec<Disposition>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for (record, disposition) in event.records.iter().zip(dispositions) {
         let message_id = record.message_id.clone().unwrap_or_default();
@@ -68,17 +59,10 @@ pub async fn settle(
             Disposition::DeadLetter => Some(0),
             Disposition::Retry => None,
         };
-        if let (Some(seconds), Some(receipt)) = (visibility, record.receipt_handle.as_deref()) {
-            let changed = sqs
-                .change_message_visibility()
-                .queue_url(queue_url)
-                .receipt_handle(receipt)
-                .visibility_timeout(seconds as i32)
-                .send()
-                .await;
-            if let Err(e) = changed {
-                tracing::error!(message_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "changing visibility");
-            }
+        if let (Some(seconds), Some(receipt)) = (visibility, record.receipt_handle.as_deref())
+            && let Err(e) = sqs.change_message_visibility(queue_url, receipt, seconds as u32).await
+        {
+            tracing::error!(message_id, error = %e, "changing visibility");
         }
         response.add_failure(message_id);
     }

@@ -20,9 +20,12 @@ use crate::outbound::{DeliveryMessage, DeliveryQueue};
 use crate::runtime::Services;
 use crate::store::Store;
 
-/// Both queues, built once per container.
+/// Both queues, built once per container. The dead-letter queue is read through the SDK's
+/// client: a redrive is rare, and the lean client (`aws::sqs`) sends only what the functions'
+/// request and worker paths send.
 pub struct RedriveQueues {
     pub delivery: DeliveryQueue,
+    pub dead_letter: aws_sdk_sqs::Client,
     pub dead_letter_url: String,
 }
 
@@ -31,6 +34,7 @@ impl RedriveQueues {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
             delivery: DeliveryQueue::from_env(config)?,
+            dead_letter: aws_sdk_sqs::Client::new(config),
             dead_letter_url: crate::runtime::required_env("DEAD_LETTER_QUEUE_URL")?,
         })
     }
@@ -65,7 +69,7 @@ pub async fn handle(services: &Services, queues: &RedriveQueues, request: Reques
     responses((status = 200, body = Redriven), (status = "4XX", body = ErrorBody)))]
 async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body>, ApiError> {
     let caller = &call.caller;
-    let sqs = &queues.delivery.sqs;
+    let sqs = &queues.dead_letter;
     let mut seen = HashSet::new();
     let mut others = Vec::new();
     let mut delivery_ids = Vec::new();
