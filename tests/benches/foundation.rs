@@ -583,7 +583,7 @@ async fn ingest(services: &shared::runtime::Services, calls: &harness::CallCount
         ms3(rest)
     );
     println!(
-        "    fan-out to one endpoint       {:>9}  (cached endpoint list; one SendMessageBatch, the SDK's SQS client)",
+        "    fan-out to one endpoint       {:>9}  (cached endpoint list; one SendMessageBatch)",
         ms3(fan_out_to_one)
     );
     println!(
