@@ -102,7 +102,7 @@ async fn the_store_speaks_https_and_trusts_only_its_roots() {
     let services = services().await;
     let org = new_org(&services).await;
     let credentials = SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "tests"));
-    let trusting_the_relay = tls_trusting(&relay.ca_pem).expect("the relay's CA is a certificate");
+    let trusting_the_relay = tls_trusting(relay.ca_pem()).expect("the relay's CA is a certificate");
     let client = DynamoDb::with_tls(&relay.url, "us-east-1", credentials.clone(), trusting_the_relay).unwrap();
     let over_tls = shared::runtime::Services {
         store: Store::new(client, harness::TABLE),

@@ -90,6 +90,26 @@ def new_key():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+def write_server_files(directory, tls, tls_key, ca):
+    """The server's chain (tls.pem) and key (tls-key.pem), for ssl's load_cert_chain."""
+    with open(os.path.join(directory, "tls.pem"), "wb") as f:
+        f.write(pem(tls) + pem(ca))
+    with open(os.path.join(directory, "tls-key.pem"), "wb") as f:
+        f.write(
+            tls_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+
+
+def write_ca(directory, ca):
+    """ca.pem, whole, before the server listens: the test waits for the port, then reads it."""
+    ca_path = os.path.join(directory, "ca.pem")
+    with open(ca_path + ".tmp", "wb") as f:
+        f.write(pem(ca))
+    os.replace(ca_path + ".tmp", ca_path)
+
+
 def string_to_sign(message):
     names = SIGNED_NAMES[message["Type"]]
     return "".join(f"{n}\n{message[n]}\n" for n in names if message.get(n) is not None)
@@ -107,14 +127,7 @@ def main():
     signing = issue("sns.amazonaws.com", signing_key, ca.subject, ca_key)
     signing_pem = pem(signing)
 
-    with open(os.path.join(directory, "tls.pem"), "wb") as f:
-        f.write(pem(tls) + pem(ca))
-    with open(os.path.join(directory, "tls-key.pem"), "wb") as f:
-        f.write(
-            tls_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+    write_server_files(directory, tls, tls_key, ca)
     with open(os.path.join(directory, "signing.pem"), "wb") as f:
         f.write(signing_pem)
 
@@ -184,11 +197,7 @@ def main():
             sock, address = super().get_request()
             return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 
-    # ca.pem before listening: the test waits for the port, then reads it.
-    ca_path = os.path.join(directory, "ca.pem")
-    with open(ca_path + ".tmp", "wb") as f:
-        f.write(pem(ca))
-    os.replace(ca_path + ".tmp", ca_path)
+    write_ca(directory, ca)
     server = TlsServer(("127.0.0.1", port), Handler)
     print(f"sns test CA serving https://127.0.0.1:{port} with {directory}", flush=True)
     server.serve_forever()

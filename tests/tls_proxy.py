@@ -15,9 +15,7 @@ import ssl
 import sys
 import threading
 
-from cryptography.hazmat.primitives import serialization
-
-from sns_test_ca import issue, name, new_key, pem
+from sns_test_ca import issue, name, new_key, write_ca, write_server_files
 
 
 def pump(client, emulator):
@@ -46,14 +44,7 @@ def main():
     ca = issue("Hookgate test CA", ca_key, name("Hookgate test CA"), ca_key, ca=True)
     tls_key = new_key()
     tls = issue("localhost", tls_key, ca.subject, ca_key, dns_names=["localhost"])
-    with open(os.path.join(directory, "tls.pem"), "wb") as f:
-        f.write(pem(tls) + pem(ca))
-    with open(os.path.join(directory, "tls-key.pem"), "wb") as f:
-        f.write(
-            tls_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
+    write_server_files(directory, tls, tls_key, ca)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(os.path.join(directory, "tls.pem"), os.path.join(directory, "tls-key.pem"))
 
@@ -77,11 +68,7 @@ def main():
         emulator.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         pump(client, emulator)
 
-    # ca.pem before listening: the test waits for the port, then reads it.
-    ca_path = os.path.join(directory, "ca.pem")
-    with open(ca_path + ".tmp", "wb") as f:
-        f.write(pem(ca))
-    os.replace(ca_path + ".tmp", ca_path)
+    write_ca(directory, ca)
     listener = socket.create_server(("127.0.0.1", port), backlog=128)
     print(f"https://localhost:{port} relays to 127.0.0.1:{upstream}", flush=True)
     while True:

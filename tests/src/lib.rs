@@ -124,6 +124,45 @@ impl Drop for TiedProcess {
     }
 }
 
+/// An HTTPS stand-in run from a Python script of `tests/` (`sns_test_ca.py`, `tls_proxy.py`):
+/// it takes a free port, a directory of its own and then `arguments`, generates a test
+/// authority into the directory and writes its `ca.pem` there before it listens.
+pub struct TlsStandIn {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub ca_pem: Vec<u8>,
+    _process: TiedProcess,
+}
+
+impl TlsStandIn {
+    /// Starts `script` and waits until it listens; `name` names its directory and log.
+    pub fn start(script: &str, name: &str, arguments: &str) -> Self {
+        let port = free_port();
+        let root = repo_root();
+        let logs = root.join("target/test-logs");
+        let dir = logs.join(format!("{name}-{port}"));
+        std::fs::create_dir_all(&dir).expect("stand-in directory");
+        let process = spawn_tied_to_this_process(
+            &format!(
+                "exec {} {} {port} {} {arguments}",
+                venv_bin("python").display(),
+                root.join("tests").join(script).display(),
+                dir.display()
+            ),
+            &[],
+            &logs.join(format!("{name}-{port}.log")),
+        );
+        wait_for_port(port, Duration::from_secs(60));
+        let ca_pem = std::fs::read(dir.join("ca.pem")).expect("the stand-in wrote ca.pem before listening");
+        Self {
+            port,
+            dir,
+            ca_pem,
+            _process: process,
+        }
+    }
+}
+
 /// The emulator of this test binary, started and provisioned on first use.
 pub struct Emulator {
     pub endpoint: String,

@@ -5,50 +5,20 @@
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use shared::inbound::sns::SnsVerifier;
 
-use crate::{free_port, repo_root, spawn_tied_to_this_process, wait_for_port};
+use crate::TlsStandIn;
 
 pub const SNS_HOST: &str = "sns.us-east-1.amazonaws.com";
 /// Hosts the stand-in's TLS certificate names too, so a forged URL would really be served.
 pub const FORGED_HOSTS: [&str; 2] = ["sns.us-east-1.amazonaws.com.evil.example", "evil.example"];
 
-pub struct TestCa {
-    pub port: u16,
-    pub ca_pem: Vec<u8>,
-    _process: crate::TiedProcess,
-}
-
 /// The stand-in of this test binary, started on first use.
-pub fn test_ca() -> &'static TestCa {
-    static CA: OnceLock<TestCa> = OnceLock::new();
-    CA.get_or_init(|| {
-        let port = free_port();
-        let root = repo_root();
-        let logs = root.join("target/test-logs");
-        let dir = logs.join(format!("sns-ca-{port}"));
-        std::fs::create_dir_all(&dir).expect("test CA directory");
-        let process = spawn_tied_to_this_process(
-            &format!(
-                "exec {} {} {port} {}",
-                root.join(".venv/bin/python").display(),
-                root.join("tests/sns_test_ca.py").display(),
-                dir.display()
-            ),
-            &[],
-            &logs.join(format!("sns-ca-{port}.log")),
-        );
-        wait_for_port(port, Duration::from_secs(60));
-        let ca_pem = std::fs::read(dir.join("ca.pem")).expect("the test CA wrote ca.pem before listening");
-        TestCa {
-            port,
-            ca_pem,
-            _process: process,
-        }
-    })
+pub fn test_ca() -> &'static TlsStandIn {
+    static CA: OnceLock<TlsStandIn> = OnceLock::new();
+    CA.get_or_init(|| TlsStandIn::start("sns_test_ca.py", "sns-ca", ""))
 }
 
 /// The production client's settings, trusting only the test authority, with the SNS host (and

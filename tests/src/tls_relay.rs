@@ -2,24 +2,24 @@
 //! from a test authority, each connection relayed to the emulator. A store built on it trusting
 //! that authority takes the production HTTPS path, certificate checks included.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use crate::{emulator, free_port, repo_root, spawn_tied_to_this_process, wait_for_port};
+use crate::{TlsStandIn, emulator};
 
 pub struct TlsRelay {
     /// `https://localhost:<port>`.
     pub url: String,
-    pub ca_pem: Vec<u8>,
-    dir: PathBuf,
-    _process: crate::TiedProcess,
+    stand_in: TlsStandIn,
 }
 
 impl TlsRelay {
+    pub fn ca_pem(&self) -> &[u8] {
+        &self.stand_in.ca_pem
+    }
+
     /// Connections whose TLS handshake succeeded, and so were relayed, so far.
     pub fn connections(&self) -> u64 {
-        std::fs::read_to_string(self.dir.join("connections"))
+        std::fs::read_to_string(self.stand_in.dir.join("connections"))
             .map(|count| count.trim().parse().expect("a count"))
             .unwrap_or(0)
     }
@@ -33,30 +33,11 @@ pub fn tls_relay() -> &'static TlsRelay {
             .endpoint
             .rsplit(':')
             .next()
-            .expect("the emulator's endpoint has a port")
-            .to_string();
-        let port = free_port();
-        let root = repo_root();
-        let logs = root.join("target/test-logs");
-        let dir = logs.join(format!("tls-relay-{port}"));
-        std::fs::create_dir_all(&dir).expect("relay directory");
-        let process = spawn_tied_to_this_process(
-            &format!(
-                "exec {} {} {port} {} {upstream}",
-                root.join(".venv/bin/python").display(),
-                root.join("tests/tls_proxy.py").display(),
-                dir.display()
-            ),
-            &[],
-            &logs.join(format!("tls-relay-{port}.log")),
-        );
-        wait_for_port(port, Duration::from_secs(60));
-        let ca_pem = std::fs::read(dir.join("ca.pem")).expect("the relay wrote ca.pem before listening");
+            .expect("the emulator's endpoint has a port");
+        let stand_in = TlsStandIn::start("tls_proxy.py", "tls-relay", upstream);
         TlsRelay {
-            url: format!("https://localhost:{port}"),
-            ca_pem,
-            dir,
-            _process: process,
+            url: format!("https://localhost:{}", stand_in.port),
+            stand_in,
         }
     })
 }

@@ -38,6 +38,8 @@ use serde::{Deserialize, Serialize};
 
 pub use sigv4::push_digits;
 
+use crate::error::error_chain;
+
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// Attempts per call, the first included: the SDK's standard retry mode makes three too.
 const ATTEMPTS: u32 = 3;
@@ -389,17 +391,9 @@ impl AwsJson {
     }
 }
 
-/// A failure to connect, send or read, with its causes: hyper's own message alone says little
-/// ("client error (Connect)").
-fn transport_error(service: Service, error: &(dyn std::error::Error + 'static)) -> AwsError {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        message.push_str(": ");
-        message.push_str(&error.to_string());
-        cause = error.source();
-    }
-    AwsError::unreachable(service, message)
+/// A failure to connect, send or read, with its causes.
+fn transport_error(service: Service, error: &dyn std::error::Error) -> AwsError {
+    AwsError::unreachable(service, error_chain(error))
 }
 
 /// The wait before attempt `attempt + 1`: 50 ms doubled per attempt, times `jitter` in [0, 1)

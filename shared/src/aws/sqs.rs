@@ -11,6 +11,8 @@ use super::{AwsError, AwsJson, SQS};
 
 /// At most this many messages go in one `SendMessageBatch`.
 pub const MAX_BATCH_ENTRIES: usize = 10;
+/// SQS delays a message by at most 15 minutes.
+pub const MAX_DELAY_SECONDS: u32 = 900;
 
 /// Handle on SQS, built once per container and cloned freely.
 #[derive(Clone, Debug)]
@@ -36,7 +38,8 @@ impl Sqs {
         AwsJson::from_config(SQS, config).map(Self)
     }
 
-    /// Sends `body` to the queue at `queue_url`, delivered after `delay_seconds` (0 to 900).
+    /// Sends `body` to the queue at `queue_url`, delivered after `delay_seconds`, or after
+    /// [`MAX_DELAY_SECONDS`] when that is longer than SQS delays a message.
     pub async fn send_message(&self, queue_url: &str, body: &str, delay_seconds: u32) -> Result<(), AwsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
@@ -53,7 +56,7 @@ impl Sqs {
                 &SendMessage {
                     queue_url,
                     message_body: body,
-                    delay_seconds,
+                    delay_seconds: delay_seconds.min(MAX_DELAY_SECONDS),
                 },
             )
             .await?;

@@ -17,6 +17,8 @@ use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
+use crate::error::error_chain;
+
 /// Real signing certificates are about 2 KB; anything much larger is not one.
 const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
 
@@ -162,18 +164,6 @@ impl SnsVerifier {
         }
         Ok(body)
     }
-}
-
-/// An error and its sources on one line: reqwest's own message hides TLS and connection causes.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The RSA public key of a PEM certificate, in the PKCS#1 form ring verifies with.

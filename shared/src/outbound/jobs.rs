@@ -8,9 +8,6 @@ use super::queue::sqs_failure;
 use crate::aws::sqs::Sqs;
 use crate::error::ApiError;
 
-/// SQS delays a message by at most 15 minutes.
-pub const MAX_DELAY_SECONDS: u32 = 900;
-
 /// One job queue, built once per container.
 #[derive(Clone, Debug)]
 pub struct JobQueue {
@@ -27,11 +24,12 @@ impl JobQueue {
         })
     }
 
-    /// Queues `job` as JSON, visible to the consumer after `delay_seconds` (at most 15 minutes).
+    /// Queues `job` as JSON, visible to the consumer after `delay_seconds` (at most SQS's 15
+    /// minutes).
     pub async fn enqueue(&self, job: &impl Serialize, delay_seconds: u32) -> Result<(), ApiError> {
         let body = serde_json::to_string(job).map_err(|_| ApiError::internal())?;
         self.sqs
-            .send_message(&self.queue_url, &body, delay_seconds.min(MAX_DELAY_SECONDS))
+            .send_message(&self.queue_url, &body, delay_seconds)
             .await
             .map_err(sqs_failure("queueing a job"))?;
         Ok(())

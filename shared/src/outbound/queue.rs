@@ -72,7 +72,7 @@ impl DeliveryQueue {
         };
         let body = serde_json::to_string(&message).map_err(|_| ApiError::internal())?;
         self.sqs
-            .send_message(&self.queue_url, &body, delay_seconds.min(MAX_SQS_DELAY_SECONDS) as u32)
+            .send_message(&self.queue_url, &body, u32::try_from(delay_seconds).unwrap_or(u32::MAX))
             .await
             .map_err(sqs_failure("scheduling a batch flush"))?;
         Ok(())
@@ -86,6 +86,3 @@ pub fn sqs_failure<E: std::error::Error>(doing: &'static str) -> impl FnOnce(E) 
         ApiError::internal()
     }
 }
-
-/// The longest SQS delays a message it is sent.
-const MAX_SQS_DELAY_SECONDS: u64 = 900;

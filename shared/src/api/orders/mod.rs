@@ -22,11 +22,11 @@ use self::model::{
     OrderDetailResponse, OrderEventData, OrderListParams, OrderPageResponse, OrderResponse, UpdateOrderRequest,
 };
 use crate::auth::Scope;
+use crate::aws::sqs::MAX_DELAY_SECONDS;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, ok, serve_routes};
 use crate::ids::new_ulid;
-use crate::outbound::jobs::MAX_DELAY_SECONDS;
 use crate::outbound::{JobQueue, Publisher, publish};
 use crate::runtime::{Error, Services, env_or};
 use crate::store::call_orders::{
