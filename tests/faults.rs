@@ -465,7 +465,6 @@ async fn receiver_down_through_the_whole_schedule(n: usize) {
     receiver.answer(&path, 200, &secret).await;
     let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
         delivery: queues.delivery_queue(),
-        dead_letter: queues.sqs.clone(),
         dead_letter_url: queues.dead_letter_url.clone(),
     };
     let mut redriven = BTreeSet::new();
@@ -1015,7 +1014,6 @@ async fn a_delivery_sent_again_whose_first_attempt_dies_is_still_delivered(how: 
         SentAgain::Redriven => {
             let redrive_queues = shared::api::deliveries_redrive::RedriveQueues {
                 delivery: queues.delivery_queue(),
-                dead_letter: queues.sqs.clone(),
                 dead_letter_url: queues.dead_letter_url.clone(),
             };
             let request = harness::fixture("deliveries-redrive.json").key(&org.admin_key).build();

@@ -163,6 +163,57 @@ async fn the_queues_client_sends_what_sqs_delivers() {
     assert!(!error.retryable());
 }
 
+/// What the redrive and the health probe ask of SQS, through the functions' client, on messages
+/// the SDK's client sent: the count, a receive, a release and a batch delete.
+#[tokio::test]
+async fn the_queues_client_receives_releases_and_deletes() {
+    let queue = harness::OwnQueue::new("lean-sqs-receive").await;
+    let sent = ["first", "second \u{1F600}", "third"];
+    for body in sent {
+        queue
+            .sqs
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        queue.sender.approximate_number_of_messages(&queue.url).await.unwrap(),
+        3
+    );
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        let batch = queue.sender.receive_message(&queue.url, 10, 60).await.unwrap();
+        assert!(!batch.is_empty(), "all three are ready");
+        received.extend(batch);
+    }
+    let mut bodies: Vec<&str> = received.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort();
+    assert_eq!(bodies, sent);
+    assert_eq!(
+        queue.sender.approximate_number_of_messages(&queue.url).await.unwrap(),
+        0,
+        "received messages are hidden"
+    );
+
+    // One is released at once, two are deleted; a receipt SQS never gave out is refused alone.
+    let (released, deleted) = received.split_first().unwrap();
+    queue
+        .sender
+        .change_message_visibility(&queue.url, &released.receipt_handle, 0)
+        .await
+        .unwrap();
+    let mut receipts: Vec<&str> = deleted.iter().map(|m| m.receipt_handle.as_str()).collect();
+    receipts.push("not-a-receipt");
+    let failed = queue.sender.delete_message_batch(&queue.url, &receipts).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].id, "2");
+    assert!(failed[0].sender_fault);
+    assert_eq!(queue.take_bodies().await, [released.body.as_str()]);
+}
+
 #[tokio::test]
 async fn a_partial_order_update_keeps_what_was_sent_before() {
     let services = services().await;
@@ -399,9 +450,9 @@ async fn probes(queue_url: &str) -> HealthProbes {
     let config = harness::sdk_config(&harness::emulator().endpoint).await;
     HealthProbes {
         store: shared::store::Store::from_config(&config, harness::TABLE).expect("store"),
-        sqs: aws_sdk_sqs::Client::new(&config),
+        sqs: shared::aws::sqs::Sqs::from_config(&config).expect("SQS"),
         queue_url: queue_url.into(),
-        secrets: aws_sdk_secretsmanager::Client::new(&config),
+        secrets: shared::aws::secrets_manager::SecretsManager::from_config(&config).expect("Secrets Manager"),
         secret_id: harness::PEPPER_SECRET.into(),
         started: std::time::Instant::now(),
     }
@@ -617,14 +668,15 @@ async fn a_post_with_an_idempotency_key_runs_once_and_answers_the_same() {
 
 /// The functions that seal secrets read the pepper and the signing key in one call, named by
 /// name or by ARN as the stack passes them; a secret that is missing fails the start, named.
+/// What the functions' client reads is what the SDK's reads.
 #[tokio::test]
 async fn secrets_read_together_match_each_read_alone() {
     let config = harness::sdk_config(&harness::emulator().endpoint).await;
-    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let client = shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap();
     let pepper = shared::secrets::Pepper::load(&client, harness::PEPPER_SECRET)
         .await
         .unwrap();
-    let signing_key = client
+    let signing_key = aws_sdk_secretsmanager::Client::new(&config)
         .get_secret_value()
         .secret_id(harness::SIGNING_KEY_SECRET)
         .send()
@@ -643,4 +695,11 @@ async fn secrets_read_together_match_each_read_alone() {
         .await
         .expect_err("a missing secret");
     assert!(missing.contains("NoSuchSecret"), "{missing}");
+    let missing = shared::secrets::load(&client, "NoSuchSecret")
+        .await
+        .expect_err("a missing secret");
+    assert!(
+        missing.contains("NoSuchSecret") && missing.contains("ResourceNotFoundException"),
+        "{missing}"
+    );
 }

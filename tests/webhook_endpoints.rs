@@ -4,19 +4,11 @@
 use harness::{fixture, items_of, new_key, new_org, read, services};
 use serde_json::{Value, json};
 use shared::api::webhook_endpoints::WebhookSettings;
-use shared::crypto::SecretBox;
 use shared::runtime::Services;
 
 async fn settings() -> WebhookSettings {
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
-    let key = shared::secrets::Pepper::load(
-        &aws_sdk_secretsmanager::Client::new(&config),
-        harness::SIGNING_KEY_SECRET,
-    )
-    .await
-    .unwrap();
     WebhookSettings {
-        secrets: SecretBox::from_secret(key.as_bytes()),
+        secrets: harness::secret_box().await,
         allow_http: false,
         rotation_grace_seconds: 3600,
         destinations: Default::default(),

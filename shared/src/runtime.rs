@@ -18,6 +18,7 @@ use lambda_http::{Body, Request, Response, service_fn};
 pub mod sqs;
 
 use crate::aws::AWS_ROOTS;
+use crate::aws::secrets_manager::SecretsManager;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::SecretBox;
 use crate::secrets::Pepper;
@@ -36,7 +37,7 @@ pub struct Services {
 impl Services {
     /// Builds the clients and reads the pepper once, for the container's lifetime.
     pub async fn from_env(config: &SdkConfig) -> Result<Self, Error> {
-        let secrets = aws_sdk_secretsmanager::Client::new(config);
+        let secrets = SecretsManager::from_config(config)?;
         let pepper = Pepper::load(&secrets, &required_env("PEPPER_SECRET_ID")?).await?;
         Self::with_pepper(config, pepper)
     }
@@ -64,7 +65,7 @@ pub async fn start() -> Result<(SdkConfig, Services), Error> {
 pub async fn start_with_secret_box() -> Result<(Services, SecretBox), Error> {
     init_tracing();
     let config = aws_config().await;
-    let client = aws_sdk_secretsmanager::Client::new(&config);
+    let client = SecretsManager::from_config(&config)?;
     let (pepper_id, signing_key_id) = (
         required_env("PEPPER_SECRET_ID")?,
         required_env("SIGNING_KEY_SECRET_ID")?,
@@ -76,7 +77,7 @@ pub async fn start_with_secret_box() -> Result<(Services, SecretBox), Error> {
 
 /// The box keyed by the secret `SIGNING_KEY_SECRET_ID` names, read once per container.
 pub async fn secret_box(config: &SdkConfig) -> Result<SecretBox, Error> {
-    let client = aws_sdk_secretsmanager::Client::new(config);
+    let client = SecretsManager::from_config(config)?;
     let signing_key = crate::secrets::load(&client, &required_env("SIGNING_KEY_SECRET_ID")?).await?;
     Ok(SecretBox::from_secret(signing_key.as_bytes()))
 }

@@ -1,6 +1,7 @@
 //! Server-side secrets, read from Secrets Manager once per container.
 
-use aws_sdk_secretsmanager::Client as SecretsClient;
+use crate::aws::AwsError;
+use crate::aws::secrets_manager::SecretsManager;
 
 /// The secret that API-key secrets are hashed under (HMAC-SHA256). Never logged.
 #[derive(Clone)]
@@ -16,47 +17,41 @@ impl Pepper {
     }
 
     /// Reads the pepper from Secrets Manager (`secret_id` is a name or an ARN).
-    pub async fn load(client: &SecretsClient, secret_id: &str) -> Result<Self, String> {
+    pub async fn load(client: &SecretsManager, secret_id: &str) -> Result<Self, String> {
         Ok(Self(load(client, secret_id).await?.into_bytes()))
     }
 }
 
 /// Reads one secret's text (`secret_id` is a name or an ARN), at least 32 characters.
-pub async fn load(client: &SecretsClient, secret_id: &str) -> Result<String, String> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
+pub async fn load(client: &SecretsManager, secret_id: &str) -> Result<String, String> {
+    let value = client
+        .get_secret_value(secret_id)
         .await
-        .map_err(|e| unreadable(secret_id, e))?;
-    long_enough(secret_id, output.secret_string())
+        .map_err(|e| unreadable(secret_id, &e))?;
+    long_enough(secret_id, value.secret_string.as_deref())
 }
 
 /// Reads `N` secrets' texts (names or ARNs, at most 20) in one `BatchGetSecretValue`, in the
 /// order asked, each at least 32 characters: a container that needs two makes one round trip on
 /// one connection, not two.
-pub async fn load_all<const N: usize>(client: &SecretsClient, secret_ids: [&str; N]) -> Result<[String; N], String> {
+pub async fn load_all<const N: usize>(client: &SecretsManager, secret_ids: [&str; N]) -> Result<[String; N], String> {
     let output = client
-        .batch_get_secret_value()
-        .set_secret_id_list(Some(secret_ids.iter().map(|id| id.to_string()).collect()))
-        .send()
+        .batch_get_secret_value(&secret_ids)
         .await
-        .map_err(|e| unreadable(&secret_ids.join(", "), e))?;
-    if let Some(error) = output.errors().first() {
+        .map_err(|e| unreadable(&secret_ids.join(", "), &e))?;
+    if let Some(error) = output.errors.first() {
         return Err(format!(
             "reading secret {}: {} {}",
-            error.secret_id().unwrap_or_default(),
-            error.error_code().unwrap_or_default(),
-            error.message().unwrap_or_default()
+            error.secret_id, error.error_code, error.message
         ));
     }
     let texts = secret_ids.map(|secret_id| {
         let found = output
-            .secret_values()
+            .secret_values
             .iter()
-            .find(|value| value.name() == Some(secret_id) || value.arn() == Some(secret_id))
+            .find(|value| value.name.as_deref() == Some(secret_id) || value.arn.as_deref() == Some(secret_id))
             .ok_or_else(|| format!("secret {secret_id} was not returned"))?;
-        long_enough(secret_id, found.secret_string())
+        long_enough(secret_id, found.secret_string.as_deref())
     });
     if let Some(Err(refused)) = texts.iter().find(|text| text.is_err()) {
         return Err(refused.clone());
@@ -64,11 +59,8 @@ pub async fn load_all<const N: usize>(client: &SecretsClient, secret_ids: [&str;
     Ok(texts.map(Result::unwrap_or_default))
 }
 
-fn unreadable(secret_ids: &str, error: impl std::error::Error) -> String {
-    format!(
-        "reading secret {secret_ids}: {}",
-        aws_sdk_secretsmanager::error::DisplayErrorContext(error)
-    )
+fn unreadable(secret_ids: &str, error: &AwsError) -> String {
+    format!("reading secret {secret_ids}: {error}")
 }
 
 /// A secret's text, refused when absent or shorter than 32 characters.

@@ -296,7 +296,7 @@ async fn startup_phases_child() {
     let config = shared::runtime::aws_config().await;
     let config_read = started.elapsed();
     let store = shared::store::Store::from_config(&config, harness::TABLE).unwrap();
-    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let secrets = shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap();
     let clients = started.elapsed();
     let secret_id = std::env::var("PEPPER_SECRET_ID").unwrap();
     shared::secrets::Pepper::load(&secrets, &secret_id).await.unwrap();

@@ -262,9 +262,12 @@ pub async fn services() -> Services {
 
 pub async fn services_with_clock(clock: Arc<dyn Clock>) -> Services {
     let config = sdk_config(&emulator().endpoint).await;
-    let pepper = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), PEPPER_SECRET)
-        .await
-        .expect("pepper");
+    let pepper = Pepper::load(
+        &shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap(),
+        PEPPER_SECRET,
+    )
+    .await
+    .expect("pepper");
     Services {
         store: Store::from_config(&config, TABLE).expect("store"),
         pepper,
@@ -876,9 +879,12 @@ pub async fn stored_endpoint(
 /// The box that seals stored secrets, keyed as the functions key it.
 pub async fn secret_box() -> shared::crypto::SecretBox {
     let config = sdk_config(&emulator().endpoint).await;
-    let key = Pepper::load(&aws_sdk_secretsmanager::Client::new(&config), SIGNING_KEY_SECRET)
-        .await
-        .unwrap();
+    let key = Pepper::load(
+        &shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap(),
+        SIGNING_KEY_SECRET,
+    )
+    .await
+    .unwrap();
     shared::crypto::SecretBox::from_secret(key.as_bytes())
 }
 

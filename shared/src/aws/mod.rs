@@ -1,7 +1,7 @@
-//! AWS's JSON protocol (`awsJson1_0`, which DynamoDB and SQS speak) over HTTP/1.1 with hyper and
-//! rustls, each request signed with SigV4 and retried as the SDK's standard mode retries. The
-//! store's DynamoDB client (`store::dynamodb`) and the queues' SQS client ([`sqs`]) are built on
-//! it.
+//! AWS's JSON protocol (`awsJson1_0`, which DynamoDB and SQS speak, and `awsJson1_1`, Secrets
+//! Manager's) over HTTP/1.1 with hyper and rustls, each request signed with SigV4 and retried as
+//! the SDK's standard mode retries. The store's DynamoDB client (`store::dynamodb`), the queues'
+//! SQS client ([`sqs`]) and the secrets' client ([`secrets_manager`]) are built on it.
 //!
 //! Why not the AWS SDK: its per-call machinery (runtime components and a config bag per call,
 //! endpoint rules, identity resolution, interceptors, a SigV4 over a generic HTTP request) cost
@@ -13,6 +13,7 @@
 //! and timeout services, about a tenth of the client's CPU per call. A call to AWS needs none of
 //! them: one endpoint, no redirects, one deadline.
 
+pub mod secrets_manager;
 mod sigv4;
 pub mod sqs;
 
@@ -25,7 +26,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE as CONTENT_TYPE_HEADER, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::http::uri::{InvalidUri, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
@@ -40,7 +41,6 @@ pub use sigv4::push_digits;
 
 use crate::error::error_chain;
 
-const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 /// Attempts per call, the first included: the SDK's standard retry mode makes three too.
 const ATTEMPTS: u32 = 3;
 /// One attempt's deadline; AWS answers in milliseconds, a DynamoDB transaction under contention
@@ -103,15 +103,21 @@ pub struct Service {
     pub signing_name: &'static str,
     /// What its `X-Amz-Target` header puts before the operation.
     pub target_prefix: &'static str,
-    /// The suffix of the environment variable that names its endpoint (`AWS_ENDPOINT_URL_SQS`).
+    /// The environment variable that names its endpoint (`AWS_ENDPOINT_URL_SQS`).
     pub endpoint_variable: &'static str,
+    /// Its protocol's version, as the requests' `Content-Type` says.
+    pub content_type: &'static str,
 }
+
+const JSON_1_0: &str = "application/x-amz-json-1.0";
+const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 pub const DYNAMODB: Service = Service {
     name: "DynamoDB",
     signing_name: "dynamodb",
     target_prefix: "DynamoDB_20120810",
     endpoint_variable: "AWS_ENDPOINT_URL_DYNAMODB",
+    content_type: JSON_1_0,
 };
 
 pub const SQS: Service = Service {
@@ -119,6 +125,15 @@ pub const SQS: Service = Service {
     signing_name: "sqs",
     target_prefix: "AmazonSQS",
     endpoint_variable: "AWS_ENDPOINT_URL_SQS",
+    content_type: JSON_1_0,
+};
+
+pub const SECRETS_MANAGER: Service = Service {
+    name: "Secrets Manager",
+    signing_name: "secretsmanager",
+    target_prefix: "secretsmanager",
+    endpoint_variable: "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    content_type: JSON_1_1,
 };
 
 /// A call that failed: the service's error code (`ConditionalCheckFailedException`,
@@ -324,6 +339,7 @@ impl AwsJson {
         let signed = sigv4::sign(
             &sigv4::SigningInput {
                 service: service.signing_name,
+                content_type: service.content_type,
                 host: &connection.host,
                 region: &connection.region,
                 target,
@@ -334,7 +350,7 @@ impl AwsJson {
         );
         let mut request = Request::post(connection.url.clone())
             .header(HOST, connection.host.as_str())
-            .header(CONTENT_TYPE_HEADER, CONTENT_TYPE)
+            .header(CONTENT_TYPE, service.content_type)
             .header("x-amz-target", target)
             .header("x-amz-date", signed.amz_date)
             .header(AUTHORIZATION, signed.authorization);

@@ -6,11 +6,10 @@ use aws_credential_types::Credentials;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::CONTENT_TYPE;
-
 /// One request as SigV4 signs it.
 pub(super) struct SigningInput<'a> {
     pub service: &'a str,
+    pub content_type: &'a str,
     pub host: &'a str,
     pub region: &'a str,
     pub target: &'a str,
@@ -44,7 +43,7 @@ pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
         None => "content-type;host;x-amz-date;x-amz-target",
     };
     let mut canonical_request = String::with_capacity(512);
-    canonical_request.extend(["POST\n/\n\ncontent-type:", CONTENT_TYPE, "\nhost:", input.host]);
+    canonical_request.extend(["POST\n/\n\ncontent-type:", input.content_type, "\nhost:", input.host]);
     canonical_request.extend(["\nx-amz-date:", &amz_date, "\n"]);
     if let Some(token) = token {
         canonical_request.extend(["x-amz-security-token:", token.trim(), "\n"]);
@@ -126,6 +125,7 @@ mod tests {
     /// The same request signed by AWS's own SigV4 implementation.
     fn signed_by_aws(
         service: &str,
+        content_type: &str,
         host: &str,
         target: &str,
         body: &[u8],
@@ -144,7 +144,7 @@ mod tests {
             .build()
             .unwrap()
             .into();
-        let headers = [("content-type", CONTENT_TYPE), ("host", host), ("x-amz-target", target)];
+        let headers = [("content-type", content_type), ("host", host), ("x-amz-target", target)];
         let request = SignableRequest::new(
             "POST",
             format!("http://{host}/"),
@@ -165,14 +165,19 @@ mod tests {
     fn signatures_match_aws_own_signer() {
         let requests = [
             (
-                "dynamodb",
+                super::super::DYNAMODB,
                 "DynamoDB_20120810.GetItem",
                 &br#"{"TableName":"hookgate","Key":{"PK":{"S":"ORG#o"},"SK":{"S":"ORG"}}}"#[..],
             ),
             (
-                "sqs",
+                super::super::SQS,
                 "AmazonSQS.SendMessage",
                 br#"{"QueueUrl":"https://sqs.eu-west-1.amazonaws.com/1/q","MessageBody":"{}"}"#,
+            ),
+            (
+                super::super::SECRETS_MANAGER,
+                "secretsmanager.GetSecretValue",
+                br#"{"SecretId":"hookgate/pepper"}"#,
             ),
         ];
         // 2025-11-24T16:00:00Z, and a time whose every part is one digit: 2026-01-05T03:04:05Z.
@@ -180,11 +185,13 @@ mod tests {
             let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
             for token in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")] {
                 for (service, target, body) in requests {
-                    for host in [&format!("{service}.eu-west-1.amazonaws.com"), "127.0.0.1:5100"] {
+                    let (name, content_type) = (service.signing_name, service.content_type);
+                    for host in [&format!("{name}.eu-west-1.amazonaws.com"), "127.0.0.1:5100"] {
                         let credentials = credentials(token);
                         let ours = sign(
                             &SigningInput {
-                                service,
+                                service: name,
+                                content_type,
                                 host,
                                 region: "eu-west-1",
                                 target,
@@ -195,7 +202,7 @@ mod tests {
                         );
                         assert_eq!(
                             ours.authorization,
-                            signed_by_aws(service, host, target, body, &credentials, now)
+                            signed_by_aws(name, content_type, host, target, body, &credentials, now)
                         );
                         assert_eq!(ours.amz_date, amz_date);
                     }

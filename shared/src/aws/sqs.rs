@@ -1,6 +1,7 @@
-//! The queues' SQS client: what the functions' request and worker paths ask of SQS
-//! (`SendMessage`, `SendMessageBatch`, `ChangeMessageVisibility`) over AWS's JSON protocol, as
-//! the SDK sends them, without the SDK's per-call machinery. An
+//! The queues' SQS client: what the functions ask of SQS (`SendMessage`, `SendMessageBatch`,
+//! `ChangeMessageVisibility`; the redrive's `ReceiveMessage` and `DeleteMessageBatch`; the health
+//! probe's `GetQueueAttributes`) over AWS's JSON protocol, as the SDK sends them, without the
+//! SDK's per-call machinery. An
 //! ingest's fan-out to its subscribers is one `SendMessageBatch`, and through the SDK it had been
 //! the dearest phase of an ingest (see the README's cost of a request).
 
@@ -29,6 +30,16 @@ pub struct BatchFailure {
     pub message: Option<String>,
     /// The message is at fault (too large, say); else SQS is, and sending again may succeed.
     pub sender_fault: bool,
+}
+
+/// A message as `ReceiveMessage` hands it out.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReceivedMessage {
+    pub message_id: String,
+    /// What deletes the message or changes its visibility, for this receive only.
+    pub receipt_handle: String,
+    pub body: String,
 }
 
 impl Sqs {
@@ -97,34 +108,136 @@ impl Sqs {
     pub async fn send_message_batch(&self, queue_url: &str, bodies: &[String]) -> Result<Vec<BatchFailure>, AwsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
-        struct SendMessageBatch<'a> {
-            queue_url: &'a str,
-            entries: Vec<Entry<'a>>,
+        struct Entry<'a> {
+            message_body: &'a str,
         }
+        let entries = bodies.iter().map(|body| Entry { message_body: body });
+        self.batch("SendMessageBatch", queue_url, entries).await
+    }
+
+    /// Up to `max_messages` (1 to 10) messages of the queue at `queue_url`, hidden from other
+    /// receivers for `visibility_seconds`; none when the queue has none to give right now (no
+    /// long polling).
+    pub async fn receive_message(
+        &self,
+        queue_url: &str,
+        max_messages: u32,
+        visibility_seconds: u32,
+    ) -> Result<Vec<ReceivedMessage>, AwsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct ReceiveMessage<'a> {
+            queue_url: &'a str,
+            max_number_of_messages: u32,
+            visibility_timeout: u32,
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(rename = "Messages", default)]
+            messages: Vec<ReceivedMessage>,
+        }
+        let answer: Answer = self
+            .0
+            .call(
+                "ReceiveMessage",
+                &ReceiveMessage {
+                    queue_url,
+                    max_number_of_messages: max_messages,
+                    visibility_timeout: visibility_seconds,
+                },
+            )
+            .await?;
+        Ok(answer.messages)
+    }
+
+    /// Deletes the received messages `receipt_handles` (at most [`MAX_BATCH_ENTRIES`]) in one
+    /// request; answers the ones SQS did not delete, each under the id of its place.
+    pub async fn delete_message_batch(
+        &self,
+        queue_url: &str,
+        receipt_handles: &[&str],
+    ) -> Result<Vec<BatchFailure>, AwsError> {
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry<'a> {
+            receipt_handle: &'a str,
+        }
+        let entries = receipt_handles.iter().map(|receipt_handle| Entry { receipt_handle });
+        self.batch("DeleteMessageBatch", queue_url, entries).await
+    }
+
+    /// A batch `operation` on the queue at `queue_url`, each entry under the id of its place;
+    /// answers the entries that failed.
+    async fn batch<E: Serialize>(
+        &self,
+        operation: &str,
+        queue_url: &str,
+        entries: impl Iterator<Item = E>,
+    ) -> Result<Vec<BatchFailure>, AwsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Batch<'a, E> {
+            queue_url: &'a str,
+            entries: Vec<Numbered<E>>,
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Numbered<E> {
             id: String,
-            message_body: &'a str,
+            #[serde(flatten)]
+            entry: E,
         }
         #[derive(Deserialize)]
         struct Answer {
             #[serde(rename = "Failed", default)]
             failed: Vec<BatchFailure>,
         }
-        let entries = bodies
-            .iter()
+        let entries = entries
             .enumerate()
-            .map(|(i, body)| Entry {
+            .map(|(i, entry)| Numbered {
                 id: i.to_string(),
-                message_body: body,
+                entry,
             })
             .collect();
+        let answer: Answer = self.0.call(operation, &Batch { queue_url, entries }).await?;
+        Ok(answer.failed)
+    }
+
+    /// About how many messages the queue at `queue_url` holds that are ready to be received.
+    pub async fn approximate_number_of_messages(&self, queue_url: &str) -> Result<u64, AwsError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct GetQueueAttributes<'a> {
+            queue_url: &'a str,
+            attribute_names: [&'static str; 1],
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            #[serde(default)]
+            attributes: Attributes,
+        }
+        #[derive(Default, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Attributes {
+            #[serde(default)]
+            approximate_number_of_messages: Option<String>,
+        }
         let answer: Answer = self
             .0
-            .call("SendMessageBatch", &SendMessageBatch { queue_url, entries })
+            .call(
+                "GetQueueAttributes",
+                &GetQueueAttributes {
+                    queue_url,
+                    attribute_names: ["ApproximateNumberOfMessages"],
+                },
+            )
             .await?;
-        Ok(answer.failed)
+        Ok(answer
+            .attributes
+            .approximate_number_of_messages
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_default())
     }
 }
 

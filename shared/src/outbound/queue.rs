@@ -1,6 +1,7 @@
 //! The delivery queue: sends deliveries and schedules batch flushes.
 
 use super::message::{DeliveryMessage, FlushMessage, FlushTarget};
+use crate::aws::AwsError;
 use crate::aws::sqs::{MAX_BATCH_ENTRIES, Sqs};
 use crate::error::ApiError;
 
@@ -80,9 +81,9 @@ impl DeliveryQueue {
 }
 
 /// An SQS call's failure, logged with what was being done; the caller answers 500.
-pub fn sqs_failure<E: std::error::Error>(doing: &'static str) -> impl FnOnce(E) -> ApiError {
+pub fn sqs_failure(doing: &'static str) -> impl FnOnce(AwsError) -> ApiError {
     move |error| {
-        tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(error), doing, "SQS call failed");
+        tracing::error!(%error, doing, "SQS call failed");
         ApiError::internal()
     }
 }

@@ -5,13 +5,13 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Scope;
+use crate::aws::sqs::MAX_BATCH_ENTRIES;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
@@ -20,12 +20,10 @@ use crate::outbound::{DeliveryMessage, DeliveryQueue};
 use crate::runtime::Services;
 use crate::store::Store;
 
-/// Both queues, built once per container. The dead-letter queue is read through the SDK's
-/// client: a redrive is rare, and the lean client (`aws::sqs`) sends only what the functions'
-/// request and worker paths send.
+/// Both queues, built once per container; the dead-letter queue is read through the delivery
+/// queue's client.
 pub struct RedriveQueues {
     pub delivery: DeliveryQueue,
-    pub dead_letter: aws_sdk_sqs::Client,
     pub dead_letter_url: String,
 }
 
@@ -34,7 +32,6 @@ impl RedriveQueues {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
             delivery: DeliveryQueue::from_env(config)?,
-            dead_letter: aws_sdk_sqs::Client::new(config),
             dead_letter_url: crate::runtime::required_env("DEAD_LETTER_QUEUE_URL")?,
         })
     }
@@ -69,38 +66,28 @@ pub async fn handle(services: &Services, queues: &RedriveQueues, request: Reques
     responses((status = 200, body = Redriven), (status = "4XX", body = ErrorBody)))]
 async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body>, ApiError> {
     let caller = &call.caller;
-    let sqs = &queues.dead_letter;
+    let sqs = &queues.delivery.sqs;
+    let dead_letter_url = queues.dead_letter_url.as_str();
     let mut seen = HashSet::new();
     let mut others = Vec::new();
     let mut delivery_ids = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let received = sqs
-            .receive_message()
-            .queue_url(&queues.dead_letter_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
+            .receive_message(dead_letter_url, MAX_BATCH_ENTRIES as u32, 60)
             .await
             .map_err(sqs_failure("redriving the dead-letter queue"))?;
         let fresh: Vec<_> = received
-            .messages()
-            .iter()
-            .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_string()))
+            .into_iter()
+            .filter(|m| seen.insert(m.message_id.clone()))
             .collect();
         if fresh.is_empty() {
             break;
         }
         let mut ours = Vec::new();
         for message in fresh {
-            let parsed = message
-                .body()
-                .and_then(|body| serde_json::from_str::<DeliveryMessage>(body).ok());
-            match parsed {
-                Some(delivery) if delivery.org_id == caller.org_id => {
-                    ours.push((delivery, message.receipt_handle().unwrap_or_default()))
-                }
-                _ => others.push(message.receipt_handle().unwrap_or_default().to_string()),
+            match serde_json::from_str::<DeliveryMessage>(&message.body) {
+                Ok(delivery) if delivery.org_id == caller.org_id => ours.push((delivery, message.receipt_handle)),
+                _ => others.push(message.receipt_handle),
             }
         }
         if ours.is_empty() {
@@ -109,36 +96,22 @@ async fn redrive(call: Call<'_>, queues: &RedriveQueues) -> Result<Response<Body
         let messages: Vec<DeliveryMessage> = ours.iter().map(|(delivery, _)| delivery.clone()).collect();
         queues.delivery.enqueue(&messages).await?;
         reopen(call.store(), &caller.org_id, &messages, &rfc3339(call.now())).await;
-        let entries = ours
-            .iter()
-            .enumerate()
-            .map(|(i, (_, receipt))| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(*receipt)
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ApiError::internal())?;
-        sqs.delete_message_batch()
-            .queue_url(&queues.dead_letter_url)
-            .set_entries(Some(entries))
-            .send()
+        let receipts: Vec<&str> = ours.iter().map(|(_, receipt)| receipt.as_str()).collect();
+        let undeleted = sqs
+            .delete_message_batch(dead_letter_url, &receipts)
             .await
             .map_err(sqs_failure("redriving the dead-letter queue"))?;
+        // Queued again and reopened: a message left behind is sent a second time by a later
+        // redrive, under its same delivery id, which receivers see as a duplicate.
+        if !undeleted.is_empty() {
+            tracing::warn!(?undeleted, "redriven messages left in the dead-letter queue");
+        }
         delivery_ids.extend(messages.into_iter().map(|m| m.delivery_id));
     }
     // Put back at once what belongs to other organizations.
     for receipt in others {
-        let released = sqs
-            .change_message_visibility()
-            .queue_url(&queues.dead_letter_url)
-            .receipt_handle(receipt)
-            .visibility_timeout(0)
-            .send()
-            .await;
-        if let Err(e) = released {
-            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "releasing another organization's message");
+        if let Err(error) = sqs.change_message_visibility(dead_letter_url, &receipt, 0).await {
+            tracing::warn!(%error, "releasing another organization's message");
         }
     }
     tracing::info!(org_id = %caller.org_id, redriven = delivery_ids.len(), "dead-letter queue redriven");

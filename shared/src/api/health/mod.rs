@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::aws::secrets_manager::SecretsManager;
+use crate::aws::sqs::Sqs;
 use crate::clock::{Clock, rfc3339};
 use crate::http::{Route, error_response, find_route, json_response};
 use crate::runtime::{Error, required_env};
@@ -25,9 +26,9 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(3);
 /// The dependencies to probe, built once per container.
 pub struct HealthProbes {
     pub store: Store,
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: Sqs,
     pub queue_url: String,
-    pub secrets: aws_sdk_secretsmanager::Client,
+    pub secrets: SecretsManager,
     pub secret_id: String,
     pub started: Instant,
 }
@@ -36,9 +37,9 @@ impl HealthProbes {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
-            sqs: aws_sdk_sqs::Client::new(config),
+            sqs: Sqs::from_config(config)?,
             queue_url: required_env("DELIVERY_QUEUE_URL")?,
-            secrets: aws_sdk_secretsmanager::Client::new(config),
+            secrets: SecretsManager::from_config(config)?,
             secret_id: required_env("PEPPER_SECRET_ID")?,
             started: Instant::now(),
         })
@@ -79,7 +80,7 @@ pub struct HealthReport {
 async fn probe<F, T, E>(call: F) -> Check
 where
     F: Future<Output = Result<T, E>>,
-    E: std::error::Error,
+    E: std::fmt::Display,
 {
     let started = Instant::now();
     let outcome = tokio::time::timeout(PROBE_DEADLINE, call).await;
@@ -97,7 +98,7 @@ where
             detail: None,
         },
         Ok(Err(error)) => {
-            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "health probe failed");
+            tracing::warn!(%error, "health probe failed");
             Check {
                 status: HealthStatus::Unhealthy,
                 latency_ms,
@@ -137,15 +138,8 @@ pub async fn handle(probes: &HealthProbes, clock: &dyn Clock, request: Request) 
                 .key("SK", AttributeValue::S("HEALTH".into()))
                 .send()
         ),
-        probe(
-            probes
-                .sqs
-                .get_queue_attributes()
-                .queue_url(&probes.queue_url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                .send()
-        ),
-        probe(probes.secrets.describe_secret().secret_id(&probes.secret_id).send()),
+        probe(probes.sqs.approximate_number_of_messages(&probes.queue_url)),
+        probe(probes.secrets.describe_secret(&probes.secret_id)),
     );
     let checks = BTreeMap::from([
         ("dynamodb".to_string(), dynamodb),
