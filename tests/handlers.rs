@@ -136,6 +136,11 @@ async fn the_store_speaks_https_and_trusts_only_its_roots() {
     let refused = format!("{refused:?}");
     assert!(refused.contains("UnknownIssuer"), "{refused}");
     assert_eq!(relay.connections(), relayed, "no refused handshake was relayed");
+    assert_eq!(
+        as_deployed.client().requests_sent(),
+        1,
+        "a refused certificate is not tried again"
+    );
 }
 
 /// The functions' SQS client sends what the SDK's client then reads, byte for byte: a batch of

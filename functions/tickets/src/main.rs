@@ -7,6 +7,7 @@ use shared::runtime::{serve, start};
 async fn main() -> Result<(), lambda_http::Error> {
     let (config, services) = start().await?;
     let publisher = Publisher::from_env(&config)?;
-    let replies = ReplyQueue::from_env(&config)?;
+    // The replies go through the publisher's SQS client: one connection for both queues.
+    let replies = ReplyQueue::from_env(&publisher.queue.sqs)?;
     serve(|request| tickets::handle(&services, &publisher, &replies, request)).await
 }

@@ -109,6 +109,9 @@ pub struct Service {
     pub content_type: &'static str,
 }
 
+/// The code of an [`AwsError`] whose endpoint's certificate was refused.
+pub const CERTIFICATE_REFUSED: &str = "InvalidCertificate";
+
 const JSON_1_0: &str = "application/x-amz-json-1.0";
 const JSON_1_1: &str = "application/x-amz-json-1.1";
 
@@ -137,8 +140,9 @@ pub const SECRETS_MANAGER: Service = Service {
 };
 
 /// A call that failed: the service's error code (`ConditionalCheckFailedException`,
-/// `QueueDoesNotExist`), `HTTP <status>` for an answer that names none (a proxy's 502), or no
-/// code when no answer came (network, timeout).
+/// `QueueDoesNotExist`), `HTTP <status>` for an answer that names none (a proxy's 502),
+/// `InvalidCertificate` when the endpoint's certificate was refused, or no code when no answer
+/// came (network, timeout).
 #[derive(Debug)]
 pub struct AwsError {
     pub service: &'static str,
@@ -192,11 +196,21 @@ impl AwsError {
         }
     }
 
-    /// What the SDK's standard retry mode retries: no answer, the service's own faults (5xx),
-    /// throttling.
+    /// The endpoint's certificate is not one the client trusts: no retry can mend that.
+    fn certificate_refused(service: Service, message: String) -> Self {
+        Self {
+            code: Some(CERTIFICATE_REFUSED.to_string()),
+            ..Self::unreachable(service, message)
+        }
+    }
+
+    /// What the SDK's standard retry mode retries: no answer (but a refused certificate), the
+    /// service's own faults (5xx), throttling.
     pub fn retryable(&self) -> bool {
-        self.status.is_none_or(|status| status >= 500)
-            || self.code.as_deref().is_some_and(|code| RETRIED_CODES.contains(&code))
+        match (self.status, self.code.as_deref()) {
+            (None, code) => code.is_none(),
+            (Some(status), code) => status >= 500 || code.is_some_and(|code| RETRIED_CODES.contains(&code)),
+        }
     }
 }
 
@@ -408,8 +422,28 @@ impl AwsJson {
 }
 
 /// A failure to connect, send or read, with its causes.
-fn transport_error(service: Service, error: &dyn std::error::Error) -> AwsError {
+fn transport_error(service: Service, error: &(dyn std::error::Error + 'static)) -> AwsError {
+    if refuses_certificate(error) {
+        return AwsError::certificate_refused(service, error_chain(error));
+    }
     AwsError::unreachable(service, error_chain(error))
+}
+
+/// Whether TLS refused the peer's certificate somewhere in `error`'s causes. rustls' error
+/// arrives inside an `io::Error` inside another (tokio-rustls' and hyper-rustls'), and an
+/// `io::Error`'s `source()` skips the error it wraps, so each is opened instead.
+fn refuses_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if matches!(error.downcast_ref(), Some(rustls::Error::InvalidCertificate(_))) {
+            return true;
+        }
+        next = match error.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(wrapped) => Some(wrapped),
+            None => error.source(),
+        };
+    }
+    false
 }
 
 /// The wait before attempt `attempt + 1`: 50 ms doubled per attempt, times `jitter` in [0, 1)
@@ -451,6 +485,36 @@ mod tests {
         );
         let unreachable = AwsError::unreachable(DYNAMODB, "connection refused".into());
         assert_eq!(unreachable.to_string(), "DynamoDB unreachable: connection refused");
+    }
+
+    #[test]
+    fn a_refused_certificate_is_named_and_not_retried_wherever_it_lies_in_the_causes() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // As hyper-rustls hands it over: tokio-rustls' I/O error inside one of its own.
+        let refused = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, refused));
+        let error = Outer(refused);
+        let error = transport_error(DYNAMODB, &error);
+        assert_eq!(error.code.as_deref(), Some(CERTIFICATE_REFUSED));
+        assert!(error.message.contains("UnknownIssuer"), "{}", error.message);
+        assert!(!error.retryable());
+        let reset = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let error = transport_error(DYNAMODB, &reset);
+        assert_eq!(error.code, None);
+        assert!(error.retryable(), "a dropped connection is tried again");
+        let other_tls = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+        assert!(transport_error(DYNAMODB, &Outer(other_tls)).retryable());
     }
 
     #[test]

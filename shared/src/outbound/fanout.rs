@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::message::{BatchedEvent, DeliveryMessage};
 use super::queue::DeliveryQueue;
 use super::{catalog, matching};
+use crate::aws::sqs::Sqs;
 use crate::cache::TtlCache;
 use crate::error::ApiError;
 use crate::store::Store;
@@ -23,7 +24,7 @@ pub struct Publisher {
 impl Publisher {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            queue: DeliveryQueue::from_env(config)?,
+            queue: DeliveryQueue::from_env(&Sqs::from_config(config)?)?,
             cache: EndpointCache::from_env(),
         })
     }

@@ -16,10 +16,11 @@ pub struct JobQueue {
 }
 
 impl JobQueue {
-    /// The queue the environment variable `variable` names.
-    pub fn from_env(config: &aws_config::SdkConfig, variable: &str) -> Result<Self, crate::runtime::Error> {
+    /// The queue the environment variable `variable` names, reached through `sqs` (a
+    /// function's one SQS client, whose connection its queues share).
+    pub fn from_env(sqs: &Sqs, variable: &str) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            sqs: Sqs::from_config(config)?,
+            sqs: sqs.clone(),
             queue_url: crate::runtime::required_env(variable)?,
         })
     }

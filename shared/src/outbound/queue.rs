@@ -16,10 +16,11 @@ pub struct DeliveryQueue {
 }
 
 impl DeliveryQueue {
-    /// The queue `DELIVERY_QUEUE_URL` names.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+    /// The queue `DELIVERY_QUEUE_URL` names, reached through `sqs` (a function's one SQS
+    /// client, whose connection its queues share).
+    pub fn from_env(sqs: &Sqs) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            sqs: Sqs::from_config(config)?,
+            sqs: sqs.clone(),
             queue_url: crate::runtime::required_env("DELIVERY_QUEUE_URL")?,
         })
     }

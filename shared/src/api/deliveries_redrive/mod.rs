@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Scope;
-use crate::aws::sqs::MAX_BATCH_ENTRIES;
+use crate::aws::sqs::{MAX_BATCH_ENTRIES, Sqs};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, Route, json_response, serve_routes};
@@ -31,7 +31,7 @@ impl RedriveQueues {
     /// `DELIVERY_QUEUE_URL` and `DEAD_LETTER_QUEUE_URL`.
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            delivery: DeliveryQueue::from_env(config)?,
+            delivery: DeliveryQueue::from_env(&Sqs::from_config(config)?)?,
             dead_letter_url: crate::runtime::required_env("DEAD_LETTER_QUEUE_URL")?,
         })
     }

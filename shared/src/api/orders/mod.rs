@@ -54,9 +54,10 @@ pub struct OrderSettings {
 
 impl OrderSettings {
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+        let publisher = Publisher::from_env(config)?;
         Ok(Self {
-            publisher: Publisher::from_env(config)?,
-            calls: JobQueue::from_env(config, "CALLS_QUEUE_URL")?,
+            calls: JobQueue::from_env(&publisher.queue.sqs, "CALLS_QUEUE_URL")?,
+            publisher,
             retry_delay_seconds: env_or("CALL_RETRY_DELAY_SECONDS", DEFAULT_RETRY_DELAY_SECONDS)?
                 .min(MAX_DELAY_SECONDS),
         })

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::auth::api_key::{PresentedKey, TRIGGER_TOKEN_PREFIX, secret_matches};
 use crate::auth::within_public_limit;
+use crate::aws::sqs::Sqs;
 use crate::clock::{Clock, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Route, error_response, find_route, json_body, json_response, once_per_key, required_path_parameter};
@@ -44,7 +45,7 @@ impl TriggerServices {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
             base: Services::from_env(config).await?,
-            executions: JobQueue::from_env(config, "EXECUTIONS_QUEUE_URL")?,
+            executions: JobQueue::from_env(&Sqs::from_config(config)?, "EXECUTIONS_QUEUE_URL")?,
             per_trigger_per_minute: env_or("TRIGGER_RATE_LIMIT_PER_MINUTE", 600)?,
         })
     }

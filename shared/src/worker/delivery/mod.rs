@@ -27,6 +27,7 @@ use crate::runtime::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use time::OffsetDateTime;
 
 use super::{Disposition, settle, wait_until};
+use crate::aws::sqs::Sqs;
 use crate::cache::TtlCache;
 use crate::clock::{Clock, SystemClock, epoch_ms};
 use crate::crypto::SecretBox;
@@ -64,7 +65,7 @@ impl DeliveryWorker {
         let timeout = Duration::from_secs(env_or("DELIVERY_TIMEOUT_SECONDS", 15)?);
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
-            queue: DeliveryQueue::from_env(config)?,
+            queue: DeliveryQueue::from_env(&Sqs::from_config(config)?)?,
             alerts: Alerts::from_env(config)?,
             secrets: crate::runtime::secret_box(config).await?,
             http: send::delivery_http_client(policy.clone(), timeout),

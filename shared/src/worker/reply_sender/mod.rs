@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::delivery::retry::{self, Attempted, Plan, Timing};
 use super::{Disposition, process_batch};
+use crate::aws::sqs::Sqs;
 use crate::clock::{Clock, SystemClock, epoch_ms, rfc3339};
 use crate::crypto::SecretBox;
 use crate::desk::answered_message;
@@ -54,7 +55,7 @@ impl ReplySender {
     pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
-            queue: ReplyQueue::from_env(config)?,
+            queue: ReplyQueue::from_env(&Sqs::from_config(config)?)?,
             secrets: crate::runtime::secret_box(config).await?,
             http: crate::runtime::provider_client()?,
             apis: ProviderApis::from_env()?,
