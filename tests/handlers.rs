@@ -219,6 +219,51 @@ async fn the_queues_client_receives_releases_and_deletes() {
     assert_eq!(queue.take_bodies().await, [released.body.as_str()]);
 }
 
+/// The functions' SNS client publishes what a subscribed queue then receives: the subject, the
+/// message with characters the form encoding must escape, and the attribute subscriptions
+/// filter on. A topic that does not exist is named by SNS's code, and not tried again.
+#[tokio::test]
+async fn the_topics_client_publishes_what_subscribers_receive() {
+    let config = harness::sdk_config(&harness::emulator().endpoint).await;
+    let sns = shared::aws::sns::Sns::from_config(&config).unwrap();
+    let (sqs, queue_url) = harness::alerts_queue("sns-client-subscriber").await;
+    let topic = &harness::emulator().topic_arns[harness::ALERTS_TOPIC];
+    let message = json!({"detail": "a + b = c & d; 100% \"quoted\"\nnext line, Grüße \u{1F600}"}).to_string();
+    let message_id = sns
+        .publish(topic, "Hookgate test.alert", &message, &[("type", "test.alert")])
+        .await
+        .unwrap();
+    assert!(!message_id.is_empty());
+
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let [notification] = received.messages() else {
+        panic!("one notification: {received:?}")
+    };
+    let envelope: Value = serde_json::from_str(notification.body().unwrap()).unwrap();
+    assert_eq!(envelope["MessageId"], message_id.as_str());
+    assert_eq!(envelope["Subject"], "Hookgate test.alert");
+    assert_eq!(envelope["Message"], message.as_str());
+    assert_eq!(
+        envelope["MessageAttributes"]["type"],
+        json!({"Type": "String", "Value": "test.alert"})
+    );
+
+    let missing = format!("{topic}-missing");
+    let error = sns.publish(&missing, "s", "m", &[]).await.unwrap_err();
+    assert_eq!(
+        (error.status, error.code.as_deref()),
+        (Some(404), Some("NotFound")),
+        "{error}"
+    );
+    assert!(!error.retryable());
+}
+
 #[tokio::test]
 async fn a_partial_order_update_keeps_what_was_sent_before() {
     let services = services().await;

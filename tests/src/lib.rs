@@ -749,7 +749,7 @@ pub async fn delivery_worker(
         store,
         queue: publisher().await.queue,
         alerts: shared::outbound::Alerts {
-            sns: aws_sdk_sns::Client::new(&config),
+            sns: shared::aws::sns::Sns::from_config(&config).expect("SNS"),
             topic_arn: emulator().topic_arns[ALERTS_TOPIC].clone(),
         },
         secrets: secret_box().await,
@@ -896,7 +896,7 @@ pub async fn inbound_services(clock: Arc<dyn Clock>) -> shared::inbound::Inbound
         secrets: secret_box().await,
         publisher: publisher().await,
         alerts: shared::outbound::Alerts {
-            sns: aws_sdk_sns::Client::new(&config),
+            sns: shared::aws::sns::Sns::from_config(&config).expect("SNS"),
             topic_arn: emulator().topic_arns[ALERTS_TOPIC].clone(),
         },
         clock,

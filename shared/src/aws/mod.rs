@@ -15,6 +15,7 @@
 
 pub mod secrets_manager;
 mod sigv4;
+pub mod sns;
 pub mod sqs;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,20 +95,47 @@ pub fn tls_trusting(roots: &[u8]) -> Result<rustls::ClientConfig, String> {
     )
 }
 
-/// An AWS service that speaks the JSON protocol.
+/// An AWS service the client speaks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Service {
     /// Its name in errors and logs.
     pub name: &'static str,
     /// Its name in SigV4's scope and in its endpoint's host.
     pub signing_name: &'static str,
-    /// What its `X-Amz-Target` header puts before the operation.
-    pub target_prefix: &'static str,
     /// The environment variable that names its endpoint (`AWS_ENDPOINT_URL_SQS`).
     pub endpoint_variable: &'static str,
-    /// Its protocol's version, as the requests' `Content-Type` says.
-    pub content_type: &'static str,
+    pub protocol: Protocol,
 }
+
+/// How a service's requests and answers are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// AWS's JSON protocol: the operation in `X-Amz-Target` after `target_prefix`, the
+    /// protocol's version in the `Content-Type`; JSON both ways.
+    Json {
+        target_prefix: &'static str,
+        content_type: &'static str,
+    },
+    /// The query protocol (SNS): the operation (`Action`), the API's `Version` and the
+    /// parameters as form fields; answers in XML.
+    Query { version: &'static str },
+}
+
+impl Protocol {
+    fn content_type(self) -> &'static str {
+        match self {
+            Protocol::Json { content_type, .. } => content_type,
+            Protocol::Query { .. } => "application/x-www-form-urlencoded",
+        }
+    }
+}
+
+/// What a form value keeps as it is: RFC 3986's unreserved characters, as the SDK encodes.
+const FORM_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// The code of an [`AwsError`] whose endpoint's certificate was refused.
 pub const CERTIFICATE_REFUSED: &str = "InvalidCertificate";
@@ -118,25 +146,38 @@ const JSON_1_1: &str = "application/x-amz-json-1.1";
 pub const DYNAMODB: Service = Service {
     name: "DynamoDB",
     signing_name: "dynamodb",
-    target_prefix: "DynamoDB_20120810",
     endpoint_variable: "AWS_ENDPOINT_URL_DYNAMODB",
-    content_type: JSON_1_0,
+    protocol: Protocol::Json {
+        target_prefix: "DynamoDB_20120810",
+        content_type: JSON_1_0,
+    },
 };
 
 pub const SQS: Service = Service {
     name: "SQS",
     signing_name: "sqs",
-    target_prefix: "AmazonSQS",
     endpoint_variable: "AWS_ENDPOINT_URL_SQS",
-    content_type: JSON_1_0,
+    protocol: Protocol::Json {
+        target_prefix: "AmazonSQS",
+        content_type: JSON_1_0,
+    },
 };
 
 pub const SECRETS_MANAGER: Service = Service {
     name: "Secrets Manager",
     signing_name: "secretsmanager",
-    target_prefix: "secretsmanager",
     endpoint_variable: "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    content_type: JSON_1_1,
+    protocol: Protocol::Json {
+        target_prefix: "secretsmanager",
+        content_type: JSON_1_1,
+    },
+};
+
+pub const SNS: Service = Service {
+    name: "SNS",
+    signing_name: "sns",
+    endpoint_variable: "AWS_ENDPOINT_URL_SNS",
+    protocol: Protocol::Query { version: "2010-03-31" },
 };
 
 /// A call that failed: the service's error code (`ConditionalCheckFailedException`,
@@ -164,29 +205,19 @@ impl AwsError {
         }
     }
 
-    /// The error an answer of status `status` carries. A body without the protocol's `__type` (a
-    /// proxy's 502, say) is named by its status.
+    /// The error an answer of status `status` carries. A body without the protocol's error
+    /// code (a proxy's 502, say) is named by its status.
     fn answered(service: Service, status: u16, body: Bytes) -> Self {
-        /// `{"__type": "com.amazonaws.dynamodb.v20120810#Code", "message": ...}`: `Message` in
-        /// some errors, and both in some (SQS's through the emulator).
-        #[derive(Deserialize)]
-        struct ErrorBody {
-            #[serde(rename = "__type", default)]
-            kind: String,
-            message: Option<String>,
-            #[serde(rename = "Message")]
-            capitalized_message: Option<String>,
-        }
-        let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(error) if !error.kind.is_empty() => (
-                error.kind.rsplit('#').next().unwrap_or_default().to_string(),
-                error.message.or(error.capitalized_message).unwrap_or_default(),
-            ),
-            _ => (
+        let named = match service.protocol {
+            Protocol::Json { .. } => json_error(&body),
+            Protocol::Query { .. } => xml_error(&body),
+        };
+        let (code, message) = named.unwrap_or_else(|| {
+            (
                 format!("HTTP {status}"),
                 String::from_utf8_lossy(&body).chars().take(200).collect(),
-            ),
-        };
+            )
+        });
         Self {
             service: service.name,
             status: Some(status),
@@ -214,6 +245,54 @@ impl AwsError {
     }
 }
 
+/// The code and message of a JSON protocol's error: `{"__type":
+/// "com.amazonaws.dynamodb.v20120810#Code", "message": ...}`, with `Message` in some errors and
+/// both in some (SQS's through the emulator).
+fn json_error(body: &[u8]) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        #[serde(rename = "__type", default)]
+        kind: String,
+        message: Option<String>,
+        #[serde(rename = "Message")]
+        capitalized_message: Option<String>,
+    }
+    let error = serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .filter(|error| !error.kind.is_empty())?;
+    Some((
+        error.kind.rsplit('#').next().unwrap_or_default().to_string(),
+        error.message.or(error.capitalized_message).unwrap_or_default(),
+    ))
+}
+
+/// The code and message of a query protocol's error: `<ErrorResponse><Error><Type>Sender</Type>
+/// <Code>NotFound</Code><Message>...</Message></Error>...`.
+fn xml_error(body: &[u8]) -> Option<(String, String)> {
+    let xml = std::str::from_utf8(body).ok()?;
+    let error = xml_element(xml, "Error")?;
+    let code = xml_text(xml_element(error, "Code")?);
+    (!code.is_empty()).then(|| (code, xml_element(error, "Message").map(xml_text).unwrap_or_default()))
+}
+
+/// The content of the first element `name` in `xml` (no attributes, not nested in itself).
+pub(crate) fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = ["<", name, ">"].concat();
+    let start = xml.find(&open)? + open.len();
+    let length = xml[start..].find(&["</", name, ">"].concat())?;
+    Some(&xml[start..start + length])
+}
+
+/// XML character data as text: the five predefined entities replaced.
+fn xml_text(data: &str) -> String {
+    data.trim()
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
 impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.code {
@@ -230,7 +309,7 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A client of one service's endpoint, built once per container and cloned freely.
 #[derive(Clone)]
-pub struct AwsJson(Arc<Connection>);
+pub struct AwsClient(Arc<Connection>);
 
 struct Connection {
     service: Service,
@@ -245,16 +324,16 @@ struct Connection {
     requests: AtomicU64,
 }
 
-impl std::fmt::Debug for AwsJson {
+impl std::fmt::Debug for AwsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsJson")
+        f.debug_struct("AwsClient")
             .field("service", &self.0.service.name)
             .field("url", &self.0.url)
             .finish()
     }
 }
 
-impl AwsJson {
+impl AwsClient {
     /// A client of `service` at `url` (`https://<signing name>.<region>.amazonaws.com` in AWS)
     /// whose HTTPS trusts what `tls` trusts.
     pub fn new(
@@ -322,38 +401,66 @@ impl AwsJson {
         self.0.requests.load(Ordering::Relaxed)
     }
 
-    /// Sends one operation, retrying what the service or the network says may succeed later.
+    /// Sends one operation of a JSON-protocol service, retrying what the service or the network
+    /// says may succeed later.
     pub async fn call<O: DeserializeOwned>(&self, operation: &str, input: &impl Serialize) -> Result<O, AwsError> {
         let service = self.0.service;
+        let Protocol::Json { target_prefix, .. } = service.protocol else {
+            return Err(AwsError::unreachable(
+                service,
+                format!("{operation}: not a JSON-protocol service"),
+            ));
+        };
         let body = Bytes::from(
             serde_json::to_vec(input)
                 .map_err(|e| AwsError::unreachable(service, format!("request not serializable: {e}")))?,
         );
-        let target = [service.target_prefix, ".", operation].concat();
+        let answer = self.send(Some(&[target_prefix, ".", operation].concat()), body).await?;
+        serde_json::from_slice(&answer)
+            .map_err(|e| AwsError::unreachable(service, format!("unreadable answer to {operation}: {e}")))
+    }
+
+    /// Sends one operation of a query-protocol service with its `parameters` (names and
+    /// values, form-encoded here), retrying as [`Self::call`] does; answers the XML as sent.
+    pub async fn call_query(&self, operation: &str, parameters: &[(&str, &str)]) -> Result<Bytes, AwsError> {
+        let service = self.0.service;
+        let Protocol::Query { version } = service.protocol else {
+            return Err(AwsError::unreachable(
+                service,
+                format!("{operation}: not a query-protocol service"),
+            ));
+        };
+        let mut form = ["Action=", operation, "&Version=", version].concat();
+        for (name, value) in parameters {
+            form.extend(["&", name, "="]);
+            form.extend(percent_encoding::utf8_percent_encode(value, FORM_VALUE));
+        }
+        self.send(None, Bytes::from(form)).await
+    }
+
+    /// Sends `body`, and again while the failure is one a retry may mend.
+    async fn send(&self, target: Option<&str>, body: Bytes) -> Result<Bytes, AwsError> {
         let mut attempt = 1;
         loop {
-            match self.attempt(&target, body.clone()).await {
+            match self.attempt(target, body.clone()).await {
                 Err(error) if attempt < ATTEMPTS && error.retryable() => {
                     tokio::time::sleep(retry_delay(attempt, retry_jitter())).await;
                     attempt += 1;
                 }
-                Err(error) => return Err(error),
-                Ok(answer) => {
-                    return serde_json::from_slice(&answer)
-                        .map_err(|e| AwsError::unreachable(service, format!("unreadable answer to {operation}: {e}")));
-                }
+                answer => return answer,
             }
         }
     }
 
-    async fn attempt(&self, target: &str, body: Bytes) -> Result<Bytes, AwsError> {
+    async fn attempt(&self, target: Option<&str>, body: Bytes) -> Result<Bytes, AwsError> {
         let connection = &self.0;
         let service = connection.service;
+        let content_type = service.protocol.content_type();
         let credentials = self.credentials().await?;
         let signed = sigv4::sign(
             &sigv4::SigningInput {
                 service: service.signing_name,
-                content_type: service.content_type,
+                content_type,
                 host: &connection.host,
                 region: &connection.region,
                 target,
@@ -364,10 +471,12 @@ impl AwsJson {
         );
         let mut request = Request::post(connection.url.clone())
             .header(HOST, connection.host.as_str())
-            .header(CONTENT_TYPE, service.content_type)
-            .header("x-amz-target", target)
+            .header(CONTENT_TYPE, content_type)
             .header("x-amz-date", signed.amz_date)
             .header(AUTHORIZATION, signed.authorization);
+        if let Some(target) = target {
+            request = request.header("x-amz-target", target);
+        }
         if let Some(token) = credentials.session_token() {
             request = request.header("x-amz-security-token", token);
         }
@@ -483,6 +592,15 @@ mod tests {
             (error.code.as_deref(), error.message.as_str()),
             (Some("ValidationException"), "bad")
         );
+        let xml = br#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded &amp; &lt;retry&gt;</Message></Error><RequestId>1</RequestId></ErrorResponse>"#;
+        let error = AwsError::answered(SNS, 400, Bytes::from_static(xml));
+        assert_eq!(
+            (error.code.as_deref(), error.message.as_str()),
+            (Some("Throttling"), "Rate exceeded & <retry>")
+        );
+        assert!(error.retryable());
+        let error = AwsError::answered(SNS, 502, Bytes::from_static(b"<html>Bad Gateway</html>"));
+        assert_eq!(error.code.as_deref(), Some("HTTP 502"));
         let unreachable = AwsError::unreachable(DYNAMODB, "connection refused".into());
         assert_eq!(unreachable.to_string(), "DynamoDB unreachable: connection refused");
     }

@@ -5,11 +5,11 @@
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use super::{AwsError, AwsJson, SECRETS_MANAGER};
+use super::{AwsClient, AwsError, SECRETS_MANAGER};
 
 /// Handle on Secrets Manager, built once per container.
 #[derive(Clone, Debug)]
-pub struct SecretsManager(AwsJson);
+pub struct SecretsManager(AwsClient);
 
 /// A secret's current version as read.
 #[derive(Debug, Deserialize)]
@@ -56,7 +56,7 @@ impl SecretsManager {
     /// The client of the AWS configuration's endpoint (`AWS_ENDPOINT_URL_SECRETS_MANAGER` or
     /// `AWS_ENDPOINT_URL` for a local emulator), region and credentials.
     pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
-        AwsJson::from_config(SECRETS_MANAGER, config).map(Self)
+        AwsClient::from_config(SECRETS_MANAGER, config).map(Self)
     }
 
     /// The current version of the secret `secret_id` (a name or an ARN).

@@ -1,4 +1,5 @@
-//! SigV4 (AWS's Signature Version 4) of a JSON-protocol request, put together piece by piece.
+//! SigV4 (AWS's Signature Version 4) of a JSON- or query-protocol request, put together piece by
+//! piece.
 
 use std::time::SystemTime;
 
@@ -12,7 +13,8 @@ pub(super) struct SigningInput<'a> {
     pub content_type: &'a str,
     pub host: &'a str,
     pub region: &'a str,
-    pub target: &'a str,
+    /// `X-Amz-Target`, which the JSON protocol sends and the query protocol does not.
+    pub target: Option<&'a str>,
     pub body: &'a [u8],
     pub credentials: &'a Credentials,
 }
@@ -22,7 +24,7 @@ pub(super) struct Signed {
     pub authorization: String,
 }
 
-/// SigV4 of a request of `service`: `POST /` with the headers [`super::AwsJson`] sends, all signed.
+/// SigV4 of a request of `service`: `POST /` with the headers [`super::AwsClient`] sends, all signed.
 /// The unit test checks it against AWS's own signer (`aws-sigv4`). Its strings are put
 /// together piece by piece: with `format!` they were most of the signing's own instructions.
 pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
@@ -38,9 +40,11 @@ pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
     amz_date.push('Z');
     let date = &amz_date[..8];
     let token = input.credentials.session_token();
-    let signed_headers = match token {
-        Some(_) => "content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
-        None => "content-type;host;x-amz-date;x-amz-target",
+    let signed_headers = match (token, input.target) {
+        (Some(_), Some(_)) => "content-type;host;x-amz-date;x-amz-security-token;x-amz-target",
+        (None, Some(_)) => "content-type;host;x-amz-date;x-amz-target",
+        (Some(_), None) => "content-type;host;x-amz-date;x-amz-security-token",
+        (None, None) => "content-type;host;x-amz-date",
     };
     let mut canonical_request = String::with_capacity(512);
     canonical_request.extend(["POST\n/\n\ncontent-type:", input.content_type, "\nhost:", input.host]);
@@ -48,7 +52,10 @@ pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
     if let Some(token) = token {
         canonical_request.extend(["x-amz-security-token:", token.trim(), "\n"]);
     }
-    canonical_request.extend(["x-amz-target:", input.target, "\n\n", signed_headers, "\n"]);
+    if let Some(target) = input.target {
+        canonical_request.extend(["x-amz-target:", target, "\n"]);
+    }
+    canonical_request.extend(["\n", signed_headers, "\n"]);
     push_hex(&mut canonical_request, &Sha256::digest(input.body));
     let scope = [date, "/", input.region, "/", input.service, "/aws4_request"].concat();
     let mut string_to_sign = ["AWS4-HMAC-SHA256\n", &amz_date, "\n", &scope, "\n"].concat();
@@ -127,7 +134,7 @@ mod tests {
         service: &str,
         content_type: &str,
         host: &str,
-        target: &str,
+        target: Option<&str>,
         body: &[u8],
         credentials: &Credentials,
         now: SystemTime,
@@ -144,7 +151,8 @@ mod tests {
             .build()
             .unwrap()
             .into();
-        let headers = [("content-type", content_type), ("host", host), ("x-amz-target", target)];
+        let mut headers = vec![("content-type", content_type), ("host", host)];
+        headers.extend(target.map(|target| ("x-amz-target", target)));
         let request = SignableRequest::new(
             "POST",
             format!("http://{host}/"),
@@ -163,21 +171,27 @@ mod tests {
 
     #[test]
     fn signatures_match_aws_own_signer() {
+        use super::super::{DYNAMODB, SECRETS_MANAGER, SNS, SQS};
         let requests = [
             (
-                super::super::DYNAMODB,
-                "DynamoDB_20120810.GetItem",
+                DYNAMODB,
+                Some("DynamoDB_20120810.GetItem"),
                 &br#"{"TableName":"hookgate","Key":{"PK":{"S":"ORG#o"},"SK":{"S":"ORG"}}}"#[..],
             ),
             (
-                super::super::SQS,
-                "AmazonSQS.SendMessage",
+                SQS,
+                Some("AmazonSQS.SendMessage"),
                 br#"{"QueueUrl":"https://sqs.eu-west-1.amazonaws.com/1/q","MessageBody":"{}"}"#,
             ),
             (
-                super::super::SECRETS_MANAGER,
-                "secretsmanager.GetSecretValue",
+                SECRETS_MANAGER,
+                Some("secretsmanager.GetSecretValue"),
                 br#"{"SecretId":"hookgate/pepper"}"#,
+            ),
+            (
+                SNS,
+                None,
+                b"Action=Publish&Version=2010-03-31&TopicArn=arn%3Aaws%3Asns%3Aeu-west-1%3A1%3Aalerts&Message=%7B%7D",
             ),
         ];
         // 2025-11-24T16:00:00Z, and a time whose every part is one digit: 2026-01-05T03:04:05Z.
@@ -185,7 +199,7 @@ mod tests {
             let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
             for token in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")] {
                 for (service, target, body) in requests {
-                    let (name, content_type) = (service.signing_name, service.content_type);
+                    let (name, content_type) = (service.signing_name, service.protocol.content_type());
                     for host in [&format!("{name}.eu-west-1.amazonaws.com"), "127.0.0.1:5100"] {
                         let credentials = credentials(token);
                         let ours = sign(

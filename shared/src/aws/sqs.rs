@@ -8,7 +8,7 @@
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use super::{AwsError, AwsJson, SQS};
+use super::{AwsClient, AwsError, SQS};
 
 /// At most this many messages go in one `SendMessageBatch`.
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -17,7 +17,7 @@ pub const MAX_DELAY_SECONDS: u32 = 900;
 
 /// Handle on SQS, built once per container and cloned freely.
 #[derive(Clone, Debug)]
-pub struct Sqs(AwsJson);
+pub struct Sqs(AwsClient);
 
 /// A message of a batch that SQS did not take (`SendMessageBatch`'s `Failed`).
 #[derive(Debug, Deserialize)]
@@ -46,7 +46,7 @@ impl Sqs {
     /// The client of the AWS configuration's endpoint (`AWS_ENDPOINT_URL_SQS` or
     /// `AWS_ENDPOINT_URL` for a local emulator), region and credentials.
     pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
-        AwsJson::from_config(SQS, config).map(Self)
+        AwsClient::from_config(SQS, config).map(Self)
     }
 
     /// Sends `body` to the queue at `queue_url`, delivered after `delay_seconds`, or after

@@ -2,9 +2,11 @@
 
 use serde_json::json;
 
+use crate::aws::sns::Sns;
+
 #[derive(Clone, Debug)]
 pub struct Alerts {
-    pub sns: aws_sdk_sns::Client,
+    pub sns: Sns,
     pub topic_arn: String,
 }
 
@@ -12,7 +14,7 @@ impl Alerts {
     /// The topic `ALERTS_TOPIC_ARN` names.
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
-            sns: aws_sdk_sns::Client::new(config),
+            sns: Sns::from_config(config)?,
             topic_arn: crate::runtime::required_env("ALERTS_TOPIC_ARN")?,
         })
     }
@@ -38,25 +40,16 @@ impl Alerts {
         message[subject_field] = json!(subject);
         let result = self
             .sns
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(format!("Hookgate {kind}"))
-            .message(message.to_string())
-            .message_attributes(
-                "type",
-                aws_sdk_sns::types::MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(kind)
-                    .build()
-                    .expect("data type is set"),
+            .publish(
+                &self.topic_arn,
+                &format!("Hookgate {kind}"),
+                &message.to_string(),
+                &[("type", kind)],
             )
-            .send()
             .await;
         match result {
             Ok(_) => tracing::warn!(kind, org_id, subject, detail, "alert published"),
-            Err(e) => {
-                tracing::error!(kind, org_id, subject, error = %aws_sdk_sns::error::DisplayErrorContext(e), "alert not published")
-            }
+            Err(error) => tracing::error!(kind, org_id, subject, %error, "alert not published"),
         }
     }
 }

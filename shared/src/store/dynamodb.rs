@@ -10,7 +10,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::aws::{AwsError, AwsJson, DYNAMODB, retry_delay, retry_jitter};
+use crate::aws::{AwsClient, AwsError, DYNAMODB, retry_delay, retry_jitter};
 
 pub use serde_dynamo::AttributeValue;
 
@@ -274,7 +274,7 @@ impl From<AwsError> for DynamoError {
 
 /// Handle on DynamoDB, built once per container and cloned freely.
 #[derive(Clone, Debug)]
-pub struct DynamoDb(AwsJson);
+pub struct DynamoDb(AwsClient);
 
 impl DynamoDb {
     /// A client of the endpoint at `url` (`https://dynamodb.<region>.amazonaws.com` in AWS).
@@ -294,12 +294,12 @@ impl DynamoDb {
         credentials: SharedCredentialsProvider,
         tls: rustls::ClientConfig,
     ) -> Result<Self, String> {
-        AwsJson::new(DYNAMODB, url, region, credentials, tls).map(Self)
+        AwsClient::new(DYNAMODB, url, region, credentials, tls).map(Self)
     }
 
     /// The client of the AWS configuration's endpoint, region and credentials.
     pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
-        AwsJson::from_config(DYNAMODB, config).map(Self)
+        AwsClient::from_config(DYNAMODB, config).map(Self)
     }
 
     /// How many requests this client (and its clones) has sent, retries included.
