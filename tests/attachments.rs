@@ -12,7 +12,7 @@ const BOUNDARY: &str = "----hookgateTestBoundary7MA4YWxkTrZu0gW";
 
 async fn files() -> FileStore {
     let config = sdk_config(&harness::emulator().endpoint).await;
-    FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true)
+    FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true).unwrap()
 }
 
 async fn call(services: &Services, files: &FileStore, request: FixtureRequest) -> (u16, Value) {

@@ -40,7 +40,7 @@ async fn mailroom(name: &str) -> Mailroom {
         desk: services().await,
         inbound,
         door: EmailDoor {
-            files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true),
+            files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true).unwrap(),
             http: shared::runtime::provider_client().unwrap(),
             resend_api_url: standin.url.clone(),
         },

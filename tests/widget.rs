@@ -47,7 +47,7 @@ async fn widget(name: &str, per_client: u32) -> Widget {
     let services = WidgetServices {
         store: desk.store.clone(),
         publisher: queue.publisher(),
-        files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true),
+        files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true).unwrap(),
         secrets: harness::secret_box().await,
         clock: clock.clone(),
         per_client_per_minute: per_client,

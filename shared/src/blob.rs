@@ -1,30 +1,28 @@
 //! File storage in S3: objects written by the functions, presigned POSTs for browsers and other
 //! clients to upload directly (past Lambda's 6 MB request limit), presigned GETs to download.
 //!
-//! The AWS SDK has no presigned POST, so [`FileStore::presigned_post`] follows AWS's documented
-//! recipe (Signature Version 4 of a POST policy): the policy names the bucket, the object key,
-//! the size range and the credential, and is signed with the date-scoped signing key.
+//! [`FileStore::presigned_post`] follows AWS's documented recipe (Signature Version 4 of a POST
+//! policy): the policy names the bucket, the object key, the size range and the credential, and
+//! is signed with the date-scoped signing key.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
-use aws_sdk_s3::config::ProvideCredentials;
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::aws::s3::S3;
+use crate::aws::signing_key;
 use crate::crypto::hmac_sha256;
 use crate::error::ApiError;
 
 /// The bucket and how to reach it.
 #[derive(Clone)]
 pub struct FileStore {
-    client: aws_sdk_s3::Client,
-    config: SdkConfig,
+    s3: S3,
     bucket: String,
     /// Addresses objects as `<endpoint>/<bucket>/<key>` (an S3-compatible endpoint such as the
     /// local emulator) rather than `<bucket>.s3.<region>.amazonaws.com/<key>`.
@@ -48,45 +46,35 @@ fn storage_failure<E: std::fmt::Debug>(doing: &'static str) -> impl FnOnce(E) ->
 }
 
 impl FileStore {
-    pub fn new(config: &SdkConfig, bucket: impl Into<String>, path_style: bool) -> Self {
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(path_style)
-            .build();
-        Self {
-            client: aws_sdk_s3::Client::from_conf(s3_config),
-            config: config.clone(),
-            bucket: bucket.into(),
+    pub fn new(config: &SdkConfig, bucket: impl Into<String>, path_style: bool) -> Result<Self, String> {
+        let bucket = bucket.into();
+        Ok(Self {
+            s3: S3::from_config(config, &bucket, path_style)?,
+            bucket,
             path_style,
-        }
+        })
     }
 
     /// `ATTACHMENTS_BUCKET`, and `S3_FORCE_PATH_STYLE` (`true` for S3-compatible endpoints).
     pub fn from_env(config: &SdkConfig) -> Result<Self, crate::runtime::Error> {
         let bucket = crate::runtime::required_env("ATTACHMENTS_BUCKET")?;
         let path_style = crate::runtime::env_or("S3_FORCE_PATH_STYLE", false)?;
-        Ok(Self::new(config, bucket, path_style))
+        Ok(Self::new(config, bucket, path_style)?)
     }
 
     pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ApiError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(bytes))
-            .send()
+        self.s3
+            .put_object(key, bytes, content_type)
             .await
-            .map_err(storage_failure("storing a file"))?;
-        Ok(())
+            .map_err(storage_failure("storing a file"))
     }
 
     /// The object's size, or `None` when there is no object under `key`.
     pub async fn size(&self, key: &str) -> Result<Option<u64>, ApiError> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(head) => Ok(Some(head.content_length().unwrap_or(0).max(0) as u64)),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(error) => Err(storage_failure("reading a file's size")(error)),
-        }
+        self.s3
+            .object_size(key)
+            .await
+            .map_err(storage_failure("reading a file's size"))
     }
 
     /// A URL that downloads the object for `expires_in`, saved as `filename`.
@@ -97,18 +85,15 @@ impl FileStore {
         content_type: &str,
         expires_in: Duration,
     ) -> Result<String, ApiError> {
-        let presigning = PresigningConfig::expires_in(expires_in).map_err(storage_failure("presigning"))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .response_content_disposition(content_disposition(filename))
-            .response_content_type(content_type)
-            .presigned(presigning)
+        let disposition = content_disposition(filename);
+        let parameters = [
+            ("response-content-disposition", disposition.as_str()),
+            ("response-content-type", content_type),
+        ];
+        self.s3
+            .presigned_get(key, &parameters, SystemTime::now(), expires_in)
             .await
-            .map_err(storage_failure("presigning a download"))?;
-        Ok(request.uri().to_string())
+            .map_err(storage_failure("presigning a download"))
     }
 
     /// A POST that uploads one object under exactly `key`, of 1 to `max_bytes` bytes, with
@@ -121,19 +106,12 @@ impl FileStore {
         now: OffsetDateTime,
         expires_in: Duration,
     ) -> Result<PresignedPost, ApiError> {
-        let provider = self.config.credentials_provider().ok_or_else(|| {
-            tracing::error!("no AWS credentials to sign an upload with");
-            ApiError::internal()
-        })?;
-        let credentials = provider
-            .provide_credentials()
+        let client = self.s3.client();
+        let credentials = client
+            .credentials()
             .await
             .map_err(storage_failure("reading credentials"))?;
-        let region = self
-            .config
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".into());
+        let region = client.region();
         let date = now
             .format(format_description!("[year][month][day]"))
             .map_err(storage_failure("formatting a date"))?;
@@ -158,27 +136,17 @@ impl FileStore {
         conditions.extend(fields.iter().map(|(name, value)| json!({ name: value })));
         let policy = json!({"expiration": expires_at, "conditions": conditions});
         let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-        let signing_key = [date.as_str(), region.as_str(), "s3", "aws4_request"].iter().fold(
-            format!("AWS4{}", credentials.secret_access_key()).into_bytes(),
-            |key, part| hmac_sha256(&key, &[part.as_bytes()]),
-        );
+        let signing_key = signing_key(credentials.secret_access_key(), &date, region, "s3");
         let signature = hex::encode(hmac_sha256(&signing_key, &[policy.as_bytes()]));
         fields.insert("policy".into(), json!(policy));
         fields.insert("x-amz-signature".into(), json!(signature));
+        // The bucket's URL: `<endpoint>/<bucket>` path-style, `https://<bucket>.s3...com/` else.
+        let url = client.url();
         Ok(PresignedPost {
-            url: self.bucket_url(&region),
+            url: if self.path_style { url } else { url + "/" },
             fields,
             expires_at,
         })
-    }
-
-    /// Where a POST upload goes.
-    fn bucket_url(&self, region: &str) -> String {
-        match (self.path_style, self.config.endpoint_url()) {
-            (true, Some(endpoint)) => format!("{}/{}", endpoint.trim_end_matches('/'), self.bucket),
-            (true, None) => format!("https://s3.{region}.amazonaws.com/{}", self.bucket),
-            (false, _) => format!("https://{}.s3.{region}.amazonaws.com/", self.bucket),
-        }
     }
 }
 

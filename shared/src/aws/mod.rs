@@ -13,6 +13,7 @@
 //! and timeout services, about a tenth of the client's CPU per call. A call to AWS needs none of
 //! them: one endpoint, no redirects, one deadline.
 
+pub mod s3;
 pub mod secrets_manager;
 mod sigv4;
 pub mod sns;
@@ -26,9 +27,10 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::Request;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::http::response::Parts;
 use hyper::http::uri::{InvalidUri, Uri};
+use hyper::{HeaderMap, Method, Request};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -39,6 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use sigv4::push_digits;
+pub(crate) use sigv4::signing_key;
 
 use crate::error::error_chain;
 
@@ -119,6 +122,8 @@ pub enum Protocol {
     /// The query protocol (SNS): the operation (`Action`), the API's `Version` and the
     /// parameters as form fields; answers in XML.
     Query { version: &'static str },
+    /// REST with XML errors (S3): the operation is the method and the path.
+    RestXml,
 }
 
 impl Protocol {
@@ -126,6 +131,7 @@ impl Protocol {
         match self {
             Protocol::Json { content_type, .. } => content_type,
             Protocol::Query { .. } => "application/x-www-form-urlencoded",
+            Protocol::RestXml => "application/octet-stream",
         }
     }
 }
@@ -173,6 +179,13 @@ pub const SECRETS_MANAGER: Service = Service {
     },
 };
 
+pub const S3: Service = Service {
+    name: "S3",
+    signing_name: "s3",
+    endpoint_variable: "AWS_ENDPOINT_URL_S3",
+    protocol: Protocol::RestXml,
+};
+
 pub const SNS: Service = Service {
     name: "SNS",
     signing_name: "sns",
@@ -210,7 +223,7 @@ impl AwsError {
     fn answered(service: Service, status: u16, body: Bytes) -> Self {
         let named = match service.protocol {
             Protocol::Json { .. } => json_error(&body),
-            Protocol::Query { .. } => xml_error(&body),
+            Protocol::Query { .. } | Protocol::RestXml => xml_error(&body),
         };
         let (code, message) = named.unwrap_or_else(|| {
             (
@@ -266,8 +279,8 @@ fn json_error(body: &[u8]) -> Option<(String, String)> {
     ))
 }
 
-/// The code and message of a query protocol's error: `<ErrorResponse><Error><Type>Sender</Type>
-/// <Code>NotFound</Code><Message>...</Message></Error>...`.
+/// The code and message of a query protocol's error (`<ErrorResponse><Error><Type>Sender</Type>
+/// <Code>NotFound</Code><Message>...</Message></Error>...`) or S3's (`<Error><Code>...`).
 fn xml_error(body: &[u8]) -> Option<(String, String)> {
     let xml = std::str::from_utf8(body).ok()?;
     let error = xml_element(xml, "Error")?;
@@ -385,15 +398,36 @@ impl AwsClient {
     /// configuration (the service's `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL` for a
     /// local emulator), trusting AWS's roots.
     pub fn from_config(service: Service, config: &aws_config::SdkConfig) -> Result<Self, String> {
+        Self::from_config_at(service, config, |endpoint, region| {
+            endpoint.unwrap_or_else(|| format!("https://{}.{region}.amazonaws.com", service.signing_name))
+        })
+    }
+
+    /// As [`Self::from_config`], at the URL `url` makes of the configured endpoint (if one is)
+    /// and the region: S3's bucket's URL, say.
+    pub fn from_config_at(
+        service: Service,
+        config: &aws_config::SdkConfig,
+        url: impl FnOnce(Option<String>, &str) -> String,
+    ) -> Result<Self, String> {
         let region = config.region().ok_or("no AWS region is configured")?.to_string();
         let credentials = config
             .credentials_provider()
             .ok_or("no AWS credentials are configured")?;
         let endpoint = std::env::var(service.endpoint_variable)
             .ok()
-            .or_else(|| config.endpoint_url().map(str::to_string))
-            .unwrap_or_else(|| format!("https://{}.{region}.amazonaws.com", service.signing_name));
-        Self::new(service, &endpoint, &region, credentials, tls_trusting(AWS_ROOTS)?)
+            .or_else(|| config.endpoint_url().map(str::to_string));
+        let url = url(endpoint, &region);
+        Self::new(service, &url, &region, credentials, tls_trusting(AWS_ROOTS)?)
+    }
+
+    /// The URL requests go to, without a trailing `/`.
+    pub fn url(&self) -> String {
+        self.0.url.to_string().trim_end_matches('/').to_string()
+    }
+
+    pub fn region(&self) -> &str {
+        &self.0.region
     }
 
     /// How many requests this client (and its clones) has sent, retries included.
@@ -440,12 +474,134 @@ impl AwsClient {
 
     /// Sends `body`, and again while the failure is one a retry may mend.
     async fn send(&self, target: Option<&str>, body: Bytes) -> Result<Bytes, AwsError> {
-        let mut attempt = 1;
+        self.with_retries(|| self.attempt(target, body.clone())).await
+    }
+
+    /// Sends a REST request (S3's) to `path` (URI-encoded, after the client's URL's own path)
+    /// with `headers` (lowercase names, all signed) and `body`, retrying as [`Self::call`]
+    /// does; answers a 2xx answer's headers and body.
+    pub async fn rest(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &[(&'static str, &str)],
+        body: Bytes,
+    ) -> Result<(HeaderMap, Bytes), AwsError> {
+        let connection = &self.0;
+        let service = connection.service;
+        let path = [connection.url.path().trim_end_matches('/'), path].concat();
+        let mut payload_hash = String::with_capacity(64);
+        sigv4::push_hex(&mut payload_hash, &<sha2::Sha256 as sha2::Digest>::digest(&body));
+        let mut headers = headers.to_vec();
+        headers.push(("x-amz-content-sha256", &payload_hash));
+        let (headers, path, payload_hash, body) = (&headers, &path, &payload_hash, &body);
+        self.with_retries(move || async move {
+            let credentials = self.credentials().await?;
+            let request = sigv4::RestRequest {
+                method: method.as_str(),
+                path,
+                query: Vec::new(),
+                headers: headers.clone(),
+                payload_hash,
+            };
+            let location = sigv4::SignatureLocation::Headers;
+            let signed = sigv4::sign_rest(
+                request,
+                &connection.host,
+                service.signing_name,
+                &connection.region,
+                &credentials,
+                location,
+                SystemTime::now(),
+            );
+            let sigv4::RestSigned::Headers(added) = signed else {
+                return Err(AwsError::unreachable(service, "signed in the query".into()));
+            };
+            let mut request = Request::builder()
+                .method(method)
+                .uri(self.uri(path)?)
+                .header(HOST, connection.host.as_str());
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            for (name, value) in added {
+                request = request.header(name, value);
+            }
+            let request = request
+                .body(Full::new(body.clone()))
+                .map_err(|e| AwsError::unreachable(service, format!("request not sendable: {e}")))?;
+            let (answer, body) = self.exchange(request).await?;
+            Ok((answer.headers, body))
+        })
+        .await
+    }
+
+    /// A URL that lets whoever holds it make a `method` request to `path` (as for
+    /// [`Self::rest`]) with `query` (names and values as text) until `expires_in` after `now`,
+    /// under this client's credentials: S3's presigned URLs.
+    pub async fn presigned_url(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, &str)],
+        now: SystemTime,
+        expires_in: Duration,
+    ) -> Result<String, AwsError> {
+        let connection = &self.0;
+        let path = [connection.url.path().trim_end_matches('/'), path].concat();
+        let request = sigv4::RestRequest {
+            method: method.as_str(),
+            path: &path,
+            query: query
+                .iter()
+                .map(|(name, value)| (sigv4::uri_encode(name), sigv4::uri_encode(value)))
+                .collect(),
+            headers: Vec::new(),
+            payload_hash: "UNSIGNED-PAYLOAD",
+        };
+        let location = sigv4::SignatureLocation::Query {
+            expires_in_seconds: expires_in.as_secs(),
+        };
+        let credentials = self.credentials().await?;
+        let signed = sigv4::sign_rest(
+            request,
+            &connection.host,
+            connection.service.signing_name,
+            &connection.region,
+            &credentials,
+            location,
+            now,
+        );
+        let sigv4::RestSigned::Query(query) = signed else {
+            return Err(AwsError::unreachable(
+                connection.service,
+                "signed in the headers".into(),
+            ));
+        };
+        Ok([self.uri(&path)?.to_string(), "?".into(), query].concat())
+    }
+
+    /// The URI of `path` (from the root) at the client's endpoint.
+    fn uri(&self, path: &str) -> Result<Uri, AwsError> {
+        let url = &self.0.url;
+        let (scheme, authority) = (url.scheme_str().unwrap_or("https"), url.authority().map(|a| a.as_str()));
+        [scheme, "://", authority.unwrap_or_default(), path]
+            .concat()
+            .parse()
+            .map_err(|e: InvalidUri| AwsError::unreachable(self.0.service, format!("not a URI path: {e}")))
+    }
+
+    /// Runs `attempt`, and again while its failure is one a retry may mend.
+    async fn with_retries<T, F: Future<Output = Result<T, AwsError>>>(
+        &self,
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T, AwsError> {
+        let mut tried = 1;
         loop {
-            match self.attempt(target, body.clone()).await {
-                Err(error) if attempt < ATTEMPTS && error.retryable() => {
-                    tokio::time::sleep(retry_delay(attempt, retry_jitter())).await;
-                    attempt += 1;
+            match attempt().await {
+                Err(error) if tried < ATTEMPTS && error.retryable() => {
+                    tokio::time::sleep(retry_delay(tried, retry_jitter())).await;
+                    tried += 1;
                 }
                 answer => return answer,
             }
@@ -483,6 +639,14 @@ impl AwsClient {
         let request = request
             .body(Full::new(body))
             .map_err(|e| AwsError::unreachable(service, format!("request not sendable: {e}")))?;
+        Ok(self.exchange(request).await?.1)
+    }
+
+    /// Sends `request` and reads its whole answer within the attempt's deadline: a 2xx answer,
+    /// or the error it carries.
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<(Parts, Bytes), AwsError> {
+        let connection = &self.0;
+        let service = connection.service;
         connection.requests.fetch_add(1, Ordering::Relaxed);
         let exchange = async {
             let response = connection
@@ -490,25 +654,21 @@ impl AwsClient {
                 .request(request)
                 .await
                 .map_err(|e| transport_error(service, &e))?;
-            let status = response.status();
-            let answer = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| transport_error(service, &e))?;
-            Ok::<_, AwsError>((status, answer.to_bytes()))
+            let (answer, body) = response.into_parts();
+            let body = body.collect().await.map_err(|e| transport_error(service, &e))?;
+            Ok::<_, AwsError>((answer, body.to_bytes()))
         };
-        let (status, answer) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
+        let (answer, body) = tokio::time::timeout(ATTEMPT_TIMEOUT, exchange)
             .await
             .map_err(|_| AwsError::unreachable(service, format!("no answer within {ATTEMPT_TIMEOUT:?}")))??;
-        if status.is_success() {
-            return Ok(answer);
+        if answer.status.is_success() {
+            return Ok((answer, body));
         }
-        Err(AwsError::answered(service, status.as_u16(), answer))
+        Err(AwsError::answered(service, answer.status.as_u16(), body))
     }
 
     /// The credentials, fetched once and again only shortly before they expire.
-    async fn credentials(&self) -> Result<Credentials, AwsError> {
+    pub(crate) async fn credentials(&self) -> Result<Credentials, AwsError> {
         let fresh = |credentials: &Credentials| {
             credentials
                 .expiry()

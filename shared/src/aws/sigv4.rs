@@ -28,16 +28,7 @@ pub(super) struct Signed {
 /// The unit test checks it against AWS's own signer (`aws-sigv4`). Its strings are put
 /// together piece by piece: with `format!` they were most of the signing's own instructions.
 pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
-    let now = time::OffsetDateTime::from(now);
-    let mut amz_date = String::with_capacity(16);
-    push_digits(&mut amz_date, now.year().unsigned_abs().into(), 4);
-    push_digits(&mut amz_date, u8::from(now.month()).into(), 2);
-    push_digits(&mut amz_date, now.day().into(), 2);
-    amz_date.push('T');
-    for part in [now.hour(), now.minute(), now.second()] {
-        push_digits(&mut amz_date, part.into(), 2);
-    }
-    amz_date.push('Z');
+    let amz_date = amz_date(now);
     let date = &amz_date[..8];
     let token = input.credentials.session_token();
     let signed_headers = match (token, input.target) {
@@ -58,13 +49,7 @@ pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
     canonical_request.extend(["\n", signed_headers, "\n"]);
     push_hex(&mut canonical_request, &Sha256::digest(input.body));
     let scope = [date, "/", input.region, "/", input.service, "/aws4_request"].concat();
-    let mut string_to_sign = ["AWS4-HMAC-SHA256\n", &amz_date, "\n", &scope, "\n"].concat();
-    push_hex(&mut string_to_sign, &Sha256::digest(canonical_request.as_bytes()));
-    let secret = ["AWS4", input.credentials.secret_access_key()].concat();
-    let mut key = hmac(secret.as_bytes(), date.as_bytes());
-    for part in [input.region, input.service, "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
+    let key = signing_key(input.credentials.secret_access_key(), date, input.region, input.service);
     let mut authorization = [
         "AWS4-HMAC-SHA256 Credential=",
         input.credentials.access_key_id(),
@@ -75,11 +60,153 @@ pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
         ", Signature=",
     ]
     .concat();
-    push_hex(&mut authorization, &hmac(&key, string_to_sign.as_bytes()));
+    push_signature(&mut authorization, &key, &amz_date, &scope, &canonical_request);
     Signed {
         authorization,
         amz_date,
     }
+}
+
+/// `now` as SigV4 writes it: `20260105T030405Z`.
+pub(super) fn amz_date(now: SystemTime) -> String {
+    let now = time::OffsetDateTime::from(now);
+    let mut amz_date = String::with_capacity(16);
+    push_digits(&mut amz_date, now.year().unsigned_abs().into(), 4);
+    push_digits(&mut amz_date, u8::from(now.month()).into(), 2);
+    push_digits(&mut amz_date, now.day().into(), 2);
+    amz_date.push('T');
+    for part in [now.hour(), now.minute(), now.second()] {
+        push_digits(&mut amz_date, part.into(), 2);
+    }
+    amz_date.push('Z');
+    amz_date
+}
+
+/// The key that signs a day's requests to `service` in `region` (`date` is `YYYYMMDD`); S3's
+/// presigned POST policies are signed with it too.
+pub(crate) fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let secret = ["AWS4", secret_access_key].concat();
+    let mut key = hmac(secret.as_bytes(), date.as_bytes());
+    for part in [region, service, "aws4_request"] {
+        key = hmac(&key, part.as_bytes());
+    }
+    key
+}
+
+/// Appends the signature, in hex, of `canonical_request` made at `amz_date` within `scope`.
+fn push_signature(out: &mut String, key: &[u8; 32], amz_date: &str, scope: &str, canonical_request: &str) {
+    let mut string_to_sign = ["AWS4-HMAC-SHA256\n", amz_date, "\n", scope, "\n"].concat();
+    push_hex(&mut string_to_sign, &Sha256::digest(canonical_request.as_bytes()));
+    push_hex(out, &hmac(key, string_to_sign.as_bytes()));
+}
+
+/// A REST request as SigV4 signs it (S3's): its method, its path and query already
+/// URI-encoded, and the headers to sign besides `host`, `x-amz-date` and the session token.
+pub(super) struct RestRequest<'a> {
+    pub method: &'a str,
+    /// The path as sent, each segment URI-encoded once (S3 does not encode it twice).
+    pub path: &'a str,
+    /// Query parameters as sent, names and values URI-encoded ([`uri_encode`]).
+    pub query: Vec<(String, String)>,
+    /// Lowercase names, with their values.
+    pub headers: Vec<(&'a str, &'a str)>,
+    /// The payload's SHA-256 in hex, or `UNSIGNED-PAYLOAD`.
+    pub payload_hash: &'a str,
+}
+
+/// Where a REST request's signature goes.
+pub(super) enum SignatureLocation {
+    /// The `Authorization` header (and `x-amz-date`, and the session token's header).
+    Headers,
+    /// The query, valid for this many seconds (a presigned URL).
+    Query { expires_in_seconds: u64 },
+}
+
+/// What a signed REST request adds: headers to send, or the whole query string of a presigned
+/// URL (the request's own parameters and the signature's).
+pub(super) enum RestSigned {
+    Headers(Vec<(&'static str, String)>),
+    Query(String),
+}
+
+/// SigV4 of a REST request of `service`, in its headers or its query. The unit test checks
+/// both against AWS's own signer.
+pub(super) fn sign_rest(
+    mut request: RestRequest<'_>,
+    host: &str,
+    service: &str,
+    region: &str,
+    credentials: &Credentials,
+    location: SignatureLocation,
+    now: SystemTime,
+) -> RestSigned {
+    let amz_date = amz_date(now);
+    let date = &amz_date[..8];
+    let scope = [date, "/", region, "/", service, "/aws4_request"].concat();
+    let token = credentials.session_token();
+    let mut headers = request.headers.clone();
+    headers.push(("host", host));
+    if let SignatureLocation::Headers = location {
+        headers.push(("x-amz-date", &amz_date));
+        headers.extend(token.map(|token| ("x-amz-security-token", token)));
+    }
+    headers.sort_unstable();
+    let signed_headers = headers.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(";");
+    if let SignatureLocation::Query { expires_in_seconds } = location {
+        let credential = [credentials.access_key_id(), "/", &scope].concat();
+        request.query.extend([
+            ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
+            ("X-Amz-Credential".into(), uri_encode(&credential)),
+            ("X-Amz-Date".into(), amz_date.clone()),
+            ("X-Amz-Expires".into(), expires_in_seconds.to_string()),
+            ("X-Amz-SignedHeaders".into(), uri_encode(&signed_headers)),
+        ]);
+        if let Some(token) = token {
+            request.query.push(("X-Amz-Security-Token".into(), uri_encode(token)));
+        }
+    }
+    request.query.sort_unstable();
+    let query = request
+        .query
+        .iter()
+        .map(|(name, value)| [name.as_str(), "=", value.as_str()].concat())
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut canonical_request = [request.method, "\n", request.path, "\n", &query, "\n"].concat();
+    for (name, value) in &headers {
+        canonical_request.extend([*name, ":", value.trim(), "\n"]);
+    }
+    canonical_request.extend(["\n", &signed_headers, "\n", request.payload_hash]);
+    let key = signing_key(credentials.secret_access_key(), date, region, service);
+    match location {
+        SignatureLocation::Headers => {
+            let mut authorization = [
+                "AWS4-HMAC-SHA256 Credential=",
+                credentials.access_key_id(),
+                "/",
+                &scope,
+                ", SignedHeaders=",
+                &signed_headers,
+                ", Signature=",
+            ]
+            .concat();
+            push_signature(&mut authorization, &key, &amz_date, &scope, &canonical_request);
+            let mut added = vec![("authorization", authorization), ("x-amz-date", amz_date)];
+            added.extend(token.map(|token| ("x-amz-security-token", token.to_string())));
+            RestSigned::Headers(added)
+        }
+        SignatureLocation::Query { .. } => {
+            let mut query = query;
+            query.push_str("&X-Amz-Signature=");
+            push_signature(&mut query, &key, &amz_date, &scope, &canonical_request);
+            RestSigned::Query(query)
+        }
+    }
+}
+
+/// `text` URI-encoded as SigV4 and S3 encode: every byte but RFC 3986's unreserved characters.
+pub(crate) fn uri_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, super::FORM_VALUE).to_string()
 }
 
 /// `value` in decimal, padded with zeros to `width` digits (1 to 20), without `format!`'s
@@ -99,7 +226,7 @@ pub fn push_digits(out: &mut String, value: u64, width: usize) {
 }
 
 /// `bytes` in lowercase hexadecimal.
-fn push_hex(out: &mut String, bytes: &[u8]) {
+pub(super) fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for byte in bytes {
         out.push(char::from(DIGITS[usize::from(byte >> 4)]));
@@ -222,6 +349,159 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// An S3 request signed by AWS's own signer as S3 wants it: the path encoded once, not
+    /// normalized, the payload's hash in `x-amz-content-sha256` (or `UNSIGNED-PAYLOAD` in the
+    /// query). Answers the headers or the query parameters it adds.
+    fn s3_signed_by_aws(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        credentials: &Credentials,
+        now: SystemTime,
+        expires_in: Option<Duration>,
+    ) -> Vec<(String, String)> {
+        use aws_sigv4::http_request::{
+            PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation as Location,
+            SigningSettings, UriPathNormalizationMode, sign as aws_sign,
+        };
+        use aws_sigv4::sign::v4::SigningParams;
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        if let Some(expires_in) = expires_in {
+            settings.signature_location = Location::QueryParams;
+            settings.expires_in = Some(expires_in);
+        } else {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
+        let identity = credentials.clone().into();
+        let params = SigningParams::builder()
+            .identity(&identity)
+            .region("eu-west-1")
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let body = body.map_or(SignableBody::UnsignedPayload, SignableBody::Bytes);
+        let request = SignableRequest::new(method, url, headers.iter().copied(), body).unwrap();
+        let (instructions, _) = aws_sign(request, &params).unwrap().into_parts();
+        let (headers, params) = instructions.into_parts();
+        headers
+            .iter()
+            .map(|header| (header.name().to_string(), header.value().to_string()))
+            .chain(
+                params
+                    .into_iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string())),
+            )
+            .collect()
+    }
+
+    #[test]
+    fn s3_signatures_match_aws_own_signer_in_headers_and_in_presigned_urls() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_582_245);
+        let host = "127.0.0.1:5005";
+        // A key as the desk writes them: a file name with a space, an accent and a `+`.
+        let path = [
+            "/hookgate-attachments/attachments/org_1/att_2/",
+            &uri_encode("Q3 report+ü.pdf"),
+        ]
+        .concat();
+        let url = format!("http://{host}{path}");
+        for token in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")] {
+            let credentials = credentials(token);
+            let body = b"%PDF-1.7 bytes";
+            let hash = hex::encode(Sha256::digest(body));
+            let put = RestRequest {
+                method: "PUT",
+                path: &path,
+                query: Vec::new(),
+                headers: vec![("content-type", "application/pdf"), ("x-amz-content-sha256", &hash)],
+                payload_hash: &hash,
+            };
+            let RestSigned::Headers(ours) = sign_rest(
+                put,
+                host,
+                "s3",
+                "eu-west-1",
+                &credentials,
+                SignatureLocation::Headers,
+                now,
+            ) else {
+                panic!("signed in the headers")
+            };
+            let theirs = s3_signed_by_aws(
+                "PUT",
+                &url,
+                &[("content-type", "application/pdf"), ("host", host)],
+                Some(body),
+                &credentials,
+                now,
+                None,
+            );
+            let authorization = |headers: &[(String, String)]| {
+                headers
+                    .iter()
+                    .find(|(name, _)| name == "authorization")
+                    .map(|(_, value)| value.clone())
+            };
+            let ours: Vec<(String, String)> = ours
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value))
+                .collect();
+            assert_eq!(authorization(&ours), authorization(&theirs));
+
+            let disposition = "attachment; filename=\"Q3 report+u.pdf\"; filename*=UTF-8''Q3%20report%2B%C3%BC.pdf";
+            let get = RestRequest {
+                method: "GET",
+                path: &path,
+                query: vec![
+                    ("response-content-disposition".into(), uri_encode(disposition)),
+                    ("response-content-type".into(), uri_encode("application/pdf")),
+                ],
+                headers: Vec::new(),
+                payload_hash: "UNSIGNED-PAYLOAD",
+            };
+            let RestSigned::Query(query) = sign_rest(
+                get,
+                host,
+                "s3",
+                "eu-west-1",
+                &credentials,
+                SignatureLocation::Query {
+                    expires_in_seconds: 900,
+                },
+                now,
+            ) else {
+                panic!("signed in the query")
+            };
+            let url_with_parameters = format!(
+                "{url}?response-content-disposition={}&response-content-type={}",
+                uri_encode(disposition),
+                uri_encode("application/pdf")
+            );
+            let theirs = s3_signed_by_aws(
+                "GET",
+                &url_with_parameters,
+                &[("host", host)],
+                None,
+                &credentials,
+                now,
+                Some(Duration::from_secs(900)),
+            );
+            let signature = theirs.iter().find(|(name, _)| name == "X-Amz-Signature").unwrap();
+            assert!(
+                query.ends_with(&format!("&X-Amz-Signature={}", signature.1)),
+                "{query} against {theirs:?}"
+            );
+            assert!(query.contains("X-Amz-Expires=900"), "{query}");
+            assert_eq!(query.contains("X-Amz-Security-Token="), token.is_some());
         }
     }
 
