@@ -11,8 +11,7 @@ use shared::runtime::Services;
 const BOUNDARY: &str = "----hookgateTestBoundary7MA4YWxkTrZu0gW";
 
 async fn files() -> FileStore {
-    let config = sdk_config(&harness::emulator().endpoint).await;
-    FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true).unwrap()
+    harness::file_store()
 }
 
 async fn call(services: &Services, files: &FileStore, request: FixtureRequest) -> (u16, Value) {

@@ -190,9 +190,8 @@ fn meta_request(fixture_name: &str, body: &str, secret: &str) -> FixtureRequest 
 
 /// WhatsApp's source, fetching media from the stand-in.
 async fn whatsapp_source(c: &Channels) -> shared::inbound::whatsapp::Whatsapp {
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
     shared::inbound::whatsapp::Whatsapp {
-        files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true).unwrap(),
+        files: harness::file_store(),
         http: shared::runtime::provider_client().unwrap(),
         graph_url: harness::provider_apis("http://127.0.0.1:9", &c.standin.url).graph,
     }

@@ -35,12 +35,11 @@ async fn mailroom(name: &str) -> Mailroom {
     let queue = OwnQueue::new(name).await;
     let mut inbound = harness::inbound_services(Arc::new(SystemClock)).await;
     inbound.publisher = queue.publisher();
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
     Mailroom {
         desk: services().await,
         inbound,
         door: EmailDoor {
-            files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true).unwrap(),
+            files: harness::file_store(),
             http: shared::runtime::provider_client().unwrap(),
             resend_api_url: standin.url.clone(),
         },

@@ -1144,14 +1144,14 @@ async fn services_through(
     queue_url: &str,
 ) -> (shared::runtime::Services, shared::outbound::Publisher) {
     let direct = services().await;
-    let config = harness::sdk_config(&proxy.endpoint).await;
+    let config = harness::aws_config(&proxy.endpoint);
     let services = shared::runtime::Services {
         store: shared::store::Store::from_config(&config, harness::TABLE).expect("store"),
         ..direct
     };
     let publisher = shared::outbound::Publisher {
         queue: DeliveryQueue {
-            sqs: harness::queue_sender(&config),
+            sqs: harness::queue_sender(),
             queue_url: queue_url.to_string(),
         },
         cache: shared::outbound::EndpointCache::new(Duration::ZERO),

@@ -94,14 +94,13 @@ async fn seed_order_is_stored_and_the_agent_can_answer_where_it_is() {
 /// nothing.
 #[tokio::test]
 async fn the_store_speaks_https_and_trusts_only_its_roots() {
-    use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
     use shared::aws::tls_trusting;
     use shared::store::Store;
     use shared::store::dynamodb::DynamoDb;
     let relay = harness::tls_relay::tls_relay();
     let services = services().await;
     let org = new_org(&services).await;
-    let credentials = SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "tests"));
+    let credentials = shared::aws::Credentials::new("test", "test", None);
     let trusting_the_relay = tls_trusting(relay.ca_pem()).expect("the relay's CA is a certificate");
     let client = DynamoDb::with_tls(&relay.url, "us-east-1", credentials.clone(), trusting_the_relay).unwrap();
     let over_tls = shared::runtime::Services {
@@ -224,8 +223,7 @@ async fn the_queues_client_receives_releases_and_deletes() {
 /// filter on. A topic that does not exist is named by SNS's code, and not tried again.
 #[tokio::test]
 async fn the_topics_client_publishes_what_subscribers_receive() {
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
-    let sns = shared::aws::sns::Sns::from_config(&config).unwrap();
+    let sns = shared::aws::sns::Sns::from_config(&harness::aws_config(&harness::emulator().endpoint)).unwrap();
     let (sqs, queue_url) = harness::alerts_queue("sns-client-subscriber").await;
     let topic = &harness::emulator().topic_arns[harness::ALERTS_TOPIC];
     let message = json!({"detail": "a + b = c & d; 100% \"quoted\"\nnext line, Grüße \u{1F600}"}).to_string();
@@ -497,7 +495,7 @@ async fn a_key_of_one_organization_cannot_revoke_another_organizations_key() {
 }
 
 async fn probes(queue_url: &str) -> HealthProbes {
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
+    let config = harness::aws_config(&harness::emulator().endpoint);
     HealthProbes {
         store: shared::store::Store::from_config(&config, harness::TABLE).expect("store"),
         sqs: shared::aws::sqs::Sqs::from_config(&config).expect("SQS"),
@@ -722,7 +720,8 @@ async fn a_post_with_an_idempotency_key_runs_once_and_answers_the_same() {
 #[tokio::test]
 async fn secrets_read_together_match_each_read_alone() {
     let config = harness::sdk_config(&harness::emulator().endpoint).await;
-    let client = shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap();
+    let functions = harness::aws_config(&harness::emulator().endpoint);
+    let client = shared::aws::secrets_manager::SecretsManager::from_config(&functions).unwrap();
     let pepper = shared::secrets::Pepper::load(&client, harness::PEPPER_SECRET)
         .await
         .unwrap();

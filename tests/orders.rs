@@ -848,7 +848,7 @@ async fn calls_queue_counts() -> (u64, u64) {
     let config = harness::sdk_config(&emulator.endpoint).await;
     let queue = OwnQueue {
         sqs: aws_sdk_sqs::Client::new(&config),
-        sender: harness::queue_sender(&config),
+        sender: harness::queue_sender(),
         url: emulator.queue_urls[harness::CALLS_QUEUE].clone(),
     };
     queued(&queue).await

@@ -43,11 +43,10 @@ async fn widget(name: &str, per_client: u32) -> Widget {
         .unwrap();
     let clock = Arc::new(MovableClock(Mutex::new(start)));
     let desk = services().await;
-    let config = harness::sdk_config(&harness::emulator().endpoint).await;
     let services = WidgetServices {
         store: desk.store.clone(),
         publisher: queue.publisher(),
-        files: shared::blob::FileStore::new(&config, harness::ATTACHMENTS_BUCKET, true).unwrap(),
+        files: harness::file_store(),
         secrets: harness::secret_box().await,
         clock: clock.clone(),
         per_client_per_minute: per_client,

@@ -43,7 +43,10 @@ fn option(args: &[String], name: &str) -> Option<String> {
 }
 
 async fn run(args: Vec<String>) -> Result<(), String> {
-    let config = aws_config().await;
+    // The SDK's configuration for what this tool does itself, the functions' for what it runs
+    // of theirs (an organization's services).
+    let config = admin::sdk_loader().load().await;
+    let functions = || aws_config().map_err(|e| e.to_string());
     match args.first().map(String::as_str) {
         Some("provision") => {
             let template = PathBuf::from(option(&args, "--template").unwrap_or_else(|| "template.yaml".into()));
@@ -65,7 +68,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             let rate_limit = option(&args, "--rate-limit-per-minute")
                 .map(|n| n.parse().map_err(|_| "--rate-limit-per-minute is a whole number"))
                 .transpose()?;
-            let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
+            let services = Services::from_env(&functions()?).await.map_err(|e| e.to_string())?;
             let done = admin::bootstrap::bootstrap(&services, &name, rate_limit).await?;
             println!(
                 "organization: {} ({})",
@@ -81,8 +84,10 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 option(&args, "--account-id").ok_or(USAGE)?,
                 option(&args, "--secret").ok_or(USAGE)?,
             );
-            let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
-            let secrets = shared::runtime::secret_box(&config).await.map_err(|e| e.to_string())?;
+            let services = Services::from_env(&functions()?).await.map_err(|e| e.to_string())?;
+            let secrets = shared::runtime::secret_box(&functions()?)
+                .await
+                .map_err(|e| e.to_string())?;
             let integration =
                 admin::billing::connect_billing(&services.store, &secrets, &org_id, &account_id, &secret).await?;
             println!(
@@ -100,7 +105,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             poller.run(&config).await
         }
         Some("activation-code") if args.get(1).map(String::as_str) == Some("create") => {
-            let services = Services::from_env(&config).await.map_err(|e| e.to_string())?;
+            let services = Services::from_env(&functions()?).await.map_err(|e| e.to_string())?;
             let code = admin::activation::create_code(
                 &services,
                 &admin::activation::CodeSpec {

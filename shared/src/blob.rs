@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_config::SdkConfig;
+use crate::aws::AwsConfig;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
@@ -46,7 +46,7 @@ fn storage_failure<E: std::fmt::Debug>(doing: &'static str) -> impl FnOnce(E) ->
 }
 
 impl FileStore {
-    pub fn new(config: &SdkConfig, bucket: impl Into<String>, path_style: bool) -> Result<Self, String> {
+    pub fn new(config: &AwsConfig, bucket: impl Into<String>, path_style: bool) -> Result<Self, String> {
         let bucket = bucket.into();
         Ok(Self {
             s3: S3::from_config(config, &bucket, path_style)?,
@@ -56,7 +56,7 @@ impl FileStore {
     }
 
     /// `ATTACHMENTS_BUCKET`, and `S3_FORCE_PATH_STYLE` (`true` for S3-compatible endpoints).
-    pub fn from_env(config: &SdkConfig) -> Result<Self, crate::runtime::Error> {
+    pub fn from_env(config: &AwsConfig) -> Result<Self, crate::runtime::Error> {
         let bucket = crate::runtime::required_env("ATTACHMENTS_BUCKET")?;
         let path_style = crate::runtime::env_or("S3_FORCE_PATH_STYLE", false)?;
         Ok(Self::new(config, bucket, path_style)?)
@@ -107,10 +107,7 @@ impl FileStore {
         expires_in: Duration,
     ) -> Result<PresignedPost, ApiError> {
         let client = self.s3.client();
-        let credentials = client
-            .credentials()
-            .await
-            .map_err(storage_failure("reading credentials"))?;
+        let credentials = client.credentials();
         let region = client.region();
         let date = now
             .format(format_description!("[year][month][day]"))

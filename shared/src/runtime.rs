@@ -11,13 +11,11 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
-use aws_smithy_http_client::tls;
 use lambda_http::{Body, Request, Response, service_fn};
 
 pub mod sqs;
 
-use crate::aws::AWS_ROOTS;
+use crate::aws::AwsConfig;
 use crate::aws::secrets_manager::SecretsManager;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::SecretBox;
@@ -36,13 +34,13 @@ pub struct Services {
 
 impl Services {
     /// Builds the clients and reads the pepper once, for the container's lifetime.
-    pub async fn from_env(config: &SdkConfig) -> Result<Self, Error> {
+    pub async fn from_env(config: &AwsConfig) -> Result<Self, Error> {
         let secrets = SecretsManager::from_config(config)?;
         let pepper = Pepper::load(&secrets, &required_env("PEPPER_SECRET_ID")?).await?;
         Self::with_pepper(config, pepper)
     }
 
-    fn with_pepper(config: &SdkConfig, pepper: Pepper) -> Result<Self, Error> {
+    fn with_pepper(config: &AwsConfig, pepper: Pepper) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             pepper,
@@ -53,9 +51,9 @@ impl Services {
 
 /// A function's start: structured logs, the AWS configuration, and the services of the
 /// authenticated routes, built once per container.
-pub async fn start() -> Result<(SdkConfig, Services), Error> {
+pub async fn start() -> Result<(AwsConfig, Services), Error> {
     init_tracing();
-    let config = aws_config().await;
+    let config = aws_config()?;
     let services = Services::from_env(&config).await?;
     Ok((config, services))
 }
@@ -64,7 +62,7 @@ pub async fn start() -> Result<(SdkConfig, Services), Error> {
 /// signing key (`SIGNING_KEY_SECRET_ID`) are read in one call.
 pub async fn start_with_secret_box() -> Result<(Services, SecretBox), Error> {
     init_tracing();
-    let config = aws_config().await;
+    let config = aws_config()?;
     let client = SecretsManager::from_config(&config)?;
     let (pepper_id, signing_key_id) = (
         required_env("PEPPER_SECRET_ID")?,
@@ -76,33 +74,16 @@ pub async fn start_with_secret_box() -> Result<(Services, SecretBox), Error> {
 }
 
 /// The box keyed by the secret `SIGNING_KEY_SECRET_ID` names, read once per container.
-pub async fn secret_box(config: &SdkConfig) -> Result<SecretBox, Error> {
+pub async fn secret_box(config: &AwsConfig) -> Result<SecretBox, Error> {
     let client = SecretsManager::from_config(config)?;
     let signing_key = crate::secrets::load(&client, &required_env("SIGNING_KEY_SECRET_ID")?).await?;
     Ok(SecretBox::from_secret(signing_key.as_bytes()))
 }
 
-/// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
-pub async fn aws_config() -> SdkConfig {
-    aws_loader().load().await
-}
-
-/// The SDK's configuration loader with its HTTPS client: rustls on ring, the TLS provider the
-/// rest of the crate already uses (the SDK's default, aws-lc, is a second C library to build),
-/// trusting AWS's roots only. The SDK talks to nothing but AWS, and reading the system's roots
-/// (a bundle and then each file of `/etc/ssl/certs` on Debian) was most of a cold start's
-/// configuration time.
-pub fn aws_loader() -> ConfigLoader {
-    let roots = tls::TrustStore::empty().with_pem_certificate(AWS_ROOTS);
-    let context = tls::TlsContext::builder()
-        .with_trust_store(roots)
-        .build()
-        .expect("AWS's root certificates are well-formed PEM");
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
-        .tls_context(context)
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
+/// The AWS configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`): see
+/// [`AwsConfig::from_env`].
+pub fn aws_config() -> Result<AwsConfig, Error> {
+    Ok(AwsConfig::from_env()?)
 }
 
 pub fn required_env(name: &str) -> Result<String, Error> {
@@ -185,39 +166,4 @@ pub fn provider_client() -> Result<reqwest::Client, Error> {
         .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
         .timeout(std::time::Duration::from_secs(env_or("PROVIDER_TIMEOUT_SECONDS", 10)?))
         .build()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sdk_and_the_store_trust_the_five_amazon_trust_services_roots() {
-        let mut rest = AWS_ROOTS;
-        let mut subjects = Vec::new();
-        while let Ok((after, pem)) = x509_parser::pem::parse_x509_pem(rest) {
-            let certificate = pem.parse_x509().expect("a certificate");
-            assert!(certificate.is_ca(), "{} is a CA", certificate.subject());
-            assert_eq!(certificate.subject(), certificate.issuer(), "a self-signed root");
-            subjects.push(certificate.subject().to_string());
-            rest = after;
-        }
-        let common_names: Vec<&str> = subjects
-            .iter()
-            .map(|subject| subject.rsplit("CN=").next().unwrap_or_default())
-            .collect();
-        assert_eq!(
-            common_names,
-            [
-                "Amazon Root CA 1",
-                "Amazon Root CA 2",
-                "Amazon Root CA 3",
-                "Amazon Root CA 4",
-                "Starfield Services Root Certificate Authority - G2"
-            ]
-        );
-        // The loader's HTTPS client and the store's take them.
-        drop(aws_loader());
-        crate::aws::tls_trusting(AWS_ROOTS).expect("the store's TLS configuration");
-    }
 }

@@ -293,7 +293,7 @@ async fn startup_phases_child() {
     let started = Instant::now();
     shared::runtime::init_tracing();
     let tracing = started.elapsed();
-    let config = shared::runtime::aws_config().await;
+    let config = shared::runtime::aws_config().unwrap();
     let config_read = started.elapsed();
     let store = shared::store::Store::from_config(&config, harness::TABLE).unwrap();
     let secrets = shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap();

@@ -220,9 +220,25 @@ pub fn emulator() -> &'static Emulator {
     })
 }
 
-/// SDK configuration for the emulator, with dummy credentials.
+/// The functions' AWS configuration for the emulator, with the dummy credentials of
+/// [`sdk_config`] and of [`function_env`].
+pub fn aws_config(endpoint: &str) -> shared::aws::AwsConfig {
+    shared::aws::AwsConfig {
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint.into()),
+        credentials: shared::aws::Credentials::new("test", "test", None),
+    }
+}
+
+/// The attachments' bucket in the emulator, reached as the functions reach it.
+pub fn file_store() -> shared::blob::FileStore {
+    shared::blob::FileStore::new(&aws_config(&emulator().endpoint), ATTACHMENTS_BUCKET, true).expect("file store")
+}
+
+/// The SDK's configuration for the emulator (the tests' independent reader), with dummy
+/// credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    shared::runtime::aws_loader()
+    admin::sdk_loader()
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
@@ -261,7 +277,7 @@ pub async fn services() -> Services {
 }
 
 pub async fn services_with_clock(clock: Arc<dyn Clock>) -> Services {
-    let config = sdk_config(&emulator().endpoint).await;
+    let config = aws_config(&emulator().endpoint);
     let pepper = Pepper::load(
         &shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap(),
         PEPPER_SECRET,
@@ -511,18 +527,17 @@ pub async fn services_counting_calls() -> (Services, CallCounter) {
     (services, counter)
 }
 
-/// The functions' SQS client (`shared::aws::sqs`) over the emulator `config` points at. Tests
-/// read what it sent with the SDK's client, an independent reader.
-pub fn queue_sender(config: &SdkConfig) -> shared::aws::sqs::Sqs {
-    shared::aws::sqs::Sqs::from_config(config).expect("SQS client")
+/// The functions' SQS client (`shared::aws::sqs`) over the emulator. Tests read what it sent
+/// with the SDK's client, an independent reader.
+pub fn queue_sender() -> shared::aws::sqs::Sqs {
+    shared::aws::sqs::Sqs::from_config(&aws_config(&emulator().endpoint)).expect("SQS client")
 }
 
 /// The outbound publisher over the emulator's delivery queue, without caching endpoints.
 pub async fn publisher() -> shared::outbound::Publisher {
-    let config = sdk_config(&emulator().endpoint).await;
     shared::outbound::Publisher {
         queue: shared::outbound::DeliveryQueue {
-            sqs: queue_sender(&config),
+            sqs: queue_sender(),
             queue_url: emulator().queue_urls[DELIVERY_QUEUE].clone(),
         },
         cache: shared::outbound::EndpointCache::new(Duration::ZERO),
@@ -603,9 +618,8 @@ pub fn provider_apis(resend: &str, chat: &str) -> shared::worker::reply_sender::
 
 /// The reply queue of the emulator, where replies on email tickets wait for `reply-sender`.
 pub async fn reply_queue() -> shared::outbound::ReplyQueue {
-    let config = sdk_config(&emulator().endpoint).await;
     shared::outbound::ReplyQueue {
-        sqs: queue_sender(&config),
+        sqs: queue_sender(),
         queue_url: emulator().queue_urls[REPLY_QUEUE].clone(),
     }
 }
@@ -743,7 +757,7 @@ pub async fn delivery_worker(
 ) -> shared::worker::delivery::DeliveryWorker {
     use shared::outbound::ssrf::AddressPolicy;
     use shared::worker::delivery::send::delivery_http_client;
-    let config = sdk_config(&emulator().endpoint).await;
+    let config = aws_config(&emulator().endpoint);
     let policy = Arc::new(AddressPolicy::parse("127.0.0.0/8").unwrap());
     shared::worker::delivery::DeliveryWorker {
         store,
@@ -878,7 +892,7 @@ pub async fn stored_endpoint(
 
 /// The box that seals stored secrets, keyed as the functions key it.
 pub async fn secret_box() -> shared::crypto::SecretBox {
-    let config = sdk_config(&emulator().endpoint).await;
+    let config = aws_config(&emulator().endpoint);
     let key = Pepper::load(
         &shared::aws::secrets_manager::SecretsManager::from_config(&config).unwrap(),
         SIGNING_KEY_SECRET,
@@ -890,7 +904,7 @@ pub async fn secret_box() -> shared::crypto::SecretBox {
 
 /// What the provider webhook functions use, over the emulator, at `clock`'s time.
 pub async fn inbound_services(clock: Arc<dyn Clock>) -> shared::inbound::InboundServices {
-    let config = sdk_config(&emulator().endpoint).await;
+    let config = aws_config(&emulator().endpoint);
     shared::inbound::InboundServices {
         store: Store::from_config(&config, TABLE).expect("store"),
         secrets: secret_box().await,
@@ -946,7 +960,7 @@ impl OwnQueue {
             .expect("queue url");
         Self {
             sqs,
-            sender: queue_sender(&config),
+            sender: queue_sender(),
             url,
         }
     }

@@ -5,6 +5,6 @@ use shared::runtime::{aws_config, init_tracing, serve};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let services = AmazonServices::from_env(&aws_config().await).await?;
+    let services = AmazonServices::from_env(&aws_config()?).await?;
     serve(|request| amazon::handle(&services, request)).await
 }

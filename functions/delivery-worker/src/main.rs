@@ -5,6 +5,6 @@ use shared::worker::delivery::{self, DeliveryWorker};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let worker = DeliveryWorker::from_env(&aws_config().await).await?;
+    let worker = DeliveryWorker::from_env(&aws_config()?).await?;
     serve_sqs(|event| delivery::handle(&worker, event)).await
 }

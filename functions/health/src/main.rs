@@ -6,6 +6,6 @@ use shared::runtime::{aws_config, init_tracing, serve};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let probes = HealthProbes::from_env(&aws_config().await)?;
+    let probes = HealthProbes::from_env(&aws_config()?)?;
     serve(|request| health::handle(&probes, &SystemClock, request)).await
 }

@@ -19,12 +19,10 @@ mod sigv4;
 pub mod sns;
 pub mod sqs;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
@@ -51,9 +49,6 @@ const ATTEMPTS: u32 = 3;
 /// in well under a second.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Credentials are fetched again this long before they expire (Lambda's come from the
-/// environment and do not expire while the container lives).
-const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 /// The error codes the SDK's standard retry mode retries, whatever the service
 /// (`aws_runtime::retries::classifiers`: its throttling and transient errors).
 const RETRIED_CODES: [&str; 16] = [
@@ -74,6 +69,84 @@ const RETRIED_CODES: [&str; 16] = [
     "RequestTimeout",
     "RequestTimeoutException",
 ];
+
+/// Where the AWS services are and who calls them: what every client of this module is built
+/// from, once per container.
+#[derive(Clone, Debug)]
+pub struct AwsConfig {
+    pub region: String,
+    /// `AWS_ENDPOINT_URL`: every service at one endpoint (a local emulator). A service's own
+    /// variable (`AWS_ENDPOINT_URL_SQS`) outranks it.
+    pub endpoint: Option<String>,
+    pub credentials: Credentials,
+}
+
+impl AwsConfig {
+    /// The configuration Lambda gives a function in its environment: `AWS_REGION` (or
+    /// `AWS_DEFAULT_REGION`), the execution role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+    /// and `AWS_SESSION_TOKEN`, which stay valid while the environment lives, and
+    /// `AWS_ENDPOINT_URL` when set. A profile or instance credentials are not read: a function
+    /// runs in Lambda or against the local stack, and both set these.
+    pub fn from_env() -> Result<Self, String> {
+        let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let required = |name: &str| variable(name).ok_or_else(|| format!("environment variable {name} is not set"));
+        Ok(Self {
+            region: variable("AWS_REGION")
+                .or_else(|| variable("AWS_DEFAULT_REGION"))
+                .ok_or("no AWS region is configured (AWS_REGION)")?,
+            endpoint: variable("AWS_ENDPOINT_URL"),
+            credentials: Credentials::new(
+                required("AWS_ACCESS_KEY_ID")?,
+                required("AWS_SECRET_ACCESS_KEY")?,
+                variable("AWS_SESSION_TOKEN"),
+            ),
+        })
+    }
+}
+
+/// An access key, its secret, and the session token of temporary credentials.
+#[derive(Clone)]
+pub struct Credentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+}
+
+impl Credentials {
+    pub fn new(
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+        session_token: Option<String>,
+    ) -> Self {
+        Self {
+            access_key_id: access_key_id.into(),
+            secret_access_key: secret_access_key.into(),
+            session_token,
+        }
+    }
+
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    pub fn secret_access_key(&self) -> &str {
+        &self.secret_access_key
+    }
+
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
 
 /// The roots AWS's service endpoints chain to (Amazon Trust Services: Amazon Root CA 1 to 4 and
 /// the Starfield Services G2 root that cross-signs them).
@@ -331,8 +404,7 @@ struct Connection {
     /// The `Host` header as sent: the endpoint's host, and its port when not the default.
     host: String,
     region: String,
-    credentials: SharedCredentialsProvider,
-    cached: Mutex<Option<Credentials>>,
+    credentials: Credentials,
     /// Requests sent, retries included: what the service bills and throttles.
     requests: AtomicU64,
 }
@@ -353,7 +425,7 @@ impl AwsClient {
         service: Service,
         url: &str,
         region: &str,
-        credentials: SharedCredentialsProvider,
+        credentials: Credentials,
         tls: rustls::ClientConfig,
     ) -> Result<Self, String> {
         let invalid = |why: &str| format!("{} endpoint {url}: {why}", service.name);
@@ -389,7 +461,6 @@ impl AwsClient {
             host,
             region: region.to_string(),
             credentials,
-            cached: Mutex::new(None),
             requests: AtomicU64::new(0),
         })))
     }
@@ -397,7 +468,7 @@ impl AwsClient {
     /// A client of `service` through the endpoint, region and credentials of the AWS
     /// configuration (the service's `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL` for a
     /// local emulator), trusting AWS's roots.
-    pub fn from_config(service: Service, config: &aws_config::SdkConfig) -> Result<Self, String> {
+    pub fn from_config(service: Service, config: &AwsConfig) -> Result<Self, String> {
         Self::from_config_at(service, config, |endpoint, region| {
             endpoint.unwrap_or_else(|| format!("https://{}.{region}.amazonaws.com", service.signing_name))
         })
@@ -407,18 +478,20 @@ impl AwsClient {
     /// and the region: S3's bucket's URL, say.
     pub fn from_config_at(
         service: Service,
-        config: &aws_config::SdkConfig,
+        config: &AwsConfig,
         url: impl FnOnce(Option<String>, &str) -> String,
     ) -> Result<Self, String> {
-        let region = config.region().ok_or("no AWS region is configured")?.to_string();
-        let credentials = config
-            .credentials_provider()
-            .ok_or("no AWS credentials are configured")?;
         let endpoint = std::env::var(service.endpoint_variable)
             .ok()
-            .or_else(|| config.endpoint_url().map(str::to_string));
-        let url = url(endpoint, &region);
-        Self::new(service, &url, &region, credentials, tls_trusting(AWS_ROOTS)?)
+            .or_else(|| config.endpoint.clone());
+        let url = url(endpoint, &config.region);
+        Self::new(
+            service,
+            &url,
+            &config.region,
+            config.credentials.clone(),
+            tls_trusting(AWS_ROOTS)?,
+        )
     }
 
     /// The URL requests go to, without a trailing `/`.
@@ -496,7 +569,7 @@ impl AwsClient {
         headers.push(("x-amz-content-sha256", &payload_hash));
         let (headers, path, payload_hash, body) = (&headers, &path, &payload_hash, &body);
         self.with_retries(move || async move {
-            let credentials = self.credentials().await?;
+            let credentials = self.credentials();
             let request = sigv4::RestRequest {
                 method: method.as_str(),
                 path,
@@ -510,7 +583,7 @@ impl AwsClient {
                 &connection.host,
                 service.signing_name,
                 &connection.region,
-                &credentials,
+                credentials,
                 location,
                 SystemTime::now(),
             );
@@ -562,13 +635,13 @@ impl AwsClient {
         let location = sigv4::SignatureLocation::Query {
             expires_in_seconds: expires_in.as_secs(),
         };
-        let credentials = self.credentials().await?;
+        let credentials = self.credentials();
         let signed = sigv4::sign_rest(
             request,
             &connection.host,
             connection.service.signing_name,
             &connection.region,
-            &credentials,
+            credentials,
             location,
             now,
         );
@@ -612,7 +685,7 @@ impl AwsClient {
         let connection = &self.0;
         let service = connection.service;
         let content_type = service.protocol.content_type();
-        let credentials = self.credentials().await?;
+        let credentials = self.credentials();
         let signed = sigv4::sign(
             &sigv4::SigningInput {
                 service: service.signing_name,
@@ -621,7 +694,7 @@ impl AwsClient {
                 region: &connection.region,
                 target,
                 body: &body,
-                credentials: &credentials,
+                credentials,
             },
             SystemTime::now(),
         );
@@ -667,26 +740,9 @@ impl AwsClient {
         Err(AwsError::answered(service, answer.status.as_u16(), body))
     }
 
-    /// The credentials, fetched once and again only shortly before they expire.
-    pub(crate) async fn credentials(&self) -> Result<Credentials, AwsError> {
-        let fresh = |credentials: &Credentials| {
-            credentials
-                .expiry()
-                .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_BEFORE_EXPIRY)
-        };
-        if let Some(credentials) = self.0.cached.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
-            && fresh(credentials)
-        {
-            return Ok(credentials.clone());
-        }
-        let credentials = self
-            .0
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| AwsError::unreachable(self.0.service, format!("no AWS credentials: {e}")))?;
-        *self.0.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(credentials.clone());
-        Ok(credentials)
+    /// The credentials requests are signed with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.0.credentials
     }
 }
 
@@ -730,6 +786,34 @@ pub fn retry_jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clients_trust_the_five_amazon_trust_services_roots() {
+        let mut rest = AWS_ROOTS;
+        let mut subjects = Vec::new();
+        while let Ok((after, pem)) = x509_parser::pem::parse_x509_pem(rest) {
+            let certificate = pem.parse_x509().expect("a certificate");
+            assert!(certificate.is_ca(), "{} is a CA", certificate.subject());
+            assert_eq!(certificate.subject(), certificate.issuer(), "a self-signed root");
+            subjects.push(certificate.subject().to_string());
+            rest = after;
+        }
+        let common_names: Vec<&str> = subjects
+            .iter()
+            .map(|subject| subject.rsplit("CN=").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            common_names,
+            [
+                "Amazon Root CA 1",
+                "Amazon Root CA 2",
+                "Amazon Root CA 3",
+                "Amazon Root CA 4",
+                "Starfield Services Root Certificate Authority - G2"
+            ]
+        );
+        tls_trusting(AWS_ROOTS).expect("the clients' TLS configuration");
+    }
 
     #[test]
     fn errors_name_their_code_or_their_status() {

@@ -19,7 +19,7 @@ impl S3 {
     /// `AWS_ENDPOINT_URL`), region and credentials; addressed as `<endpoint>/<bucket>` with
     /// `path_style` (an S3-compatible endpoint such as the local emulator), else as
     /// `<bucket>.s3.<region>.amazonaws.com`.
-    pub fn from_config(config: &aws_config::SdkConfig, bucket: &str, path_style: bool) -> Result<Self, String> {
+    pub fn from_config(config: &crate::aws::AwsConfig, bucket: &str, path_style: bool) -> Result<Self, String> {
         AwsClient::from_config_at(SERVICE, config, |endpoint, region| match (path_style, endpoint) {
             (true, Some(endpoint)) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
             (true, None) => format!("https://s3.{region}.amazonaws.com/{bucket}"),

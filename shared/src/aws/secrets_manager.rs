@@ -55,7 +55,7 @@ struct SecretId<'a> {
 impl SecretsManager {
     /// The client of the AWS configuration's endpoint (`AWS_ENDPOINT_URL_SECRETS_MANAGER` or
     /// `AWS_ENDPOINT_URL` for a local emulator), region and credentials.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
+    pub fn from_config(config: &crate::aws::AwsConfig) -> Result<Self, String> {
         AwsClient::from_config(SECRETS_MANAGER, config).map(Self)
     }
 

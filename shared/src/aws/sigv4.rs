@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
+use super::Credentials;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -251,6 +251,15 @@ mod tests {
             "AKIDEXAMPLE",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
             token.map(str::to_string),
+        )
+    }
+
+    /// The same credentials as AWS's signer takes them.
+    fn theirs(credentials: &Credentials) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            credentials.session_token().map(str::to_string),
             None,
             "test",
         )
@@ -268,7 +277,7 @@ mod tests {
     ) -> String {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign as aws_sign};
         use aws_sigv4::sign::v4::SigningParams;
-        let identity = credentials.clone().into();
+        let identity = theirs(credentials).into();
         let params = SigningParams::builder()
             .identity(&identity)
             .region("eu-west-1")
@@ -378,7 +387,7 @@ mod tests {
         } else {
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         }
-        let identity = credentials.clone().into();
+        let identity = theirs(credentials).into();
         let params = SigningParams::builder()
             .identity(&identity)
             .region("eu-west-1")

@@ -10,7 +10,7 @@ pub struct Sns(AwsClient);
 impl Sns {
     /// The client of the AWS configuration's endpoint (`AWS_ENDPOINT_URL_SNS` or
     /// `AWS_ENDPOINT_URL` for a local emulator), region and credentials.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
+    pub fn from_config(config: &crate::aws::AwsConfig) -> Result<Self, String> {
         AwsClient::from_config(SNS, config).map(Self)
     }
 

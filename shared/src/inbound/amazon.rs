@@ -38,7 +38,7 @@ pub struct AmazonServices {
 }
 
 impl AmazonServices {
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+    pub async fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, crate::runtime::Error> {
         let http = SnsVerifier::https_client();
         Ok(Self {
             inbound: InboundServices::from_env(config).await?,

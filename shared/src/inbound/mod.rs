@@ -58,7 +58,7 @@ pub struct InboundServices {
 }
 
 impl InboundServices {
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub async fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             secrets: crate::runtime::secret_box(config).await?,

@@ -34,7 +34,7 @@ pub struct Whatsapp {
 }
 
 impl Whatsapp {
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+    pub fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
             files: FileStore::from_env(config)?,
             http: crate::runtime::provider_client()?,

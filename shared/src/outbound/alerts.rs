@@ -12,7 +12,7 @@ pub struct Alerts {
 
 impl Alerts {
     /// The topic `ALERTS_TOPIC_ARN` names.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+    pub fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
             sns: Sns::from_config(config)?,
             topic_arn: crate::runtime::required_env("ALERTS_TOPIC_ARN")?,

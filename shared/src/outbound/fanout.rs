@@ -22,7 +22,7 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+    pub fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
             queue: DeliveryQueue::from_env(&Sqs::from_config(config)?)?,
             cache: EndpointCache::from_env(),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_credential_types::provider::SharedCredentialsProvider;
+use crate::aws::Credentials;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
@@ -278,7 +278,7 @@ pub struct DynamoDb(AwsClient);
 
 impl DynamoDb {
     /// A client of the endpoint at `url` (`https://dynamodb.<region>.amazonaws.com` in AWS).
-    pub fn new(url: &str, region: &str, credentials: SharedCredentialsProvider) -> Result<Self, String> {
+    pub fn new(url: &str, region: &str, credentials: Credentials) -> Result<Self, String> {
         Self::with_tls(
             url,
             region,
@@ -291,14 +291,14 @@ impl DynamoDb {
     pub fn with_tls(
         url: &str,
         region: &str,
-        credentials: SharedCredentialsProvider,
+        credentials: Credentials,
         tls: rustls::ClientConfig,
     ) -> Result<Self, String> {
         AwsClient::new(DYNAMODB, url, region, credentials, tls).map(Self)
     }
 
     /// The client of the AWS configuration's endpoint, region and credentials.
-    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
+    pub fn from_config(config: &crate::aws::AwsConfig) -> Result<Self, String> {
         AwsClient::from_config(DYNAMODB, config).map(Self)
     }
 

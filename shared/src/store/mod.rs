@@ -704,7 +704,7 @@ impl Store {
 
     /// The table `table` through the endpoint, region and credentials of the AWS configuration
     /// (`AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` for a local emulator).
-    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Result<Self, String> {
+    pub fn from_config(config: &crate::aws::AwsConfig, table: impl Into<String>) -> Result<Self, String> {
         Ok(Self::new(DynamoDb::from_config(config)?, table))
     }
 
@@ -869,8 +869,7 @@ mod tests {
 
     #[test]
     fn a_documents_update_sets_each_field_then_hookgates_own_attributes() {
-        let credentials = aws_credential_types::Credentials::new("a", "b", None, None, "test");
-        let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(credentials);
+        let credentials = crate::aws::Credentials::new("a", "b", None);
         let client = DynamoDb::new("http://127.0.0.1:9", "eu-west-1", credentials).unwrap();
         let store = Store::new(client, "t");
         let sent = |fields: Value, meta: Vec<Meta>| {

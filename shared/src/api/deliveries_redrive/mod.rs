@@ -29,7 +29,7 @@ pub struct RedriveQueues {
 
 impl RedriveQueues {
     /// `DELIVERY_QUEUE_URL` and `DEAD_LETTER_QUEUE_URL`.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::runtime::Error> {
+    pub fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, crate::runtime::Error> {
         Ok(Self {
             delivery: DeliveryQueue::from_env(&Sqs::from_config(config)?)?,
             dead_letter_url: crate::runtime::required_env("DEAD_LETTER_QUEUE_URL")?,

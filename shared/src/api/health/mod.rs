@@ -34,7 +34,7 @@ pub struct HealthProbes {
 }
 
 impl HealthProbes {
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             sqs: Sqs::from_config(config)?,

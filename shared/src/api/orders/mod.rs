@@ -53,7 +53,7 @@ pub struct OrderSettings {
 }
 
 impl OrderSettings {
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         let publisher = Publisher::from_env(config)?;
         Ok(Self {
             calls: JobQueue::from_env(&publisher.queue.sqs, "CALLS_QUEUE_URL")?,

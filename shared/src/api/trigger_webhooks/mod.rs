@@ -42,7 +42,7 @@ pub struct TriggerServices {
 }
 
 impl TriggerServices {
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub async fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         Ok(Self {
             base: Services::from_env(config).await?,
             executions: JobQueue::from_env(&Sqs::from_config(config)?, "EXECUTIONS_QUEUE_URL")?,

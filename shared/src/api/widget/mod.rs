@@ -83,7 +83,7 @@ pub struct WidgetServices {
 }
 
 impl WidgetServices {
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub async fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             publisher: Publisher::from_env(config)?,

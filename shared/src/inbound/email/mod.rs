@@ -53,7 +53,7 @@ pub struct EmailDoor {
 }
 
 impl EmailDoor {
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         Ok(Self {
             files: FileStore::from_env(config)?,
             http: crate::runtime::provider_client()?,

@@ -58,7 +58,7 @@ pub struct DeliveryWorker {
 }
 
 impl DeliveryWorker {
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub async fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         let policy = Arc::new(AddressPolicy::parse(
             &std::env::var("DELIVERY_ALLOWED_CIDRS").unwrap_or_default(),
         )?);

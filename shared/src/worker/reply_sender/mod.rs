@@ -52,7 +52,7 @@ pub struct ReplySender {
 }
 
 impl ReplySender {
-    pub async fn from_env(config: &aws_config::SdkConfig) -> Result<Self, Error> {
+    pub async fn from_env(config: &crate::aws::AwsConfig) -> Result<Self, Error> {
         Ok(Self {
             store: Store::from_config(config, required_env("TABLE_NAME")?)?,
             queue: ReplyQueue::from_env(&Sqs::from_config(config)?)?,
