@@ -88,7 +88,12 @@ impl AwsConfig {
     /// `AWS_ENDPOINT_URL` when set. A profile or instance credentials are not read: a function
     /// runs in Lambda or against the local stack, and both set these.
     pub fn from_env() -> Result<Self, String> {
-        let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        Self::from_variables(|name| std::env::var(name).ok())
+    }
+
+    /// As [`Self::from_env`], from the variables `lookup` answers.
+    fn from_variables(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let variable = |name: &str| lookup(name).filter(|value| !value.is_empty());
         let required = |name: &str| variable(name).ok_or_else(|| format!("environment variable {name} is not set"));
         Ok(Self {
             region: variable("AWS_REGION")
@@ -813,6 +818,60 @@ mod tests {
             ]
         );
         tls_trusting(AWS_ROOTS).expect("the clients' TLS configuration");
+    }
+
+    #[test]
+    fn the_configuration_is_read_as_lambda_sets_it() {
+        let lambda = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ];
+        let from = |variables: &[(&str, &str)]| {
+            let variables: Vec<(String, String)> = variables
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect();
+            AwsConfig::from_variables(move |name| {
+                variables
+                    .iter()
+                    .find(|(variable, _)| variable == name)
+                    .map(|(_, value)| value.clone())
+            })
+        };
+        let config = from(&lambda).unwrap();
+        assert_eq!(
+            (config.region.as_str(), config.endpoint.as_deref()),
+            ("eu-west-1", None)
+        );
+        let credentials = &config.credentials;
+        assert_eq!(
+            (
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                credentials.session_token()
+            ),
+            ("ASIAEXAMPLE", "secret", Some("token"))
+        );
+        assert!(!format!("{config:?}").contains("secret\""), "the secret is not logged");
+
+        let local = [
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_SESSION_TOKEN", ""),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5005"),
+        ];
+        let config = from(&local).unwrap();
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.endpoint.as_deref(), Some("http://127.0.0.1:5005"));
+        assert_eq!(config.credentials.session_token(), None, "an empty token is none");
+
+        let error = from(&lambda[..3]).map(|_| ()).unwrap_err();
+        assert!(error.contains("AWS_SECRET_ACCESS_KEY"), "{error}");
+        assert!(from(&lambda[2..]).is_err(), "no region");
     }
 
     #[test]
