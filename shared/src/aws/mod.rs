@@ -1,7 +1,9 @@
-//! AWS's JSON protocol (`awsJson1_0`, which DynamoDB and SQS speak, and `awsJson1_1`, Secrets
-//! Manager's) over HTTP/1.1 with hyper and rustls, each request signed with SigV4 and retried as
-//! the SDK's standard mode retries. The store's DynamoDB client (`store::dynamodb`), the queues'
-//! SQS client ([`sqs`]) and the secrets' client ([`secrets_manager`]) are built on it.
+//! How the functions speak to AWS, without the SDK: the configuration Lambda sets in the
+//! environment ([`AwsConfig`]), and AWS's JSON protocol (`awsJson1_0`, which DynamoDB and SQS
+//! speak, and `awsJson1_1`, Secrets Manager's), its query protocol (SNS) and S3's REST over
+//! HTTP/1.1 with hyper and rustls, each request signed with SigV4 and retried as the SDK's
+//! standard mode retries. The store's DynamoDB client (`store::dynamodb`), [`sqs`],
+//! [`secrets_manager`], [`sns`] and [`s3`] are built on it.
 //!
 //! Why not the AWS SDK: its per-call machinery (runtime components and a config bag per call,
 //! endpoint rules, identity resolution, interceptors, a SigV4 over a generic HTTP request) cost
