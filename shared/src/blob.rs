@@ -12,10 +12,9 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::aws::s3::S3;
-use crate::aws::signing_key;
+use crate::aws::{amz_date, signing_key};
 use crate::crypto::hmac_sha256;
 use crate::error::ApiError;
 
@@ -109,12 +108,8 @@ impl FileStore {
         let client = self.s3.client();
         let credentials = client.credentials();
         let region = client.region();
-        let date = now
-            .format(format_description!("[year][month][day]"))
-            .map_err(storage_failure("formatting a date"))?;
-        let amz_date = now
-            .format(format_description!("[year][month][day]T[hour][minute][second]Z"))
-            .map_err(storage_failure("formatting a date"))?;
+        let amz_date = amz_date(now.into());
+        let date = &amz_date[..8];
         let credential = format!("{}/{date}/{region}/s3/aws4_request", credentials.access_key_id());
         let expires_at = crate::clock::rfc3339(now + expires_in);
         let mut fields = serde_json::Map::new();
@@ -133,7 +128,7 @@ impl FileStore {
         conditions.extend(fields.iter().map(|(name, value)| json!({ name: value })));
         let policy = json!({"expiration": expires_at, "conditions": conditions});
         let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-        let signing_key = signing_key(credentials.secret_access_key(), &date, region, "s3");
+        let signing_key = signing_key(credentials.secret_access_key(), date, region, "s3");
         let signature = hex::encode(hmac_sha256(&signing_key, &[policy.as_bytes()]));
         fields.insert("policy".into(), json!(policy));
         fields.insert("x-amz-signature".into(), json!(signature));

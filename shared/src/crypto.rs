@@ -54,13 +54,13 @@ impl SecretBox {
 
 /// HMAC-SHA256 of the concatenated `message` parts under `key`: the primitive of every
 /// signature scheme here (outbound deliveries, Shopify, Stripe, and the channels to come).
-pub fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> Vec<u8> {
+pub fn hmac_sha256(key: &[u8], message: &[&[u8]]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     for part in message {
         mac.update(part);
     }
-    mac.finalize().into_bytes().to_vec()
+    mac.finalize().into_bytes().into()
 }
 
 /// SHA-256 in hex: how tokens shown once are kept (a token of 200 random bits needs no pepper).

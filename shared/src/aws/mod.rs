@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use sigv4::push_digits;
-pub(crate) use sigv4::signing_key;
+pub(crate) use sigv4::{amz_date, signing_key};
 
 use crate::error::error_chain;
 
@@ -206,22 +206,21 @@ pub enum Protocol {
     RestXml,
 }
 
-impl Protocol {
-    fn content_type(self) -> &'static str {
-        match self {
-            Protocol::Json { content_type, .. } => content_type,
-            Protocol::Query { .. } => "application/x-www-form-urlencoded",
-            Protocol::RestXml => "application/octet-stream",
-        }
-    }
-}
+/// The query protocol's requests: a form.
+const FORM: &str = "application/x-www-form-urlencoded";
 
-/// What a form value keeps as it is: RFC 3986's unreserved characters, as the SDK encodes.
-const FORM_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+/// What URI encoding keeps as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// `text` URI-encoded as RFC 3986 and SigV4 encode a path segment, a query or a form value:
+/// every byte but the unreserved characters.
+pub fn uri_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
+}
 
 /// The code of an [`AwsError`] whose endpoint's certificate was refused.
 pub const CERTIFICATE_REFUSED: &str = "InvalidCertificate";
@@ -519,7 +518,11 @@ impl AwsClient {
     /// says may succeed later.
     pub async fn call<O: DeserializeOwned>(&self, operation: &str, input: &impl Serialize) -> Result<O, AwsError> {
         let service = self.0.service;
-        let Protocol::Json { target_prefix, .. } = service.protocol else {
+        let Protocol::Json {
+            target_prefix,
+            content_type,
+        } = service.protocol
+        else {
             return Err(AwsError::unreachable(
                 service,
                 format!("{operation}: not a JSON-protocol service"),
@@ -529,7 +532,8 @@ impl AwsClient {
             serde_json::to_vec(input)
                 .map_err(|e| AwsError::unreachable(service, format!("request not serializable: {e}")))?,
         );
-        let answer = self.send(Some(&[target_prefix, ".", operation].concat()), body).await?;
+        let target = [target_prefix, ".", operation].concat();
+        let answer = self.send(content_type, Some(&target), body).await?;
         serde_json::from_slice(&answer)
             .map_err(|e| AwsError::unreachable(service, format!("unreadable answer to {operation}: {e}")))
     }
@@ -546,15 +550,15 @@ impl AwsClient {
         };
         let mut form = ["Action=", operation, "&Version=", version].concat();
         for (name, value) in parameters {
-            form.extend(["&", name, "="]);
-            form.extend(percent_encoding::utf8_percent_encode(value, FORM_VALUE));
+            form.extend(["&", name, "=", &uri_encode(value)]);
         }
-        self.send(None, Bytes::from(form)).await
+        self.send(FORM, None, Bytes::from(form)).await
     }
 
     /// Sends `body`, and again while the failure is one a retry may mend.
-    async fn send(&self, target: Option<&str>, body: Bytes) -> Result<Bytes, AwsError> {
-        self.with_retries(|| self.attempt(target, body.clone())).await
+    async fn send(&self, content_type: &str, target: Option<&str>, body: Bytes) -> Result<Bytes, AwsError> {
+        self.with_retries(|| self.attempt(content_type, target, body.clone()))
+            .await
     }
 
     /// Sends a REST request (S3's) to `path` (URI-encoded, after the client's URL's own path)
@@ -570,8 +574,7 @@ impl AwsClient {
         let connection = &self.0;
         let service = connection.service;
         let path = [connection.url.path().trim_end_matches('/'), path].concat();
-        let mut payload_hash = String::with_capacity(64);
-        sigv4::push_hex(&mut payload_hash, &<sha2::Sha256 as sha2::Digest>::digest(&body));
+        let payload_hash = crate::crypto::sha256_hex(&body);
         let mut headers = headers.to_vec();
         headers.push(("x-amz-content-sha256", &payload_hash));
         let (headers, path, payload_hash, body) = (&headers, &path, &payload_hash, &body);
@@ -634,7 +637,7 @@ impl AwsClient {
             path: &path,
             query: query
                 .iter()
-                .map(|(name, value)| (sigv4::uri_encode(name), sigv4::uri_encode(value)))
+                .map(|(name, value)| (uri_encode(name), uri_encode(value)))
                 .collect(),
             headers: Vec::new(),
             payload_hash: "UNSIGNED-PAYLOAD",
@@ -688,10 +691,9 @@ impl AwsClient {
         }
     }
 
-    async fn attempt(&self, target: Option<&str>, body: Bytes) -> Result<Bytes, AwsError> {
+    async fn attempt(&self, content_type: &str, target: Option<&str>, body: Bytes) -> Result<Bytes, AwsError> {
         let connection = &self.0;
         let service = connection.service;
-        let content_type = service.protocol.content_type();
         let credentials = self.credentials();
         let signed = sigv4::sign(
             &sigv4::SigningInput {

@@ -7,8 +7,7 @@ use bytes::Bytes;
 use hyper::Method;
 use hyper::header::CONTENT_LENGTH;
 
-use super::sigv4::uri_encode;
-use super::{AwsClient, AwsError, S3 as SERVICE};
+use super::{AwsClient, AwsError, S3 as SERVICE, uri_encode};
 
 /// Handle on one bucket, built once per container and cloned freely.
 #[derive(Clone, Debug)]

@@ -3,9 +3,10 @@
 
 use std::time::SystemTime;
 
-use super::Credentials;
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+use super::{Credentials, uri_encode};
+use crate::crypto::hmac_sha256;
 
 /// One request as SigV4 signs it.
 pub(super) struct SigningInput<'a> {
@@ -68,7 +69,7 @@ pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
 }
 
 /// `now` as SigV4 writes it: `20260105T030405Z`.
-pub(super) fn amz_date(now: SystemTime) -> String {
+pub(crate) fn amz_date(now: SystemTime) -> String {
     let now = time::OffsetDateTime::from(now);
     let mut amz_date = String::with_capacity(16);
     push_digits(&mut amz_date, now.year().unsigned_abs().into(), 4);
@@ -86,9 +87,9 @@ pub(super) fn amz_date(now: SystemTime) -> String {
 /// presigned POST policies are signed with it too.
 pub(crate) fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let secret = ["AWS4", secret_access_key].concat();
-    let mut key = hmac(secret.as_bytes(), date.as_bytes());
+    let mut key = hmac_sha256(secret.as_bytes(), &[date.as_bytes()]);
     for part in [region, service, "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
+        key = hmac_sha256(&key, &[part.as_bytes()]);
     }
     key
 }
@@ -97,7 +98,7 @@ pub(crate) fn signing_key(secret_access_key: &str, date: &str, region: &str, ser
 fn push_signature(out: &mut String, key: &[u8; 32], amz_date: &str, scope: &str, canonical_request: &str) {
     let mut string_to_sign = ["AWS4-HMAC-SHA256\n", amz_date, "\n", scope, "\n"].concat();
     push_hex(&mut string_to_sign, &Sha256::digest(canonical_request.as_bytes()));
-    push_hex(out, &hmac(key, string_to_sign.as_bytes()));
+    push_hex(out, &hmac_sha256(key, &[string_to_sign.as_bytes()]));
 }
 
 /// A REST request as SigV4 signs it (S3's): its method, its path and query already
@@ -204,11 +205,6 @@ pub(super) fn sign_rest(
     }
 }
 
-/// `text` URI-encoded as SigV4 and S3 encode: every byte but RFC 3986's unreserved characters.
-pub(crate) fn uri_encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, super::FORM_VALUE).to_string()
-}
-
 /// `value` in decimal, padded with zeros to `width` digits (1 to 20), without `format!`'s
 /// machinery.
 pub fn push_digits(out: &mut String, value: u64, width: usize) {
@@ -226,18 +222,12 @@ pub fn push_digits(out: &mut String, value: u64, width: usize) {
 }
 
 /// `bytes` in lowercase hexadecimal.
-pub(super) fn push_hex(out: &mut String, bytes: &[u8]) {
+fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for byte in bytes {
         out.push(char::from(DIGITS[usize::from(byte >> 4)]));
         out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
     }
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -335,7 +325,11 @@ mod tests {
             let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
             for token in [None, Some("FwoGZXIvYXdzEXAMPLETOKEN")] {
                 for (service, target, body) in requests {
-                    let (name, content_type) = (service.signing_name, service.protocol.content_type());
+                    let content_type = match service.protocol {
+                        super::super::Protocol::Json { content_type, .. } => content_type,
+                        _ => super::super::FORM,
+                    };
+                    let name = service.signing_name;
                     for host in [&format!("{name}.eu-west-1.amazonaws.com"), "127.0.0.1:5100"] {
                         let credentials = credentials(token);
                         let ours = sign(

@@ -17,6 +17,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{EmailDoor, Mail, land};
+use crate::aws::uri_encode;
 use crate::crypto::constant_time_eq;
 use crate::desk::files::{FormFile, MAX_FILE_BYTES};
 use crate::error::{ApiError, ErrorBody};
@@ -28,13 +29,6 @@ use crate::store::integrations::Provider;
 
 /// Svix refuses signatures older (or newer) than this.
 pub const TOLERANCE_SECONDS: i64 = 300;
-
-/// What a path segment escapes: everything but RFC 3986's unreserved characters.
-const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// At most this many `v1,` values of one header are compared.
 const MAX_SIGNATURES: usize = 8;
@@ -257,7 +251,7 @@ impl ReceivingApi<'_> {
 
     /// The mail, with its attachments' bytes.
     async fn received_mail(&self, email_id: &str) -> Result<Mail, ApiError> {
-        let id = percent_encoding::utf8_percent_encode(email_id, PATH_SEGMENT).to_string();
+        let id = uri_encode(email_id);
         let email: ReceivedEmail = self.get_json(&format!("/emails/receiving/{id}")).await?;
         let (from_name, from) = mailbox_address(&email.from)
             .ok_or_else(|| ApiError::invalid_input("from", "the mail's sender is not an address"))?;
