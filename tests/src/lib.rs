@@ -227,6 +227,7 @@ pub fn aws_config(endpoint: &str) -> shared::aws::AwsConfig {
         region: "us-east-1".into(),
         endpoint: Some(endpoint.into()),
         credentials: shared::aws::Credentials::new("test", "test", None),
+        tls: shared::aws::tls_trusting(shared::aws::AWS_ROOTS).expect("AWS's roots"),
     }
 }
 

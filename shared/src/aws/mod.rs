@@ -81,6 +81,8 @@ pub struct AwsConfig {
     /// variable (`AWS_ENDPOINT_URL_SQS`) outranks it.
     pub endpoint: Option<String>,
     pub credentials: Credentials,
+    /// TLS trusting AWS's roots, parsed once for every client of the container.
+    pub tls: rustls::ClientConfig,
 }
 
 impl AwsConfig {
@@ -107,6 +109,7 @@ impl AwsConfig {
                 required("AWS_SECRET_ACCESS_KEY")?,
                 variable("AWS_SESSION_TOKEN"),
             ),
+            tls: tls_trusting(AWS_ROOTS)?,
         })
     }
 }
@@ -473,7 +476,7 @@ impl AwsClient {
 
     /// A client of `service` through the endpoint, region and credentials of the AWS
     /// configuration (the service's `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL` for a
-    /// local emulator), trusting AWS's roots.
+    /// local emulator), with its TLS (AWS's roots).
     pub fn from_config(service: Service, config: &AwsConfig) -> Result<Self, String> {
         Self::from_config_at(service, config, |endpoint, region| {
             endpoint.unwrap_or_else(|| format!("https://{}.{region}.amazonaws.com", service.signing_name))
@@ -496,7 +499,7 @@ impl AwsClient {
             &url,
             &config.region,
             config.credentials.clone(),
-            tls_trusting(AWS_ROOTS)?,
+            config.tls.clone(),
         )
     }
 
