@@ -194,7 +194,19 @@ impl Queues {
 
 /// The SQS event Lambda's event source mapping passes for `messages`, as the local poller builds it.
 fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> shared::runtime::sqs::SqsEvent {
-    let event = admin::poller::sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:faults", "us-east-1");
+    let messages: Vec<admin::poller::Message> = messages
+        .iter()
+        .map(|m| admin::poller::Message {
+            message_id: m.message_id().unwrap_or_default().into(),
+            receipt_handle: m.receipt_handle().unwrap_or_default().into(),
+            body: m.body().unwrap_or_default().into(),
+            md5_of_body: m.md5_of_body().unwrap_or_default().into(),
+            attributes: (m.attributes().into_iter().flatten())
+                .map(|(name, value)| (name.as_str().to_string(), value.clone()))
+                .collect(),
+        })
+        .collect();
+    let event = admin::poller::sqs_event(&messages, "arn:aws:sqs:us-east-1:123456789012:faults", "us-east-1");
     serde_json::from_value(event).expect("an SQS event")
 }
 

@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use serde_json::{Value, json};
 use shared::api::trigger_webhooks::ExecutionJob;
+use shared::aws::AwsConfig;
+use shared::aws::sqs::Sqs;
 use shared::store::triggers::TriggerKind;
 
 pub struct DemoRuntime {
@@ -22,33 +23,23 @@ pub struct DemoRuntime {
 
 impl DemoRuntime {
     /// Runs until the process is stopped.
-    pub async fn run(&self, config: &SdkConfig) -> Result<(), String> {
-        let sqs = aws_sdk_sqs::Client::new(config);
+    pub async fn run(&self, config: &AwsConfig) -> Result<(), String> {
+        let sqs = Sqs::from_config(config)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
         loop {
-            let received = match sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-            {
-                Ok(received) => received,
+            let messages = match crate::poller::receive(&sqs, &self.queue_url).await {
+                Ok(messages) => messages,
                 Err(e) => {
-                    eprintln!(
-                        "demo runtime: receiving: {}",
-                        aws_sdk_sqs::error::DisplayErrorContext(e)
-                    );
+                    eprintln!("demo runtime: receiving: {e}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            for message in received.messages() {
-                let job: ExecutionJob = match serde_json::from_str(message.body().unwrap_or_default()) {
+            for message in messages {
+                let job: ExecutionJob = match serde_json::from_str(&message.body) {
                     Ok(job) => job,
                     Err(e) => {
                         // Left on the queue: its redrive policy moves it to the dead-letter queue.
@@ -59,15 +50,13 @@ impl DemoRuntime {
                 match self.execute(&http, &job).await {
                     Ok(()) => {
                         println!("demo runtime: {} done", job.execution_id);
-                        let receipt = message.receipt_handle().unwrap_or_default();
-                        if let Err(e) = sqs
-                            .delete_message()
-                            .queue_url(&self.queue_url)
-                            .receipt_handle(receipt)
-                            .send()
-                            .await
-                        {
-                            eprintln!("demo runtime: deleting: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+                        let deleted = sqs
+                            .delete_message_batch(&self.queue_url, &[message.receipt_handle.as_str()])
+                            .await;
+                        match deleted {
+                            Ok(failures) if failures.is_empty() => {}
+                            Ok(_) => eprintln!("demo runtime: {} not deleted; it comes back", job.execution_id),
+                            Err(e) => eprintln!("demo runtime: deleting: {e}"),
                         }
                     }
                     Err(e) => eprintln!(

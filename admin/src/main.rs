@@ -43,15 +43,13 @@ fn option(args: &[String], name: &str) -> Option<String> {
 }
 
 async fn run(args: Vec<String>) -> Result<(), String> {
-    // The SDK's configuration for what this tool does itself, the functions' for what it runs
-    // of theirs (an organization's services).
-    let config = admin::sdk_loader().load().await;
-    let functions = || aws_config().map_err(|e| e.to_string());
+    // Read by the commands that speak to AWS only: `schedule` needs no credentials.
+    let config = || aws_config().map_err(|e| e.to_string());
     match args.first().map(String::as_str) {
         Some("provision") => {
             let template = PathBuf::from(option(&args, "--template").unwrap_or_else(|| "template.yaml".into()));
             let stack = StackDefinition::load(&template)?;
-            let done = admin::provision::provision(&config, &stack).await?;
+            let done = admin::provision::provision(&config()?, &stack).await?;
             println!("tables:  {}", done.tables.join(", "));
             for (name, url) in &done.queue_urls {
                 println!("queue:   {name} {url}");
@@ -68,7 +66,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             let rate_limit = option(&args, "--rate-limit-per-minute")
                 .map(|n| n.parse().map_err(|_| "--rate-limit-per-minute is a whole number"))
                 .transpose()?;
-            let services = Services::from_env(&functions()?).await.map_err(|e| e.to_string())?;
+            let services = Services::from_env(&config()?).await.map_err(|e| e.to_string())?;
             let done = admin::bootstrap::bootstrap(&services, &name, rate_limit).await?;
             println!(
                 "organization: {} ({})",
@@ -84,8 +82,8 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 option(&args, "--account-id").ok_or(USAGE)?,
                 option(&args, "--secret").ok_or(USAGE)?,
             );
-            let services = Services::from_env(&functions()?).await.map_err(|e| e.to_string())?;
-            let secrets = shared::runtime::secret_box(&functions()?)
+            let services = Services::from_env(&config()?).await.map_err(|e| e.to_string())?;
+            let secrets = shared::runtime::secret_box(&config()?)
                 .await
                 .map_err(|e| e.to_string())?;
             let integration =
@@ -102,10 +100,10 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 function: option(&args, "--function").ok_or(USAGE)?,
                 invoke_url: option(&args, "--invoke-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
             };
-            poller.run(&config).await
+            poller.run(&config()?).await
         }
         Some("activation-code") if args.get(1).map(String::as_str) == Some("create") => {
-            let services = Services::from_env(&functions()?).await.map_err(|e| e.to_string())?;
+            let services = Services::from_env(&config()?).await.map_err(|e| e.to_string())?;
             let code = admin::activation::create_code(
                 &services,
                 &admin::activation::CodeSpec {
@@ -145,7 +143,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 api_url: option(&args, "--api-url").unwrap_or_else(|| "http://127.0.0.1:9000".into()),
                 api_key: std::env::var("HOOKGATE_API_KEY").map_err(|_| "HOOKGATE_API_KEY is not set")?,
             };
-            runtime.run(&config).await
+            runtime.run(&config()?).await
         }
         _ => Err(USAGE.into()),
     }

@@ -4,12 +4,46 @@
 //! (`ReportBatchItemFailures`). Failed messages come back when their visibility ends, and the
 //! queue's redrive policy applies as in AWS.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use aws_config::SdkConfig;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::aws::sqs::Sqs;
+use shared::aws::{AwsConfig, AwsError};
+
+/// A message as `ReceiveMessage` hands it out with its system attributes.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Message {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    #[serde(rename = "MD5OfBody")]
+    pub md5_of_body: String,
+    /// `SentTimestamp`, `ApproximateReceiveCount` and the rest.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Up to ten messages of the queue at `queue_url`, waiting up to a second for one (long
+/// polling, as Lambda's pollers do), with every system attribute.
+pub async fn receive(sqs: &Sqs, queue_url: &str) -> Result<Vec<Message>, AwsError> {
+    #[derive(Deserialize)]
+    struct Received {
+        #[serde(rename = "Messages", default)]
+        messages: Vec<Message>,
+    }
+    let request = json!({
+        "QueueUrl": queue_url,
+        "MaxNumberOfMessages": 10,
+        "WaitTimeSeconds": 1,
+        "MessageSystemAttributeNames": ["All"],
+        "MessageAttributeNames": ["All"],
+    });
+    let received: Received = sqs.client().call("ReceiveMessage", &request).await?;
+    Ok(received.messages)
+}
 
 pub struct Poller {
     pub queue_url: String,
@@ -20,59 +54,42 @@ pub struct Poller {
 
 impl Poller {
     /// Runs until the process is stopped.
-    pub async fn run(&self, config: &SdkConfig) -> Result<(), String> {
-        let sqs = aws_sdk_sqs::Client::new(config);
+    pub async fn run(&self, config: &AwsConfig) -> Result<(), String> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Attributes {
+            attributes: BTreeMap<String, String>,
+        }
+        let sqs = Sqs::from_config(config)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| e.to_string())?;
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&self.queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
+        let request = json!({ "QueueUrl": self.queue_url, "AttributeNames": ["QueueArn"] });
+        let read: Attributes = sqs
+            .client()
+            .call("GetQueueAttributes", &request)
             .await
-            .map_err(|e| {
-                format!(
-                    "reading {}: {}",
-                    self.queue_url,
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            })?;
-        let arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .unwrap_or_default();
+            .map_err(|e| format!("reading {}: {e}", self.queue_url))?;
+        let arn = read.attributes.get("QueueArn").cloned().unwrap_or_default();
         let invoke = format!(
             "{}/2015-03-31/functions/{}/invocations",
             self.invoke_url.trim_end_matches('/'),
             self.function
         );
         loop {
-            let received = match sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send()
-                .await
-            {
-                Ok(received) => received,
+            let messages = match receive(&sqs, &self.queue_url).await {
+                Ok(messages) => messages,
                 Err(e) => {
-                    eprintln!("poller: receiving: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+                    eprintln!("poller: receiving: {e}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            let messages = received.messages();
             if messages.is_empty() {
                 continue;
             }
-            let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-            let event = sqs_event(messages, &arn, &region);
+            let event = sqs_event(&messages, &arn, &config.region);
             let response = http.post(&invoke).json(&event).send().await;
             let failed: HashSet<String> = match response {
                 Ok(response) if response.status().is_success() => match response.json::<Value>().await {
@@ -96,51 +113,41 @@ impl Poller {
                     continue;
                 }
             };
-            let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            let deleted: Vec<&str> = messages
                 .iter()
-                .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
-                .enumerate()
-                .filter_map(|(i, m)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(m.receipt_handle()?)
-                        .build()
-                        .ok()
-                })
+                .filter(|m| !failed.contains(&m.message_id))
+                .map(|m| m.receipt_handle.as_str())
                 .collect();
-            if entries.is_empty() {
+            if deleted.is_empty() {
                 continue;
             }
-            let deleted = sqs
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await;
-            if let Err(e) = deleted {
-                eprintln!("poller: deleting: {}", aws_sdk_sqs::error::DisplayErrorContext(e));
+            match sqs.delete_message_batch(&self.queue_url, &deleted).await {
+                Ok(failures) => {
+                    for failure in failures {
+                        eprintln!(
+                            "poller: not deleted: {} {}",
+                            failure.code,
+                            failure.message.unwrap_or_default()
+                        );
+                    }
+                }
+                Err(e) => eprintln!("poller: deleting: {e}"),
             }
         }
     }
 }
 
 /// The event Lambda's SQS event source mapping passes for `messages` of the queue `arn`.
-pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str, region: &str) -> Value {
+pub fn sqs_event(messages: &[Message], arn: &str, region: &str) -> Value {
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .into_iter()
-                .flatten()
-                .map(|(name, value)| (name.as_str().to_string(), Value::String(value.clone())))
-                .collect();
             json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "md5OfBody": m.md5_of_body(),
-                "attributes": attributes,
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "md5OfBody": m.md5_of_body,
+                "attributes": m.attributes,
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",
                 "eventSourceARN": arn,

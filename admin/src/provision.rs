@@ -1,16 +1,21 @@
 //! Creates the stack's stateful resources from [`StackDefinition`] against the configured AWS
 //! endpoint: the local emulator for `make dev` and the tests. Idempotent: what exists is kept.
+//!
+//! It speaks to AWS through the functions' own client (`shared::aws`), each request as AWS's
+//! API reference writes it, so nothing the local stack builds or runs links the AWS SDK (the
+//! tests keep the SDK as an independent reader of what the functions wrote).
 
 use std::collections::BTreeMap;
 
-use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
-use aws_sdk_sqs::types::QueueAttributeName;
+use bytes::Bytes;
+use hyper::Method;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value, json};
+use shared::aws::s3::S3;
+use shared::aws::{AwsClient, AwsConfig, AwsError, DYNAMODB, SECRETS_MANAGER, SNS, SQS, xml_element};
 
-use crate::template::{KeyElement, StackDefinition, TableDefinition};
+use crate::template::{KeyElement, QueueDefinition, StackDefinition, TableDefinition};
 
 /// Names and addresses of what was provisioned.
 #[derive(Debug, Default)]
@@ -22,168 +27,170 @@ pub struct Provisioned {
     pub buckets: Vec<String>,
 }
 
-fn error(what: &str, e: impl std::error::Error) -> String {
-    format!("{what}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+/// `result`, where a failure whose code is one of `exists` (the resource is there already)
+/// counts as done.
+fn created_or_exists<T>(result: Result<T, AwsError>, exists: &[&str], what: &str) -> Result<bool, String> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code.as_deref().is_some_and(|code| exists.contains(&code)) => Ok(false),
+        Err(e) => Err(format!("{what}: {e}")),
+    }
 }
 
-fn key_schema(elements: &[KeyElement]) -> Result<Vec<KeySchemaElement>, String> {
+fn key_schema(elements: &[KeyElement]) -> Vec<Value> {
     elements
         .iter()
-        .map(|e| {
-            KeySchemaElement::builder()
-                .attribute_name(&e.attribute)
-                .key_type(KeyType::from(e.key_type.as_str()))
-                .build()
-                .map_err(|e| e.to_string())
-        })
+        .map(|e| json!({ "AttributeName": e.attribute, "KeyType": e.key_type }))
         .collect()
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, table: &TableDefinition) -> Result<(), String> {
-    let mut request = client
-        .create_table()
-        .table_name(&table.name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .set_key_schema(Some(key_schema(&table.key_schema)?));
-    for (name, kind) in &table.attributes {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::from(kind.as_str()))
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
+async fn create_table(dynamodb: &AwsClient, table: &TableDefinition) -> Result<(), String> {
+    let mut request = json!({
+        "TableName": table.name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": key_schema(&table.key_schema),
+        "AttributeDefinitions": table.attributes.iter()
+            .map(|(name, kind)| json!({ "AttributeName": name, "AttributeType": kind }))
+            .collect::<Vec<_>>(),
+    });
+    // DynamoDB refuses an empty list of indexes: a table without them sends none.
+    if !table.indexes.is_empty() {
+        request["GlobalSecondaryIndexes"] = table
+            .indexes
+            .iter()
+            .map(|index| {
+                json!({
+                    "IndexName": index.name,
+                    "KeySchema": key_schema(&index.key_schema),
+                    "Projection": { "ProjectionType": index.projection },
+                })
+            })
+            .collect();
     }
-    for index in &table.indexes {
-        request = request.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(&index.name)
-                .set_key_schema(Some(key_schema(&index.key_schema)?))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(index.projection.as_str()))
-                        .build(),
-                )
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    match request.send().await {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
-        Err(e) => return Err(error(&format!("creating table {}", table.name), e)),
+    let created = dynamodb.call::<IgnoredAny>("CreateTable", &request).await;
+    if !created_or_exists(
+        created,
+        &["ResourceInUseException"],
+        &format!("creating table {}", table.name),
+    )? {
+        return Ok(());
     }
     if let Some(attribute) = &table.ttl_attribute {
-        client
-            .update_time_to_live()
-            .table_name(&table.name)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .attribute_name(attribute)
-                    .enabled(true)
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            )
-            .send()
+        let request = json!({
+            "TableName": table.name,
+            "TimeToLiveSpecification": { "AttributeName": attribute, "Enabled": true },
+        });
+        dynamodb
+            .call::<IgnoredAny>("UpdateTimeToLive", &request)
             .await
-            .map_err(|e| error(&format!("enabling TTL on {}", table.name), e))?;
+            .map_err(|e| format!("enabling TTL on {}: {e}", table.name))?;
     }
     Ok(())
 }
 
-pub async fn provision(config: &SdkConfig, stack: &StackDefinition) -> Result<Provisioned, String> {
+/// Creates `queue` (or finds it, with the same attributes) and answers its URL and ARN;
+/// `dead_letter_arns` holds the ARNs of the queues created before it.
+async fn create_queue(
+    sqs: &AwsClient,
+    queue: &QueueDefinition,
+    dead_letter_arns: &BTreeMap<String, String>,
+) -> Result<(String, String), String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Created {
+        queue_url: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Attributes {
+        attributes: BTreeMap<String, String>,
+    }
+    let mut attributes = Map::new();
+    if let Some(seconds) = queue.visibility_timeout {
+        attributes.insert("VisibilityTimeout".into(), seconds.to_string().into());
+    }
+    if let Some(seconds) = queue.message_retention_period {
+        attributes.insert("MessageRetentionPeriod".into(), seconds.to_string().into());
+    }
+    if let Some(redrive) = &queue.redrive {
+        let target = dead_letter_arns.get(&redrive.dead_letter_queue).ok_or_else(|| {
+            format!(
+                "{}: dead-letter queue {} is not defined",
+                queue.name, redrive.dead_letter_queue
+            )
+        })?;
+        let policy = json!({ "deadLetterTargetArn": target, "maxReceiveCount": redrive.max_receive_count });
+        attributes.insert("RedrivePolicy".into(), policy.to_string().into());
+    }
+    let created: Created = sqs
+        .call(
+            "CreateQueue",
+            &json!({ "QueueName": queue.name, "Attributes": attributes }),
+        )
+        .await
+        .map_err(|e| format!("creating queue {}: {e}", queue.name))?;
+    let read: Attributes = sqs
+        .call(
+            "GetQueueAttributes",
+            &json!({ "QueueUrl": created.queue_url, "AttributeNames": ["QueueArn"] }),
+        )
+        .await
+        .map_err(|e| format!("reading queue {}: {e}", queue.name))?;
+    let arn = read.attributes.get("QueueArn").cloned().unwrap_or_default();
+    Ok((created.queue_url, arn))
+}
+
+pub async fn provision(config: &AwsConfig, stack: &StackDefinition) -> Result<Provisioned, String> {
     let mut done = Provisioned::default();
-    let dynamodb = aws_sdk_dynamodb::Client::new(config);
+    let dynamodb = AwsClient::from_config(DYNAMODB, config)?;
     for table in &stack.tables {
         create_table(&dynamodb, table).await?;
         done.tables.push(table.name.clone());
     }
 
     // Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
-    let sqs = aws_sdk_sqs::Client::new(config);
+    let sqs = AwsClient::from_config(SQS, config)?;
     let mut queues: Vec<_> = stack.queues.iter().collect();
     queues.sort_by_key(|q| q.redrive.is_some());
     let mut arns = BTreeMap::new();
     for queue in queues {
-        let mut request = sqs.create_queue().queue_name(&queue.name);
-        if let Some(seconds) = queue.visibility_timeout {
-            request = request.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
-        }
-        if let Some(seconds) = queue.message_retention_period {
-            request = request.attributes(QueueAttributeName::MessageRetentionPeriod, seconds.to_string());
-        }
-        if let Some(redrive) = &queue.redrive {
-            let target: &String = arns.get(&redrive.dead_letter_queue).ok_or_else(|| {
-                format!(
-                    "{}: dead-letter queue {} is not defined",
-                    queue.name, redrive.dead_letter_queue
-                )
-            })?;
-            let policy =
-                serde_json::json!({ "deadLetterTargetArn": target, "maxReceiveCount": redrive.max_receive_count });
-            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
-        }
-        let url = request
-            .send()
-            .await
-            .map_err(|e| error(&format!("creating queue {}", queue.name), e))?
-            .queue_url
-            .unwrap_or_default();
-        let attributes = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| error(&format!("reading queue {}", queue.name), e))?;
-        let arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .unwrap_or_default();
+        let (url, arn) = create_queue(&sqs, queue, &arns).await?;
         arns.insert(queue.name.clone(), arn);
         done.queue_urls.insert(queue.name.clone(), url);
     }
 
-    let sns = aws_sdk_sns::Client::new(config);
+    let sns = AwsClient::from_config(SNS, config)?;
     for topic in &stack.topics {
-        let output = sns
-            .create_topic()
-            .name(topic)
-            .send()
+        // Creating a topic that exists answers the existing topic's ARN.
+        let answer = sns
+            .call_query("CreateTopic", &[("Name", topic)])
             .await
-            .map_err(|e| error(&format!("creating topic {topic}"), e))?;
-        done.topic_arns
-            .insert(topic.clone(), output.topic_arn.unwrap_or_default());
+            .map_err(|e| format!("creating topic {topic}: {e}"))?;
+        let answer = String::from_utf8_lossy(&answer);
+        let arn = xml_element(&answer, "TopicArn").unwrap_or_default().trim();
+        done.topic_arns.insert(topic.clone(), arn.to_string());
     }
 
-    let secrets = aws_sdk_secretsmanager::Client::new(config);
+    let secrets = AwsClient::from_config(SECRETS_MANAGER, config)?;
     for secret in &stack.secrets {
-        let created = secrets
-            .create_secret()
-            .name(secret)
-            .secret_string(shared::ids::random_base32(64))
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_exists_exception()) => {}
-            Err(e) => return Err(error(&format!("creating secret {secret}"), e)),
-        }
+        let request = json!({ "Name": secret, "SecretString": shared::ids::random_base32(64) });
+        let created = secrets.call::<IgnoredAny>("CreateSecret", &request).await;
+        created_or_exists(
+            created,
+            &["ResourceExistsException"],
+            &format!("creating secret {secret}"),
+        )?;
         done.secrets.push(secret.clone());
     }
 
-    let s3 = aws_sdk_s3::Client::new(config);
     for bucket in &stack.buckets {
         let name = crate::template::bucket_name(bucket);
-        let created = s3.create_bucket().bucket(&name).send().await;
-        match created {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => {}
-            Err(e) => return Err(error(&format!("creating bucket {name}"), e)),
-        }
+        // Addressed by path: the emulator's endpoint is an address and port, which a bucket's
+        // name cannot be prefixed to.
+        let s3 = S3::from_config(config, &name, true)?;
+        let created = s3.client().rest(&Method::PUT, "", &[], Bytes::new()).await;
+        let exists = ["BucketAlreadyOwnedByYou", "BucketAlreadyExists"];
+        created_or_exists(created, &exists, &format!("creating bucket {name}"))?;
         done.buckets.push(name);
     }
     Ok(done)

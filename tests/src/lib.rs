@@ -203,7 +203,7 @@ pub fn emulator() -> &'static Emulator {
                     runtime.block_on(async {
                         let stack = admin::template::StackDefinition::load(&repo_root().join("template.yaml"))
                             .expect("template");
-                        admin::provision::provision(&sdk_config(&endpoint).await, &stack)
+                        admin::provision::provision(&aws_config(&endpoint), &stack)
                             .await
                             .expect("provisioning the emulator")
                     })
@@ -236,10 +236,27 @@ pub fn file_store() -> shared::blob::FileStore {
     shared::blob::FileStore::new(&aws_config(&emulator().endpoint), ATTACHMENTS_BUCKET, true).expect("file store")
 }
 
+/// The SDK's configuration loader with its HTTPS client on rustls with ring (the TLS provider
+/// the functions use; the SDK's default, aws-lc, is a second C library to build), trusting
+/// AWS's roots only, as the functions' client does.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls;
+    let roots = tls::TrustStore::empty().with_pem_certificate(shared::aws::AWS_ROOTS);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(roots)
+        .build()
+        .expect("AWS's root certificates are well-formed PEM");
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_context(context)
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
+}
+
 /// The SDK's configuration for the emulator (the tests' independent reader), with dummy
 /// credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    admin::sdk_loader()
+    sdk_loader()
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))

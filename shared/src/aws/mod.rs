@@ -371,7 +371,7 @@ fn xml_error(body: &[u8]) -> Option<(String, String)> {
 }
 
 /// The content of the first element `name` in `xml` (no attributes, not nested in itself).
-pub(crate) fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+pub fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let open = ["<", name, ">"].concat();
     let start = xml.find(&open)? + open.len();
     let length = xml[start..].find(&["</", name, ">"].concat())?;

@@ -49,6 +49,12 @@ impl Sqs {
         AwsClient::from_config(SQS, config).map(Self)
     }
 
+    /// The client underneath, for the calls the functions do not make (the local stack's
+    /// poller, which long-polls with every attribute).
+    pub fn client(&self) -> &AwsClient {
+        &self.0
+    }
+
     /// Sends `body` to the queue at `queue_url`, delivered after `delay_seconds`, or after
     /// [`MAX_DELAY_SECONDS`] when that is longer than SQS delays a message.
     pub async fn send_message(&self, queue_url: &str, body: &str, delay_seconds: u32) -> Result<(), AwsError> {
