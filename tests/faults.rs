@@ -194,9 +194,9 @@ impl Queues {
 
 /// The SQS event Lambda's event source mapping passes for `messages`, as the local poller builds it.
 fn sqs_event_of(messages: &[aws_sdk_sqs::types::Message]) -> shared::runtime::sqs::SqsEvent {
-    let messages: Vec<admin::poller::Message> = messages
+    let messages: Vec<admin::queues::Message> = messages
         .iter()
-        .map(|m| admin::poller::Message {
+        .map(|m| admin::queues::Message {
             message_id: m.message_id().unwrap_or_default().into(),
             receipt_handle: m.receipt_handle().unwrap_or_default().into(),
             body: m.body().unwrap_or_default().into(),

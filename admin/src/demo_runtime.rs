@@ -30,7 +30,7 @@ impl DemoRuntime {
             .build()
             .map_err(|e| e.to_string())?;
         loop {
-            let messages = match crate::poller::receive(&sqs, &self.queue_url).await {
+            let messages = match crate::queues::receive(&sqs, &self.queue_url).await {
                 Ok(messages) => messages,
                 Err(e) => {
                     eprintln!("demo runtime: receiving: {e}");

@@ -9,6 +9,7 @@
 //! - [`activation`]: the operator's activation codes.
 //! - [`schedule`]: the local stand-in for an EventBridge schedule.
 //! - [`demo_runtime`]: a demo of the agent and workflow runtime, reporting on executions.
+//! - [`queues`]: what those tools ask of SQS beyond what the functions do.
 //!
 //! It speaks to AWS through the functions' client (`shared::aws`), as they do; only the tests
 //! link the AWS SDK, to read what the functions wrote through an independent client.
@@ -19,5 +20,6 @@ pub mod bootstrap;
 pub mod demo_runtime;
 pub mod poller;
 pub mod provision;
+pub mod queues;
 pub mod schedule;
 pub mod template;

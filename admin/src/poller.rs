@@ -4,46 +4,14 @@
 //! (`ReportBatchItemFailures`). Failed messages come back when their visibility ends, and the
 //! queue's redrive policy applies as in AWS.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::aws::AwsConfig;
 use shared::aws::sqs::Sqs;
-use shared::aws::{AwsConfig, AwsError};
 
-/// A message as `ReceiveMessage` hands it out with its system attributes.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Message {
-    pub message_id: String,
-    pub receipt_handle: String,
-    pub body: String,
-    #[serde(rename = "MD5OfBody")]
-    pub md5_of_body: String,
-    /// `SentTimestamp`, `ApproximateReceiveCount` and the rest.
-    #[serde(default)]
-    pub attributes: BTreeMap<String, String>,
-}
-
-/// Up to ten messages of the queue at `queue_url`, waiting up to a second for one (long
-/// polling, as Lambda's pollers do), with every system attribute.
-pub async fn receive(sqs: &Sqs, queue_url: &str) -> Result<Vec<Message>, AwsError> {
-    #[derive(Deserialize)]
-    struct Received {
-        #[serde(rename = "Messages", default)]
-        messages: Vec<Message>,
-    }
-    let request = json!({
-        "QueueUrl": queue_url,
-        "MaxNumberOfMessages": 10,
-        "WaitTimeSeconds": 1,
-        "MessageSystemAttributeNames": ["All"],
-        "MessageAttributeNames": ["All"],
-    });
-    let received: Received = sqs.client().call("ReceiveMessage", &request).await?;
-    Ok(received.messages)
-}
+use crate::queues::{Message, queue_arn, receive};
 
 pub struct Poller {
     pub queue_url: String,
@@ -55,23 +23,14 @@ pub struct Poller {
 impl Poller {
     /// Runs until the process is stopped.
     pub async fn run(&self, config: &AwsConfig) -> Result<(), String> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Attributes {
-            attributes: BTreeMap<String, String>,
-        }
         let sqs = Sqs::from_config(config)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| e.to_string())?;
-        let request = json!({ "QueueUrl": self.queue_url, "AttributeNames": ["QueueArn"] });
-        let read: Attributes = sqs
-            .client()
-            .call("GetQueueAttributes", &request)
+        let arn = queue_arn(sqs.client(), &self.queue_url)
             .await
             .map_err(|e| format!("reading {}: {e}", self.queue_url))?;
-        let arn = read.attributes.get("QueueArn").cloned().unwrap_or_default();
         let invoke = format!(
             "{}/2015-03-31/functions/{}/invocations",
             self.invoke_url.trim_end_matches('/'),

@@ -100,11 +100,6 @@ async fn create_queue(
     struct Created {
         queue_url: String,
     }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Attributes {
-        attributes: BTreeMap<String, String>,
-    }
     let mut attributes = Map::new();
     if let Some(seconds) = queue.visibility_timeout {
         attributes.insert("VisibilityTimeout".into(), seconds.to_string().into());
@@ -129,14 +124,9 @@ async fn create_queue(
         )
         .await
         .map_err(|e| format!("creating queue {}: {e}", queue.name))?;
-    let read: Attributes = sqs
-        .call(
-            "GetQueueAttributes",
-            &json!({ "QueueUrl": created.queue_url, "AttributeNames": ["QueueArn"] }),
-        )
+    let arn = crate::queues::queue_arn(sqs, &created.queue_url)
         .await
         .map_err(|e| format!("reading queue {}: {e}", queue.name))?;
-    let arn = read.attributes.get("QueueArn").cloned().unwrap_or_default();
     Ok((created.queue_url, arn))
 }
 
