@@ -16,7 +16,8 @@
 //!                                                       report on queued executions as a runtime would
 //!                                                       (the key, with executions:report, in HOOKGATE_API_KEY)
 //! ```
-//! Both use the standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials);
+//! Every command that speaks to AWS reads the AWS environment variables as a function does
+//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, credentials; no profile);
 //! `bootstrap` also `TABLE_NAME` and `PEPPER_SECRET_ID`, as the functions do, and
 //! `connect-billing` those and `SIGNING_KEY_SECRET_ID`.
 
@@ -43,8 +44,17 @@ fn option(args: &[String], name: &str) -> Option<String> {
 }
 
 async fn run(args: Vec<String>) -> Result<(), String> {
-    // Read by the commands that speak to AWS only: `schedule` needs no credentials.
-    let config = || aws_config().map_err(|e| e.to_string());
+    // Read by the commands that speak to AWS only: `schedule` needs no credentials. Like a
+    // function, this tool reads the AWS environment variables and no profile.
+    let config = || {
+        aws_config().map_err(|e| {
+            format!(
+                "{e}\nhookgate-admin reads its region and credentials from the environment (AWS_REGION, \
+                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); with a profile or SSO, \
+                 export them first: eval \"$(aws configure export-credentials --format env)\""
+            )
+        })
+    };
     match args.first().map(String::as_str) {
         Some("provision") => {
             let template = PathBuf::from(option(&args, "--template").unwrap_or_else(|| "template.yaml".into()));
