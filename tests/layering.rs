@@ -1,6 +1,7 @@
 //! The shared crate's layers hold: entry modules (`api`, `inbound`, `worker`) never import one
 //! another, nothing below them imports them, the store imports nothing above it, and the
-//! crate's top-level modules import one another without cycles.
+//! crate's top-level modules import one another without cycles; and nothing but the tests links
+//! the AWS SDK.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -179,4 +180,81 @@ fn every_function_has_its_module_named_after_it() {
             "functions/{name}/src/main.rs should serve shared::{module_path}"
         );
     }
+}
+
+/// The crates of the AWS SDK: its configuration, service clients and runtime.
+fn is_aws_sdk(package: &str) -> bool {
+    [
+        "aws-config",
+        "aws-sdk-",
+        "aws-smithy-",
+        "aws-runtime",
+        "aws-types",
+        "aws-sigv4",
+        "aws-credential-types",
+    ]
+    .iter()
+    .any(|prefix| package.starts_with(prefix))
+}
+
+/// What a function or `hookgate-admin` links: the closure of its normal and build dependencies
+/// (not dev-dependencies), by package name, as `cargo metadata` resolves them.
+fn linked_packages(metadata: &serde_json::Value, root: &str) -> BTreeSet<String> {
+    let packages = metadata["packages"].as_array().unwrap();
+    let name_of = |id: &str| -> String {
+        let package = packages.iter().find(|p| p["id"] == id).unwrap();
+        package["name"].as_str().unwrap().to_string()
+    };
+    let nodes = metadata["resolve"]["nodes"].as_array().unwrap();
+    let root_id = packages.iter().find(|p| p["name"] == root).unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let (mut linked, mut queue) = (BTreeSet::new(), vec![root_id.to_string()]);
+    while let Some(id) = queue.pop() {
+        let node = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
+        for dep in node["deps"].as_array().unwrap() {
+            let linked_kind = dep["dep_kinds"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|kind| kind["kind"].as_str() != Some("dev"));
+            let dep_id = dep["pkg"].as_str().unwrap();
+            if linked_kind && linked.insert(name_of(dep_id)) {
+                queue.push(dep_id.to_string());
+            }
+        }
+    }
+    linked
+}
+
+/// The functions and the admin tool speak to AWS through `shared::aws`; only the tests link the
+/// SDK, as an independent reader. Linking it again would double each deployed zip and put its
+/// service crates back into `make dev`'s build (see the README's Build time).
+#[test]
+fn nothing_but_the_tests_links_the_aws_sdk() {
+    let root = harness::repo_root();
+    let output = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(&root)
+        .output()
+        .expect("cargo metadata");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut roots = vec!["hookgate-shared".to_string(), "hookgate-admin".to_string()];
+    for entry in std::fs::read_dir(root.join("functions")).unwrap() {
+        roots.push(entry.unwrap().file_name().to_string_lossy().into_owned());
+    }
+    for package in &roots {
+        let sdk: Vec<String> = linked_packages(&metadata, package)
+            .into_iter()
+            .filter(|name| is_aws_sdk(name))
+            .collect();
+        assert!(sdk.is_empty(), "{package} links the AWS SDK: {sdk:?}");
+    }
+    // The check can fail: the tests' harness does link it.
+    assert!(
+        linked_packages(&metadata, "hookgate-tests")
+            .iter()
+            .any(|name| is_aws_sdk(name))
+    );
 }
