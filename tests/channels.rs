@@ -344,9 +344,9 @@ async fn whatsapp_messages_land_replies_go_out_and_statuses_move_them() {
             &stored.object_key,
             &stored.filename,
             &stored.content_type,
+            time::OffsetDateTime::now_utc(),
             Duration::from_secs(60),
         )
-        .await
         .unwrap();
     let downloaded = reqwest::get(url).await.unwrap().bytes().await.unwrap();
     assert_eq!(downloaded.as_ref(), photo_bytes.as_slice());

@@ -502,9 +502,9 @@ async fn a_resend_mail_lands_with_its_body_and_files_fetched_from_resend() {
             &stored.object_key,
             &stored.filename,
             &stored.content_type,
+            time::OffsetDateTime::now_utc(),
             std::time::Duration::from_secs(60),
         )
-        .await
         .unwrap();
     let downloaded = reqwest::get(url).await.unwrap().bytes().await.unwrap();
     assert_eq!(downloaded.as_ref(), receipt.as_slice(), "the file, byte for byte");

@@ -5,7 +5,7 @@
 //! policy): the policy names the bucket, the object key, the size range and the credential, and
 //! is signed with the date-scoped signing key.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::aws::AwsConfig;
 use base64::Engine;
@@ -76,12 +76,14 @@ impl FileStore {
             .map_err(storage_failure("reading a file's size"))
     }
 
-    /// A URL that downloads the object for `expires_in`, saved as `filename`.
-    pub async fn presigned_get(
+    /// A URL that downloads the object from `now` until `now + expires_in`, saved as
+    /// `filename`.
+    pub fn presigned_get(
         &self,
         key: &str,
         filename: &str,
         content_type: &str,
+        now: OffsetDateTime,
         expires_in: Duration,
     ) -> Result<String, ApiError> {
         let disposition = content_disposition(filename);
@@ -90,8 +92,7 @@ impl FileStore {
             ("response-content-type", content_type),
         ];
         self.s3
-            .presigned_get(key, &parameters, SystemTime::now(), expires_in)
-            .await
+            .presigned_get(key, &parameters, now.into(), expires_in)
             .map_err(storage_failure("presigning a download"))
     }
 

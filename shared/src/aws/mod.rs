@@ -582,7 +582,6 @@ impl AwsClient {
         headers.push(("x-amz-content-sha256", &payload_hash));
         let (headers, path, payload_hash, body) = (&headers, &path, &payload_hash, &body);
         self.with_retries(move || async move {
-            let credentials = self.credentials();
             let request = sigv4::RestRequest {
                 method: method.as_str(),
                 path,
@@ -590,19 +589,7 @@ impl AwsClient {
                 headers: headers.clone(),
                 payload_hash,
             };
-            let location = sigv4::SignatureLocation::Headers;
-            let signed = sigv4::sign_rest(
-                request,
-                &connection.host,
-                service.signing_name,
-                &connection.region,
-                credentials,
-                location,
-                SystemTime::now(),
-            );
-            let sigv4::RestSigned::Headers(added) = signed else {
-                return Err(AwsError::unreachable(service, "signed in the query".into()));
-            };
+            let added = self.signer().sign_in_headers(request, SystemTime::now());
             let mut request = Request::builder()
                 .method(method)
                 .uri(self.uri(path)?)
@@ -625,7 +612,7 @@ impl AwsClient {
     /// A URL that lets whoever holds it make a `method` request to `path` (as for
     /// [`Self::rest`]) with `query` (names and values as text) until `expires_in` after `now`,
     /// under this client's credentials: S3's presigned URLs.
-    pub async fn presigned_url(
+    pub fn presigned_url(
         &self,
         method: &Method,
         path: &str,
@@ -633,8 +620,7 @@ impl AwsClient {
         now: SystemTime,
         expires_in: Duration,
     ) -> Result<String, AwsError> {
-        let connection = &self.0;
-        let path = [connection.url.path().trim_end_matches('/'), path].concat();
+        let path = [self.0.url.path().trim_end_matches('/'), path].concat();
         let request = sigv4::RestRequest {
             method: method.as_str(),
             path: &path,
@@ -645,26 +631,19 @@ impl AwsClient {
             headers: Vec::new(),
             payload_hash: "UNSIGNED-PAYLOAD",
         };
-        let location = sigv4::SignatureLocation::Query {
-            expires_in_seconds: expires_in.as_secs(),
-        };
-        let credentials = self.credentials();
-        let signed = sigv4::sign_rest(
-            request,
-            &connection.host,
-            connection.service.signing_name,
-            &connection.region,
-            credentials,
-            location,
-            now,
-        );
-        let sigv4::RestSigned::Query(query) = signed else {
-            return Err(AwsError::unreachable(
-                connection.service,
-                "signed in the headers".into(),
-            ));
-        };
+        let query = self.signer().presign(request, now, expires_in.as_secs());
         Ok([self.uri(&path)?.to_string(), "?".into(), query].concat())
+    }
+
+    /// SigV4 of a REST request to this client's endpoint under its credentials.
+    fn signer(&self) -> sigv4::RestSigner<'_> {
+        let connection = &self.0;
+        sigv4::RestSigner {
+            host: &connection.host,
+            service: connection.service.signing_name,
+            region: &connection.region,
+            credentials: &connection.credentials,
+        }
     }
 
     /// The URI of `path` (from the root) at the client's endpoint.

@@ -62,7 +62,7 @@ impl S3 {
     /// A URL that downloads the object under `key` until `expires_in` after `now` (at most
     /// seven days), with `parameters` that S3 applies to its answer
     /// (`response-content-disposition`, `response-content-type`).
-    pub async fn presigned_get(
+    pub fn presigned_get(
         &self,
         key: &str,
         parameters: &[(&str, &str)],
@@ -71,7 +71,6 @@ impl S3 {
     ) -> Result<String, AwsError> {
         self.0
             .presigned_url(&Method::GET, &object_path(key), parameters, now, expires_in)
-            .await
     }
 }
 

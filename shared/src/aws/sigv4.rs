@@ -115,93 +115,109 @@ pub(super) struct RestRequest<'a> {
     pub payload_hash: &'a str,
 }
 
-/// Where a REST request's signature goes.
-pub(super) enum SignatureLocation {
-    /// The `Authorization` header (and `x-amz-date`, and the session token's header).
-    Headers,
-    /// The query, valid for this many seconds (a presigned URL).
-    Query { expires_in_seconds: u64 },
+/// Who signs a REST request, and for which endpoint.
+pub(super) struct RestSigner<'a> {
+    pub host: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub credentials: &'a Credentials,
 }
 
-/// What a signed REST request adds: headers to send, or the whole query string of a presigned
-/// URL (the request's own parameters and the signature's).
-pub(super) enum RestSigned {
-    Headers(Vec<(&'static str, String)>),
-    Query(String),
+/// A REST request's canonical form at a time, and what its signature is made with.
+struct Canonical {
+    amz_date: String,
+    scope: String,
+    signed_headers: String,
+    /// The canonical query, which a presigned URL sends as it is.
+    query: String,
+    request: String,
 }
 
-/// SigV4 of a REST request of `service`, in its headers or its query. The unit test checks
-/// both against AWS's own signer.
-pub(super) fn sign_rest(
-    mut request: RestRequest<'_>,
-    host: &str,
-    service: &str,
-    region: &str,
-    credentials: &Credentials,
-    location: SignatureLocation,
-    now: SystemTime,
-) -> RestSigned {
-    let amz_date = amz_date(now);
-    let date = &amz_date[..8];
-    let scope = [date, "/", region, "/", service, "/aws4_request"].concat();
-    let token = credentials.session_token();
-    let mut headers = request.headers.clone();
-    headers.push(("host", host));
-    if let SignatureLocation::Headers = location {
-        headers.push(("x-amz-date", &amz_date));
-        headers.extend(token.map(|token| ("x-amz-security-token", token)));
+impl RestSigner<'_> {
+    /// SigV4 of `request` in its headers: the `authorization`, `x-amz-date` and session token
+    /// headers to send. The unit test checks it against AWS's own signer.
+    pub(super) fn sign_in_headers(&self, request: RestRequest<'_>, now: SystemTime) -> Vec<(&'static str, String)> {
+        let canonical = self.canonical(request, now, None);
+        let mut authorization = [
+            "AWS4-HMAC-SHA256 Credential=",
+            self.credentials.access_key_id(),
+            "/",
+            &canonical.scope,
+            ", SignedHeaders=",
+            &canonical.signed_headers,
+            ", Signature=",
+        ]
+        .concat();
+        self.push_signature(&mut authorization, &canonical);
+        let token = self.credentials.session_token();
+        let mut added = vec![("authorization", authorization), ("x-amz-date", canonical.amz_date)];
+        added.extend(token.map(|token| ("x-amz-security-token", token.to_string())));
+        added
     }
-    headers.sort_unstable();
-    let signed_headers = headers.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(";");
-    if let SignatureLocation::Query { expires_in_seconds } = location {
-        let credential = [credentials.access_key_id(), "/", &scope].concat();
-        request.query.extend([
-            ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
-            ("X-Amz-Credential".into(), uri_encode(&credential)),
-            ("X-Amz-Date".into(), amz_date.clone()),
-            ("X-Amz-Expires".into(), expires_in_seconds.to_string()),
-            ("X-Amz-SignedHeaders".into(), uri_encode(&signed_headers)),
-        ]);
-        if let Some(token) = token {
-            request.query.push(("X-Amz-Security-Token".into(), uri_encode(token)));
+
+    /// SigV4 of `request` in its query, valid for `expires_in_seconds`: the whole query string
+    /// of a presigned URL (the request's own parameters and the signature's). The unit test
+    /// checks it against AWS's own signer.
+    pub(super) fn presign(&self, request: RestRequest<'_>, now: SystemTime, expires_in_seconds: u64) -> String {
+        let canonical = self.canonical(request, now, Some(expires_in_seconds));
+        let mut query = [canonical.query.as_str(), "&X-Amz-Signature="].concat();
+        self.push_signature(&mut query, &canonical);
+        query
+    }
+
+    /// The canonical request: with the signature in the headers (`presigned_for` is `None`),
+    /// `x-amz-date` and the session token are signed headers; in the query, they and the
+    /// signature's other parameters are query parameters.
+    fn canonical(&self, mut request: RestRequest<'_>, now: SystemTime, presigned_for: Option<u64>) -> Canonical {
+        let amz_date = amz_date(now);
+        let scope = [&amz_date[..8], "/", self.region, "/", self.service, "/aws4_request"].concat();
+        let token = self.credentials.session_token();
+        let mut headers = request.headers.clone();
+        headers.push(("host", self.host));
+        if presigned_for.is_none() {
+            headers.push(("x-amz-date", &amz_date));
+            headers.extend(token.map(|token| ("x-amz-security-token", token)));
+        }
+        headers.sort_unstable();
+        let signed_headers = headers.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(";");
+        if let Some(expires_in_seconds) = presigned_for {
+            let credential = [self.credentials.access_key_id(), "/", &scope].concat();
+            request.query.extend([
+                ("X-Amz-Algorithm".into(), "AWS4-HMAC-SHA256".into()),
+                ("X-Amz-Credential".into(), uri_encode(&credential)),
+                ("X-Amz-Date".into(), amz_date.clone()),
+                ("X-Amz-Expires".into(), expires_in_seconds.to_string()),
+                ("X-Amz-SignedHeaders".into(), uri_encode(&signed_headers)),
+            ]);
+            if let Some(token) = token {
+                request.query.push(("X-Amz-Security-Token".into(), uri_encode(token)));
+            }
+        }
+        request.query.sort_unstable();
+        let query = request
+            .query
+            .iter()
+            .map(|(name, value)| [name.as_str(), "=", value.as_str()].concat())
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut canonical_request = [request.method, "\n", request.path, "\n", &query, "\n"].concat();
+        for (name, value) in &headers {
+            canonical_request.extend([*name, ":", value.trim(), "\n"]);
+        }
+        canonical_request.extend(["\n", &signed_headers, "\n", request.payload_hash]);
+        Canonical {
+            amz_date,
+            scope,
+            signed_headers,
+            query,
+            request: canonical_request,
         }
     }
-    request.query.sort_unstable();
-    let query = request
-        .query
-        .iter()
-        .map(|(name, value)| [name.as_str(), "=", value.as_str()].concat())
-        .collect::<Vec<_>>()
-        .join("&");
-    let mut canonical_request = [request.method, "\n", request.path, "\n", &query, "\n"].concat();
-    for (name, value) in &headers {
-        canonical_request.extend([*name, ":", value.trim(), "\n"]);
-    }
-    canonical_request.extend(["\n", &signed_headers, "\n", request.payload_hash]);
-    let key = signing_key(credentials.secret_access_key(), date, region, service);
-    match location {
-        SignatureLocation::Headers => {
-            let mut authorization = [
-                "AWS4-HMAC-SHA256 Credential=",
-                credentials.access_key_id(),
-                "/",
-                &scope,
-                ", SignedHeaders=",
-                &signed_headers,
-                ", Signature=",
-            ]
-            .concat();
-            push_signature(&mut authorization, &key, &amz_date, &scope, &canonical_request);
-            let mut added = vec![("authorization", authorization), ("x-amz-date", amz_date)];
-            added.extend(token.map(|token| ("x-amz-security-token", token.to_string())));
-            RestSigned::Headers(added)
-        }
-        SignatureLocation::Query { .. } => {
-            let mut query = query;
-            query.push_str("&X-Amz-Signature=");
-            push_signature(&mut query, &key, &amz_date, &scope, &canonical_request);
-            RestSigned::Query(query)
-        }
+
+    fn push_signature(&self, out: &mut String, canonical: &Canonical) {
+        let date = &canonical.amz_date[..8];
+        let key = signing_key(self.credentials.secret_access_key(), date, self.region, self.service);
+        push_signature(out, &key, &canonical.amz_date, &canonical.scope, &canonical.request);
     }
 }
 
@@ -428,17 +444,13 @@ mod tests {
                 headers: vec![("content-type", "application/pdf"), ("x-amz-content-sha256", &hash)],
                 payload_hash: &hash,
             };
-            let RestSigned::Headers(ours) = sign_rest(
-                put,
+            let signer = RestSigner {
                 host,
-                "s3",
-                "eu-west-1",
-                &credentials,
-                SignatureLocation::Headers,
-                now,
-            ) else {
-                panic!("signed in the headers")
+                service: "s3",
+                region: "eu-west-1",
+                credentials: &credentials,
             };
+            let ours = signer.sign_in_headers(put, now);
             let theirs = s3_signed_by_aws(
                 "PUT",
                 &url,
@@ -471,19 +483,7 @@ mod tests {
                 headers: Vec::new(),
                 payload_hash: "UNSIGNED-PAYLOAD",
             };
-            let RestSigned::Query(query) = sign_rest(
-                get,
-                host,
-                "s3",
-                "eu-west-1",
-                &credentials,
-                SignatureLocation::Query {
-                    expires_in_seconds: 900,
-                },
-                now,
-            ) else {
-                panic!("signed in the query")
-            };
+            let query = signer.presign(get, now, 900);
             let url_with_parameters = format!(
                 "{url}?response-content-disposition={}&response-content-type={}",
                 uri_encode(disposition),

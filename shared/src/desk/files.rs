@@ -143,14 +143,13 @@ pub async fn download_link(
         attachment.status = "stored".into();
         store.put_attachment(org_id, &attachment).await?;
     }
-    let url = files
-        .presigned_get(
-            &attachment.object_key,
-            &attachment.filename,
-            &attachment.content_type,
-            DOWNLOAD_VALID_FOR,
-        )
-        .await?;
+    let url = files.presigned_get(
+        &attachment.object_key,
+        &attachment.filename,
+        &attachment.content_type,
+        now,
+        DOWNLOAD_VALID_FOR,
+    )?;
     Ok(Download {
         url,
         filename: attachment.filename,
