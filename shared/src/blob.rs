@@ -2,27 +2,22 @@
 //! clients to upload directly (past Lambda's 6 MB request limit), presigned GETs to download.
 //!
 //! [`FileStore::presigned_post`] follows AWS's documented recipe (Signature Version 4 of a POST
-//! policy): the policy names the bucket, the object key, the size range and the credential, and
-//! is signed with the date-scoped signing key.
+//! policy, [`S3::presigned_post`]): the policy names the bucket, the object key, the size range
+//! and the credential, and is signed with the date-scoped signing key.
 
 use std::time::Duration;
 
-use crate::aws::AwsConfig;
-use base64::Engine;
 use serde::Serialize;
-use serde_json::json;
 use time::OffsetDateTime;
 
+use crate::aws::AwsConfig;
 use crate::aws::s3::S3;
-use crate::aws::{amz_date, signing_key};
-use crate::crypto::hmac_sha256;
 use crate::error::ApiError;
 
 /// The bucket and how to reach it.
 #[derive(Clone)]
 pub struct FileStore {
     s3: S3,
-    bucket: String,
     /// Addresses objects as `<endpoint>/<bucket>/<key>` (an S3-compatible endpoint such as the
     /// local emulator) rather than `<bucket>.s3.<region>.amazonaws.com/<key>`.
     path_style: bool,
@@ -46,10 +41,8 @@ fn storage_failure<E: std::fmt::Debug>(doing: &'static str) -> impl FnOnce(E) ->
 
 impl FileStore {
     pub fn new(config: &AwsConfig, bucket: impl Into<String>, path_style: bool) -> Result<Self, String> {
-        let bucket = bucket.into();
         Ok(Self {
-            s3: S3::from_config(config, &bucket, path_style)?,
-            bucket,
+            s3: S3::from_config(config, &bucket.into(), path_style)?,
             path_style,
         })
     }
@@ -98,48 +91,25 @@ impl FileStore {
 
     /// A POST that uploads one object under exactly `key`, of 1 to `max_bytes` bytes, with
     /// `content_type`, until `now + expires_in`.
-    pub async fn presigned_post(
+    pub fn presigned_post(
         &self,
         key: &str,
         content_type: &str,
         max_bytes: u64,
         now: OffsetDateTime,
         expires_in: Duration,
-    ) -> Result<PresignedPost, ApiError> {
-        let client = self.s3.client();
-        let credentials = client.credentials();
-        let region = client.region();
-        let amz_date = amz_date(now.into());
-        let date = &amz_date[..8];
-        let credential = format!("{}/{date}/{region}/s3/aws4_request", credentials.access_key_id());
+    ) -> PresignedPost {
         let expires_at = crate::clock::rfc3339(now + expires_in);
-        let mut fields = serde_json::Map::new();
-        fields.insert("key".into(), json!(key));
-        fields.insert("Content-Type".into(), json!(content_type));
-        fields.insert("x-amz-algorithm".into(), json!("AWS4-HMAC-SHA256"));
-        fields.insert("x-amz-credential".into(), json!(credential));
-        fields.insert("x-amz-date".into(), json!(amz_date));
-        if let Some(token) = credentials.session_token() {
-            fields.insert("x-amz-security-token".into(), json!(token));
-        }
-        let mut conditions = vec![
-            json!({"bucket": self.bucket}),
-            json!(["content-length-range", 1, max_bytes]),
-        ];
-        conditions.extend(fields.iter().map(|(name, value)| json!({ name: value })));
-        let policy = json!({"expiration": expires_at, "conditions": conditions});
-        let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-        let signing_key = signing_key(credentials.secret_access_key(), date, region, "s3");
-        let signature = hex::encode(hmac_sha256(&signing_key, &[policy.as_bytes()]));
-        fields.insert("policy".into(), json!(policy));
-        fields.insert("x-amz-signature".into(), json!(signature));
+        let fields = self
+            .s3
+            .presigned_post(key, content_type, max_bytes, now.into(), &expires_at);
         // The bucket's URL: `<endpoint>/<bucket>` path-style, `https://<bucket>.s3...com/` else.
-        let url = client.url();
-        Ok(PresignedPost {
+        let url = self.s3.client().url();
+        PresignedPost {
             url: if self.path_style { url } else { url + "/" },
             fields,
             expires_at,
-        })
+        }
     }
 }
 

@@ -41,7 +41,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use sigv4::push_digits;
-pub(crate) use sigv4::{amz_date, signing_key};
 
 use crate::error::error_chain;
 

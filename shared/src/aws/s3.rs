@@ -1,17 +1,23 @@
 //! S3's client: what the desk asks of its files' bucket (`PutObject`, `HeadObject`, presigned
-//! `GetObject` URLs) over S3's REST protocol, each object addressed in the bucket's URL.
+//! `GetObject` URLs and POST policies) over S3's REST protocol, each object addressed in the
+//! bucket's URL.
 
 use std::time::{Duration, SystemTime};
 
+use base64::Engine;
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::CONTENT_LENGTH;
+use serde_json::{Map, Value, json};
 
 use super::{AwsClient, AwsError, S3 as SERVICE, uri_encode};
 
 /// Handle on one bucket, built once per container and cloned freely.
 #[derive(Clone, Debug)]
-pub struct S3(AwsClient);
+pub struct S3 {
+    client: AwsClient,
+    bucket: String,
+}
 
 impl S3 {
     /// The bucket `bucket` through the AWS configuration's endpoint (`AWS_ENDPOINT_URL_S3` or
@@ -28,18 +34,21 @@ impl S3 {
             },
             (false, None) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
         })
-        .map(Self)
+        .map(|client| Self {
+            client,
+            bucket: bucket.to_string(),
+        })
     }
 
-    /// The client underneath, for what S3 signs outside a request (a presigned POST's policy).
+    /// The client underneath, for what else there is to ask of the bucket (creating it).
     pub fn client(&self) -> &AwsClient {
-        &self.0
+        &self.client
     }
 
     /// Stores `body` under `key` with its `content_type`, replacing what was there.
     pub async fn put_object(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), AwsError> {
         let headers = [("content-type", content_type)];
-        self.0
+        self.client
             .rest(&Method::PUT, &object_path(key), &headers, Bytes::from(body))
             .await?;
         Ok(())
@@ -47,7 +56,11 @@ impl S3 {
 
     /// The size of the object under `key`, or `None` when there is none.
     pub async fn object_size(&self, key: &str) -> Result<Option<u64>, AwsError> {
-        match self.0.rest(&Method::HEAD, &object_path(key), &[], Bytes::new()).await {
+        match self
+            .client
+            .rest(&Method::HEAD, &object_path(key), &[], Bytes::new())
+            .await
+        {
             Ok((headers, _)) => Ok(Some(
                 headers
                     .get(CONTENT_LENGTH)
@@ -69,8 +82,41 @@ impl S3 {
         now: SystemTime,
         expires_in: Duration,
     ) -> Result<String, AwsError> {
-        self.0
+        self.client
             .presigned_url(&Method::GET, &object_path(key), parameters, now, expires_in)
+    }
+
+    /// The form fields of a browser upload (a POST to the bucket's URL) of one object under
+    /// exactly `key`, of 1 to `max_bytes` bytes of `content_type`, until `expiration` (RFC
+    /// 3339), signed at `now`: the key, the type and the signer's fields, the policy that binds
+    /// them to the bucket and the size, and its signature, as AWS's recipe (SigV4 of a POST
+    /// policy) has them. The form sends them in this order, the `file` last.
+    pub fn presigned_post(
+        &self,
+        key: &str,
+        content_type: &str,
+        max_bytes: u64,
+        now: SystemTime,
+        expiration: &str,
+    ) -> Map<String, Value> {
+        let signer = self.client.signer();
+        let mut fields = Map::new();
+        fields.insert("key".into(), json!(key));
+        fields.insert("Content-Type".into(), json!(content_type));
+        for (name, value) in signer.post_policy_fields(now) {
+            fields.insert(name.into(), Value::String(value));
+        }
+        let mut conditions = vec![
+            json!({"bucket": self.bucket}),
+            json!(["content-length-range", 1, max_bytes]),
+        ];
+        conditions.extend(fields.iter().map(|(name, value)| json!({ name: value })));
+        let policy = json!({"expiration": expiration, "conditions": conditions});
+        let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let signature = signer.sign_post_policy(&policy, now);
+        fields.insert("policy".into(), Value::String(policy));
+        fields.insert("x-amz-signature".into(), Value::String(signature));
+        fields
     }
 }
 
@@ -88,6 +134,75 @@ fn object_path(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::{AWS_ROOTS, AwsConfig, Credentials, tls_trusting};
+
+    fn bucket(session_token: Option<&str>) -> S3 {
+        let config = AwsConfig {
+            region: "eu-west-1".into(),
+            endpoint: None,
+            credentials: Credentials::new(
+                "AKIDEXAMPLE",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                session_token.map(str::to_string),
+            ),
+            tls: tls_trusting(AWS_ROOTS).unwrap(),
+        };
+        S3::from_config(&config, "hookgate-files", false).unwrap()
+    }
+
+    /// The policy binds every field the form sends besides itself and its signature, and is
+    /// signed as AWS's recipe says: with the day's key for S3 in the region, as AWS's own
+    /// SigV4 implementation (`aws-sigv4`) derives that key and signs.
+    #[test]
+    fn a_post_policy_binds_its_fields_and_is_signed_as_aws_signs_it() {
+        use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_582_245); // 2026-01-05T03:04:05Z
+        for token in [None, Some("FQoGZXIvYXdzEXAMPLE+token/==")] {
+            let fields = bucket(token).presigned_post(
+                "attachments/org_1/att 2/report.pdf",
+                "application/pdf",
+                10 * 1024 * 1024,
+                now,
+                "2026-01-05T03:19:05Z",
+            );
+            let field = |name: &str| fields[name].as_str().unwrap();
+            assert_eq!(field("x-amz-algorithm"), "AWS4-HMAC-SHA256");
+            assert_eq!(
+                field("x-amz-credential"),
+                "AKIDEXAMPLE/20260105/eu-west-1/s3/aws4_request"
+            );
+            assert_eq!(field("x-amz-date"), "20260105T030405Z");
+            assert_eq!(fields.get("x-amz-security-token").and_then(Value::as_str), token);
+
+            let policy = base64::engine::general_purpose::STANDARD
+                .decode(field("policy"))
+                .unwrap();
+            let policy: Value = serde_json::from_slice(&policy).unwrap();
+            assert_eq!(policy["expiration"], "2026-01-05T03:19:05Z");
+            let conditions = policy["conditions"].as_array().unwrap();
+            assert!(conditions.contains(&json!({"bucket": "hookgate-files"})), "{policy}");
+            assert!(
+                conditions.contains(&json!(["content-length-range", 1, 10 * 1024 * 1024])),
+                "{policy}"
+            );
+            for (name, value) in fields
+                .iter()
+                .filter(|(name, _)| !["policy", "x-amz-signature"].contains(&name.as_str()))
+            {
+                assert!(
+                    conditions.contains(&json!({ name: value })),
+                    "{name} is not bound: {policy}"
+                );
+            }
+            assert_eq!(conditions.len(), fields.len(), "nothing else is bound: {policy}");
+
+            let key = generate_signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, "eu-west-1", "s3");
+            assert_eq!(
+                field("x-amz-signature"),
+                calculate_signature(key, field("policy").as_bytes())
+            );
+        }
+    }
 
     #[test]
     fn object_keys_are_encoded_segment_by_segment() {

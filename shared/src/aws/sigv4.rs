@@ -69,7 +69,7 @@ pub(super) fn sign(input: &SigningInput<'_>, now: SystemTime) -> Signed {
 }
 
 /// `now` as SigV4 writes it: `20260105T030405Z`.
-pub(crate) fn amz_date(now: SystemTime) -> String {
+fn amz_date(now: SystemTime) -> String {
     let now = time::OffsetDateTime::from(now);
     let mut amz_date = String::with_capacity(16);
     push_digits(&mut amz_date, now.year().unsigned_abs().into(), 4);
@@ -83,9 +83,9 @@ pub(crate) fn amz_date(now: SystemTime) -> String {
     amz_date
 }
 
-/// The key that signs a day's requests to `service` in `region` (`date` is `YYYYMMDD`); S3's
-/// presigned POST policies are signed with it too.
-pub(crate) fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+/// The key that signs a day's requests to `service` in `region` (`date` is `YYYYMMDD`), and
+/// S3's POST policies.
+fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let secret = ["AWS4", secret_access_key].concat();
     let mut key = hmac_sha256(secret.as_bytes(), &[date.as_bytes()]);
     for part in [region, service, "aws4_request"] {
@@ -212,6 +212,36 @@ impl RestSigner<'_> {
             query,
             request: canonical_request,
         }
+    }
+
+    /// The form fields that name the signer of a POST policy made at `now` (S3's browser
+    /// uploads): `x-amz-algorithm`, `x-amz-credential`, `x-amz-date` and, with temporary
+    /// credentials, `x-amz-security-token`. The policy lists each among its conditions, and
+    /// [`Self::sign_post_policy`] signs it at the same `now`.
+    pub(super) fn post_policy_fields(&self, now: SystemTime) -> Vec<(&'static str, String)> {
+        let amz_date = amz_date(now);
+        let scope = [&amz_date[..8], "/", self.region, "/", self.service, "/aws4_request"].concat();
+        let mut fields = vec![
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
+            (
+                "x-amz-credential",
+                [self.credentials.access_key_id(), "/", &scope].concat(),
+            ),
+            ("x-amz-date", amz_date),
+        ];
+        let token = self.credentials.session_token();
+        fields.extend(token.map(|token| ("x-amz-security-token", token.to_string())));
+        fields
+    }
+
+    /// The `x-amz-signature` of a POST policy (its base64, as the form sends it) whose fields
+    /// were made at `now`: the policy itself is what is signed, with that day's key.
+    pub(super) fn sign_post_policy(&self, policy: &str, now: SystemTime) -> String {
+        let date = &amz_date(now)[..8];
+        let key = signing_key(self.credentials.secret_access_key(), date, self.region, self.service);
+        let mut signature = String::with_capacity(64);
+        push_hex(&mut signature, &hmac_sha256(&key, &[policy.as_bytes()]));
+        signature
     }
 
     fn push_signature(&self, out: &mut String, canonical: &Canonical) {

@@ -290,15 +290,13 @@ pub async fn presign_upload(call: Call<'_>, files: &FileStore) -> Result<Respons
     let mut attachment = new_attachment(call.org_id(), &now, &body.filename, &content_type, body.size, "pending");
     attachment.ticket_id = body.ticket_id;
     attachment.conversation_id = body.conversation_id;
-    let upload = files
-        .presigned_post(
-            &attachment.object_key,
-            &content_type,
-            MAX_FILE_BYTES,
-            call.now(),
-            PRESIGNED_FOR,
-        )
-        .await?;
+    let upload = files.presigned_post(
+        &attachment.object_key,
+        &content_type,
+        MAX_FILE_BYTES,
+        call.now(),
+        PRESIGNED_FOR,
+    );
     call.store().put_attachment(call.org_id(), &attachment).await?;
     Ok(json_response(
         StatusCode::CREATED,
