@@ -327,8 +327,8 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
             "bad page size",
             Route::CustomerContext,
             fixture("agent-context-customer.json").key(&reader).query("limit", "0"),
-            400,
-            "BAD_REQUEST",
+            422,
+            "INVALID_INPUT",
         ),
         (
             "forged cursor",
@@ -336,8 +336,8 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
             fixture("agent-context-customer.json")
                 .key(&reader)
                 .query("cursor", "eyJQSyI6IngifQ"),
-            400,
-            "BAD_REQUEST",
+            422,
+            "INVALID_INPUT",
         ),
     ];
 

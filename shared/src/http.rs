@@ -149,17 +149,22 @@ impl Call<'_> {
         query_parameter(self.request, name)
     }
 
-    /// A page request's `limit` (1 to `max`, `default` when unsaid) and `cursor` (one that the
-    /// list over the index partition `index_pk` returned), refused with 422 naming either.
-    pub fn page(&self, default: usize, max: usize, index_pk: &str) -> Result<(usize, Option<Item>), ApiError> {
-        let limit = match self.query("limit") {
-            None => default,
+    /// A page request's `limit`: 1 to `max`, `default` when unsaid, else refused with 422.
+    pub fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+        match self.query("limit") {
+            None => Ok(default),
             Some(text) => text
                 .parse()
                 .ok()
                 .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| ApiError::invalid_input("limit", format!("limit must be 1 to {max}")))?,
-        };
+                .ok_or_else(|| ApiError::invalid_input("limit", format!("limit must be 1 to {max}"))),
+        }
+    }
+
+    /// A page request's [`Self::limit`] and `cursor` (one that the list over the index
+    /// partition `index_pk` returned), refused with 422 naming either.
+    pub fn page(&self, default: usize, max: usize, index_pk: &str) -> Result<(usize, Option<Item>), ApiError> {
+        let limit = self.limit(default, max)?;
         let start = self
             .query("cursor")
             .map(|cursor| {

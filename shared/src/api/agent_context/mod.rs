@@ -22,8 +22,8 @@ use crate::store::tickets::{Entry, Ticket, TicketFilter};
 
 /// Events returned with an order, newest first.
 const MAX_ORDER_EVENTS: i32 = 100;
-const DEFAULT_PAGE_SIZE: i32 = 20;
-const MAX_PAGE_SIZE: i32 = 100;
+const DEFAULT_PAGE_SIZE: usize = 20;
+const MAX_PAGE_SIZE: usize = 100;
 
 /// A stored record: the fields as the merchant sent them, and when Hookgate stored them.
 #[derive(Serialize, ToSchema)]
@@ -212,21 +212,14 @@ async fn order_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 async fn customer_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let Call { services, caller, .. } = &call;
     let email = call.path("email")?.trim().to_lowercase();
-    let limit = match call.query("limit") {
-        None => DEFAULT_PAGE_SIZE,
-        Some(text) => text
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {MAX_PAGE_SIZE}")))?,
-    };
-    let start = match call.query("cursor") {
-        None => None,
-        Some(cursor) => Some(
-            decode_customer_cursor(&caller.org_id, &email, &cursor)
-                .ok_or_else(|| ApiError::bad_request("cursor is not one this customer's context returned"))?,
-        ),
-    };
+    let limit = call.limit(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)? as i32;
+    let start =
+        match call.query("cursor") {
+            None => None,
+            Some(cursor) => Some(decode_customer_cursor(&caller.org_id, &email, &cursor).ok_or_else(|| {
+                ApiError::invalid_input("cursor", "cursor is not one this customer's context returned")
+            })?),
+        };
     let first_page = start.is_none();
     // The tickets are read beside the profile and orders, not after them.
     let (page, tickets) = tokio::join!(

@@ -17,22 +17,15 @@ use crate::http::{Call, json_response};
 pub(super) async fn logs(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let endpoint = find_endpoint(&call).await?;
     let (org_id, id) = (call.org_id(), endpoint.endpoint_id.as_str());
-    let limit = match call.query("limit") {
-        None => 20,
-        Some(text) => text
-            .parse()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 100"))?,
-    };
+    let limit = call.limit(20, 100)?;
     let start = match call.query("cursor") {
         None => None,
         Some(cursor) => Some(
             crate::store::deliveries::decode_cursor(org_id, id, &cursor)
-                .ok_or_else(|| ApiError::bad_request("invalid cursor"))?,
+                .ok_or_else(|| ApiError::invalid_input("cursor", "cursor is not one this log returned"))?,
         ),
     };
-    let page = call.store().list_deliveries(org_id, id, limit, start).await?;
+    let page = call.store().list_deliveries(org_id, id, limit as i32, start).await?;
     let logs = page
         .deliveries
         .into_iter()
