@@ -692,7 +692,8 @@ async fn victim_state(victim: &Victim) -> BTreeMap<String, Value> {
 /// resources read the same before and after. B's lists (also filtered by A's customer,
 /// subject and workflow) answer B's empty organization. Keyed creations without a path
 /// parameter (and `PUT /api/v1/widget`, `POST /api/v1/deliveries/redrive`) act on the caller's
-/// own organization, so they are not called.
+/// own organization, so they are not called here (another organization's redrive of the shared
+/// dead-letter queue is in `faults.rs`, ids named in bodies in each resource's tests).
 ///
 /// The provider doors and the public routes (widget, CSAT, `/api/webhooks/*`,
 /// `/webhooks/agents|workflows/*`) take no API key: they find their organization by a signature,

@@ -89,24 +89,28 @@ async fn objects_of(org_id: &str) -> usize {
     listed.contents().len()
 }
 
+/// A new ticket of the key's organization; its id.
+async fn open_ticket(services: &Services, key: &str) -> String {
+    let body = json!({"subject": "Broken headphones", "customer_email": "max@example.com"}).to_string();
+    let (status, ticket) = read(
+        shared::api::tickets::handle(
+            services,
+            &harness::publisher().await,
+            &harness::reply_queue().await,
+            fixture("tickets-create.json").key(key).body(body).build(),
+        )
+        .await,
+    );
+    assert_eq!(status, 201, "{ticket}");
+    ticket["ticket"]["id"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn a_multipart_upload_comes_back_byte_for_byte_and_only_to_its_organization() {
     let (services, files) = (services().await, files().await);
     let org = new_org(&services).await;
-    let ticket_body = json!({"subject": "Broken headphones", "customer_email": "max@example.com"}).to_string();
-    let (_, ticket) = read(
-        shared::api::tickets::handle(
-            &services,
-            &harness::publisher().await,
-            &harness::reply_queue().await,
-            fixture("tickets-create.json")
-                .key(&org.admin_key)
-                .body(ticket_body)
-                .build(),
-        )
-        .await,
-    );
-    let ticket_id = ticket["ticket"]["id"].as_str().unwrap();
+    let ticket_id = open_ticket(&services, &org.admin_key).await;
+    let ticket_id = ticket_id.as_str();
     let bytes = binary(300 * 1024);
 
     let body = form(
@@ -149,19 +153,48 @@ async fn a_multipart_upload_comes_back_byte_for_byte_and_only_to_its_organizatio
     let (status, hidden) = call(&services, &files, download(&other.admin_key, id)).await;
     assert_eq!((status, hidden["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
 
+    // Nor can it upload onto this organization's ticket.
+    let onto_theirs = form(
+        &[("ticketId", ticket_id)],
+        Some(("x.bin", "application/octet-stream", &binary(10))),
+    );
+    let (status, refused) = call(&services, &files, upload(&other.admin_key, &onto_theirs)).await;
+    assert_eq!(status, 404, "another organization's ticket: {refused}");
+
     // A reply carries it in the thread; a foreign or unknown attachment is refused.
-    let entry = |attachments: Value| {
+    let entry = |key: &str, ticket_id: &str, attachments: Value| {
         let body = json!({"author": {"type": "agent"}, "content_text": "See the photo.", "attachments": attachments});
         fixture("tickets-create.json")
-            .key(&org.admin_key)
+            .key(key)
             .method("POST", &format!("/api/v1/tickets/{ticket_id}/conversations"))
             .path_parameter("id", ticket_id)
             .body(body.to_string())
             .build()
     };
     let publisher = harness::publisher().await;
+    let others_ticket = open_ticket(&services, &other.admin_key).await;
+    let (status, refused) = read(
+        shared::api::tickets::handle(
+            &services,
+            &publisher,
+            &harness::reply_queue().await,
+            entry(&other.admin_key, &others_ticket, json!([id])),
+        )
+        .await,
+    );
+    assert_eq!(
+        (status, refused["error"]["details"]["field"].as_str()),
+        (422, Some("attachments")),
+        "another organization's attachment: {refused}"
+    );
     let (status, added) = read(
-        shared::api::tickets::handle(&services, &publisher, &harness::reply_queue().await, entry(json!([id]))).await,
+        shared::api::tickets::handle(
+            &services,
+            &publisher,
+            &harness::reply_queue().await,
+            entry(&org.admin_key, ticket_id, json!([id])),
+        )
+        .await,
     );
     assert_eq!(status, 201, "{added}");
     assert_eq!(added["conversation"]["attachments"][0]["id"], id);
@@ -174,7 +207,7 @@ async fn a_multipart_upload_comes_back_byte_for_byte_and_only_to_its_organizatio
             &services,
             &publisher,
             &harness::reply_queue().await,
-            entry(json!(["att_NOPE"])),
+            entry(&org.admin_key, ticket_id, json!(["att_NOPE"])),
         )
         .await,
     );

@@ -479,6 +479,19 @@ async fn receiver_down_through_the_whole_schedule(n: usize) {
         delivery: queues.delivery_queue(),
         dead_letter_url: queues.dead_letter_url.clone(),
     };
+    // Another organization's redrive finds none of them (the dead-letter queue is shared) and
+    // puts them back at once for their own organization's.
+    let stranger = new_org(&services).await;
+    let request = harness::fixture("deliveries-redrive.json")
+        .key(&stranger.admin_key)
+        .build();
+    let (status, json) =
+        harness::read(shared::api::deliveries_redrive::handle(&services, &redrive_queues, request).await);
+    assert_eq!(
+        (status, json["redriven"].as_u64(), json["delivery_ids"].clone()),
+        (200, Some(0), json!([])),
+        "{json}"
+    );
     let mut redriven = BTreeSet::new();
     // One call moves up to a thousand; loop in case the emulator hands out fewer per call.
     for _ in 0..n.div_ceil(10) {

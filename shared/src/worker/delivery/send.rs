@@ -314,6 +314,22 @@ mod tests {
         }
     }
 
+    /// A name (not a literal address) that resolves only to refused addresses is refused by the
+    /// resolver, deep in the client's error: the attempt must still say so, and be marked
+    /// refused, so that it fails at once instead of running through the retry schedule.
+    #[tokio::test]
+    async fn a_name_that_resolves_only_to_refused_addresses_is_a_refused_destination() {
+        let client = delivery_http_client(Arc::new(AddressPolicy::default()), Duration::from_secs(5));
+        let now = OffsetDateTime::now_utc();
+        let sent = post(client.post("http://localhost:9/hook").body("{}"), now, 2).await;
+        assert!(sent.destination_refused, "{:?}", sent.attempt);
+        assert_eq!(
+            sent.attempt.error.as_deref(),
+            Some("destination refused: localhost resolves only to non-public addresses")
+        );
+        assert_eq!(sent.attempt.response_code, None);
+    }
+
     /// The bytes receivers verify signatures over: as a `json!` envelope serializes them.
     #[test]
     fn the_payload_is_the_envelope_as_json_writes_it() {
