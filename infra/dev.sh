@@ -91,10 +91,16 @@ started+=($!)
 for _ in $(seq 1 300); do port_busy "$API_PORT" && break; sleep 0.2; done
 # Time to first answer: from `make dev` until a route answers through the local API, the
 # function started by `cargo lambda watch`.
+answered=false
 for _ in $(seq 1 600); do
-  curl -sf -o /dev/null "http://127.0.0.1:$API_PORT/api/health" && break
+  curl -sf -o /dev/null "http://127.0.0.1:$API_PORT/api/health" && answered=true && break
   sleep 0.2
 done
+if [ "$answered" != true ]; then
+  tail -n 40 .local/watch.log >&2
+  echo "GET /api/health did not answer through http://127.0.0.1:$API_PORT within two minutes" >&2
+  exit 1
+fi
 first_answer_ms=$(($(now_ms) - started_at))
 
 echo "== feeding the delivery queue to the delivery worker (log: .local/poller.log)"
