@@ -1,6 +1,7 @@
 //! Properties of the pure parts every delivery and every provider webhook goes through, over
 //! generated inputs: the retry plan, and the signature schemes, each checked against the
-//! provider's documented recipe computed here with `hmac` and `sha2`, not with Hookgate's code.
+//! provider's documented recipe computed here with `hmac`, `sha1` and `sha2`, not with
+//! Hookgate's code.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -15,6 +16,15 @@ use shared::worker::delivery::retry::{Attempted, Plan, Timing, jitter, plan};
 use time::OffsetDateTime;
 
 const NOW_MS: i64 = 1_800_000_000_000;
+
+/// HMAC-SHA1, which Twilio signs with.
+fn sha1_recipe(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
 
 fn recipe(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
@@ -96,6 +106,38 @@ proptest! {
     }
 
     #[test]
+    fn a_failure_not_worth_retrying_or_to_an_inactive_endpoint_gives_up_at_once(
+        delays in prop::collection::vec(1u64..86_400, 1..10),
+        pick in any::<prop::sample::Index>(),
+        status in prop::option::of(300u16..600),
+        retry_after in prop::option::of(any::<u64>()),
+        retryable in any::<bool>(),
+    ) {
+        let number = pick.index(delays.len()) as u32 + 1;
+        let attempted = Attempted { endpoint_active: !retryable, retryable, ..attempt(number, status, retry_after) };
+        let result = plan(attempted, &delays, Timing { jitter: 1.0, scale: 1.0 }, NOW_MS);
+        prop_assert!(matches!(result, Plan::GiveUp { .. }), "{:?}", result);
+    }
+
+    #[test]
+    fn a_scaled_schedule_is_the_schedule_scaled(
+        delays in prop::collection::vec(1u64..86_400, 1..10),
+        pick in any::<prop::sample::Index>(),
+        scale in 0.0001f64..1.0,
+    ) {
+        let number = pick.index(delays.len()) as u32 + 1;
+        let expected = ((delays[number as usize - 1] as f64 * 1000.0 * scale).max(1.0)) as i64;
+        match plan(attempt(number, Some(500), None), &delays, Timing { jitter: 1.0, scale }, NOW_MS) {
+            Plan::Retry { due_at_ms, visibility_seconds } => {
+                prop_assert_eq!(due_at_ms - NOW_MS, expected);
+                // Visible again no earlier than due, or than SQS's longest wait.
+                prop_assert!(visibility_seconds * 1000 >= (expected as u64).min(MAX_VISIBILITY_SECONDS * 1000));
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
+    #[test]
     fn outbound_signatures_are_the_documented_recipes(secret in "[A-Za-z0-9+/]{8,40}", raw in prop::collection::vec(any::<u8>(), 32), id in "msg_[0-9A-Z]{10}", ts in 0i64..4_000_000_000, body in prop::collection::vec(any::<u8>(), 0..512)) {
         let hex = hex::encode(recipe(secret.as_bytes(), &[&body]));
         prop_assert_eq!(seed_signature(&secret, &body, SignatureStyle::Hex), hex.clone());
@@ -126,7 +168,7 @@ proptest! {
     }
 
     #[test]
-    fn svix_accepts_any_of_its_v1_values_and_refuses_a_flipped_byte(
+    fn svix_accepts_any_of_its_v1_values_and_refuses_a_flipped_byte_or_an_old_timestamp(
         raw in prop::collection::vec(any::<u8>(), 24..40), id in "msg_[0-9A-Za-z]{8,24}", body in prop::collection::vec(any::<u8>(), 1..512),
         age in -299i64..299, decoys in prop::collection::vec(prop::collection::vec(any::<u8>(), 32), 0..3), index in any::<usize>(), bit in any::<u8>(),
     ) {
@@ -141,6 +183,51 @@ proptest! {
         prop_assert!(verify(&secret, &id, &ts, &header, &flipped(&body, index, bit), now()).is_err());
         let other_id = format!("{id}x");
         prop_assert!(verify(&secret, &other_id, &ts, &header, &body, now()).is_err());
+        let old = (NOW_MS / 1000 - 301).to_string();
+        let stale = format!("v1,{}", STANDARD.encode(recipe(&raw, &[id.as_bytes(), b".", old.as_bytes(), b".", &body])));
+        prop_assert!(verify(&secret, &id, &old, &stale, &body, now()).is_err());
+    }
+
+    #[test]
+    fn shopify_accepts_its_recipe_and_refuses_a_flipped_byte(
+        secret in "[0-9a-f]{32,64}", body in prop::collection::vec(any::<u8>(), 1..512), index in any::<usize>(), bit in any::<u8>(),
+    ) {
+        let header = STANDARD.encode(recipe(secret.as_bytes(), &[&body]));
+        let matches = shared::inbound::shopify::signature_matches;
+        prop_assert!(matches(secret.as_bytes(), &body, &header));
+        prop_assert!(!matches(secret.as_bytes(), &flipped(&body, index, bit), &header));
+        let other_secret = format!("{secret}x");
+        prop_assert!(!matches(other_secret.as_bytes(), &body, &header));
+    }
+
+    #[test]
+    fn meta_accepts_its_recipe_and_refuses_a_flipped_byte(
+        secret in "[0-9a-f]{32}", body in prop::collection::vec(any::<u8>(), 1..512), index in any::<usize>(), bit in any::<u8>(),
+    ) {
+        let header = format!("sha256={}", hex::encode(recipe(secret.as_bytes(), &[&body])));
+        let matches = shared::inbound::meta::signature_matches;
+        prop_assert!(matches(secret.as_bytes(), &body, &header));
+        prop_assert!(!matches(secret.as_bytes(), &flipped(&body, index, bit), &header));
+        prop_assert!(!matches(secret.as_bytes(), &body, header.trim_start_matches("sha256=")), "the prefix is part of it");
+    }
+
+    /// Twilio's recipe: HMAC-SHA1 under the auth token of the URL, then each POST parameter's
+    /// name and value in the order of their names, base64.
+    #[test]
+    fn twilio_signs_the_url_and_the_parameters_sorted_by_name(
+        token in "[0-9a-f]{32}", path in "/[a-z/]{0,20}",
+        parameters in prop::collection::btree_map("[A-Za-z]{1,12}", "[ -~]{0,40}", 0..8),
+    ) {
+        let url = format!("https://hooks.example.com{path}");
+        let mut parts: Vec<&[u8]> = vec![url.as_bytes()];
+        for (name, value) in &parameters {
+            parts.extend([name.as_bytes(), value.as_bytes()]);
+        }
+        let expected = STANDARD.encode(sha1_recipe(token.as_bytes(), &parts));
+        // As the form sent them: in any order.
+        let mut sent: Vec<(String, String)> = parameters.into_iter().collect();
+        sent.reverse();
+        prop_assert_eq!(shared::inbound::sms::signature(&token, &url, &sent), expected);
     }
 
     #[test]
