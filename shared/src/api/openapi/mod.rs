@@ -455,4 +455,27 @@ mod tests {
             "a required token is never empty"
         );
     }
+
+    /// Every list's page size is bounded in the document, as `Call::limit` bounds it.
+    #[test]
+    fn every_page_size_is_bounded() {
+        let document: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let mut limits = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let parameters = operation["parameters"].as_array().into_iter().flatten();
+                for limit in parameters.filter(|p| p["name"] == "limit") {
+                    let schema = &limit["schema"];
+                    assert_eq!(schema["type"], "integer", "{method} {path}: {limit}");
+                    assert_eq!(schema["minimum"], 1, "{method} {path}: {limit}");
+                    assert!(
+                        schema["maximum"].as_u64().is_some_and(|max| max <= 100),
+                        "{method} {path}: {limit}"
+                    );
+                    limits += 1;
+                }
+            }
+        }
+        assert!(limits >= 5, "the lists were found: {limits}");
+    }
 }
