@@ -12,6 +12,8 @@ cargo fmt --all --check
 rustfmt --check --edition 2024 fuzz/src/lib.rs fuzz/fuzz_targets/*.rs
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo check the fuzz targets (a workspace of their own, fuzzed on nightly by make fuzz)"
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins --quiet
 echo "== cfn-lint template.yaml"
 cfn-lint template.yaml
 echo "== sam validate --lint"
