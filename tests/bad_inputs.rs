@@ -315,6 +315,15 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
             "INVALID_INPUT",
         ),
         (
+            "empty key name",
+            Route::ApiKeys,
+            fixture("api-keys-create.json")
+                .key(&org.admin_key)
+                .body(r#"{"name": "", "scopes": ["context:read"]}"#),
+            422,
+            "INVALID_INPUT",
+        ),
+        (
             "unknown key field",
             Route::ApiKeys,
             fixture("api-keys-create.json")

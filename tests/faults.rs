@@ -1163,7 +1163,7 @@ impl KillableProxy {
 }
 
 /// The functions' view of AWS when it runs through `proxy`: the ingest function's services and
-/// a publisher onto `queue_url`.
+/// a publisher onto `queue_url`, DynamoDB and SQS both through it.
 async fn services_through(
     proxy: &KillableProxy,
     queue_url: &str,
@@ -1176,7 +1176,7 @@ async fn services_through(
     };
     let publisher = shared::outbound::Publisher {
         queue: DeliveryQueue {
-            sqs: harness::queue_sender(),
+            sqs: shared::aws::sqs::Sqs::from_config(&config).expect("SQS client"),
             queue_url: queue_url.to_string(),
         },
         cache: shared::outbound::EndpointCache::new(Duration::ZERO),
@@ -1197,7 +1197,7 @@ async fn org_items(org_id: &str) -> Vec<HashMap<String, shared::store::dynamodb:
 /// other one is answered with the JSON error (5xx) and no panic, and is absent or complete:
 /// an event with all its links or nothing of it, and never fanned out without being stored.
 /// (A failed request may be stored without its fan-out: the write and the enqueue are two
-/// calls.) Then the client retries what failed, with the same `Idempotency-Key`: every request
+/// calls, and SQS may die between them.) Then the client retries what failed, with the same `Idempotency-Key`: every request
 /// ends stored and fanned out, the claims of requests that died not holding their keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_aws_services_dying_mid_ingest_leave_each_request_absent_or_complete() {
