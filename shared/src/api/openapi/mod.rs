@@ -248,6 +248,16 @@ fn document_field_rules(document: &mut serde_json::Value) {
         ("SlaPolicyRequest", "position", "maximum", serde_json::json!(u32::MAX)),
         ("WidgetUploadRequest", "file", "minLength", serde_json::json!(1)),
         ("UploadRequest", "", "additionalProperties", serde_json::json!(false)),
+        // Exactly one of the two (the other absent or null).
+        (
+            "CreateTriggerRequest",
+            "",
+            "oneOf",
+            serde_json::json!([
+                {"required": ["agent_id"], "properties": {"agent_id": {"type": "string"}}},
+                {"required": ["workflow_id"], "properties": {"workflow_id": {"type": "string"}}},
+            ]),
+        ),
         (
             "WidgetUploadRequest",
             "",
@@ -423,6 +433,11 @@ mod tests {
     fn the_rules_utoipa_cannot_state_land_on_their_fields() {
         let document: serde_json::Value = serde_json::from_str(json()).unwrap();
         let schemas = &document["components"]["schemas"];
+        assert_eq!(
+            schemas["CreateTriggerRequest"]["oneOf"].as_array().map(Vec::len),
+            Some(2),
+            "exactly one of agent_id and workflow_id"
+        );
         assert_eq!(
             schemas["CreateApiKeyRequest"]["properties"]["scopes"]["uniqueItems"],
             true
