@@ -136,6 +136,35 @@ async fn policies_are_created_listed_replaced_and_deleted_and_bad_ones_refused()
 
 /// Every scenario of the job is in this one test: a run reads every organization's due
 /// targets, so two tests running the job at once would take each other's breaches.
+/// An organization holds at most 50 policies: the 51st, valid as it is, conflicts with what is
+/// there (409) and is not stored; deleting one makes room.
+#[tokio::test]
+async fn the_fifty_first_policy_conflicts_and_is_not_stored() {
+    let services = services_with_clock(Arc::new(FixedClock(OffsetDateTime::now_utc()))).await;
+    let org = new_org(&services).await;
+    let create = || fixture("sla-policies-create.json").key(&org.admin_key);
+    let mut first = String::new();
+    for i in 0..50 {
+        let (status, created) = policies(&services, create()).await;
+        assert_eq!(status, 201, "policy {i}: {created}");
+        if i == 0 {
+            first = created["policy"]["id"].as_str().unwrap().to_string();
+        }
+    }
+    let (status, refused) = policies(&services, create()).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("CONFLICT")),
+        "{refused}"
+    );
+    let listing = create().method("GET", "/api/v1/sla-policies");
+    let (_, listed) = policies(&services, listing).await;
+    assert_eq!(listed["policies"].as_array().map(Vec::len), Some(50), "nothing stored");
+    let (status, _) = policies(&services, on_policy(&org.admin_key, "DELETE", &first)).await;
+    assert_eq!(status, 200);
+    assert_eq!(policies(&services, create()).await.0, 201, "room again");
+}
+
 #[tokio::test]
 async fn each_target_breached_unmet_is_published_once_even_by_overlapping_runs() {
     let opened = OffsetDateTime::now_utc();

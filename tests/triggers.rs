@@ -288,6 +288,27 @@ async fn a_retried_trigger_with_its_idempotency_key_answers_the_first_execution(
     assert_eq!(queued(&rt.executions).await.len(), 1);
 }
 
+/// An organization holds at most 200 triggers: the 201st, valid as it is, conflicts with what
+/// is there (409) and is not stored.
+#[tokio::test]
+async fn the_two_hundred_and_first_trigger_conflicts_and_is_not_stored() {
+    let rt = runtime("trigger-quota", 100).await;
+    let org = new_org(&rt.services).await;
+    for i in 0..200 {
+        create_trigger(&rt, &org.admin_key, json!({"workflow_id": format!("wf_{i}")})).await;
+    }
+    let body = json!({"workflow_id": "wf_one_more"}).to_string();
+    let request = fixture("triggers-create.json").key(&org.admin_key).body(body).build();
+    let (status, refused) = read(shared::api::triggers::handle(&rt.services, request).await);
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (409, Some("CONFLICT")),
+        "{refused}"
+    );
+    let stored = rt.services.store.list_triggers(&org.org_id).await.unwrap();
+    assert_eq!(stored.len(), 200, "nothing stored");
+}
+
 #[tokio::test]
 async fn a_trigger_is_limited_per_minute_with_retry_after() {
     let mut rt = runtime("trigger-limit", 2).await;

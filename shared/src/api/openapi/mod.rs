@@ -248,6 +248,9 @@ fn document_field_rules(document: &mut serde_json::Value) {
         ("SlaPolicyRequest", "position", "maximum", serde_json::json!(u32::MAX)),
         ("WidgetUploadRequest", "file", "minLength", serde_json::json!(1)),
         ("UploadRequest", "", "additionalProperties", serde_json::json!(false)),
+        ("SlaPolicyRequest", "channels", "uniqueItems", serde_json::json!(true)),
+        // At least one target of one priority (the others absent or null).
+        ("PriorityTargets", "", "anyOf", sla_target_set()),
         // Exactly one of the two (the other absent or null).
         (
             "CreateTriggerRequest",
@@ -274,6 +277,22 @@ fn document_field_rules(document: &mut serde_json::Value) {
             None => tracing::error!(pointer, "the OpenAPI document has no such field"),
         }
     }
+}
+
+/// A policy's targets with at least one set: one alternative per priority and target.
+fn sla_target_set() -> serde_json::Value {
+    let priorities = ["low", "normal", "high", "urgent"];
+    let targets = ["first_response_minutes", "resolution_minutes"];
+    priorities
+        .iter()
+        .flat_map(|priority| {
+            targets.iter().map(move |target| {
+                serde_json::json!({"required": [priority], "properties": {*priority: {
+                    "type": "object", "required": [target], "properties": {*target: {"type": "integer"}}
+                }}})
+            })
+        })
+        .collect()
 }
 
 /// An optional query parameter sent empty (`?customer=`) counts as unsaid (`http::query_parameter`).
@@ -433,6 +452,11 @@ mod tests {
     fn the_rules_utoipa_cannot_state_land_on_their_fields() {
         let document: serde_json::Value = serde_json::from_str(json()).unwrap();
         let schemas = &document["components"]["schemas"];
+        assert_eq!(
+            schemas["PriorityTargets"]["anyOf"].as_array().map(Vec::len),
+            Some(8),
+            "a target of a priority"
+        );
         assert_eq!(
             schemas["CreateTriggerRequest"]["oneOf"].as_array().map(Vec::len),
             Some(2),

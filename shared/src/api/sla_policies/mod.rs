@@ -71,7 +71,7 @@ pub const ROUTES: [Route<SlaPolicyRoute>; 5] = [
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaPolicyRequest {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Lower positions are tried first (default 0; equal positions by age).
     #[serde(default)]
@@ -164,10 +164,10 @@ fn policy(policy_id: String, body: SlaPolicyRequest, created_at: String, now: St
 pub async fn create(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let body: SlaPolicyRequest = call.validated_body()?;
     if call.store().list_sla_policies(call.org_id()).await?.len() >= MAX_POLICIES {
-        return Err(ApiError::invalid_input(
-            "body",
-            format!("an organization has at most {MAX_POLICIES} SLA policies"),
-        ));
+        // The request is valid; the organization's state refuses it.
+        return Err(ApiError::conflict(format!(
+            "an organization has at most {MAX_POLICIES} SLA policies"
+        )));
     }
     let now = rfc3339(call.now());
     let created = policy(format!("sla_{}", new_ulid()), body, now.clone(), now);

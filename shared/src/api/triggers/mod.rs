@@ -174,10 +174,10 @@ pub async fn create(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         .ok_or_else(ApiError::internal)?;
     let store = call.store();
     if store.list_triggers(call.org_id()).await?.len() >= MAX_TRIGGERS {
-        return Err(ApiError::invalid_input(
-            "agent_id",
-            format!("an organization has at most {MAX_TRIGGERS} triggers"),
-        ));
+        // The request is valid; the organization's state refuses it.
+        return Err(ApiError::conflict(format!(
+            "an organization has at most {MAX_TRIGGERS} triggers"
+        )));
     }
     let token = NewKey::generate_prefixed(TRIGGER_TOKEN_PREFIX, call.org_id(), &call.services.pepper);
     let trigger = Trigger {
