@@ -170,7 +170,7 @@ impl RestSigner<'_> {
     /// signature's other parameters are query parameters.
     fn canonical(&self, mut request: RestRequest<'_>, now: SystemTime, presigned_for: Option<u64>) -> Canonical {
         let amz_date = amz_date(now);
-        let scope = [&amz_date[..8], "/", self.region, "/", self.service, "/aws4_request"].concat();
+        let scope = self.scope(&amz_date);
         let token = self.credentials.session_token();
         let mut headers = request.headers.clone();
         headers.push(("host", self.host));
@@ -220,7 +220,7 @@ impl RestSigner<'_> {
     /// [`Self::sign_post_policy`] signs it at the same `now`.
     pub(super) fn post_policy_fields(&self, now: SystemTime) -> Vec<(&'static str, String)> {
         let amz_date = amz_date(now);
-        let scope = [&amz_date[..8], "/", self.region, "/", self.service, "/aws4_request"].concat();
+        let scope = self.scope(&amz_date);
         let mut fields = vec![
             ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
             (
@@ -237,17 +237,32 @@ impl RestSigner<'_> {
     /// The `x-amz-signature` of a POST policy (its base64, as the form sends it) whose fields
     /// were made at `now`: the policy itself is what is signed, with that day's key.
     pub(super) fn sign_post_policy(&self, policy: &str, now: SystemTime) -> String {
-        let date = &amz_date(now)[..8];
-        let key = signing_key(self.credentials.secret_access_key(), date, self.region, self.service);
         let mut signature = String::with_capacity(64);
-        push_hex(&mut signature, &hmac_sha256(&key, &[policy.as_bytes()]));
+        push_hex(
+            &mut signature,
+            &hmac_sha256(&self.key(&amz_date(now)), &[policy.as_bytes()]),
+        );
         signature
     }
 
     fn push_signature(&self, out: &mut String, canonical: &Canonical) {
-        let date = &canonical.amz_date[..8];
-        let key = signing_key(self.credentials.secret_access_key(), date, self.region, self.service);
+        let key = self.key(&canonical.amz_date);
         push_signature(out, &key, &canonical.amz_date, &canonical.scope, &canonical.request);
+    }
+
+    /// The credential scope of a signature made at `amz_date`: `YYYYMMDD/region/service/aws4_request`.
+    fn scope(&self, amz_date: &str) -> String {
+        [&amz_date[..8], "/", self.region, "/", self.service, "/aws4_request"].concat()
+    }
+
+    /// The key that signs on `amz_date`'s day.
+    fn key(&self, amz_date: &str) -> [u8; 32] {
+        signing_key(
+            self.credentials.secret_access_key(),
+            &amz_date[..8],
+            self.region,
+            self.service,
+        )
     }
 }
 
