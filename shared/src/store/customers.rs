@@ -248,8 +248,3 @@ impl Store {
         Ok(erased)
     }
 }
-
-/// A cursor from `encode_cursor`, accepted only for the same organization and customer.
-pub fn decode_customer_cursor(org_id: &str, email: &str, cursor: &str) -> Option<Item> {
-    super::decode_cursor(&customer_pk(org_id, email), cursor)
-}

@@ -18,7 +18,7 @@ fn delivery_pk(org_id: &str, delivery_id: &str) -> String {
     format!("{}#DELIVERY#{delivery_id}", org_prefix(org_id))
 }
 
-fn deliveries_index_pk(org_id: &str, endpoint_id: &str) -> String {
+pub(crate) fn deliveries_index_pk(org_id: &str, endpoint_id: &str) -> String {
     format!("{}#DELIVERIES", endpoint_pk(org_id, endpoint_id))
 }
 
@@ -202,11 +202,6 @@ fn delivery_update(store: &Store, update: &DeliveryUpdate<'_>) -> Operation {
         .update_expression(expression)
         .set_expression_attribute_names(Some(names))
         .set_expression_attribute_values(Some(values))
-}
-
-/// A cursor from `encode_cursor`, accepted only for the same organization and endpoint.
-pub fn decode_cursor(org_id: &str, endpoint_id: &str, cursor: &str) -> Option<Item> {
-    super::decode_cursor(&deliveries_index_pk(org_id, endpoint_id), cursor)
 }
 
 pub use super::encode_cursor;

@@ -15,7 +15,7 @@ use crate::runtime::Services;
 use crate::store::Document;
 use crate::store::call_orders::OrderWithCalls;
 use crate::store::csat::TicketCsat;
-use crate::store::customers::decode_customer_cursor;
+use crate::store::customers::customer_pk;
 use crate::store::encode_cursor;
 use crate::store::events::OrderEvent;
 use crate::store::tickets::{Entry, Ticket, TicketFilter};
@@ -212,18 +212,13 @@ async fn order_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 async fn customer_context(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let Call { services, caller, .. } = &call;
     let email = call.path("email")?.trim().to_lowercase();
-    let limit = call.limit(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)? as i32;
-    let start =
-        match call.query("cursor") {
-            None => None,
-            Some(cursor) => Some(decode_customer_cursor(&caller.org_id, &email, &cursor).ok_or_else(|| {
-                ApiError::invalid_input("cursor", "cursor is not one this customer's context returned")
-            })?),
-        };
+    let (limit, start) = call.page(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, &customer_pk(&caller.org_id, &email))?;
     let first_page = start.is_none();
     // The tickets are read beside the profile and orders, not after them.
     let (page, tickets) = tokio::join!(
-        services.store.customer_page(&caller.org_id, &email, limit, start),
+        services
+            .store
+            .customer_page(&caller.org_id, &email, limit as i32, start),
         async {
             match first_page {
                 true => customer_tickets(&call, &email).await,

@@ -8,6 +8,7 @@ use super::model::{EndpointStats, LogEntry, LogPage, LogParams};
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{Call, json_response};
+use crate::store::deliveries::deliveries_index_pk;
 
 /// Delivery log: one entry per delivery with its latest attempt and every attempt made (time,
 /// status code, duration, error, the first 4 KB of the answer), newest first.
@@ -17,14 +18,7 @@ use crate::http::{Call, json_response};
 pub(super) async fn logs(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let endpoint = find_endpoint(&call).await?;
     let (org_id, id) = (call.org_id(), endpoint.endpoint_id.as_str());
-    let limit = call.limit(20, 100)?;
-    let start = match call.query("cursor") {
-        None => None,
-        Some(cursor) => Some(
-            crate::store::deliveries::decode_cursor(org_id, id, &cursor)
-                .ok_or_else(|| ApiError::invalid_input("cursor", "cursor is not one this log returned"))?,
-        ),
-    };
+    let (limit, start) = call.page(20, 100, &deliveries_index_pk(org_id, id))?;
     let page = call.store().list_deliveries(org_id, id, limit as i32, start).await?;
     let logs = page
         .deliveries
