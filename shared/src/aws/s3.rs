@@ -90,7 +90,7 @@ impl S3 {
     /// exactly `key`, of 1 to `max_bytes` bytes of `content_type`, until `expiration` (RFC
     /// 3339), signed at `now`: the key, the type and the signer's fields, the policy that binds
     /// them to the bucket and the size, and its signature, as AWS's recipe (SigV4 of a POST
-    /// policy) has them. The form sends them in this order, the `file` last.
+    /// policy) has them. The form sends them all before the `file`, which goes last.
     pub fn presigned_post(
         &self,
         key: &str,
