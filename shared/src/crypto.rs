@@ -29,7 +29,7 @@ impl SecretBox {
 
     pub fn seal(&self, plaintext: &str) -> String {
         let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::fill(&mut nonce).expect("the operating system's random source is unavailable");
+        crate::random::fill(&mut nonce);
         // Encryption with a fresh nonce and an in-memory buffer cannot fail.
         let ciphertext = self
             .0

@@ -10,7 +10,7 @@ const CROCKFORD_LOWER: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 /// `len` random characters from the lowercase Crockford alphabet (5 bits of entropy each).
 pub fn random_base32(len: usize) -> String {
     let mut bytes = vec![0u8; len];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    crate::random::fill(&mut bytes);
     bytes
         .iter()
         .map(|b| CROCKFORD_LOWER[(b & 31) as usize] as char)

@@ -32,6 +32,7 @@ pub mod ids;
 pub mod inbound;
 pub mod mail;
 pub mod outbound;
+pub mod random;
 pub mod runtime;
 pub mod secrets;
 pub mod store;

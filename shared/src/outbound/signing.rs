@@ -20,7 +20,7 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// A new signing secret: `whsec_` and 32 random bytes in base64.
 pub fn generate_secret() -> String {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    crate::random::fill(&mut bytes);
     format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
 }
 

@@ -10,7 +10,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::aws::{AwsClient, AwsError, DYNAMODB, retry_delay, retry_jitter};
+use crate::aws::{AwsClient, AwsError, DYNAMODB, retry_wait};
 
 pub use serde_dynamo::AttributeValue;
 
@@ -431,7 +431,7 @@ where
             return Ok(got);
         }
         if round < UNPROCESSED_ROUNDS {
-            tokio::time::sleep(retry_delay(round, retry_jitter())).await;
+            tokio::time::sleep(retry_wait(round)).await;
         }
     }
     Err(unprocessed_error(operation, pending.len()))

@@ -80,9 +80,7 @@ pub fn failing_too_long(failing_since: Option<i64>, now: i64, disable_after_seco
 
 /// A factor in [0.9, 1.1): retries of many deliveries spread out instead of arriving together.
 pub fn jitter() -> f64 {
-    let mut byte = [0u8; 2];
-    getrandom::fill(&mut byte).expect("the operating system's random source is unavailable");
-    0.9 + 0.2 * (u16::from_le_bytes(byte) as f64 / 65_536.0)
+    0.9 + 0.2 * crate::random::fraction()
 }
 
 #[cfg(test)]
