@@ -28,7 +28,7 @@ impl Poller {
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| e.to_string())?;
-        let arn = queue_arn(sqs.client(), &self.queue_url)
+        let arn = queue_arn(&sqs, &self.queue_url)
             .await
             .map_err(|e| format!("reading {}: {e}", self.queue_url))?;
         let invoke = format!(

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 use shared::aws::s3::S3;
-use shared::aws::{AwsClient, AwsConfig, AwsError, DYNAMODB, SECRETS_MANAGER, SNS, SQS, xml_element};
+use shared::aws::sqs::Sqs;
+use shared::aws::{AwsClient, AwsConfig, AwsError, DYNAMODB, SECRETS_MANAGER, SNS, xml_element};
 
 use crate::template::{KeyElement, QueueDefinition, StackDefinition, TableDefinition};
 
@@ -91,7 +92,7 @@ async fn create_table(dynamodb: &AwsClient, table: &TableDefinition) -> Result<(
 /// Creates `queue` (or finds it, with the same attributes) and answers its URL and ARN;
 /// `dead_letter_arns` holds the ARNs of the queues created before it.
 async fn create_queue(
-    sqs: &AwsClient,
+    sqs: &Sqs,
     queue: &QueueDefinition,
     dead_letter_arns: &BTreeMap<String, String>,
 ) -> Result<(String, String), String> {
@@ -118,6 +119,7 @@ async fn create_queue(
         attributes.insert("RedrivePolicy".into(), policy.to_string().into());
     }
     let created: Created = sqs
+        .client()
         .call(
             "CreateQueue",
             &json!({ "QueueName": queue.name, "Attributes": attributes }),
@@ -139,7 +141,7 @@ pub async fn provision(config: &AwsConfig, stack: &StackDefinition) -> Result<Pr
     }
 
     // Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
-    let sqs = AwsClient::from_config(SQS, config)?;
+    let sqs = Sqs::from_config(config)?;
     let mut queues: Vec<_> = stack.queues.iter().collect();
     queues.sort_by_key(|q| q.redrive.is_some());
     let mut arns = BTreeMap::new();

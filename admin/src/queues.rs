@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::json;
+use shared::aws::AwsError;
 use shared::aws::sqs::Sqs;
-use shared::aws::{AwsClient, AwsError};
 
 /// A message as `ReceiveMessage` hands it out with its system attributes.
 #[derive(Debug, Deserialize)]
@@ -43,13 +43,13 @@ pub async fn receive(sqs: &Sqs, queue_url: &str) -> Result<Vec<Message>, AwsErro
 }
 
 /// The ARN of the queue at `queue_url`.
-pub async fn queue_arn(sqs: &AwsClient, queue_url: &str) -> Result<String, AwsError> {
+pub async fn queue_arn(sqs: &Sqs, queue_url: &str) -> Result<String, AwsError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Read {
         attributes: BTreeMap<String, String>,
     }
     let request = json!({ "QueueUrl": queue_url, "AttributeNames": ["QueueArn"] });
-    let read: Read = sqs.call("GetQueueAttributes", &request).await?;
+    let read: Read = sqs.client().call("GetQueueAttributes", &request).await?;
     Ok(read.attributes.get("QueueArn").cloned().unwrap_or_default())
 }

@@ -18,9 +18,6 @@ use crate::error::ApiError;
 #[derive(Clone)]
 pub struct FileStore {
     s3: S3,
-    /// Addresses objects as `<endpoint>/<bucket>/<key>` (an S3-compatible endpoint such as the
-    /// local emulator) rather than `<bucket>.s3.<region>.amazonaws.com/<key>`.
-    path_style: bool,
 }
 
 /// A presigned POST: the URL, and the form fields to send before the file (`file` last).
@@ -40,10 +37,12 @@ fn storage_failure<E: std::fmt::Debug>(doing: &'static str) -> impl FnOnce(E) ->
 }
 
 impl FileStore {
+    /// The bucket `bucket`, addressed as `<endpoint>/<bucket>/<key>` with `path_style` (an
+    /// S3-compatible endpoint such as the local emulator), else as
+    /// `<bucket>.s3.<region>.amazonaws.com/<key>`.
     pub fn new(config: &AwsConfig, bucket: impl Into<String>, path_style: bool) -> Result<Self, String> {
         Ok(Self {
             s3: S3::from_config(config, &bucket.into(), path_style)?,
-            path_style,
         })
     }
 
@@ -103,10 +102,8 @@ impl FileStore {
         let fields = self
             .s3
             .presigned_post(key, content_type, max_bytes, now.into(), &expires_at);
-        // The bucket's URL: `<endpoint>/<bucket>` path-style, `https://<bucket>.s3...com/` else.
-        let url = self.s3.client().url();
         PresignedPost {
-            url: if self.path_style { url } else { url + "/" },
+            url: self.s3.post_url(),
             fields,
             expires_at,
         }

@@ -17,6 +17,7 @@ use super::{AwsClient, AwsError, S3 as SERVICE, uri_encode};
 pub struct S3 {
     client: AwsClient,
     bucket: String,
+    path_style: bool,
 }
 
 impl S3 {
@@ -37,7 +38,15 @@ impl S3 {
         .map(|client| Self {
             client,
             bucket: bucket.to_string(),
+            path_style,
         })
+    }
+
+    /// Where a browser POSTs an upload: the bucket's URL, `<endpoint>/<bucket>` path-style,
+    /// `https://<bucket>.s3.<region>.amazonaws.com/` else.
+    pub fn post_url(&self) -> String {
+        let url = self.client.url();
+        if self.path_style { url } else { url + "/" }
     }
 
     /// The client underneath, for what else there is to ask of the bucket (creating it).
@@ -136,10 +145,10 @@ mod tests {
     use super::*;
     use crate::aws::{AWS_ROOTS, AwsConfig, Credentials, tls_trusting};
 
-    fn bucket(session_token: Option<&str>) -> S3 {
+    fn bucket_at(endpoint: Option<&str>, path_style: bool, session_token: Option<&str>) -> S3 {
         let config = AwsConfig {
             region: "eu-west-1".into(),
-            endpoint: None,
+            endpoint: endpoint.map(str::to_string),
             credentials: Credentials::new(
                 "AKIDEXAMPLE",
                 "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -147,7 +156,36 @@ mod tests {
             ),
             tls: tls_trusting(AWS_ROOTS).unwrap(),
         };
-        S3::from_config(&config, "hookgate-files", false).unwrap()
+        S3::from_config(&config, "hookgate-files", path_style).unwrap()
+    }
+
+    fn bucket(session_token: Option<&str>) -> S3 {
+        bucket_at(None, false, session_token)
+    }
+
+    #[test]
+    fn an_upload_posts_to_the_bucket_s_url_in_either_addressing_style() {
+        let cases = [
+            (None, false, "https://hookgate-files.s3.eu-west-1.amazonaws.com/"),
+            (None, true, "https://s3.eu-west-1.amazonaws.com/hookgate-files"),
+            (
+                Some("http://127.0.0.1:5000/"),
+                true,
+                "http://127.0.0.1:5000/hookgate-files",
+            ),
+            (
+                Some("https://files.example.com"),
+                false,
+                "https://hookgate-files.files.example.com/",
+            ),
+        ];
+        for (endpoint, path_style, url) in cases {
+            assert_eq!(
+                bucket_at(endpoint, path_style, None).post_url(),
+                url,
+                "{endpoint:?} {path_style}"
+            );
+        }
     }
 
     /// The policy binds every field the form sends besides itself and its signature, and is
