@@ -98,7 +98,8 @@ for _ in $(seq 1 600); do
 done
 if [ "$answered" != true ]; then
   tail -n 40 .local/watch.log >&2
-  echo "GET /api/health did not answer through http://127.0.0.1:$API_PORT within two minutes" >&2
+  echo "GET /api/health did not answer 200 (healthy) through http://127.0.0.1:$API_PORT within two minutes;" \
+    "above, the end of .local/watch.log (each AWS service the health check could not reach is named there)" >&2
   exit 1
 fi
 first_answer_ms=$(($(now_ms) - started_at))
