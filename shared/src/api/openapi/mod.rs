@@ -213,6 +213,7 @@ fn document_field_rules(document: &mut serde_json::Value) {
         ("CreateTicketRequest", "order_numbers", "items", text(256)),
         ("UpdateTicketRequest", "order_numbers", "items", text(256)),
         ("NewEntryRequest", "attachments", "items", text(64)),
+        // Stated here: utoipa-gen 5.5 writes a struct's `min_properties` as maxProperties.
         ("UpdateOrderRequest", "", "minProperties", serde_json::json!(1)),
         // May be left out of a change, never cleared.
         (
@@ -226,6 +227,12 @@ fn document_field_rules(document: &mut serde_json::Value) {
             "customerPhone",
             "type",
             serde_json::json!("string"),
+        ),
+        (
+            "UpdateOrderRequest",
+            "maxCallAttempts",
+            "type",
+            serde_json::json!("integer"),
         ),
         (
             "CreateTicketRequest",
@@ -496,6 +503,43 @@ mod tests {
     }
 
     /// Every list's page size is bounded in the document, as `Call::limit` bounds it.
+    #[test]
+    fn only_custom_field_maps_bound_their_number_of_properties() {
+        // utoipa-gen 5.5 writes `#[schema(min_properties = n)]` as maxProperties: a change of an
+        // order once said it took one field at a time.
+        fn walk(pointer: &str, value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if map.contains_key("maxProperties") {
+                        found.push(pointer.to_string());
+                    }
+                    for (key, value) in map {
+                        walk(&format!("{pointer}/{key}"), value, found);
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for (i, value) in items.iter().enumerate() {
+                        walk(&format!("{pointer}/{i}"), value, found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let document: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let mut bounded = Vec::new();
+        walk("", &document, &mut bounded);
+        assert_eq!(
+            bounded,
+            [
+                "/components/schemas/ContactRequest/properties/customFields",
+                "/components/schemas/CreateTicketRequest/properties/custom_fields",
+                "/components/schemas/UpdateTicketRequest/properties/custom_fields",
+            ]
+        );
+        let change = &document["components"]["schemas"]["UpdateOrderRequest"];
+        assert_eq!(change["minProperties"], 1, "{change}");
+    }
+
     #[test]
     fn every_page_size_is_bounded() {
         let document: serde_json::Value = serde_json::from_str(json()).unwrap();

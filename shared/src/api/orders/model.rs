@@ -77,19 +77,18 @@ pub struct CreateOrderRequest {
 /// optional one. Only a pending order changes.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(min_properties = 1)]
 pub struct UpdateOrderRequest {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"\S")]
     pub customer_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, pattern = r"^\+[0-9]{6,15}$")]
     pub customer_phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 500, pattern = r"\S")]
     pub customer_address: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"\S")]
     pub customer_city: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<ProductInput>>)]
@@ -101,10 +100,10 @@ pub struct UpdateOrderRequest {
     #[schema(value_type = Option<String>, pattern = "^[A-Z]{3}$")]
     pub currency: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 50, pattern = r"\S")]
     pub source: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 256, pattern = r"\S")]
     pub external_id: Option<Option<String>>,
     /// More than the calls already made, at most 10.
     #[serde(default, deserialize_with = "present")]
