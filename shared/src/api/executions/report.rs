@@ -21,6 +21,8 @@ use crate::store::triggers::TriggerKind;
 
 const MAX_TEXT_CHARS: usize = 10_000;
 const MAX_ID_CHARS: usize = 128;
+const MAX_STEP_NAME_CHARS: usize = 200;
+const MAX_STATUS_CHARS: usize = 50;
 
 /// What the runtime reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -49,7 +51,7 @@ pub struct ReportStep {
     pub index: u32,
     #[schema(max_length = 200)]
     pub name: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
 }
 
@@ -59,7 +61,7 @@ pub struct ReportMessage {
     /// The runtime's id of the message: a message reported twice is stored once.
     #[schema(min_length = 1, max_length = 128)]
     pub id: String,
-    #[schema(min_length = 1, max_length = 10000)]
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     pub content: String,
 }
 
@@ -70,12 +72,13 @@ pub struct ExecutionReport {
     #[serde(rename = "type")]
     pub report_type: ReportType,
     /// When it happened (RFC 3339); when the report came, if unsaid.
+    #[schema(format = DateTime)]
     pub occurred_at: Option<String>,
     pub step: Option<ReportStep>,
     pub message: Option<ReportMessage>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub output_data: Option<Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
     #[schema(minimum = 0)]
     pub credits_used: Option<f64>,
@@ -83,7 +86,7 @@ pub struct ExecutionReport {
     #[schema(minimum = 1, maximum = 5)]
     pub satisfaction_score: Option<f64>,
     /// How an agent conversation ended (`{"type": "solved", "category", "tags"}`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub resolution: Option<Value>,
     /// An agent conversation's final status (`resolved` when unsaid).
     #[schema(min_length = 1, max_length = 50, pattern = r"\S")]
@@ -91,6 +94,8 @@ pub struct ExecutionReport {
 }
 
 impl Validate for ExecutionReport {
+    /// Every field sent is checked, whatever the report's type; the type says which of `step`
+    /// and `message` must be there.
     fn validate(&self) -> Result<(), ApiError> {
         if let Some(at) = &self.occurred_at
             && parse_rfc3339(at).is_none()
@@ -100,34 +105,54 @@ impl Validate for ExecutionReport {
                 "occurred_at is an RFC 3339 time",
             ));
         }
+        if let Some(step) = &self.step {
+            if step.index == 0 {
+                return Err(ApiError::invalid_input("step.index", "step.index counts from 1"));
+            }
+            if step
+                .name
+                .as_ref()
+                .is_some_and(|name| name.chars().count() > MAX_STEP_NAME_CHARS)
+            {
+                return Err(ApiError::invalid_input(
+                    "step.name",
+                    format!("step.name is at most {MAX_STEP_NAME_CHARS} characters"),
+                ));
+            }
+            object_or_absent("step.output", &step.output)?;
+        }
+        if let Some(message) = &self.message {
+            let valid = (1..=MAX_ID_CHARS).contains(&message.id.chars().count())
+                && !message.content.trim().is_empty()
+                && message.content.chars().count() <= MAX_TEXT_CHARS
+                && !message.content.contains('\0');
+            if !valid {
+                return Err(ApiError::invalid_input(
+                    "message",
+                    format!(
+                        "message.id is 1 to {MAX_ID_CHARS} characters, message.content 1 to {MAX_TEXT_CHARS}, not blank"
+                    ),
+                ));
+            }
+        }
         match self.report_type {
-            ReportType::StepCompleted => match &self.step {
-                Some(step) if step.index >= 1 => {}
-                _ => {
-                    return Err(ApiError::invalid_input(
-                        "step",
-                        "step_completed names its step (index from 1)",
-                    ));
-                }
-            },
-            ReportType::MessageReceived | ReportType::MessageSent => match &self.message {
-                Some(m)
-                    if !m.id.is_empty()
-                        && m.id.len() <= MAX_ID_CHARS
-                        && !m.content.trim().is_empty()
-                        && m.content.chars().count() <= MAX_TEXT_CHARS
-                        && !m.content.contains('\0') => {}
-                _ => {
-                    return Err(ApiError::invalid_input(
-                        "message",
-                        format!(
-                            "a message report carries message.id and message.content (1 to {MAX_TEXT_CHARS} characters)"
-                        ),
-                    ));
-                }
-            },
+            ReportType::StepCompleted if self.step.is_none() => {
+                return Err(ApiError::invalid_input(
+                    "step",
+                    "step_completed names its step (index from 1)",
+                ));
+            }
+            ReportType::MessageReceived | ReportType::MessageSent if self.message.is_none() => {
+                return Err(ApiError::invalid_input(
+                    "message",
+                    "a message report carries message.id and message.content",
+                ));
+            }
             _ => {}
         }
+        object_or_absent("output_data", &self.output_data)?;
+        object_or_absent("error", &self.error)?;
+        object_or_absent("resolution", &self.resolution)?;
         if self.credits_used.is_some_and(|c| !c.is_finite() || c < 0.0) {
             return Err(ApiError::invalid_input(
                 "credits_used",
@@ -140,10 +165,22 @@ impl Validate for ExecutionReport {
                 "satisfaction_score is 1 to 5",
             ));
         }
-        if self.status.as_ref().is_some_and(|s| s.is_empty() || s.len() > 50) {
-            return Err(ApiError::invalid_input("status", "status is 1 to 50 characters"));
+        let status_valid = |s: &String| !s.trim().is_empty() && s.chars().count() <= MAX_STATUS_CHARS;
+        if self.status.as_ref().is_some_and(|s| !status_valid(s)) {
+            return Err(ApiError::invalid_input(
+                "status",
+                format!("status is 1 to {MAX_STATUS_CHARS} characters, not blank"),
+            ));
         }
         Ok(())
+    }
+}
+
+/// A JSON object, or nothing (`null` reads as absent).
+fn object_or_absent(field: &str, value: &Option<Value>) -> Result<(), ApiError> {
+    match value {
+        Some(value) if !value.is_object() => Err(ApiError::invalid_input(field, format!("{field} is an object"))),
+        _ => Ok(()),
     }
 }
 
@@ -469,6 +506,44 @@ mod tests {
         ] {
             let parsed: ExecutionReport = serde_json::from_value(body.clone()).unwrap();
             assert!(parsed.validate().is_err(), "{body} accepted");
+        }
+    }
+
+    /// What the document says of a field holds whatever the type: a field that is not the
+    /// type's is still checked, and ids and names are counted in characters, not bytes.
+    #[test]
+    fn every_field_sent_is_checked_whatever_the_type() {
+        let long = |n: usize| "é".repeat(n);
+        for (body, field) in [
+            (json!({"type": "started", "step": {"index": 0}}), "step.index"),
+            (
+                json!({"type": "started", "step": {"index": 1, "name": long(201)}}),
+                "step.name",
+            ),
+            (
+                json!({"type": "started", "step": {"index": 1, "output": [1]}}),
+                "step.output",
+            ),
+            (
+                json!({"type": "completed", "message": {"id": "", "content": "hi"}}),
+                "message",
+            ),
+            (json!({"type": "completed", "output_data": "done"}), "output_data"),
+            (json!({"type": "failed", "error": "timeout"}), "error"),
+            (json!({"type": "completed", "resolution": 5}), "resolution"),
+            (json!({"type": "completed", "status": " "}), "status"),
+            (json!({"type": "completed", "status": long(51)}), "status"),
+        ] {
+            let parsed: ExecutionReport = serde_json::from_value(body.clone()).unwrap();
+            let error = parsed.validate().expect_err(&body.to_string());
+            assert_eq!(error.details, Some(json!({"field": field})), "{body}");
+        }
+        for body in [
+            json!({"type": "message_sent", "message": {"id": long(128), "content": long(10_000)}}),
+            json!({"type": "step_completed", "step": {"index": 1, "name": long(200), "output": null}}),
+            json!({"type": "completed", "status": long(50), "output_data": null, "error": null}),
+        ] {
+            report(body);
         }
     }
 }

@@ -250,9 +250,11 @@ fn document_field_rules(document: &mut serde_json::Value) {
             serde_json::json!({"type": "string", "maxLength": 253,
             "pattern": r"^(localhost|(\*\.)?[a-z0-9-]{1,63}(\.[a-z0-9-]{1,63})+)$"}),
         ),
-        // A u32, not the int32 utoipa writes for it.
+        // u32s, not the int32 utoipa writes for them.
         ("SlaPolicyRequest", "position", "format", serde_json::json!("int64")),
         ("SlaPolicyRequest", "position", "maximum", serde_json::json!(u32::MAX)),
+        ("ReportStep", "index", "format", serde_json::json!("int64")),
+        ("ReportStep", "index", "maximum", serde_json::json!(u32::MAX)),
         ("WidgetUploadRequest", "file", "minLength", serde_json::json!(1)),
         ("UploadRequest", "", "additionalProperties", serde_json::json!(false)),
         ("SlaPolicyRequest", "channels", "uniqueItems", serde_json::json!(true)),
@@ -273,6 +275,18 @@ fn document_field_rules(document: &mut serde_json::Value) {
             "",
             "additionalProperties",
             serde_json::json!(false),
+        ),
+        // What each type of report needs besides its type.
+        (
+            "ExecutionReport",
+            "",
+            "anyOf",
+            serde_json::json!([
+                {"properties": {"type": {"enum": ["started", "completed", "failed"]}}},
+                {"required": ["step"], "properties": {"type": {"const": "step_completed"}, "step": {"type": "object"}}},
+                {"required": ["message"], "properties": {
+                    "type": {"enum": ["message_received", "message_sent"]}, "message": {"type": "object"}}},
+            ]),
         ),
     ] {
         let pointer = match field {
