@@ -56,9 +56,9 @@ pub struct Execution {
     /// `input_data`, `trigger_source`, `metadata` for a workflow).
     #[schema(value_type = Object)]
     pub input: Map<String, Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub output_data: Option<Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
     /// An agent's conversation: the desk's ticket (`tkt_...`, channel `api`).
     pub conversation_id: Option<String>,
@@ -67,7 +67,7 @@ pub struct Execution {
     pub steps_completed: u32,
     pub credits_used: Option<f64>,
     pub satisfaction_score: Option<f64>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub resolution: Option<Value>,
     pub created_at: String,
     pub estimated_completion: String,

@@ -554,6 +554,31 @@ mod tests {
         assert_eq!(change["minProperties"], 1, "{change}");
     }
 
+    /// utoipa marks a field required when its `value_type` is not an `Option`, whatever the
+    /// Rust type: an optional object must say `Option<Object>`.
+    #[test]
+    fn optional_objects_are_not_required() {
+        let document: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        for (schema, required) in [
+            ("AgentTriggerRequest", vec!["message"]),
+            ("WorkflowTriggerRequest", vec!["input_data"]),
+            ("ExecutionReport", vec!["type"]),
+            ("ReportStep", vec!["index"]),
+        ] {
+            assert_eq!(schemas[schema]["required"], serde_json::json!(required), "{schema}");
+        }
+        let execution = schemas["Execution"]["required"].as_array().unwrap();
+        for optional in ["output_data", "error", "resolution"] {
+            assert!(!execution.contains(&optional.into()), "Execution requires {optional}");
+            assert_eq!(
+                schemas["Execution"]["properties"][optional]["type"],
+                serde_json::json!(["object", "null"]),
+                "{optional}"
+            );
+        }
+    }
+
     #[test]
     fn every_page_size_is_bounded() {
         let document: serde_json::Value = serde_json::from_str(json()).unwrap();

@@ -69,10 +69,10 @@ pub struct AgentTriggerRequest {
     /// The customer's message.
     pub message: String,
     pub user_id: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// What the agent should know (`order_id`, `customer_email`, ...).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub context: Option<Map<String, Value>>,
 }
 
@@ -82,7 +82,7 @@ pub struct WorkflowTriggerRequest {
     #[schema(value_type = Object)]
     pub input_data: Map<String, Value>,
     pub trigger_source: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
 }
 
