@@ -236,7 +236,7 @@ type Validated<'a> = (String, Vec<String>, Option<&'a str>);
 
 fn validate(request: &IntegrationRequest) -> Result<Validated<'_>, ApiError> {
     let secret = request.secret.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if secret.is_some_and(|s| s.len() > 256) {
+    if secret.is_some_and(|s| s.chars().count() > 256) {
         return Err(ApiError::invalid_input(
             "secret",
             "secret is longer than 256 characters",
@@ -349,7 +349,7 @@ fn channel_credentials(request: &IntegrationRequest, secrets: &SecretBox) -> Res
             .map(str::to_string)
     };
     let access_token = text(&request.access_token);
-    if access_token.as_ref().is_some_and(|t| t.len() > 1024) {
+    if access_token.as_ref().is_some_and(|t| t.chars().count() > 1024) {
         return Err(ApiError::invalid_input(
             "access_token",
             "access_token is at most 1024 characters",
@@ -361,12 +361,14 @@ fn channel_credentials(request: &IntegrationRequest, secrets: &SecretBox) -> Res
     };
     match request.provider {
         Provider::Whatsapp | Provider::Messenger => {
-            let verify = text(&request.verify_token).filter(|v| v.len() <= 256).ok_or_else(|| {
-                ApiError::invalid_input(
-                    "verify_token",
-                    "verify_token (the webhook handshake's, up to 256 characters) is required",
-                )
-            })?;
+            let verify = text(&request.verify_token)
+                .filter(|v| v.chars().count() <= 256)
+                .ok_or_else(|| {
+                    ApiError::invalid_input(
+                        "verify_token",
+                        "verify_token (the webhook handshake's, up to 256 characters) is required",
+                    )
+                })?;
             account.verify_token_hash = Some(crate::crypto::sha256_hex(verify.as_bytes()));
         }
         Provider::Slack => {
@@ -435,7 +437,7 @@ fn new_mailbox(
         })?),
     };
     let api_key = request.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty());
-    if api_key.is_some_and(|key| !key.starts_with("re_") || key.len() > 256) {
+    if api_key.is_some_and(|key| !key.starts_with("re_") || key.chars().count() > 256) {
         return Err(ApiError::invalid_input(
             "api_key",
             "api_key is a Resend API key (re_...)",
@@ -567,4 +569,37 @@ async fn data_request(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         StatusCode::OK,
         &DataRequestReport { success: true, report },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: serde_json::Value) -> IntegrationRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// The document bounds text in characters, as JSON Schema counts them: so does the server.
+    #[test]
+    fn secrets_and_tokens_are_bounded_in_characters_not_bytes() {
+        let dialpad = |secret: String| {
+            request(serde_json::json!({"provider": "dialpad", "account_id": "main", "secret": secret}))
+        };
+        assert!(validate(&dialpad("é".repeat(256))).is_ok());
+        assert!(validate(&dialpad("é".repeat(257))).is_err());
+
+        let secrets = SecretBox::from_secret(b"a test key of any length");
+        let slack = |token: String| {
+            request(serde_json::json!({"provider": "slack", "account_id": "T1", "secret": "s", "access_token": token}))
+        };
+        assert!(channel_credentials(&slack(format!("xoxb-{}", "é".repeat(1019))), &secrets).is_ok());
+        assert!(channel_credentials(&slack(format!("xoxb-{}", "é".repeat(1020))), &secrets).is_err());
+        let whatsapp = |verify: String| {
+            request(
+                serde_json::json!({"provider": "whatsapp", "account_id": "1", "secret": "s", "verify_token": verify}),
+            )
+        };
+        assert!(channel_credentials(&whatsapp("é".repeat(256)), &secrets).is_ok());
+        assert!(channel_credentials(&whatsapp("é".repeat(257)), &secrets).is_err());
+    }
 }

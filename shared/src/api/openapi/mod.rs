@@ -276,6 +276,15 @@ fn document_field_rules(document: &mut serde_json::Value) {
             "additionalProperties",
             serde_json::json!(false),
         ),
+        // What each provider needs (`api::integrations::validate`).
+        ("IntegrationRequest", "", "anyOf", integration_providers()),
+        ("IntegrationRequest", "secret", "maxLength", serde_json::json!(256)),
+        (
+            "IntegrationRequest",
+            "access_token",
+            "maxLength",
+            serde_json::json!(1024),
+        ),
         // What each type of report needs besides its type.
         (
             "ExecutionReport",
@@ -298,6 +307,81 @@ fn document_field_rules(document: &mut serde_json::Value) {
             None => tracing::error!(pointer, "the OpenAPI document has no such field"),
         }
     }
+}
+
+/// What each provider of `POST /api/v1/integrations` needs, one alternative each. The patterns
+/// are the server's rules or narrower (ASCII addresses, values without surrounding spaces, which
+/// the server trims), so that whatever they allow is accepted.
+fn integration_providers() -> serde_json::Value {
+    use serde_json::json;
+    // An address `normalized_email` takes: a local part and a domain with a dot, 254 at most.
+    let address = r"[!-;=?A-~]{1,64}@[!-;=?A-~]{0,94}\.[!-;=?A-~]{0,94}";
+    let domain = r"[A-Za-z0-9-]{1,62}(\.[A-Za-z0-9-]{1,62}){1,3}";
+    let secret = json!({"type": "string", "pattern": r"\S"});
+    let account = |pattern: &str| json!({"type": "string", "pattern": pattern});
+    let optional = |pattern: String| json!({"type": ["string", "null"], "pattern": pattern});
+    let provider = |name: &str, required: &[&str], properties: serde_json::Value| {
+        let mut properties = properties;
+        properties["provider"] = json!({"const": name});
+        json!({"required": required, "properties": properties})
+    };
+    let chat = |name: &str, account_id: &str| {
+        provider(
+            name,
+            &["account_id", "secret", "verify_token"],
+            json!({"account_id": account(account_id), "secret": secret, "verify_token": secret}),
+        )
+    };
+    json!([
+        provider(
+            "shopify",
+            &["shop_domain", "secret"],
+            json!({"shop_domain": account(r"^[A-Za-z0-9.-]*\.[Mm][Yy][Ss][Hh][Oo][Pp][Ii][Ff][Yy]\.[Cc][Oo][Mm]$"),
+                "secret": secret}),
+        ),
+        provider(
+            "stripe",
+            &["account_id", "secret"],
+            json!({"account_id": account("^acct_[A-Za-z0-9_]*$"), "secret": account("^whsec_")}),
+        ),
+        provider(
+            "amazon",
+            &["seller_id", "topic_arns"],
+            json!({"seller_id": secret, "topic_arns": {"type": "array", "minItems": 1, "maxItems": 10,
+                "items": account("^arn:[^:]*:sns:[^:]*:[^:]*:[^:]+$")}}),
+        ),
+        provider(
+            "email",
+            &[],
+            json!({
+                "secret": optional("^(whsec_[!-~]{0,250})?$".into()),
+                "addresses": {"type": ["array", "null"], "maxItems": 10, "items": account(&format!("^{address}$"))},
+                "own_senders": {"type": ["array", "null"], "maxItems": 50,
+                    "items": account(&format!("^({address}|{domain})$"))},
+                "from_address": optional(format!("^(|{address}|[^<>]*<{address}>)$")),
+                "api_key": optional("^(re_[!-~]{0,253})?$".into()),
+            }),
+        ),
+        chat("whatsapp", "^[0-9]{1,32}$"),
+        chat("messenger", "^[0-9]{1,32}$"),
+        provider(
+            "slack",
+            &["account_id", "secret"],
+            json!({"account_id": account("^[TE][A-Z0-9]{0,31}$"), "secret": secret,
+                "access_token": optional(r"^(xoxb-[\s\S]*)?$".into())}),
+        ),
+        provider(
+            "sms",
+            &["account_id", "secret", "account_sid"],
+            json!({"account_id": account(r"^\+[0-9]{6,15}$"), "secret": secret,
+                "account_sid": account("^AC[0-9a-fA-F]{32}$")}),
+        ),
+        provider(
+            "dialpad",
+            &["account_id", "secret"],
+            json!({"account_id": account("^[A-Za-z0-9_-]{1,64}$"), "secret": secret}),
+        ),
+    ])
 }
 
 /// A policy's targets with at least one set: one alternative per priority and target.
