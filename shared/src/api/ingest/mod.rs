@@ -242,7 +242,7 @@ async fn ingest(call: Call<'_>, publisher: &Publisher) -> Result<Response<Body>,
 /// An `event` body: its name, its data, and the orders it affects.
 fn read_event(object: &Map<String, Value>, body_bytes: usize) -> Result<Ingest<'_>, ApiError> {
     let event = match object.get("event") {
-        Some(Value::String(name)) if !name.trim().is_empty() && name.len() <= MAX_TYPE_CHARS => name.as_str(),
+        Some(Value::String(name)) if !name.trim().is_empty() && name.chars().count() <= MAX_TYPE_CHARS => name.as_str(),
         _ => {
             return Err(ApiError::invalid_input(
                 "event",

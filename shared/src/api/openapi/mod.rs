@@ -276,6 +276,7 @@ fn document_field_rules(document: &mut serde_json::Value) {
             "additionalProperties",
             serde_json::json!(false),
         ),
+        ("IngestRequest", "", "anyOf", ingest_types()),
         // What each provider needs (`api::integrations::validate`).
         ("IntegrationRequest", "", "anyOf", integration_providers()),
         ("IntegrationRequest", "secret", "maxLength", serde_json::json!(256)),
@@ -309,13 +310,50 @@ fn document_field_rules(document: &mut serde_json::Value) {
     }
 }
 
+/// An address `http::normalized_email` takes, narrowed to ASCII: a local part and a domain with
+/// a dot, 254 characters at most.
+const ADDRESS: &str = r"[!-;=?A-~]{1,64}@[!-;=?A-~]{0,94}\.[!-;=?A-~]{0,94}";
+
+/// What each type of `POST /api/webhook` needs (`api::ingest::read`): an order its number, a
+/// customer an email, a product its SKU, an event its name. The operation stays exempt in the
+/// contract run (its objects are free-form JSON, whose numbers must fit DynamoDB).
+fn ingest_types() -> serde_json::Value {
+    use serde_json::json;
+    // `ingest::id_value`: a string with a visible character and no control character, or an
+    // integer of 64 bits.
+    let id = json!({"oneOf": [
+        {"type": "string", "maxLength": 256,
+            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"},
+        {"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX},
+    ]});
+    let email = json!({"type": "string", "pattern": format!("^{ADDRESS}$")});
+    let document = |required: &str, properties: serde_json::Value| json!({"type": "object", "required": [required], "properties": properties});
+    let kind = |name: &str, field: &str, object: serde_json::Value| json!({"required": [field], "properties": {"type": {"const": name}, field: object}});
+    json!([
+        kind("order", "order", document("order_number", json!({
+            "order_number": id,
+            "customer_email": {"type": ["string", "null"], "pattern": format!("^{ADDRESS}$")},
+            "ordered_at": {"type": ["string", "null"], "format": "date-time"},
+        }))),
+        kind("customer", "customer", document("email", json!({"email": email}))),
+        kind("product", "product", document("sku", json!({"sku": id}))),
+        {"required": ["event"], "properties": {
+            "type": {"const": "event"},
+            "event": {"type": "string", "maxLength": 64, "pattern": r"\S"},
+            "data": {"type": ["object", "null"], "properties": {
+                "affected_orders": {"type": ["array", "null"], "maxItems": 99, "items": id},
+            }},
+        }},
+        {"properties": {"type": {"not": {"enum": ["order", "customer", "product", "event"]}}}},
+    ])
+}
+
 /// What each provider of `POST /api/v1/integrations` needs, one alternative each. The patterns
 /// are the server's rules or narrower (ASCII addresses, values without surrounding spaces, which
 /// the server trims), so that whatever they allow is accepted.
 fn integration_providers() -> serde_json::Value {
     use serde_json::json;
-    // An address `normalized_email` takes: a local part and a domain with a dot, 254 at most.
-    let address = r"[!-;=?A-~]{1,64}@[!-;=?A-~]{0,94}\.[!-;=?A-~]{0,94}";
+    let address = ADDRESS;
     let domain = r"[A-Za-z0-9-]{1,62}(\.[A-Za-z0-9-]{1,62}){1,3}";
     let secret = json!({"type": "string", "pattern": r"\S"});
     let account = |pattern: &str| json!({"type": "string", "pattern": pattern});
