@@ -211,6 +211,14 @@ async fn every_bad_input_is_refused_with_the_json_error_and_nothing_stored() {
             "INVALID_INPUT",
         ),
         (
+            // In year 10000 in UTC, which no timestamp holds: it had been a panic (500).
+            "ordered_at past year 9999 in UTC",
+            Route::Ingest,
+            order(json!({"order_number": "1", "ordered_at": "9999-12-31T23:00:00-02:00"})),
+            422,
+            "INVALID_INPUT",
+        ),
+        (
             "reserved field",
             Route::Ingest,
             order(json!({"order_number": "1", "GSI1PK": "ORG#x"})),

@@ -625,6 +625,19 @@ async fn unanswered_calls_are_queued_again_with_the_delay_until_the_order_is_no_
         events(&queues).await.is_empty(),
         "nothing is published while calls go on"
     );
+    // Two calls made: a limit of two is no longer a valid state for this order, however valid
+    // the request (a conflict with the order, not bad input).
+    let lower = on_order(&org.admin_key, "PATCH", &id, "").body(json!({"maxCallAttempts": 2}).to_string());
+    let (status, refused) = call(&services, &queues, lower).await;
+    assert_eq!(
+        (
+            status,
+            refused["error"]["code"].as_str(),
+            refused["error"]["details"]["field"].as_str()
+        ),
+        (409, Some("CONFLICT"), Some("maxCallAttempts")),
+        "{refused}"
+    );
 
     let (status, last) = call(
         &services,

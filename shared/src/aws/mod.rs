@@ -764,10 +764,10 @@ fn refuses_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
 /// The wait before attempt `attempt + 1`: 50 ms doubled per attempt, times `jitter` in [0, 1)
 /// ("full jitter", as the SDK does), so that throttled callers spread out.
 fn retry_delay(attempt: u32, jitter: f64) -> Duration {
-    Duration::from_millis(50 << (attempt - 1).min(10)).mul_f64(jitter)
+    Duration::from_millis(50 << attempt.saturating_sub(1).min(10)).mul_f64(jitter)
 }
 
-/// [`retry_delay`] with a freshly drawn jitter.
+/// [`retry_delay`] with a freshly drawn jitter; attempts count from 1.
 pub fn retry_wait(attempt: u32) -> Duration {
     retry_delay(attempt, crate::random::fraction())
 }

@@ -43,7 +43,8 @@ impl S3 {
     }
 
     /// Where a browser POSTs an upload: the bucket's URL, `<endpoint>/<bucket>` path-style,
-    /// `https://<bucket>.s3.<region>.amazonaws.com/` else.
+    /// else `https://<bucket>.s3.<region>.amazonaws.com/` (`<bucket>.<endpoint's host>/` through
+    /// an endpoint of the configuration's).
     pub fn post_url(&self) -> String {
         let url = self.client.url();
         if self.path_style { url } else { url + "/" }

@@ -23,6 +23,8 @@ const MAX_TEXT_CHARS: usize = 10_000;
 const MAX_ID_CHARS: usize = 128;
 const MAX_STEP_NAME_CHARS: usize = 200;
 const MAX_STATUS_CHARS: usize = 50;
+/// A cap on typing errors, far above any real run; DynamoDB holds numbers up to 1e126.
+const MAX_CREDITS: f64 = 1e12;
 
 /// What the runtime reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -80,7 +82,8 @@ pub struct ExecutionReport {
     pub output_data: Option<Value>,
     #[schema(value_type = Option<Object>)]
     pub error: Option<Value>,
-    #[schema(minimum = 0)]
+    /// Kept to a millionth.
+    #[schema(minimum = 0, maximum = 1000000000000_f64)]
     pub credits_used: Option<f64>,
     /// An agent conversation's rating, 1 to 5.
     #[schema(minimum = 1, maximum = 5)]
@@ -153,10 +156,10 @@ impl Validate for ExecutionReport {
         object_or_absent("output_data", &self.output_data)?;
         object_or_absent("error", &self.error)?;
         object_or_absent("resolution", &self.resolution)?;
-        if self.credits_used.is_some_and(|c| !c.is_finite() || c < 0.0) {
+        if self.credits_used.is_some_and(|c| !(0.0..=MAX_CREDITS).contains(&c)) {
             return Err(ApiError::invalid_input(
                 "credits_used",
-                "credits_used is a number from 0",
+                format!("credits_used is a number from 0 to {MAX_CREDITS:e}"),
             ));
         }
         if self.satisfaction_score.is_some_and(|s| !(1.0..=5.0).contains(&s)) {
@@ -234,7 +237,9 @@ pub fn apply(execution: &Execution, report: &ExecutionReport, now: OffsetDateTim
             next.duration_seconds = duration(next.started_at.as_deref(), &at);
             next.output_data = report.output_data.clone().or(next.output_data);
             next.error = report.error.clone().or(next.error);
-            next.credits_used = report.credits_used.or(next.credits_used);
+            // To a millionth: DynamoDB holds no number below 1e-130.
+            let credits = report.credits_used.map(|c| (c * 1e6).round() / 1e6);
+            next.credits_used = credits.or(next.credits_used);
             next.satisfaction_score = report.satisfaction_score.or(next.satisfaction_score);
             next.resolution = report.resolution.clone().or(next.resolution);
         }
@@ -533,6 +538,7 @@ mod tests {
             (json!({"type": "completed", "resolution": 5}), "resolution"),
             (json!({"type": "completed", "status": " "}), "status"),
             (json!({"type": "completed", "status": long(51)}), "status"),
+            (json!({"type": "completed", "credits_used": 1e200}), "credits_used"),
         ] {
             let parsed: ExecutionReport = serde_json::from_value(body.clone()).unwrap();
             let error = parsed.validate().expect_err(&body.to_string());

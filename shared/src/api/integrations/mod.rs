@@ -26,6 +26,11 @@ use crate::store::customers::normalized_identity;
 use crate::store::integrations::{ChannelAccount, Connected, Integration, Mailbox, Provider};
 
 const MAX_TOPICS: usize = 10;
+/// Of a provider's account id (a shop's domain, a Stripe account, an Amazon seller), which keys
+/// the account's claim in the table: far above any real one, far below a key's 2048 bytes.
+const MAX_ACCOUNT_CHARS: usize = 255;
+/// Of an SNS topic's ARN: its name is at most 256 characters, the rest is short.
+const MAX_TOPIC_ARN_CHARS: usize = 512;
 const MAX_ADDRESSES: usize = 10;
 const MAX_OWN_SENDERS: usize = 50;
 /// Where inbound addresses live when the deployment names no domain.
@@ -224,11 +229,18 @@ pub async fn handle(services: &Services, secrets: &SecretBox, request: Request) 
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str, what: &str) -> Result<&'a str, ApiError> {
-    value
+    let value = value
         .as_deref()
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| ApiError::invalid_input(field, format!("{field} is required for {what}")))
+        .ok_or_else(|| ApiError::invalid_input(field, format!("{field} is required for {what}")))?;
+    if value.chars().count() > MAX_ACCOUNT_CHARS {
+        return Err(ApiError::invalid_input(
+            field,
+            format!("{field} is at most {MAX_ACCOUNT_CHARS} characters"),
+        ));
+    }
+    Ok(value)
 }
 
 /// What a valid request connects: the account, its topics and its secret.
@@ -277,7 +289,11 @@ fn validate(request: &IntegrationRequest) -> Result<Validated<'_>, ApiError> {
             let topics = request.topic_arns.clone().unwrap_or_default();
             let valid = |arn: &String| {
                 let parts: Vec<&str> = arn.split(':').collect();
-                parts.len() == 6 && parts[0] == "arn" && parts[2] == "sns" && !parts[5].is_empty()
+                parts.len() == 6
+                    && parts[0] == "arn"
+                    && parts[2] == "sns"
+                    && !parts[5].is_empty()
+                    && arn.chars().count() <= MAX_TOPIC_ARN_CHARS
             };
             if topics.is_empty() || topics.len() > MAX_TOPICS || !topics.iter().all(valid) {
                 return Err(ApiError::invalid_input(
@@ -285,6 +301,12 @@ fn validate(request: &IntegrationRequest) -> Result<Validated<'_>, ApiError> {
                     format!(
                         "topic_arns lists 1 to {MAX_TOPICS} SNS topic ARNs (arn:aws:sns:<region>:<account>:<name>)"
                     ),
+                ));
+            }
+            if topics.iter().enumerate().any(|(i, arn)| topics[..i].contains(arn)) {
+                return Err(ApiError::invalid_input(
+                    "topic_arns",
+                    "topic_arns lists each topic once",
                 ));
             }
             Ok((seller.to_string(), topics, None))

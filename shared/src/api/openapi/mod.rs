@@ -154,6 +154,7 @@ pub fn json() -> &'static str {
         document_preflights(&mut document);
         document_idempotency(&mut document);
         document_field_rules(&mut document);
+        document_visible_text(&mut document);
         document_endpoint_requests(&mut document);
         document_empty_query_values(&mut document);
         serde_json::to_string(&document).unwrap_or_else(|_| "{}".to_string())
@@ -310,8 +311,8 @@ fn document_field_rules(document: &mut serde_json::Value) {
     }
 }
 
-/// An address `http::normalized_email` takes, narrowed to ASCII: a local part and a domain with
-/// a dot, 254 characters at most.
+/// An address `http::normalized_email` takes, narrowed: printable ASCII without `<`, `>` or a
+/// second `@`, a local part of up to 64 characters and a domain with a dot, 254 in all.
 const ADDRESS: &str = r"[!-;=?A-~]{1,64}@[!-;=?A-~]{0,94}\.[!-;=?A-~]{0,94}";
 
 /// What each type of `POST /api/webhook` needs (`api::ingest::read`): an order its number, a
@@ -323,7 +324,7 @@ fn ingest_types() -> serde_json::Value {
     // integer of 64 bits.
     let id = json!({"oneOf": [
         {"type": "string", "maxLength": 256,
-            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"},
+            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"},
         {"type": "integer", "minimum": i64::MIN, "maximum": u64::MAX},
     ]});
     let email = json!({"type": "string", "pattern": format!("^{ADDRESS}$")});
@@ -349,14 +350,18 @@ fn ingest_types() -> serde_json::Value {
 }
 
 /// What each provider of `POST /api/v1/integrations` needs, one alternative each. The patterns
-/// are the server's rules or narrower (ASCII addresses, values without surrounding spaces, which
-/// the server trims), so that whatever they allow is accepted.
+/// are the server's rules, or narrower where a rule is not a regular language or not worth one
+/// (ASCII addresses of bounded parts without `<`, `>` or a second `@`, domains of up to four
+/// labels, E.164 numbers without separators, values without the spaces the server trims), so
+/// that whatever they allow is accepted.
 fn integration_providers() -> serde_json::Value {
     use serde_json::json;
     let address = ADDRESS;
     let domain = r"[A-Za-z0-9-]{1,62}(\.[A-Za-z0-9-]{1,62}){1,3}";
     let secret = json!({"type": "string", "pattern": r"\S"});
     let account = |pattern: &str| json!({"type": "string", "pattern": pattern});
+    // `integrations::MAX_ACCOUNT_CHARS`: an account id keys the account's claim in the table.
+    let long_account = |pattern: &str| json!({"type": "string", "pattern": pattern, "maxLength": 255});
     let optional = |pattern: String| json!({"type": ["string", "null"], "pattern": pattern});
     let provider = |name: &str, required: &[&str], properties: serde_json::Value| {
         let mut properties = properties;
@@ -367,26 +372,28 @@ fn integration_providers() -> serde_json::Value {
         provider(
             name,
             &["account_id", "secret", "verify_token"],
-            json!({"account_id": account(account_id), "secret": secret, "verify_token": secret}),
+            json!({"account_id": account(account_id), "secret": secret,
+                "verify_token": {"type": "string", "maxLength": 256, "pattern": r"\S"}}),
         )
     };
     json!([
         provider(
             "shopify",
             &["shop_domain", "secret"],
-            json!({"shop_domain": account(r"^[A-Za-z0-9.-]*\.[Mm][Yy][Ss][Hh][Oo][Pp][Ii][Ff][Yy]\.[Cc][Oo][Mm]$"),
+            json!({"shop_domain": long_account(r"^[A-Za-z0-9.-]*\.[Mm][Yy][Ss][Hh][Oo][Pp][Ii][Ff][Yy]\.[Cc][Oo][Mm]$"),
                 "secret": secret}),
         ),
         provider(
             "stripe",
             &["account_id", "secret"],
-            json!({"account_id": account("^acct_[A-Za-z0-9_]*$"), "secret": account("^whsec_")}),
+            json!({"account_id": long_account("^acct_[A-Za-z0-9_]*$"), "secret": account("^whsec_")}),
         ),
         provider(
             "amazon",
             &["seller_id", "topic_arns"],
-            json!({"seller_id": secret, "topic_arns": {"type": "array", "minItems": 1, "maxItems": 10,
-                "items": account("^arn:[^:]*:sns:[^:]*:[^:]*:[^:]+$")}}),
+            json!({"seller_id": long_account(r"\S"), "topic_arns": {"type": "array", "minItems": 1, "maxItems": 10,
+                "uniqueItems": true,
+                "items": {"type": "string", "maxLength": 512, "pattern": "^arn:[^:]*:sns:[^:]*:[^:]*:[^:]+$"}}}),
         ),
         provider(
             "email",
@@ -420,6 +427,29 @@ fn integration_providers() -> serde_json::Value {
             json!({"account_id": account("^[A-Za-z0-9_-]{1,64}$"), "secret": secret}),
         ),
     ])
+}
+
+/// A character that is not whitespace as the server trims it (Rust's `char::is_whitespace`, the
+/// Unicode White_Space set). The regex `\S` differs: ECMA-262 counts U+FEFF as whitespace and
+/// not U+0085, so `"\u{85}"` would match it and be refused as blank.
+const VISIBLE: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// Every text field whose pattern says "not blank" (`\S`, as the structs write it) says it as
+/// the server decides it: [`VISIBLE`].
+fn document_visible_text(document: &mut serde_json::Value) {
+    match document {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "pattern" && value == r"\S" {
+                    *value = VISIBLE.into();
+                } else {
+                    document_visible_text(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(document_visible_text),
+        _ => {}
+    }
 }
 
 /// A policy's targets with at least one set: one alternative per priority and target.
@@ -638,7 +668,6 @@ mod tests {
         );
     }
 
-    /// Every list's page size is bounded in the document, as `Call::limit` bounds it.
     #[test]
     fn only_custom_field_maps_bound_their_number_of_properties() {
         // utoipa-gen 5.5 writes `#[schema(min_properties = n)]` as maxProperties: a change of an
@@ -701,6 +730,55 @@ mod tests {
         }
     }
 
+    /// "Not blank" is said with the server's whitespace, and the class names exactly the
+    /// characters Rust's `char::is_whitespace` takes (the Unicode White_Space set).
+    #[test]
+    fn not_blank_is_the_server_s_whitespace() {
+        assert!(!json().contains(r#""pattern":"\\S""#), "a \\S pattern is left");
+        assert!(json().contains(&serde_json::to_string(VISIBLE).unwrap()));
+        // The class as written, and the ranges it spells, held to the server's whitespace.
+        let class = VISIBLE.trim_start_matches("[^").trim_end_matches(']');
+        let unescape = |escape: &str| match escape {
+            r"\t" => '\t',
+            r"\r" => '\r',
+            " " => ' ',
+            hex => char::from_u32(u32::from_str_radix(&hex[2..], 16).unwrap()).unwrap(),
+        };
+        let escapes = [
+            (r"\t", r"\r"),
+            (" ", " "),
+            (r"\x85", r"\x85"),
+            (r"\xa0", r"\xa0"),
+            (r"\u1680", r"\u1680"),
+            (r"\u2000", r"\u200a"),
+            (r"\u2028", r"\u2028"),
+            (r"\u2029", r"\u2029"),
+            (r"\u202f", r"\u202f"),
+            (r"\u205f", r"\u205f"),
+            (r"\u3000", r"\u3000"),
+        ];
+        let spelled: String = escapes
+            .iter()
+            .map(|(from, to)| {
+                if from == to {
+                    from.to_string()
+                } else {
+                    format!("{from}-{to}")
+                }
+            })
+            .collect();
+        let items: Vec<(char, char)> = escapes
+            .iter()
+            .map(|(from, to)| (unescape(from), unescape(to)))
+            .collect();
+        assert_eq!(class, spelled);
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let in_class = items.iter().any(|(from, to)| (*from..=*to).contains(&c));
+            assert_eq!(in_class, c.is_whitespace(), "U+{:04X}", c as u32);
+        }
+    }
+
+    /// Every list's page size is bounded in the document, as `Call::limit` bounds it.
     #[test]
     fn every_page_size_is_bounded() {
         let document: serde_json::Value = serde_json::from_str(json()).unwrap();

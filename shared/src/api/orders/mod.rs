@@ -232,7 +232,7 @@ pub async fn get(call: Call<'_>) -> Result<Response<Body>, ApiError> {
 #[utoipa::path(patch, path = "/api/v1/orders/{id}", operation_id = "orders_update", tag = "Orders",
     request_body = UpdateOrderRequest, params(("id" = String, Path, description = "The order's id, `ord_...`")),
     security(("apiKey" = []), ("bearer" = [])),
-    responses((status = 200, body = OrderResponse), (status = 409, body = ErrorBody, description = "The order is no longer pending, or another order has this externalId"),
+    responses((status = 200, body = OrderResponse), (status = 409, body = ErrorBody, description = "The order is no longer pending, another order has this externalId, or maxCallAttempts is not above the calls made"),
         (status = "4XX", body = ErrorBody)))]
 pub async fn update(call: Call<'_>) -> Result<Response<Body>, ApiError> {
     let body: UpdateOrderRequest = call.validated_body()?;
@@ -243,13 +243,12 @@ pub async fn update(call: Call<'_>) -> Result<Response<Body>, ApiError> {
         }
         let mut changed = body.apply(current.clone())?;
         if changed.max_call_attempts <= current.call_attempts {
-            return Err(ApiError::invalid_input(
-                "maxCallAttempts",
-                format!(
-                    "maxCallAttempts must be more than the {} calls already made",
-                    current.call_attempts
-                ),
-            ));
+            // The request is valid; the order's state refuses it.
+            let message = format!(
+                "maxCallAttempts must be more than the {} calls already made",
+                current.call_attempts
+            );
+            return Err(ApiError::conflict(message).with_details(serde_json::json!({"field": "maxCallAttempts"})));
         }
         changed.updated_at = rfc3339(call.now());
         if call

@@ -91,7 +91,7 @@ pub struct UpdateOrderRequest {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"\S")]
     pub customer_city: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<ProductInput>>)]
+    #[schema(value_type = Option<Vec<ProductInput>>, max_items = 100)]
     pub products: Option<Option<Vec<ProductInput>>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 1000000000000_f64)]
