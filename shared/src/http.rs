@@ -375,6 +375,12 @@ pub fn json_body(request: &Request) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::invalid_json(format!("the body is not valid JSON: {e}")))
 }
 
+/// Whether no item of a list a request names stands in it twice (scopes, events, channels,
+/// topics: a handful each, so comparing each with those before it is cheapest).
+pub fn all_distinct<T: PartialEq>(items: &[T]) -> bool {
+    items.iter().enumerate().all(|(i, item)| !items[..i].contains(item))
+}
+
 /// Rules a request body must satisfy beyond its JSON shape; the error names the field.
 pub trait Validate {
     fn validate(&self) -> Result<(), ApiError>;

@@ -138,12 +138,11 @@ impl CreateApiKeyRequest {
                 format!("name must be 1 to {MAX_NAME_CHARS} characters"),
             ));
         }
-        let mut scopes: Vec<String> = self.scopes.iter().map(|s| s.as_str().to_string()).collect();
-        scopes.sort();
-        scopes.dedup();
-        if scopes.len() < self.scopes.len() {
+        if !crate::http::all_distinct(&self.scopes) {
             return Err(ApiError::invalid_input("scopes", "name each scope once"));
         }
+        let mut scopes: Vec<String> = self.scopes.iter().map(|s| s.as_str().to_string()).collect();
+        scopes.sort();
         if scopes.is_empty() {
             return Err(ApiError::invalid_input("scopes", "give the key at least one scope"));
         }

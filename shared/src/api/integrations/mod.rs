@@ -303,7 +303,7 @@ fn validate(request: &IntegrationRequest) -> Result<Validated<'_>, ApiError> {
                     ),
                 ));
             }
-            if topics.iter().enumerate().any(|(i, arn)| topics[..i].contains(arn)) {
+            if !crate::http::all_distinct(&topics) {
                 return Err(ApiError::invalid_input(
                     "topic_arns",
                     "topic_arns lists each topic once",

@@ -109,10 +109,7 @@ impl Validate for SlaPolicyRequest {
                 format!("a target is 1 to {MAX_MINUTES} minutes"),
             ));
         }
-        let mut channels = self.channels.clone();
-        channels.sort_by_key(|channel| *channel as u8);
-        channels.dedup();
-        if channels.len() != self.channels.len() {
+        if !crate::http::all_distinct(&self.channels) {
             return Err(ApiError::invalid_input("channels", "a channel is named once"));
         }
         Ok(())

@@ -66,7 +66,6 @@ fn validate_url(url: &str, settings: &WebhookSettings) -> Result<String, ApiErro
 }
 
 fn validate_events(events: &[String]) -> Result<Vec<String>, ApiError> {
-    let before = events.len();
     if events.is_empty() {
         return Err(ApiError::invalid_input(
             "events",
@@ -89,12 +88,11 @@ fn validate_events(events: &[String]) -> Result<Vec<String>, ApiError> {
             format!("unknown event {unknown:?}; known: {}", known.join(", ")),
         ));
     }
-    let mut events = events.to_vec();
-    events.sort();
-    events.dedup();
-    if events.len() < before {
+    if !crate::http::all_distinct(events) {
         return Err(ApiError::invalid_input("events", "name each event once"));
     }
+    let mut events = events.to_vec();
+    events.sort();
     Ok(events)
 }
 
